@@ -1,0 +1,179 @@
+"""The `vaeaudio` command: a thin Typer layer over the library.
+
+Each command turns its flags into a settings model (`vaeaudio.settings`), calls
+one library function and prints that function's result on stdout. Progress and
+logs go to stderr. Errors are one line (exit 1; usage errors exit 2) unless
+`--debug` asks for the traceback. TensorFlow is imported only inside the
+commands that need it, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import progress
+from .errors import UsageError, VaeAudioError
+from .settings import DownloadSettings, PreprocessSettings, Settings
+
+app = typer.Typer(
+    name="vaeaudio",
+    help="Train variational autoencoders on spoken digits and hear what they learned.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_GLOBAL_FLAGS = {"--debug": "debug", "--quiet": "quiet", "-q": "quiet"}
+
+
+def opt(model: type[Settings], name: str, *decls: str, **kwargs) -> typer.Option:
+    """A Typer option whose help text is the settings field's description."""
+    return typer.Option(*decls, help=model.help(name), **kwargs)
+
+
+def _not_yet(verb: str) -> None:
+    raise VaeAudioError(f"`vaeaudio {verb}` is not implemented yet", "it arrives with a later release")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors (may be given anywhere on the line).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or logs on stderr (may be given anywhere on the line).")] = False,
+) -> None:
+    """Train variational autoencoders on spoken digits and hear what they learned.
+
+    Pipeline: download -> preprocess -> train -> evaluate -> synth (or `demo` for all of it).
+    """
+
+
+D = DownloadSettings
+
+
+@app.command()
+def download(
+    dest: Annotated[Path, opt(D, "dest")] = D.default("dest"),
+    url: Annotated[str, opt(D, "url")] = D.default("url"),
+    sha256: Annotated[Optional[str], opt(D, "sha256", metavar="HEX")] = None,
+    keep_archive: Annotated[bool, opt(D, "keep_archive")] = D.default("keep_archive"),
+    timeout: Annotated[float, opt(D, "timeout")] = D.default("timeout"),
+) -> None:
+    """Fetch AudioMNIST (or a mirror's archive), verify it and extract only its recordings."""
+    settings = D.build(**{k: v for k, v in locals().items()})
+    from .download import download as run
+
+    result = run(settings)
+    typer.echo(result.summary())
+
+
+P = PreprocessSettings
+
+
+@app.command()
+def preprocess(
+    src: Annotated[Path, opt(P, "src")] = P.default("src"),
+    out: Annotated[Path, opt(P, "out")] = P.default("out"),
+    length_percentiles: Annotated[tuple[float, float], opt(P, "length_percentiles", metavar="LOW HIGH")] = P.default("length_percentiles"),
+    split_by: Annotated[str, opt(P, "split_by", metavar="take|speaker")] = P.default("split_by"),
+    test_fraction: Annotated[float, opt(P, "test_fraction")] = P.default("test_fraction"),
+    val_fraction: Annotated[float, opt(P, "val_fraction")] = P.default("val_fraction"),
+    test_speakers: Annotated[Optional[str], opt(P, "test_speakers", metavar="ID,ID")] = None,
+    seed: Annotated[int, opt(P, "seed")] = P.default("seed"),
+    sample_rate: Annotated[int, opt(P, "sample_rate")] = P.default("sample_rate"),
+    clip_samples: Annotated[int, opt(P, "clip_samples")] = P.default("clip_samples"),
+    n_fft: Annotated[int, opt(P, "n_fft")] = P.default("n_fft"),
+    hop_length: Annotated[int, opt(P, "hop_length")] = P.default("hop_length"),
+    top_db: Annotated[float, opt(P, "top_db")] = P.default("top_db"),
+    silence_dbfs: Annotated[float, opt(P, "silence_dbfs")] = P.default("silence_dbfs"),
+    shard_size: Annotated[int, opt(P, "shard_size")] = P.default("shard_size"),
+    workers: Annotated[int, opt(P, "workers")] = P.default("workers"),
+) -> None:
+    """Turn recordings named {digit}_{speaker}_{take}.wav into normalised spectrogram shards."""
+    settings = P.build(**{k: v for k, v in locals().items()})
+    from .preprocess import preprocess as run
+
+    result = run(settings)
+    typer.echo(result.summary())
+
+
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def train(ctx: typer.Context) -> None:
+    """Train a VAE (mlp or cnn) on a spectrogram set."""
+    _not_yet("train")
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def evaluate(ctx: typer.Context) -> None:
+    """Loss table, latent plots and scores for one or more training runs."""
+    _not_yet("evaluate")
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def synth(ctx: typer.Context) -> None:
+    """Decode latent points to WAV files."""
+    _not_yet("synth")
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def demo(ctx: typer.Context) -> None:
+    """Run the whole pipeline offline on a small embedded sample."""
+    _not_yet("demo")
+
+
+def _error(line: str) -> None:
+    print(f"error: {line}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `vaeaudio` console script; returns the exit code.
+
+    `--debug` and `--quiet` are accepted anywhere on the line.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    flags = {name: False for name in _GLOBAL_FLAGS.values()}
+    rest = []
+    for a in args:
+        if a in _GLOBAL_FLAGS:
+            flags[_GLOBAL_FLAGS[a]] = True
+        else:
+            rest.append(a)
+    progress.configure(quiet=flags["quiet"])
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=rest, prog_name="vaeaudio", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except VaeAudioError as exc:
+        if flags["debug"]:
+            raise
+        _error(exc.line())
+        return exc.exit_code
+    except typer.Abort:
+        _error("aborted")
+        return 130
+    except typer.TyperException as exc:  # click usage errors: bad flag, missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message())
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _error(f"{exc.format_message()}{where}")
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if flags["debug"]:
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

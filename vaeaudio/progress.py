@@ -1,0 +1,162 @@
+"""Progress and log output on stderr: rich bars on a terminal, plain periodic lines elsewhere.
+
+Results go to stdout (`vaeaudio.cli` prints them); everything here goes to
+stderr so that `vaeaudio ... > results.txt` stays clean. `configure(quiet=True)`
+silences progress and logs (errors are still printed by the CLI).
+
+Usage::
+
+    with progress.bar(total=n, description="featurise", unit="clips") as bar:
+        for chunk in work:
+            bar.advance(len(chunk), loss=1.23)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+_state = {"quiet": False}
+#: Seconds between plain progress lines when stderr is not a terminal.
+PLAIN_INTERVAL_S = 5.0
+
+
+def configure(quiet: bool = False) -> None:
+    """Set process-wide output options (the CLI calls this once per command)."""
+    _state["quiet"] = quiet
+
+
+def quiet() -> bool:
+    """True when progress and logs are silenced."""
+    return _state["quiet"]
+
+
+def console() -> Console:
+    """A rich console on the current stderr (looked up each time, so tests can capture it)."""
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def log(message: str) -> None:
+    """Print one line of information to stderr unless quiet."""
+    if not quiet():
+        console().print(message, markup=False)
+
+
+def _rate(n: float, seconds: float, unit: str) -> str:
+    if unit == "bytes":
+        return f"{n / max(seconds, 1e-9) / 1e6:.1f} MB/s"
+    return f"{n / max(seconds, 1e-9):.1f} {unit}/s"
+
+
+def _amount(n: float, unit: str) -> str:
+    return f"{n / 1e6:.1f} MB" if unit == "bytes" else f"{int(n)}"
+
+
+class Bar:
+    """One progress task: `advance(n, **fields)` moves it on; fields are shown beside it."""
+
+    def __init__(self, total: int | None, description: str, unit: str):
+        self.total = total
+        self.description = description
+        self.unit = unit
+        self.done = 0
+        self.fields: dict[str, object] = {}
+        self._start = time.perf_counter()
+        self._last_plain = self._start
+        self._rich: Progress | None = None
+        self._task = None
+
+    # -- internal -------------------------------------------------------------------
+    def _start_rich(self, con: Console) -> None:
+        if self.unit == "bytes":
+            columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                       TransferSpeedColumn(), TimeRemainingColumn()]
+        else:
+            columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn(self.unit), TaskProgressColumn(), TimeElapsedColumn(),
+                       TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+        self._rich = Progress(*columns, console=con, transient=False)
+        self._rich.start()
+        self._task = self._rich.add_task(self.description, total=self.total, info="")
+
+    def _info(self) -> str:
+        parts = []
+        for key, value in self.fields.items():
+            parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+        return "  ".join(parts)
+
+    def _plain_line(self) -> str:
+        elapsed = time.perf_counter() - self._start
+        line = f"{self.description}: {_amount(self.done, self.unit)}"
+        if self.total:
+            pct = 100.0 * self.done / self.total
+            line += f"/{_amount(self.total, self.unit)} {self.unit if self.unit != 'bytes' else ''}".rstrip()
+            line += f" ({pct:.0f}%)"
+            if self.done:
+                eta = elapsed * (self.total - self.done) / self.done
+                line += f", ETA {eta:.0f}s"
+        line += f", {_rate(self.done, elapsed, self.unit)}"
+        info = self._info()
+        return f"{line}  {info}" if info else line
+
+    # -- public ---------------------------------------------------------------------
+    def advance(self, n: float = 1, **fields: object) -> None:
+        """Count `n` more units done; keyword fields (e.g. loss=...) are displayed."""
+        self.done += n
+        self.fields.update(fields)
+        if self._rich is not None:
+            self._rich.update(self._task, advance=n, info=self._info())
+        elif not quiet():
+            now = time.perf_counter()
+            if now - self._last_plain >= PLAIN_INTERVAL_S:
+                self._last_plain = now
+                log(self._plain_line())
+
+    def set_total(self, total: int) -> None:
+        """Change the expected total (e.g. once a server reports a size)."""
+        self.total = total
+        if self._rich is not None:
+            self._rich.update(self._task, total=total)
+
+    def elapsed(self) -> float:
+        """Seconds since the bar started."""
+        return time.perf_counter() - self._start
+
+    def _finish(self) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+        elif not quiet() and self.done:
+            log(self._plain_line())
+
+
+@contextmanager
+def bar(total: int | None, description: str, unit: str = "items") -> Iterator[Bar]:
+    """A progress bar for `total` units (None when unknown); `unit="bytes"` shows MB and MB/s.
+
+    On a terminal this is a rich bar with counts, rate and ETA; when stderr is not
+    a terminal it prints a plain line every `PLAIN_INTERVAL_S` seconds and one at
+    the end; when quiet it prints nothing.
+    """
+    b = Bar(total, description, unit)
+    con = console()
+    if not quiet() and con.is_terminal:
+        b._start_rich(con)
+    try:
+        yield b
+    finally:
+        b._finish()
