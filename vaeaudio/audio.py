@@ -1,0 +1,160 @@
+"""Audio <-> normalised spectrogram, exactly as the reference pipeline does it, batched.
+
+Forward (per clip, `reference.md` steps 1-6):
+    waveform (n,) float32 at any rate
+    -> `resample` to 22,050 Hz (soxr HQ, as `librosa.load(sr=22050)`)
+    -> `fix_length` to 17,640 samples (trim symmetrically about the centre, or zero-pad at the end)
+    -> `stft_magnitude`: n_fft 512, hop 256, periodic Hann, centred frames -> (257, 69)
+    -> `to_db`: dB relative to the clip's own maximum, floored at max - 80 dB
+    -> `normalise`: min-max to [0, 1], keeping (db_min, db_max) so it can be undone.
+
+Backward (`denormalise`, `db_to_magnitude`) undoes the last two steps; phase
+reconstruction lives with synthesis. Every function takes a leading batch
+axis where it makes sense, so thousands of clips are transformed with a few
+vectorised numpy calls instead of a Python loop.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+#: Sample rate every clip is resampled to, in Hz.
+SAMPLE_RATE = 22050
+#: Clip length after trimming/padding, in samples (0.8 s at 22,050 Hz).
+CLIP_SAMPLES = 17640
+#: STFT frame length in samples (-> 257 frequency bins).
+N_FFT = 512
+#: STFT hop in samples (-> 69 centred frames for 17,640 samples).
+HOP_LENGTH = 256
+#: Dynamic range kept below each clip's maximum, in dB.
+TOP_DB = 80.0
+#: Smallest amplitude before taking the log (librosa's `amplitude_to_db` default).
+AMIN = 1e-5
+
+
+def spectrogram_shape(clip_samples: int = CLIP_SAMPLES, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> tuple[int, int]:
+    """(frequency bins, frames) of a centred STFT: (257, 69) for the defaults."""
+    return n_fft // 2 + 1, 1 + clip_samples // hop_length
+
+
+def decode(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode audio file bytes to a mono float32 waveform in [-1, 1] and its rate in Hz.
+
+    Multi-channel audio is averaged to mono (as librosa does). Raises whatever
+    `soundfile` raises for unreadable data.
+    """
+    y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    return (y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]), int(sr)
+
+
+def read(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read an audio file as a mono float32 waveform (samples,) and its rate in Hz."""
+    return decode(Path(path).read_bytes())
+
+
+def resampled_length(n: int, sr: int, target_sr: int = SAMPLE_RATE) -> int:
+    """Length in samples of `n` samples at `sr` Hz after `resample` to `target_sr` Hz."""
+    return n if sr == target_sr else int(math.ceil(n * target_sr / sr))
+
+
+def resample(y: np.ndarray, sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample a mono waveform (n,) from `sr` to `target_sr` Hz like `librosa.resample(res_type='soxr_hq')`.
+
+    The output has exactly `resampled_length(n, sr, target_sr)` samples (float32).
+    """
+    if sr == target_sr:
+        return np.asarray(y, dtype=np.float32)
+    out = soxr.resample(y, sr, target_sr, quality="HQ")
+    return fix_end(np.asarray(out, dtype=np.float32), resampled_length(len(y), sr, target_sr))
+
+
+def fix_end(y: np.ndarray, n: int) -> np.ndarray:
+    """Cut or zero-pad `y` (samples,) at the end to exactly `n` samples."""
+    if len(y) >= n:
+        return y[:n]
+    return np.pad(y, (0, n - len(y)))
+
+
+def fix_length(y: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
+    """Trim or pad a waveform (samples,) to `n` samples, the reference's way.
+
+    Longer clips lose floor(excess / 2) samples at the front and ceil(excess / 2)
+    at the back; shorter ones are zero-padded at the end.
+    """
+    excess = len(y) - n
+    if excess <= 0:
+        return fix_end(y, n)
+    front = excess // 2
+    return y[front : front + n]
+
+
+def hann(n_fft: int = N_FFT) -> np.ndarray:
+    """Periodic Hann window (n_fft,) float32, as `scipy.signal.get_window('hann', n_fft)`."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def stft(y: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """Centred STFT of waveforms (..., samples) -> complex64 (..., n_fft//2+1, 1 + samples//hop).
+
+    Frames are zero-padded by n_fft//2 at both ends (librosa's `center=True`,
+    `pad_mode='constant'`) and weighted by a periodic Hann window.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    pad = [(0, 0)] * (y.ndim - 1) + [(n_fft // 2, n_fft // 2)]
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, pad), n_fft, axis=-1)[..., ::hop_length, :]
+    spec = np.fft.rfft(frames * hann(n_fft), axis=-1)  # (..., frames, bins)
+    return np.swapaxes(spec, -1, -2).astype(np.complex64, copy=False)
+
+
+def to_db(magnitude: np.ndarray, top_db: float = TOP_DB) -> np.ndarray:
+    """Magnitudes (..., bins, frames) -> dB relative to each clip's maximum, floored at -top_db.
+
+    Same as `librosa.amplitude_to_db(m, ref=np.max, top_db=top_db)` per clip:
+    the loudest bin of every clip is 0 dB.
+    """
+    power_db = 20.0 * np.log10(np.maximum(AMIN, magnitude))
+    peak = power_db.max(axis=(-2, -1), keepdims=True)
+    db = power_db - peak
+    return np.maximum(db, -top_db).astype(np.float32)
+
+
+def normalise(db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min-max scale each clip's dB spectrogram (n, bins, frames) to [0, 1].
+
+    Returns (spec in [0, 1] float32, db_min (n,), db_max (n,)). A clip with a
+    flat spectrogram (db_max == db_min) maps to all zeros.
+    """
+    db_min = db.min(axis=(-2, -1))
+    db_max = db.max(axis=(-2, -1))
+    scale = db_max - db_min
+    safe = np.where(scale > 0, scale, 1.0)
+    spec = (db - db_min[..., None, None]) / safe[..., None, None]
+    return spec.astype(np.float32), db_min.astype(np.float32), db_max.astype(np.float32)
+
+
+def denormalise(spec: np.ndarray, db_min: np.ndarray | float, db_max: np.ndarray | float) -> np.ndarray:
+    """Undo `normalise`: [0, 1] spectrograms (..., bins, frames) -> dB (float32)."""
+    db_min = np.asarray(db_min, dtype=np.float32)[..., None, None]
+    db_max = np.asarray(db_max, dtype=np.float32)[..., None, None]
+    return (spec * (db_max - db_min) + db_min).astype(np.float32)
+
+
+def db_to_magnitude(db: np.ndarray) -> np.ndarray:
+    """dB (relative, 0 = clip maximum) -> linear magnitude, as `librosa.db_to_amplitude`."""
+    return np.power(10.0, db / 20.0, dtype=np.float32)
+
+
+def featurise(
+    waves: np.ndarray,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    top_db: float = TOP_DB,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed-length waveforms (n, samples) -> (spec (n, bins, frames) in [0, 1], db_min (n,), db_max (n,))."""
+    return normalise(to_db(np.abs(stft(waves, n_fft, hop_length)), top_db))

@@ -1,0 +1,197 @@
+"""Read a spectrogram set written by `vaeaudio preprocess`: the manifest model and split readers.
+
+A set is a folder with `manifest.json` (format `vaeaudio-spectrograms/1`) and
+shards `{split}-{NNNNN}.h5` (see `vaeaudio.shards`). `SpectrogramSet(root)`
+validates the manifest; `.arrays("train")` gives numpy arrays of a whole split
+(`spec` (n, 257, 69) float32 in [0, 1], `db_min`/`db_max` (n,) dB, `digit` (n,)
+int8, `speaker`/`path` (n,) str); `.dataset(...)` gives a `tf.data.Dataset`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from .errors import DataError
+from .shards import read_shard, sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+#: Format tag of the spectrogram set; bumped whenever the contract changes.
+FORMAT = "vaeaudio-spectrograms/1"
+MANIFEST = "manifest.json"
+
+
+def shard_name(split: str, index: int) -> str:
+    """File name of shard `index` of `split`: `train-00000.h5`."""
+    return f"{split}-{index:05d}.h5"
+
+
+class ShardInfo(BaseModel):
+    file: str
+    clips: int
+    sha256: str
+    bytes: int
+
+
+class SplitInfo(BaseModel):
+    clips: int
+    digits: dict[str, int]
+    speakers: list[str]
+    shards: list[ShardInfo]
+
+
+class SourceInfo(BaseModel):
+    root: str
+    fingerprint: str
+    files: int
+
+
+class LengthBounds(BaseModel):
+    percentiles: tuple[float, float]
+    samples: tuple[float, float]
+
+
+class Dropped(BaseModel):
+    path: str
+    kind: str
+    reason: str
+
+
+class Manifest(BaseModel):
+    """`manifest.json` of a spectrogram set."""
+
+    format: str
+    created: str
+    vaeaudio_version: str
+    settings: dict
+    source: SourceInfo
+    shape: tuple[int, int]
+    length_bounds: LengthBounds
+    split_by: str
+    splits: dict[str, SplitInfo]
+    held_out_speakers: dict[str, list[str]] | None = None
+    dropped: list[Dropped]
+    duplicates: list[list[str]]
+    speaker_meta: dict
+
+    @classmethod
+    def load(cls, root: Path) -> "Manifest":
+        """Read and validate `root/manifest.json`; `DataError` if missing, foreign or another version."""
+        path = Path(root) / MANIFEST
+        if not path.is_file():
+            raise DataError(f"no spectrogram set at {root}: {MANIFEST} is missing",
+                            f"run `vaeaudio preprocess --out {root}` first")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path} is not readable JSON ({exc})", "re-run `vaeaudio preprocess`") from None
+        fmt = raw.get("format") if isinstance(raw, dict) else None
+        if fmt != FORMAT:
+            raise DataError(f"{path} is not a {FORMAT} manifest (format: {fmt!r})",
+                            "re-run `vaeaudio preprocess` with this version of vaeaudio")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise DataError(f"{path} is damaged: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
+                            "re-run `vaeaudio preprocess`") from None
+
+    @classmethod
+    def build(cls, *, settings, fingerprint, n_files, shape, bounds, plan, shard_size, out, dropped,
+              duplicates, held_out, speaker_meta, version) -> "Manifest":
+        """Assemble the manifest of freshly written shards (hashes are read from disk)."""
+        splits = {}
+        for name, recs in plan.items():
+            shards = []
+            for i, start in enumerate(range(0, len(recs), shard_size)):
+                f = out / shard_name(name, i)
+                shards.append(ShardInfo(file=f.name, clips=len(recs[start : start + shard_size]),
+                                        sha256=sha256_file(f), bytes=f.stat().st_size))
+            digits = {str(d): sum(r.digit == d for r in recs) for d in sorted({r.digit for r in recs})}
+            splits[name] = SplitInfo(clips=len(recs), digits=digits,
+                                     speakers=sorted({r.speaker for r in recs}), shards=shards)
+        return cls(
+            format=FORMAT, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            vaeaudio_version=version, settings=settings.content(),
+            source=SourceInfo(root=str(settings.src.resolve()), fingerprint=fingerprint, files=n_files),
+            shape=shape, length_bounds=LengthBounds(percentiles=settings.length_percentiles, samples=bounds),
+            split_by=settings.split_by, splits=splits, held_out_speakers=held_out,
+            dropped=sorted(dropped, key=lambda d: d["path"]), duplicates=duplicates, speaker_meta=speaker_meta,
+        )
+
+    def save(self, root: Path) -> None:
+        """Write `root/manifest.json` atomically."""
+        path = Path(root) / MANIFEST
+        tmp = path.with_name(MANIFEST + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.model_dump_json(indent=1))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+class SpectrogramSet:
+    """A validated spectrogram set on disk."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.manifest = Manifest.load(self.root)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(frequency bins, frames) of every spectrogram: (257, 69) by default."""
+        return tuple(self.manifest.shape)
+
+    def sha256(self) -> str:
+        """SHA-256 of the manifest file (which names every shard's hash): the set's identity."""
+        return sha256_file(self.root / MANIFEST)
+
+    def clips(self, split: str) -> int:
+        """Number of clips in `split` ('train', 'val' or 'test')."""
+        return self._split(split).clips
+
+    def _split(self, split: str) -> SplitInfo:
+        if split not in self.manifest.splits:
+            raise DataError(f"{self.root} has no split {split!r} (has: {', '.join(self.manifest.splits)})")
+        return self.manifest.splits[split]
+
+    def arrays(self, split: str, fields: tuple[str, ...] = ("spec", "db_min", "db_max", "digit", "speaker", "path")
+               ) -> dict[str, np.ndarray]:
+        """All clips of `split` as numpy arrays keyed by dataset name, in shard order."""
+        parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
+        for shard in self._split(split).shards:
+            path = self.root / shard.file
+            if not path.is_file() or path.stat().st_size != shard.bytes:
+                raise DataError(f"shard {path} is missing or has changed since preprocessing",
+                                f"re-run `vaeaudio preprocess --out {self.root}`")
+            for name, arr in read_shard(path, fields).items():
+                parts[name].append(arr)
+        shape = {"spec": (0, *self.shape)}
+        return {name: (np.concatenate(a) if a else np.zeros(shape.get(name, (0,)), dtype=np.float32))
+                for name, a in parts.items()}
+
+    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
+                labels: bool = False) -> "tf.data.Dataset":
+        """A batched `tf.data.Dataset` of `split` held in memory.
+
+        Elements are spec (batch, bins, frames) float32, or (spec, digit) with
+        `labels=True`. With `shuffle`, the order changes every epoch, drawn from `seed`.
+        """
+        import tensorflow as tf
+
+        arr = self.arrays(split, ("spec", "digit") if labels else ("spec",))
+        spec = tf.constant(arr["spec"])
+        digit = tf.constant(arr["digit"].astype(np.int32)) if labels else None
+        ds = tf.data.Dataset.range(len(arr["spec"]))
+        if shuffle:
+            ds = ds.shuffle(len(arr["spec"]), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
+        ds = ds.map(lambda idx: (tf.gather(spec, idx), tf.gather(digit, idx)) if labels else tf.gather(spec, idx))
+        return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,455 @@
+"""`vaeaudio preprocess`: a folder of recordings -> a spectrogram set (manifest.json + HDF5 shards).
+
+Stages (each file is read twice; nothing is held for the whole corpus):
+  1. scan: walk `src`, parse `{digit}_{speaker}_{take}.wav` names, fingerprint the tree.
+  2. probe (parallel): hash, decode, check each recording -> length after resampling, or a reason to drop it.
+  3. decide: drop duplicates and length outliers, split into train / val / test, plan the shards.
+  4. featurise (parallel): waveform -> (257, 69) spectrogram in [0, 1] (`vaeaudio.audio`), written in
+     order into shards that are renamed into place only when complete.
+  5. manifest.json, written last and atomically.
+
+A re-run with the same source and settings returns at once; a re-run after a
+crash keeps the shards that were completed for the same plan and redoes the
+rest, giving byte-identical shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import __version__, audio, progress
+from .data import FORMAT, MANIFEST, Manifest, shard_name
+from .errors import DataError, UsageError
+from .settings import PreprocessSettings
+from .shards import ShardWriter, read_plan_id
+
+#: Recording file names: digit, speaker id, take number.
+NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
+#: AudioMNIST's speaker metadata file (JSON keyed by speaker id).
+META_NAME = "audioMNIST_meta.txt"
+SPLITS = ("train", "val", "test")
+_PROBE_CHUNK = 64
+_FEATURE_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A file whose name parsed as a recording: path relative to the source root."""
+
+    path: str
+    digit: int
+    speaker: str
+    take: int
+
+
+def parse_name(rel_path: str) -> Recording | str:
+    """Parse `.../{digit}_{speaker}_{take}.wav`; return a `Recording` or the reason it is not one.
+
+    When the parent folder and the speaker in the name are both numbers (AudioMNIST's
+    `data/NN/d_NN_t.wav`) they must agree.
+    """
+    parts = rel_path.split("/")
+    m = NAME_RE.match(parts[-1])
+    if not m:
+        return "name does not match {digit}_{speaker}_{take}.wav"
+    speaker = m["speaker"]
+    folder = parts[-2] if len(parts) > 1 else ""
+    if folder.isdigit() and speaker.isdigit() and int(folder) != int(speaker):
+        return f"speaker {speaker} in the name disagrees with folder {folder}"
+    return Recording(rel_path, int(m["digit"]), speaker, int(m["take"]))
+
+
+# --------------------------------------------------------------------------- workers
+def _probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, str | None]]:
+    """Worker: for each file, (sha256, resampled length in samples, reason to drop or None).
+
+    `args` = (source root, relative paths, silence floor in dBFS, target rate in Hz).
+    """
+    root, paths, silence_dbfs, target_sr = args
+    floor = 10.0 ** (silence_dbfs / 20.0)
+    out = []
+    for rel in paths:
+        data = Path(root, rel).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if not data:
+            out.append((digest, 0, "empty file"))
+            continue
+        try:
+            y, sr = audio.decode(data)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a reason, not a crash
+            out.append((digest, 0, f"unreadable audio: {str(exc).splitlines()[0][:120]}"))
+            continue
+        if y.size == 0:
+            out.append((digest, 0, "no audio samples"))
+        elif not np.isfinite(y).all():
+            out.append((digest, 0, "contains NaN or Inf samples"))
+        elif (peak := float(np.abs(y).max())) < floor:
+            level = 20 * math.log10(peak) if peak > 0 else float("-inf")
+            out.append((digest, 0, f"silent (peak {level:.1f} dBFS)"))
+        else:
+            out.append((digest, audio.resampled_length(len(y), sr, target_sr), None))
+    return out
+
+
+def _featurise(args: tuple[str, list[str], dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Worker: recordings -> (spec (n, bins, frames), db_min (n,), db_max (n,)) as float32."""
+    root, paths, s = args
+    waves = np.empty((len(paths), s["clip_samples"]), dtype=np.float32)
+    for i, rel in enumerate(paths):
+        y, sr = audio.read(Path(root, rel))
+        waves[i] = audio.fix_length(audio.resample(y, sr, s["sample_rate"]), s["clip_samples"])
+    return audio.featurise(waves, s["n_fft"], s["hop_length"], s["top_db"])
+
+
+class _Pool:
+    """Ordered parallel map over chunks with a bounded number of chunks in flight."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.executor = (
+            ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+        )
+
+    def map(self, fn: Callable, tasks: Iterable) -> Iterator:
+        if self.executor is None:
+            yield from map(fn, tasks)
+            return
+        pending = []
+        for task in tasks:
+            pending.append(self.executor.submit(fn, task))
+            if len(pending) >= 3 * self.workers:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# --------------------------------------------------------------------------- scan
+def scan(src: Path, exclude: Path | None = None) -> tuple[list[str], str]:
+    """All files under `src` (relative POSIX paths, sorted) and a fingerprint of the tree.
+
+    Hidden folders (`.git`, ...) and `exclude` (the output folder, when it lies
+    inside `src`) are skipped. The fingerprint hashes each path, size and mtime.
+    """
+    files = []
+    h = hashlib.sha256()
+    excluded = exclude.resolve() if exclude is not None else None
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and Path(dirpath, d).resolve() != excluded
+        )
+        for name in filenames:
+            full = Path(dirpath, name)
+            st = full.stat()
+            rel = full.relative_to(src).as_posix()
+            files.append((rel, st.st_size, st.st_mtime_ns))
+    files.sort()
+    for rel, size, mtime in files:
+        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+    return [f[0] for f in files], h.hexdigest()
+
+
+# --------------------------------------------------------------------------- splits
+def _allocate(counts: np.ndarray, n_pick: int, rng: np.random.Generator) -> np.ndarray:
+    """Split `n_pick` over classes in proportion to `counts` (largest remainder, ties at random)."""
+    exact = counts * n_pick / counts.sum()
+    alloc = np.floor(exact).astype(int)
+    remainder = exact - alloc
+    order = np.lexsort((rng.random(len(counts)), -remainder))
+    alloc[order[: n_pick - alloc.sum()]] += 1
+    return np.minimum(alloc, counts)
+
+
+def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask choosing ceil(fraction * n) items, stratified by label."""
+    classes, counts = np.unique(labels, return_counts=True)
+    n_pick = int(math.ceil(fraction * len(labels)))
+    mask = np.zeros(len(labels), dtype=bool)
+    for cls, k in zip(classes, _allocate(counts, n_pick, rng)):
+        idx = np.flatnonzero(labels == cls)
+        mask[rng.permutation(idx)[:k]] = True
+    return mask
+
+
+def split_by_take(digits: np.ndarray, test_fraction: float, val_fraction: float, seed: int) -> np.ndarray:
+    """Split index per clip (0 train, 1 val, 2 test), stratified by digit, as the reference.
+
+    ceil(test_fraction * n) clips go to test, then ceil(val_fraction * rest) to val
+    (28,198 clips -> 22,840 / 2,538 / 2,820).
+    """
+    rng = np.random.default_rng(seed)
+    split = np.zeros(len(digits), dtype=np.int8)
+    test = _stratified_pick(digits, test_fraction, rng)
+    split[test] = 2
+    rest = np.flatnonzero(~test)
+    val = _stratified_pick(digits[rest], val_fraction, rng)
+    split[rest[val]] = 1
+    return split
+
+
+def split_by_speaker(
+    speakers: np.ndarray,
+    digits: np.ndarray,
+    test_fraction: float,
+    val_fraction: float,
+    seed: int,
+    test_speakers: list[str] | None = None,
+    tries: int = 1000,
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Hold out whole speakers: returns the split index per clip and the speakers of each split.
+
+    ceil(test_fraction * S) speakers go to test (or `test_speakers`), then
+    ceil(val_fraction * rest) to val, at least one each and at least one left
+    for training. Draws (seeded) are repeated until every split holds every digit.
+    """
+    names = sorted(set(speakers.tolist()))
+    if len(names) < 3:
+        raise DataError(f"--split-by speaker needs at least 3 speakers, found {len(names)}", "use --split-by take")
+    if test_speakers:
+        unknown = sorted(set(test_speakers) - set(names))
+        if unknown:
+            raise UsageError(f"--test-speakers: unknown speaker(s) {', '.join(unknown)} (known: {', '.join(names)})")
+        if len(set(test_speakers)) > len(names) - 2:
+            raise UsageError("--test-speakers: leave at least two speakers for training and validation")
+    all_digits = set(digits.tolist())
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        if test_speakers:
+            test = sorted(set(test_speakers))
+            pool = [s for s in names if s not in test]
+        else:
+            perm = [names[i] for i in rng.permutation(len(names))]
+            n_test = min(max(1, math.ceil(test_fraction * len(names))), len(names) - 2)
+            test, pool = sorted(perm[:n_test]), perm[n_test:]
+        pool = [pool[i] for i in rng.permutation(len(pool))]
+        n_val = min(max(1, math.ceil(val_fraction * len(pool))), len(pool) - 1)
+        val, train = sorted(pool[:n_val]), sorted(pool[n_val:])
+        split = np.zeros(len(speakers), dtype=np.int8)
+        split[np.isin(speakers, val)] = 1
+        split[np.isin(speakers, test)] = 2
+        if all(set(digits[split == k].tolist()) == all_digits for k in range(3)):
+            return split, {"train": train, "val": val, "test": test}
+    raise DataError("could not hold out speakers so that every split has every digit",
+                    "choose --test-speakers yourself or use --split-by take")
+
+
+# --------------------------------------------------------------------------- result
+@dataclass
+class PreprocessResult:
+    """What `preprocess` did: counts per split, dropped files, where the set is."""
+
+    out: Path
+    manifest: Manifest
+    seconds: float
+    up_to_date: bool = False
+    featurised: int = 0
+    reused_shards: int = 0
+    dropped_kinds: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        m = self.manifest
+        counts = " / ".join(f"{name} {m.splits[name].clips:,}" for name in SPLITS)
+        total = sum(m.splits[name].clips for name in SPLITS)
+        if self.up_to_date:
+            return f"{self.out}: up to date ({total:,} clips: {counts}); nothing to do"
+        lines = [f"wrote {total:,} clips ({counts}) to {self.out}/ in {self.seconds:.1f} s"
+                 + (f" ({self.featurised / max(self.seconds, 1e-9):,.0f} clips/s)" if self.featurised else "")]
+        if self.reused_shards:
+            lines.append(f"reused {self.reused_shards} complete shard(s) from an interrupted run")
+        kinds = Counter(d.kind for d in m.dropped)
+        if kinds:
+            parts = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+            lines.append(f"dropped {len(m.dropped):,} file(s): {parts} (reasons in {self.out / MANIFEST})")
+        else:
+            lines.append("dropped no files")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def _check_out(out: Path) -> None:
+    """Refuse to write into a folder that holds anything but a (partial) spectrogram set."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a folder")
+    foreign = [p.name for p in out.iterdir()
+               if not (p.name in (MANIFEST, MANIFEST + ".tmp") or re.fullmatch(r"(train|val|test)-\d{5}\.h5(\.tmp)?", p.name))]
+    if foreign:
+        raise UsageError(f"--out: {out} holds other files ({', '.join(sorted(foreign)[:3])}...) and is not a spectrogram set",
+                         "choose an empty or new folder")
+
+
+def _load_current(out: Path, settings: PreprocessSettings, fingerprint: str) -> Manifest | None:
+    """The existing manifest if it describes this source and settings and its shards are all there."""
+    try:
+        m = Manifest.load(out)
+    except DataError:
+        return None
+    if m.settings != settings.content() or m.source.fingerprint != fingerprint:
+        return None
+    for split in m.splits.values():
+        for shard in split.shards:
+            p = out / shard.file
+            if not p.is_file() or p.stat().st_size != shard.bytes:
+                return None
+    return m
+
+
+def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
+    for rel in files:
+        if rel.rsplit("/", 1)[-1] == META_NAME:
+            try:
+                meta = json.loads(Path(src, rel).read_text(encoding="utf-8"))
+                return (meta if isinstance(meta, dict) else {}), rel
+            except (OSError, ValueError):
+                return {}, rel
+    return {}, None
+
+
+def preprocess(settings: PreprocessSettings) -> PreprocessResult:
+    """Build (or bring up to date) the spectrogram set `settings.out` from recordings under `settings.src`.
+
+    Raises `DataError` when `src` is missing or holds no usable recording, and
+    `UsageError` when `out` is something other than a spectrogram set.
+    """
+    t0 = time.perf_counter()
+    src, out = settings.src, settings.out
+    if not src.is_dir():
+        raise DataError(f"source folder {src} does not exist", "pass --src DIR holding {digit}_{speaker}_{take}.wav files")
+    _check_out(out)
+    files, fingerprint = scan(src, exclude=out)
+    current = _load_current(out, settings, fingerprint)
+    if current is not None:
+        return PreprocessResult(out, current, time.perf_counter() - t0, up_to_date=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # no manifest may describe shards being rewritten
+    for stale in out.glob("*.tmp"):
+        stale.unlink()
+
+    meta, meta_path = _speaker_meta(src, files)
+    dropped: list[dict] = []
+    recordings: list[Recording] = []
+    for rel in files:
+        if rel == meta_path:
+            if not meta:
+                dropped.append({"path": rel, "kind": "metadata", "reason": "speaker metadata is not a JSON object"})
+            continue
+        if not rel.lower().endswith(".wav"):
+            dropped.append({"path": rel, "kind": "not-audio", "reason": "not a .wav file"})
+            continue
+        parsed = parse_name(rel)
+        if isinstance(parsed, str):
+            dropped.append({"path": rel, "kind": "bad-name", "reason": parsed})
+        else:
+            recordings.append(parsed)
+
+    pool = _Pool(min(settings.n_workers(), max(1, len(recordings) // _PROBE_CHUNK)))
+    try:
+        # -- probe -----------------------------------------------------------------
+        probed = []
+        with progress.bar(len(recordings), "scan", unit="files") as bar:
+            tasks = ((str(src), [r.path for r in chunk], settings.silence_dbfs, settings.sample_rate)
+                     for chunk in _chunks(recordings, _PROBE_CHUNK))
+            for res in pool.map(_probe, tasks):
+                probed.extend(res)
+                bar.advance(len(res))
+        # -- decide ----------------------------------------------------------------
+        good, lengths, seen = [], [], {}
+        duplicates: dict[str, list[str]] = defaultdict(list)
+        for rec, (digest, length, reason) in zip(recordings, probed):
+            if reason is not None:
+                kind = reason.split(" ")[0].rstrip(":")
+                kind = {"contains": "nan", "no": "empty"}.get(kind, kind)
+                dropped.append({"path": rec.path, "kind": kind, "reason": reason})
+                continue
+            lengths.append(length)
+            if digest in seen:
+                duplicates[seen[digest]].append(rec.path)
+                dropped.append({"path": rec.path, "kind": "duplicate", "reason": f"byte-identical to {seen[digest]}"})
+                continue
+            seen[digest] = rec.path
+            good.append((rec, length))
+        if not good:
+            raise DataError(f"no usable recordings under {src} ({len(files)} files looked at, {len(dropped)} dropped)",
+                            "expected files named {digit}_{speaker}_{take}.wav, e.g. data/01/3_01_7.wav")
+        lo, hi = (float(v) for v in np.percentile(np.asarray(lengths), settings.length_percentiles))
+        kept = []
+        for rec, length in good:
+            if lo < length < hi:
+                kept.append(rec)
+            else:
+                dropped.append({"path": rec.path, "kind": "length",
+                                "reason": f"length {length} samples not strictly between {lo:g} and {hi:g}"})
+        if not kept:
+            raise DataError(f"every recording under {src} is a length outlier", "widen --length-percentiles, e.g. 0 100")
+        digits = np.array([r.digit for r in kept])
+        speakers = np.array([r.speaker for r in kept])
+        held_out: dict[str, list[str]] | None = None
+        if settings.split_by == "take":
+            split = split_by_take(digits, settings.test_fraction, settings.val_fraction, settings.seed)
+        else:
+            split, held_out = split_by_speaker(speakers, digits, settings.test_fraction, settings.val_fraction,
+                                               settings.seed, settings.test_speakers)
+        # -- plan ------------------------------------------------------------------
+        plan = {name: [r for r, s in zip(kept, split) if s == k] for k, name in enumerate(SPLITS)}
+        plan_id = hashlib.sha256(json.dumps(
+            [settings.content(), {n: [r.path for r in recs] for n, recs in plan.items()}]).encode()).hexdigest()
+        shards = [(name, i, recs[j : j + settings.shard_size])
+                  for name, recs in plan.items()
+                  for i, j in enumerate(range(0, len(recs), settings.shard_size))]
+        wanted = {shard_name(name, i) for name, i, _ in shards}
+        for old in out.glob("*.h5"):
+            if old.name not in wanted:
+                old.unlink()
+        todo = [(name, i, recs) for name, i, recs in shards if read_plan_id(out / shard_name(name, i)) != plan_id]
+        # -- featurise ---------------------------------------------------------------
+        feat = {k: getattr(settings, k) for k in ("sample_rate", "clip_samples", "n_fft", "hop_length", "top_db")}
+        shape = audio.spectrogram_shape(settings.clip_samples, settings.n_fft, settings.hop_length)
+        n_todo = sum(len(r) for _, _, r in todo)
+        with progress.bar(n_todo, "featurise", unit="clips") as bar:
+            tasks = ((str(src), [r.path for r in chunk], feat)
+                     for _, _, recs in todo for chunk in _chunks(recs, _FEATURE_CHUNK))
+            results = pool.map(_featurise, tasks)
+            for name, i, recs in todo:
+                with ShardWriter(out / shard_name(name, i), len(recs), shape, plan_id) as writer:
+                    writer.write_labels(digit=[r.digit for r in recs], speaker=[r.speaker for r in recs],
+                                        path=[r.path for r in recs])
+                    for start in range(0, len(recs), _FEATURE_CHUNK):
+                        spec, db_min, db_max = next(results)
+                        writer.write(start, spec, db_min, db_max)
+                        bar.advance(len(spec))
+    finally:
+        pool.close()
+
+    manifest = Manifest.build(
+        settings=settings, fingerprint=fingerprint, n_files=len(files), shape=shape, bounds=(lo, hi),
+        plan=plan, shard_size=settings.shard_size, out=out, dropped=dropped,
+        duplicates=[[k, *v] for k, v in sorted(duplicates.items())], held_out=held_out,
+        speaker_meta=meta, version=__version__,
+    )
+    manifest.save(out)
+    return PreprocessResult(out, manifest, time.perf_counter() - t0, featurised=n_todo,
+                            reused_shards=len(shards) - len(todo))

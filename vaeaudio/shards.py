@@ -1,0 +1,116 @@
+"""HDF5 spectrogram shards: `{split}-{NNNNN}.h5`, written atomically, read as numpy arrays.
+
+Each shard holds n clips:
+
+| dataset          | shape / type            | meaning                                      |
+|------------------|-------------------------|----------------------------------------------|
+| `spec`           | (n, bins, frames) f32   | dB spectrogram min-max scaled to [0, 1]       |
+| `db_min, db_max` | (n,) float32            | the clip's dB range before scaling            |
+| `digit`          | (n,) int8               | the spoken digit                              |
+| `speaker`        | (n,) utf-8 string       | speaker id as in the source                   |
+| `path`           | (n,) utf-8 string       | source file, relative to the source root      |
+
+Attributes: `format`, `plan` (id of the preprocess plan that wrote it), `clips`.
+Shards are written to `NAME.tmp` and renamed when complete, so a file with the
+final name is always whole. Object timestamps are off, so the same content
+gives byte-identical files (and the same sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SHARD_FORMAT = "vaeaudio-shard/1"
+_STR = h5py.string_dtype("utf-8")
+_FIELDS = ("spec", "db_min", "db_max", "digit", "speaker", "path")
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ShardWriter:
+    """Write one shard of `n` clips under a temporary name; `close()` renames it into place.
+
+    Use as a context manager: on an exception the temporary file is removed and
+    no file with the final name appears.
+    """
+
+    def __init__(self, path: Path, n: int, shape: tuple[int, int], plan_id: str):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.n = n
+        self.sha256: str | None = None
+        self.bytes = 0
+        self.f = h5py.File(self.tmp, "w", libver="earliest", track_order=False)
+        self.f.attrs["format"] = SHARD_FORMAT
+        self.f.attrs["plan"] = plan_id
+        self.f.attrs["clips"] = n
+        opts = {"track_times": False}
+        self.f.create_dataset("spec", (n, *shape), dtype="f4", chunks=(1, *shape), **opts)
+        for name in ("db_min", "db_max"):
+            self.f.create_dataset(name, (n,), dtype="f4", **opts)
+        self.f.create_dataset("digit", (n,), dtype="i1", **opts)
+        for name in ("speaker", "path"):
+            self.f.create_dataset(name, (n,), dtype=_STR, **opts)
+
+    def write_labels(self, digit, speaker, path) -> None:
+        """Labels for all n clips: digits (int), speaker ids and source paths (str)."""
+        self.f["digit"][:] = np.asarray(digit, dtype=np.int8)
+        self.f["speaker"][:] = np.asarray(speaker, dtype=object)
+        self.f["path"][:] = np.asarray(path, dtype=object)
+
+    def write(self, start: int, spec: np.ndarray, db_min: np.ndarray, db_max: np.ndarray) -> None:
+        """Spectrograms (k, bins, frames) and their dB ranges (k,) for clips start..start+k."""
+        end = start + len(spec)
+        self.f["spec"][start:end] = spec
+        self.f["db_min"][start:end] = db_min
+        self.f["db_max"][start:end] = db_max
+
+    def close(self) -> None:
+        """Flush, hash, fsync and rename the shard into place."""
+        self.f.close()
+        with open(self.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        self.sha256 = sha256_file(self.tmp)
+        self.bytes = self.tmp.stat().st_size
+        os.replace(self.tmp, self.path)
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.f.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+def read_plan_id(path: Path) -> str | None:
+    """The plan id stored in a complete shard, or None when the file is missing or unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get("plan"))
+    except (OSError, KeyError):
+        return None
+
+
+def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.ndarray]:
+    """Read a shard's datasets as numpy arrays (strings as str arrays)."""
+    with h5py.File(path, "r") as f:
+        out = {}
+        for name in fields:
+            ds = f[name]
+            out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
+        return out
