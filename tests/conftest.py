@@ -1,0 +1,41 @@
+"""Shared fixtures: small real corpora copied from ../shared/data/fsdd and spectrogram sets built from them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
+
+
+def copy_fsdd(dest: Path, takes: range = range(2), speakers=SPEAKERS, digits=range(10)) -> Path:
+    """Copy `len(speakers) x len(digits) x len(takes)` FSDD recordings into `dest/recordings/`."""
+    if not FSDD.is_dir():
+        pytest.skip(f"FSDD sample not found at {FSDD}")
+    rec = dest / "recordings"
+    rec.mkdir(parents=True, exist_ok=True)
+    for s in speakers:
+        for d in digits:
+            for t in takes:
+                shutil.copy(FSDD / f"{d}_{s}_{t}.wav", rec / f"{d}_{s}_{t}.wav")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def fsdd_small(tmp_path_factory) -> Path:
+    """100 real recordings: 5 speakers x 10 digits x 2 takes (read-only: copy before changing)."""
+    return copy_fsdd(tmp_path_factory.mktemp("fsdd_small"))
+
+
+@pytest.fixture(scope="session")
+def spec_small(tmp_path_factory, fsdd_small) -> Path:
+    """A spectrogram set of `fsdd_small` (all lengths kept, split by take), built once per session."""
+    from vaeaudio.preprocess import preprocess
+    from vaeaudio.settings import PreprocessSettings
+
+    out = tmp_path_factory.mktemp("spec_small") / "spectrograms"
+    preprocess(PreprocessSettings(src=fsdd_small, out=out, length_percentiles=(0, 100), workers=1))
+    return out
