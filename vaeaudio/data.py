@@ -104,19 +104,14 @@ class Manifest(BaseModel):
                             "re-run `vaeaudio preprocess`") from None
 
     @classmethod
-    def build(cls, *, settings, fingerprint, n_files, shape, bounds, plan, shard_size, out, dropped,
+    def build(cls, *, settings, fingerprint, n_files, shape, bounds, plan, shards, dropped,
               duplicates, held_out, speaker_meta, version) -> "Manifest":
-        """Assemble the manifest of freshly written shards (hashes are read from disk)."""
+        """Assemble the manifest: `plan` maps split -> recordings, `shards` split -> [ShardInfo]."""
         splits = {}
         for name, recs in plan.items():
-            shards = []
-            for i, start in enumerate(range(0, len(recs), shard_size)):
-                f = out / shard_name(name, i)
-                shards.append(ShardInfo(file=f.name, clips=len(recs[start : start + shard_size]),
-                                        sha256=sha256_file(f), bytes=f.stat().st_size))
             digits = {str(d): sum(r.digit == d for r in recs) for d in sorted({r.digit for r in recs})}
             splits[name] = SplitInfo(clips=len(recs), digits=digits,
-                                     speakers=sorted({r.speaker for r in recs}), shards=shards)
+                                     speakers=sorted({r.speaker for r in recs}), shards=shards[name])
         return cls(
             format=FORMAT, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             vaeaudio_version=version, settings=settings.content(),

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -31,10 +32,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import __version__, audio, progress
-from .data import FORMAT, MANIFEST, Manifest, shard_name
+from .data import MANIFEST, Manifest, ShardInfo, shard_name
 from .errors import DataError, UsageError
 from .settings import PreprocessSettings
-from .shards import ShardWriter, read_plan_id
+from .shards import ShardWriter, read_plan_id, sha256_file
 
 #: Recording file names: digit, speaker id, take number.
 NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
@@ -119,9 +120,10 @@ class _Pool:
 
     def __init__(self, workers: int):
         self.workers = workers
-        self.executor = (
-            ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
-        )
+        # fork is cheapest and needs no `if __name__ == "__main__"` guard in user scripts,
+        # but is unsafe once TensorFlow's threads exist (e.g. inside `vaeaudio demo`).
+        method = "fork" if sys.platform == "linux" and "tensorflow" not in sys.modules else "spawn"
+        self.executor = ProcessPoolExecutor(workers, mp_context=get_context(method)) if workers > 1 else None
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
         if self.executor is None:
@@ -425,6 +427,7 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
             if old.name not in wanted:
                 old.unlink()
         todo = [(name, i, recs) for name, i, recs in shards if read_plan_id(out / shard_name(name, i)) != plan_id]
+        written: dict[str, ShardInfo] = {}
         # -- featurise ---------------------------------------------------------------
         feat = {k: getattr(settings, k) for k in ("sample_rate", "clip_samples", "n_fft", "hop_length", "top_db")}
         shape = audio.spectrogram_shape(settings.clip_samples, settings.n_fft, settings.hop_length)
@@ -441,12 +444,19 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
                         spec, db_min, db_max = next(results)
                         writer.write(start, spec, db_min, db_max)
                         bar.advance(len(spec))
+                written[writer.path.name] = ShardInfo(file=writer.path.name, clips=len(recs),
+                                                      sha256=writer.sha256, bytes=writer.bytes)
     finally:
         pool.close()
 
+    infos: dict[str, list[ShardInfo]] = defaultdict(list)
+    for name, i, recs in shards:  # shards reused from an interrupted run are hashed here
+        f = out / shard_name(name, i)
+        infos[name].append(written.get(f.name) or ShardInfo(file=f.name, clips=len(recs), sha256=sha256_file(f),
+                                                            bytes=f.stat().st_size))
     manifest = Manifest.build(
         settings=settings, fingerprint=fingerprint, n_files=len(files), shape=shape, bounds=(lo, hi),
-        plan=plan, shard_size=settings.shard_size, out=out, dropped=dropped,
+        plan=plan, shards=infos, dropped=dropped,
         duplicates=[[k, *v] for k, v in sorted(duplicates.items())], held_out=held_out,
         speaker_meta=meta, version=__version__,
     )

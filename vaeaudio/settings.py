@@ -40,11 +40,12 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
-            flag = "--" + loc[0].replace("_", "-") if loc else "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            if not loc:  # a check across fields: its message names the flags itself
+                raise UsageError(msg) from None
             given = err.get("input")
             shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
-            msg = err["msg"].removeprefix("Value error, ")
-            raise UsageError(f"{flag}: {msg}{shown}") from None
+            raise UsageError(f"--{loc[0].replace('_', '-')}: {msg}{shown}") from None
 
 
 class PreprocessSettings(Settings):

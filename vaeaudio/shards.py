@@ -57,7 +57,7 @@ class ShardWriter:
         self.f.attrs["plan"] = plan_id
         self.f.attrs["clips"] = n
         opts = {"track_times": False}
-        self.f.create_dataset("spec", (n, *shape), dtype="f4", chunks=(1, *shape), **opts)
+        self.f.create_dataset("spec", (n, *shape), dtype="f4", **opts)  # contiguous: fastest to write
         for name in ("db_min", "db_max"):
             self.f.create_dataset(name, (n,), dtype="f4", **opts)
         self.f.create_dataset("digit", (n,), dtype="i1", **opts)
