@@ -100,18 +100,18 @@ def hann(n_fft: int = N_FFT) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
 
 
-def stft(y: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
-    """Centred STFT of waveforms (..., samples) -> complex128 (..., n_fft//2+1, 1 + samples//hop).
+def stft(y: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, dtype=np.float64) -> np.ndarray:
+    """Centred STFT of waveforms (..., samples) -> complex (..., n_fft//2+1, 1 + samples//hop).
 
     Frames are zero-padded by n_fft//2 at both ends (librosa's `center=True`,
     `pad_mode='constant'`) and weighted by a periodic Hann window. The FFT runs
-    in float64, as librosa's does: bins 60-80 dB below a clip's peak lose
-    precision in float32.
+    in `dtype`: float64 by default, as librosa's does (bins 60-80 dB below a
+    clip's peak lose precision in float32); float32 is enough for phase estimation.
     """
     y = np.asarray(y, dtype=np.float32)
     pad = [(0, 0)] * (y.ndim - 1) + [(n_fft // 2, n_fft // 2)]
     frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, pad), n_fft, axis=-1)[..., ::hop_length, :]
-    spec = scipy.fft.rfft(frames * hann(n_fft), axis=-1)  # (..., frames, bins); 3x numpy's rfft here
+    spec = scipy.fft.rfft(frames * hann(n_fft).astype(dtype), axis=-1)  # (..., frames, bins); 3x numpy's rfft
     return np.swapaxes(spec, -1, -2)
 
 
@@ -161,3 +161,78 @@ def featurise(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fixed-length waveforms (n, samples) -> (spec (n, bins, frames) in [0, 1], db_min (n,), db_max (n,))."""
     return normalise(to_db(np.abs(stft(waves, n_fft, hop_length)).astype(np.float32), top_db))
+
+
+# --------------------------------------------------------------------------- synthesis
+#: Peak level of written WAV files: -1 dBFS.
+PEAK = 10 ** (-1 / 20)
+
+
+def istft(spec: np.ndarray, hop_length: int = HOP_LENGTH, length: int = CLIP_SAMPLES) -> np.ndarray:
+    """Inverse of `stft`: complex (..., bins, frames) -> waveforms (..., length) float32.
+
+    Windowed overlap-add with the squared-window normalisation of `librosa.istft`,
+    vectorised over the batch; the centre padding is removed.
+    """
+    n_fft = 2 * (spec.shape[-2] - 1)
+    window = hann(n_fft).astype(np.float32)
+    frames = scipy.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1).astype(np.float32) * window
+    n_frames = frames.shape[-2]
+    total = n_fft + hop_length * (n_frames - 1)
+    out = np.zeros((*frames.shape[:-2], total), dtype=np.float32)
+    wsum = np.zeros(total, dtype=np.float32)
+    for k in range(n_frames):  # frames (69), not samples: cheap, and batched over clips
+        out[..., k * hop_length : k * hop_length + n_fft] += frames[..., k, :]
+        wsum[k * hop_length : k * hop_length + n_fft] += window**2
+    out /= np.where(wsum > 1e-8, wsum, 1.0)
+    start = n_fft // 2
+    return fix_end_batch(out[..., start : start + length], length)
+
+
+def fix_end_batch(y: np.ndarray, n: int) -> np.ndarray:
+    """Cut or zero-pad the last axis of `y` to `n` samples."""
+    if y.shape[-1] >= n:
+        return y[..., :n]
+    return np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
+
+
+def griffin_lim(
+    magnitude: np.ndarray,
+    n_iter: int = 64,
+    hop_length: int = HOP_LENGTH,
+    length: int = CLIP_SAMPLES,
+    momentum: float = 0.99,
+    seed: int = 0,
+) -> np.ndarray:
+    """Estimate waveforms (n, length) from magnitudes (n, bins, frames) by fast Griffin-Lim.
+
+    Same algorithm as `librosa.griffinlim` (Perraudin et al. 2013: random initial
+    phase, `momentum` 0.99), run on the whole batch at once in float32 so that
+    100 clips cost about as much as a few single-clip calls.
+    """
+    mag = np.asarray(magnitude, dtype=np.float32)
+    n_fft = 2 * (mag.shape[-2] - 1)
+    rng = np.random.default_rng(seed)
+    angles = np.exp(2j * np.pi * rng.random(mag.shape)).astype(np.complex64)
+    rebuilt = np.zeros_like(angles)
+    for _ in range(n_iter):
+        previous = rebuilt
+        wave = istft(mag * angles, hop_length, length)
+        rebuilt = stft(wave, n_fft, hop_length, dtype=np.float32)
+        angles = rebuilt - (momentum / (1 + momentum)) * previous
+        angles /= np.abs(angles) + 1e-16
+    return istft(mag * angles, hop_length, length)
+
+
+def peak_normalise(y: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """Scale each waveform (..., samples) so its absolute peak is `peak` (silence stays silent)."""
+    top = np.abs(y).max(axis=-1, keepdims=True)
+    return (y * (peak / np.where(top > 0, top, 1.0))).astype(np.float32)
+
+
+def write_wav(path: str | Path, y: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
+    """Write a mono waveform (samples,) in [-1, 1] as 16-bit PCM WAV; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16")
+    return path
