@@ -469,6 +469,9 @@ def test_damaged_extraction_refused_untouched(server, ws):
     with pytest.raises(DownloadError, match="no longer matches its download marker: 12 of 13"):
         run(ws, url)
     assert len(tree(ws / "AudioMNIST")) == 13 and len(server.log) == 1
+    (ws / "AudioMNIST" / dl.MARKER).write_text("{not json")
+    with pytest.raises(DownloadError, match="download marker .* is unreadable"):
+        run(ws, url)
 
 
 def test_stale_temporary_folders(server, ws):

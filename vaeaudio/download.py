@@ -96,9 +96,9 @@ class DownloadResult:
 
     def summary(self) -> str:
         """A few lines: files, speakers, size, time, archive sha256, no-op or not."""
-        state = "already complete, nothing to do" if self.already_complete else "extracted"
+        state = "already complete in" if self.already_complete else "extracted into"
         lines = [
-            f"AudioMNIST in {self.dest}: {state}",
+            f"AudioMNIST {state} {self.dest}" + (" (nothing to do)" if self.already_complete else ""),
             f"  files     {self.files:,} ({self.recordings:,} recordings, {self.speakers} speakers)",
             f"  size      {self.bytes / 1e6:,.1f} MB",
             f"  time      {self.seconds:.1f} s" + (f" (downloaded {self.downloaded_bytes / 1e6:,.1f} MB)" if self.downloaded_bytes else ""),
@@ -128,7 +128,8 @@ def download(settings: DownloadSettings) -> DownloadResult:
     local = _local_path(settings.url)
     if local is not None:
         if not local.is_file():
-            raise DownloadError(f"archive {local} {'is not a file' if local.exists() else 'does not exist'}", "give --url an http(s) URL or the path of a .zip/.tar.gz file")
+            what = "is not a file" if local.exists() else "does not exist"
+            raise DownloadError(f"archive {local} {what}", "give --url an http(s) URL or the path of a .zip/.tar.gz file")
         archive, sha, fetched = local, _hash_file(local), 0
     else:
         archive = dest.parent / f"{dest.name}.download.part"
@@ -144,8 +145,8 @@ def download(settings: DownloadSettings) -> DownloadResult:
         ext, counts = _extract(archive, dest, settings.max_extract_bytes, where, sha)
     except _Refused as exc:
         aside = _set_aside(archive, dest, sha) if local is None else None
-        kept = f"archive kept as {aside}" if aside else "nothing was written"
-        raise DownloadError(f"refused archive from {where}: {exc}", f"{kept}; nothing was extracted; check --url") from None
+        kept = f"archive kept as {aside}; " if aside else ""
+        raise DownloadError(f"refused archive from {where}: {exc}", f"{kept}nothing was extracted; check --url") from None
 
     kept_as = None
     if local is None:
@@ -180,7 +181,9 @@ def _existing(dest: Path, want: str | None) -> dict | None:
         info = json.loads(marker.read_text())
         if info.get("format") != MARKER_FORMAT:
             raise ValueError("unknown format")
-        info["archive_sha256"], info["files"]  # noqa: B018 - presence check
+        missing = {"archive_sha256", "files", "recordings", "speakers", "bytes"} - set(info)
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DownloadError(f"download marker {marker} is unreadable ({exc})",
                             f"delete {dest} (written by vaeaudio) and run again") from None
