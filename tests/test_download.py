@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
 import socket
 import stat
+import tempfile
 import tarfile
 import threading
 import time
@@ -196,7 +199,20 @@ def full_zip() -> bytes:
     return make_zip(recordings(range(1, 61), 10, 50))
 
 
-def test_full_size_zip_via_cli(server, ws, full_zip, capsys):
+@pytest.fixture
+def big_ws(tmp_path: Path):
+    """A workspace for 30,000 files: on the RAM disk when there is one (creating and later
+    deleting 30,000 files on a busy shared disk takes from seconds to minutes), removed after."""
+    shm = Path("/dev/shm")
+    fast = shm.is_dir() and os.access(shm, os.W_OK)
+    root = Path(tempfile.mkdtemp(prefix="vaeaudio-test-", dir=shm if fast else tmp_path))
+    (root / "ws").mkdir()
+    yield root / "ws"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_full_size_zip_via_cli(server, big_ws, full_zip, capsys):
+    ws = big_ws
     url = server.serve("/master.zip", full_zip)
     code = cli.main(["download", "--dest", str(ws / "AudioMNIST"), "--url", url, "--sha256", sha(full_zip).upper()])
     out, err = capsys.readouterr()
