@@ -61,6 +61,7 @@ def download(
     sha256: Annotated[Optional[str], opt(D, "sha256", metavar="HEX")] = None,
     keep_archive: Annotated[bool, opt(D, "keep_archive")] = D.default("keep_archive"),
     timeout: Annotated[float, opt(D, "timeout")] = D.default("timeout"),
+    max_extract_bytes: Annotated[int, opt(D, "max_extract_bytes", metavar="BYTES")] = D.default("max_extract_bytes"),
 ) -> None:
     """Fetch AudioMNIST (or a mirror's archive), verify it and extract only its recordings."""
     settings = D.build(**{k: v for k, v in locals().items()})

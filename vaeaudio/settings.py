@@ -116,3 +116,5 @@ class DownloadSettings(Settings):
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Expected SHA-256 of the archive (64 hex digits); a mismatch is refused.")
     keep_archive: bool = Field(False, description="Keep the downloaded archive next to --dest after extraction.")
     timeout: float = Field(60.0, gt=0, le=3600, description="Network timeout per connection attempt, in seconds.")
+    max_extract_bytes: int = Field(20_000_000_000, ge=1, le=10**15,
+                                   description="Refuse archives whose entries declare more than this many uncompressed bytes in total (zip-bomb guard), in bytes; AudioMNIST (9.5 h of 48 kHz 16-bit audio) is about 3.3e9.")
