@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-from .settings import DownloadSettings, PreprocessSettings, Settings
+from .settings import DownloadSettings, PreprocessSettings, Settings, TrainSettings
 
 app = typer.Typer(
     name="vaeaudio",
@@ -104,10 +104,57 @@ def preprocess(
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def train(ctx: typer.Context) -> None:
-    """Train a VAE (mlp or cnn) on a spectrogram set."""
-    _not_yet("train")
+T = TrainSettings
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    kind: Annotated[Optional[Literal["mlp", "cnn"]], typer.Argument(help=T.help("kind") + " Not with --resume.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(metavar="RUN", help="Continue run directory RUN (e.g. runs/latest) from its last checkpoint with its own settings, to --epochs in total (default: the run's own). Only --epochs may be given with it.")] = None,
+    data: Annotated[Path, opt(T, "data")] = T.default("data"),
+    run_dir: Annotated[Optional[Path], opt(T, "run_dir")] = None,
+    arch: Annotated[Optional[str], opt(T, "arch", metavar="strided|reference")] = None,
+    regularize: Annotated[bool, opt(T, "regularize")] = T.default("regularize"),
+    dropout: Annotated[float, opt(T, "dropout", metavar="P")] = T.default("dropout"),
+    hidden: Annotated[Optional[str], opt(T, "hidden", metavar="W,W,...")] = None,
+    filters: Annotated[Optional[str], opt(T, "filters", metavar="C,C,...")] = None,
+    latent_dim: Annotated[int, opt(T, "latent_dim")] = T.default("latent_dim"),
+    beta: Annotated[float, opt(T, "beta")] = T.default("beta"),
+    lr: Annotated[float, opt(T, "lr")] = T.default("lr"),
+    batch_size: Annotated[int, opt(T, "batch_size")] = T.default("batch_size"),
+    epochs: Annotated[Optional[int], opt(T, "epochs")] = None,
+    seed: Annotated[int, opt(T, "seed")] = T.default("seed"),
+    precision: Annotated[str, opt(T, "precision", metavar="float32|mixed_bfloat16")] = T.default("precision"),
+    xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
+    deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
+) -> None:
+    """Train a VAE (mlp or cnn) on a spectrogram set, or continue a run with --resume.
+
+    Examples: `vaeaudio train mlp --dropout 0.3 --epochs 100`, `vaeaudio train cnn --arch reference`,
+    `vaeaudio train --resume runs/latest --epochs 60`.
+    """
+    values = {k: v for k, v in locals().items() if k not in ("ctx", "kind", "resume")}
+    if resume is not None:
+        given = [p for p in values if p != "epochs" and getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"]
+        if kind is not None or given:
+            extra = f"--{given[0].replace('_', '-')}" if given else kind
+            raise UsageError(f"--resume continues a run with its own settings; {extra} cannot be given with it",
+                             "only --epochs may be")
+        if epochs is not None:
+            T.build(kind="mlp", epochs=epochs)  # refuse a bad --epochs before any work
+        from .train import resume as run_resume
+
+        typer.echo(run_resume(resume, epochs).summary())
+        return
+    if kind is None:
+        raise UsageError("say which model to train: `vaeaudio train mlp` or `vaeaudio train cnn` (or --resume RUN)")
+    if epochs is None:
+        values["epochs"] = T.default("epochs")
+    settings = T.build(kind=kind, **values)
+    from .train import train as run_train
+
+    typer.echo(run_train(settings).summary())
 
 
 @app.command(context_settings=_PASSTHROUGH)

@@ -118,3 +118,88 @@ class DownloadSettings(Settings):
     timeout: float = Field(60.0, gt=0, le=3600, description="Network timeout per connection attempt, in seconds.")
     max_extract_bytes: int = Field(20_000_000_000, ge=1, le=10**15,
                                    description="Refuse archives whose entries declare more than this many uncompressed bytes in total (zip-bomb guard), in bytes; AudioMNIST (9.5 h of 48 kHz 16-bit audio) is about 3.3e9.")
+
+
+#: Layer widths used when `--hidden` / `--filters` are not given.
+MLP_HIDDEN = (1024, 512, 256)
+STRIDED_FILTERS = (16, 32, 64, 128)
+
+
+class TrainSettings(Settings):
+    """`vaeaudio train`: fit a VAE on a spectrogram set and write a run directory."""
+
+    kind: Literal["mlp", "cnn"] = Field(description="Model family: 'mlp' (reference MLP-VAE) or 'cnn' (see --arch).")
+    data: Path = Field(Path("spectrograms"), description="Spectrogram set written by `vaeaudio preprocess`.")
+    run_dir: Path | None = Field(None, description="Run directory to create (default: runs/<kind>-<YYYYmmdd-HHMMSS>); its parent gets a `latest` link.")
+    arch: Literal["strided", "reference"] | None = Field(None, description="CNN layout: 'strided' (fast, default) or 'reference' (the report's 582 M-parameter CNN). cnn only.")
+    regularize: bool = Field(False, description="CNN regularisation as in the reference: L2 0.001 on conv kernels, dropout 0.2 after the flatten and after Dense 256. cnn only.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after each hidden Dense layer of the MLP, 0 <= P < 1 (0 = none). mlp only.")
+    hidden: tuple[int, ...] | None = Field(None, description=f"MLP encoder widths, comma-separated, units per Dense layer (default {','.join(map(str, MLP_HIDDEN))}; the decoder mirrors them). mlp only.")
+    filters: tuple[int, ...] | None = Field(None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default {','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
+    latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
+    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, per clip.")
+    lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
+    batch_size: int = Field(128, ge=1, le=65536, description="Clips per training step.")
+    epochs: int = Field(50, ge=1, le=100_000, description="Epochs to train in total (with --resume: the total to reach).")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the per-epoch shuffle.")
+    precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' (bfloat16 compute, float32 weights and losses).")
+    xla: bool = Field(True, description="Compile the training step with XLA (jit_compile).")
+    deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
+
+    @field_validator("hidden", "filters", mode="before")
+    @classmethod
+    def _widths(cls, v):
+        if isinstance(v, str):
+            try:
+                v = tuple(int(s) for s in v.split(",") if s.strip())
+            except ValueError:
+                raise ValueError("give positive integers separated by commas, e.g. 1024,512,256") from None
+        if v is not None and (not v or any(int(w) < 1 or int(w) > 65536 for w in v)):
+            raise ValueError("give 1 or more widths between 1 and 65536, e.g. 1024,512,256")
+        return v
+
+    # Flags that only some layouts take: refused for the others, defaults filled in for their own.
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v, info):
+        if info.data.get("kind") == "mlp":
+            if v is not None:
+                raise ValueError("applies to `train cnn` only")
+            return None
+        return v or "strided"
+
+    @field_validator("regularize")
+    @classmethod
+    def _regularize(cls, v, info):
+        if v and info.data.get("kind") == "mlp":
+            raise ValueError("applies to `train cnn` only; use --dropout for mlp")
+        return v
+
+    @field_validator("dropout")
+    @classmethod
+    def _dropout(cls, v, info):
+        if v and info.data.get("kind") == "cnn":
+            raise ValueError("applies to `train mlp` only; use --regularize for cnn")
+        return v
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v, info):
+        if info.data.get("kind") != "mlp":
+            if v is not None:
+                raise ValueError("applies to `train mlp` only")
+            return None
+        return v or MLP_HIDDEN
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, v, info):
+        if info.data.get("arch") != "strided":
+            if v is not None:
+                raise ValueError("applies to `train cnn --arch strided` only")
+            return None
+        return v or STRIDED_FILTERS
+
+    def run_name(self) -> str:
+        """Short model name used in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference'."""
+        return self.kind if self.kind == "mlp" else f"cnn-{self.arch}"

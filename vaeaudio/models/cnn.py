@@ -1,0 +1,103 @@
+"""Convolutional VAEs: the reference notebook's CNN, and a fast strided one (the default).
+
+`build_reference` — exactly the reference CNN (reference.md), for (257, 69) and latent 2:
+
+    encoder: x (B, 257, 69) -> (B, 257, 69, 1) -> Conv2D 32 3x3 same ReLU -> Conv2D 64 3x3 same ReLU
+             -> Flatten (B, 1,134,912) -> Dense 256 ReLU -> z_mean, z_log_var (B, 2)   [290,557,572 parameters]
+    decoder: z (B, 2) -> Dense 256 (linear) -> Dense 1,134,912 ReLU -> (B, 257, 69, 64)
+             -> Conv2DTranspose 32 3x3 same ReLU -> Conv2DTranspose 1 3x3 same (logits)
+             -> (B, 257, 69)                                                          [291,691,905 parameters]
+
+582,249,477 parameters; the two Dense layers next to the 1.1 M-wide activation
+hold 99.8 % of them. `regularize` adds L2 0.001 on every conv kernel and
+Dropout 0.2 after the flatten and after the encoder's Dense 256.
+
+`build_strided` — stride-2 3x3 convolutions halve both axes (ceil) per layer;
+the decoder mirrors them with stride-2 transposed convolutions whose output
+padding restores the exact sizes. For (257, 69), filters (16, 32, 64, 128), latent 2:
+
+    encoder: (B, 257, 69, 1) -> Conv 16 -> (B, 129, 35, 16) -> Conv 32 -> (B, 65, 18, 32)
+             -> Conv 64 -> (B, 33, 9, 64) -> Conv 128 -> (B, 17, 5, 128) -> Flatten (B, 10880)
+             -> Dense 256 ReLU -> z_mean, z_log_var (B, 2)
+    decoder: z (B, 2) -> Dense 256 ReLU -> Dense 10880 ReLU -> (B, 17, 5, 128)
+             -> ConvT 64 -> (B, 33, 9, 64) -> ConvT 32 -> (B, 65, 18, 32)
+             -> ConvT 16 -> (B, 129, 35, 16) -> ConvT 1 (logits) -> (B, 257, 69)
+
+5,751,405 parameters (all convs ReLU except the last). `regularize` acts as for the
+reference. Decoders end in logits; `VAE.decode` applies the sigmoid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from .vae import VAE
+
+
+def _conv_kwargs(regularize: bool) -> dict:
+    return {"kernel_regularizer": keras.regularizers.L2(0.001)} if regularize else {}
+
+
+def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in) -> keras.Model:
+    """Flatten -> [Dropout] -> Dense 256 ReLU -> [Dropout] -> (z_mean, z_log_var)."""
+    h = keras.layers.Flatten(name="flatten")(h)
+    if regularize:
+        h = keras.layers.Dropout(0.2, seed=seed, name="flatten_dropout")(h)
+    h = keras.layers.Dense(256, activation="relu", name="enc_dense")(h)
+    if regularize:
+        h = keras.layers.Dropout(0.2, seed=seed + 1, name="dense_dropout")(h)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
+
+
+def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, regularize: bool = False,
+                    beta: float = 1.0, seed: int = 0) -> VAE:
+    """The reference notebook's CNN-VAE for spectrograms of `shape` (bins, frames)."""
+    reg = _conv_kwargs(regularize)
+    x_in = keras.Input(shape, name="spectrogram")
+    h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="enc_conv_0", **reg)(h)
+    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="enc_conv_1", **reg)(h)
+    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in)
+
+    z_in = keras.Input((latent_dim,), name="z")
+    h = keras.layers.Dense(256, name="dec_dense_0")(z_in)
+    h = keras.layers.Dense(math.prod(shape) * 64, activation="relu", name="dec_dense_1")(h)
+    h = keras.layers.Reshape((*shape, 64), name="unflatten")(h)
+    h = keras.layers.Conv2DTranspose(32, 3, padding="same", activation="relu", name="dec_conv_0", **reg)(h)
+    h = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits", **reg)(h)
+    decoder = keras.Model(z_in, keras.layers.Reshape(shape, name="squeeze")(h), name="decoder")
+    return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_reference_vae")
+
+
+def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128), latent_dim: int = 2,
+                  regularize: bool = False, beta: float = 1.0, seed: int = 0) -> VAE:
+    """A strided-convolution VAE for spectrograms of `shape` (bins, frames); see the module docstring."""
+    reg = _conv_kwargs(regularize)
+    sizes = [tuple(shape)]
+    for _ in filters:
+        sizes.append(tuple(math.ceil(n / 2) for n in sizes[-1]))
+
+    x_in = keras.Input(shape, name="spectrogram")
+    h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
+    for i, f in enumerate(filters):
+        h = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}", **reg)(h)
+    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in)
+
+    z_in = keras.Input((latent_dim,), name="z")
+    h = keras.layers.Dense(256, activation="relu", name="dec_dense_0")(z_in)
+    h = keras.layers.Dense(math.prod(sizes[-1]) * filters[-1], activation="relu", name="dec_dense_1")(h)
+    h = keras.layers.Reshape((*sizes[-1], filters[-1]), name="unflatten")(h)
+    outs = list(reversed(filters[:-1])) + [1]
+    for i, f in enumerate(outs):
+        small, big = sizes[-1 - i], sizes[-2 - i]
+        pad = tuple(b - (2 * s - 1) for s, b in zip(small, big))  # 'same', k 3, s 2 gives 2n - 1 + pad
+        last = i == len(outs) - 1
+        h = keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", output_padding=pad,
+                                         activation=None if last else "relu",
+                                         name="logits" if last else f"dec_conv_{i}", **reg)(h)
+    decoder = keras.Model(z_in, keras.layers.Reshape(shape, name="squeeze")(h), name="decoder")
+    return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_strided_vae")

@@ -1,0 +1,47 @@
+"""The reference MLP-VAE (reference.md), with optional dropout.
+
+Shapes for a (257, 69) spectrogram, hidden (1024, 512, 256), latent 2:
+
+    encoder: x (B, 257, 69) -> Flatten (B, 17733) -> Dense 1024 ReLU -> Dense 512 ReLU
+             -> Dense 256 ReLU -> z_mean (B, 2), z_log_var (B, 2)    [18,816,772 parameters]
+    decoder: z (B, 2) -> Dense 256 ReLU -> Dense 512 ReLU -> Dense 1024 ReLU
+             -> Dense 17733 (logits) -> Reshape (B, 257, 69)            [18,833,989 parameters]
+
+37,650,761 parameters in all, as the reference. The reference ends the decoder
+in a sigmoid; here the decoder emits logits and `VAE.decode` applies the
+sigmoid, so the loss can use the fused, exact logit form. With dropout P > 0,
+`Dropout(P)` follows every hidden Dense layer of encoder and decoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from .vae import VAE
+
+
+def _hidden(x, widths, dropout: float, seed: int, prefix: str):
+    for i, width in enumerate(widths):
+        x = keras.layers.Dense(width, activation="relu", name=f"{prefix}_dense_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=seed + i, name=f"{prefix}_dropout_{i}")(x)
+    return x
+
+
+def build_mlp(shape: tuple[int, int] = (257, 69), hidden=(1024, 512, 256), latent_dim: int = 2,
+              dropout: float = 0.0, beta: float = 1.0, seed: int = 0) -> VAE:
+    """The MLP-VAE for spectrograms of `shape` (bins, frames)."""
+    n = math.prod(shape)
+    x_in = keras.Input(shape, name="spectrogram")
+    h = _hidden(keras.layers.Flatten(name="flatten")(x_in), hidden, dropout, seed, "enc")
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    encoder = keras.Model(x_in, [z_mean, z_log_var], name="encoder")
+
+    z_in = keras.Input((latent_dim,), name="z")
+    h = _hidden(z_in, tuple(reversed(hidden)), dropout, seed + 100, "dec")
+    logits = keras.layers.Dense(n, name="logits")(h)
+    decoder = keras.Model(z_in, keras.layers.Reshape(shape, name="unflatten")(logits), name="decoder")
+    return VAE(encoder, decoder, beta=beta, seed=seed, name="mlp_vae")

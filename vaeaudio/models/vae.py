@@ -1,0 +1,144 @@
+"""The VAE shared by every layout: a `Sampling` layer and one `VAE` model with a single step.
+
+Shapes (B clips, F x T spectrogram bins, L latent dims; (257, 69) and 2 by default):
+
+    encoder: x (B, F, T) in [0, 1]  ->  z_mean (B, L), z_log_var (B, L)
+    Sampling: z = z_mean + exp(z_log_var / 2) * eps,  eps ~ N(0, I)
+    decoder: z (B, L)  ->  logits (B, F, T)   (the reconstruction is sigmoid(logits))
+
+Losses, in nats per clip (design.md, reference.md):
+
+    reconstruction = sum over the F x T bins of binary cross-entropy(x, sigmoid(logits))
+    KL             = sum over L of -0.5 (1 + z_log_var - z_mean^2 - exp(z_log_var))
+    total          = reconstruction + beta x KL
+
+Binary cross-entropy is computed from the logits (`sigmoid_cross_entropy_with_logits`),
+which is the same quantity without the clipping and the log(0) hazards of the
+probability form, in one fused pass. Weight penalties of the layers (L2) are
+added to the optimised loss but not to the reported one, so reported losses
+stay comparable with unregularised runs and with the reference report.
+
+`VAE.step(x, training)` is the one place that computes losses, gradients, the
+optimizer update and the running metrics; `train_step`/`test_step` call it (so
+`fit` works too), and `vaeaudio.train` runs it through `strategy.run`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+METRICS = ("reconstruction", "kl", "total")
+
+
+@keras.saving.register_keras_serializable(package="vaeaudio")
+class Sampling(keras.layers.Layer):
+    """Reparameterised draw z = z_mean + exp(z_log_var / 2) * eps from (z_mean, z_log_var), each (B, L).
+
+    Its random state is a seeded `keras.random.SeedGenerator`, so a checkpoint
+    that saves the model's variables also saves where the random stream is.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(tf.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        return z_mean + tf.exp(0.5 * z_log_var) * eps
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+def loss_terms(x, logits, z_mean, z_log_var):
+    """Per-clip (reconstruction, KL), each (B,) float32, from x (B, ...), logits like x and (B, L) moments."""
+    x = tf.cast(x, tf.float32)
+    bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=tf.cast(logits, tf.float32))
+    reconstruction = tf.reduce_sum(tf.reshape(bce, (tf.shape(bce)[0], -1)), axis=1)
+    z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
+    kl = tf.reduce_sum(-0.5 * (1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var)), axis=1)
+    return reconstruction, kl
+
+
+@keras.saving.register_keras_serializable(package="vaeaudio")
+class VAE(keras.Model):
+    """Encoder + `Sampling` + decoder, with keras-io style loss trackers.
+
+    `encoder` maps x (B, F, T) to [z_mean, z_log_var]; `decoder` maps z (B, L) to
+    logits (B, F, T). Calling the model returns the reconstruction sigmoid(logits).
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.beta = float(beta)
+        self.seed = seed
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        self.built = True  # encoder and decoder are built functional models; Sampling has no weights
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def encode(self, x, training=False):
+        """x (B, F, T) -> (z_mean, z_log_var), each (B, L)."""
+        return self.encoder(x, training=training)
+
+    def decode(self, z, training=False):
+        """z (B, L) -> reconstruction (B, F, T) in [0, 1] (float32)."""
+        return tf.sigmoid(tf.cast(self.decoder(z, training=training), tf.float32))
+
+    def call(self, x, training=False):
+        z_mean, z_log_var = self.encode(x, training=training)
+        return self.decode(self.sampling([z_mean, z_log_var]), training=training)
+
+    def losses_for(self, x, training=False):
+        """Per-clip (reconstruction, KL) for a batch x (B, F, T), drawing one z per clip."""
+        z_mean, z_log_var = self.encoder(x, training=training)
+        logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        return loss_terms(x, logits, z_mean, z_log_var)
+
+    def step(self, x, training: bool):
+        """One step on batch x (B, F, T): losses, and with `training` gradients and the update.
+
+        Updates the running per-clip means and returns them as {name: scalar}.
+        """
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self.losses_for(x, training=training)
+            total = reconstruction + self.beta * kl
+            objective = tf.reduce_mean(total)
+            if training and self.losses:
+                objective += tf.add_n([tf.cast(p, tf.float32) for p in self.losses])
+        if training:
+            grads = tape.gradient(objective, self.trainable_variables)
+            self.optimizer.apply(grads, self.trainable_variables)
+        for name, value in zip(METRICS, (reconstruction, kl, total)):
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def train_step(self, data):
+        return self.step(data, training=True)
+
+    def test_step(self, data):
+        return self.step(data, training=False)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "beta": self.beta,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, **config)

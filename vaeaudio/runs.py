@@ -1,0 +1,157 @@
+"""Run directories (`runs/<kind>-<YYYYmmdd-HHMMSS>/`): find them, read their config and model.
+
+A run directory holds (design.md):
+
+    config.json    `RunConfig`: every setting, the data it was trained on, versions
+    history.csv    one row per epoch (`HISTORY_COLUMNS`; losses in nats per clip)
+    checkpoints/   resumable state (`vaeaudio.checkpoint`)
+    tb/            TensorBoard scalars
+    model.keras    the final model (written when training ends)
+
+`runs/latest` is a symlink to the newest run; commands that take a run use it
+by default (`resolve_run(None)`). Later stages (evaluate, synth) use
+`load_config` for the spectrogram shape and the dB range to undo the scaling,
+and `load_model` for the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ModelError
+
+FORMAT = "vaeaudio-run/1"
+CONFIG = "config.json"
+HISTORY = "history.csv"
+MODEL = "model.keras"
+LATEST = "latest"
+DEFAULT_ROOT = Path("runs")
+HISTORY_COLUMNS = ("epoch", "train_reconstruction", "train_kl", "train_total",
+                   "val_reconstruction", "val_kl", "val_total", "seconds", "samples_per_s")
+
+
+class DataInfo(BaseModel):
+    """The spectrogram set a run was trained on."""
+
+    root: str
+    manifest_sha256: str
+    shape: tuple[int, int]
+    clips: dict[str, int]
+    db_min: float  # median over the train split of each clip's dB minimum (to undo the [0, 1] scaling)
+    db_max: float  # median over the train split of each clip's dB maximum
+
+
+class RunConfig(BaseModel):
+    """`config.json` of a run directory."""
+
+    format: str
+    created: str
+    settings: dict  # `TrainSettings` as JSON
+    data: DataInfo
+    model: dict  # name, parameters
+    versions: dict[str, str]
+
+    def train_settings(self):
+        """The run's `TrainSettings`."""
+        from .settings import TrainSettings
+
+        return TrainSettings.model_validate(self.settings)
+
+
+def new_run_dir(name: str, root: Path = DEFAULT_ROOT, now: datetime | None = None) -> Path:
+    """A fresh path `root/<name>-<YYYYmmdd-HHMMSS>` (suffixed -2, -3... if taken)."""
+    base = root / f"{name}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def mark_latest(run: Path) -> None:
+    """Point `run.parent/latest` at `run`, replacing any previous link atomically."""
+    link = run.parent / LATEST
+    if link.exists() and not link.is_symlink():
+        raise ModelError(f"{link} exists and is not a symlink", "move it away so it can name the newest run")
+    tmp = run.parent / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run.name)
+    os.replace(tmp, link)
+
+
+def resolve_run(path: str | Path | None) -> Path:
+    """The run directory `path` (default `runs/latest`), resolved; `ModelError` if it is not one."""
+    given = Path(path) if path is not None else DEFAULT_ROOT / LATEST
+    if not given.exists():
+        hint = "train one with `vaeaudio train mlp`" if path is None else "pass a run directory such as runs/mlp-20250101-120000"
+        raise ModelError(f"no training run at {given}", hint)
+    run = given.resolve()
+    if not (run / CONFIG).is_file():
+        raise ModelError(f"{given} is not a vaeaudio run directory ({CONFIG} is missing)",
+                         "pass a folder written by `vaeaudio train`")
+    return run
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write `data` as indented JSON to `path` atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_config(run: Path) -> RunConfig:
+    """The validated `config.json` of run directory `run`."""
+    path = Path(run) / CONFIG
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a {FORMAT} config", "was the run written by another vaeaudio version?")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelError(f"{path} is damaged: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
+
+
+def load_model(run: Path):
+    """The final `VAE` of run directory `run`, loaded in Keras safe mode."""
+    path = Path(run) / MODEL
+    if not path.is_file():
+        raise ModelError(f"{path} is missing: the run has not finished",
+                         f"finish it with `vaeaudio train --resume {run} --epochs N`")
+    import keras
+
+    from . import models  # noqa: F401  registers the custom classes
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {exc})") from None
+
+
+def read_history(run: Path) -> list[dict[str, float]]:
+    """Rows of `history.csv` (empty if absent), values as floats and `epoch` as int."""
+    path = Path(run) / HISTORY
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_history(run: Path, rows: list[dict[str, float]]) -> None:
+    """Write all `rows` to `history.csv` atomically."""
+    path = Path(run) / HISTORY
+    tmp = path.with_name(HISTORY + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: (row[k] if k == "epoch" else f"{row[k]:.9g}") for k in HISTORY_COLUMNS})
+    os.replace(tmp, path)

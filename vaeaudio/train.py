@@ -1,0 +1,313 @@
+"""`vaeaudio train`: fit a VAE on a spectrogram set, with a run directory a user can trust.
+
+Data: the train and val splits of the set are read once into memory as float32
+tensors x (n, bins, frames) in [0, 1]. Every epoch draws its own order from
+(seed, epoch), so a run resumed at any step sees exactly the batches it would
+have seen; a `tf.data` pipeline gathers and prefetches the batches (B, bins, frames).
+
+Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
+a `tf.function`, XLA-compiled unless `--no-xla`, and run through `strategy.run`
+under `tf.distribute.get_strategy()` (the default strategy on one machine), so
+that the same loop can later run under a multi-worker strategy; `model.fit`
+is not used. Evaluation runs the same step with `training=False`.
+
+After every epoch: a row of `history.csv`, TensorBoard scalars in `tb/`, and a
+checkpoint (`vaeaudio.checkpoint`) incl. optimizer and RNG state. Ctrl-C ends
+the current step, checkpoints and raises `TrainingInterrupted` (exit 130); a
+NaN or Inf loss raises `TrainingError` and keeps the last epoch's checkpoint.
+Losses are in nats per clip (`vaeaudio.models.vae`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import platform
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checkpoint, progress, runs
+from .data import SpectrogramSet
+from .errors import DataError, TrainingError, UsageError
+from .settings import TrainSettings
+
+CHECKPOINTS = "checkpoints"
+METRICS = ("reconstruction", "kl", "total")
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C: the run was checkpointed and can be resumed."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    """What a `train`/`resume` call did: the run, its epochs and its last history row."""
+
+    run_dir: Path
+    epochs: int
+    trained: int
+    seconds: float
+    last: dict
+
+    def summary(self) -> str:
+        r = self.last
+        return (f"trained {self.trained} epoch(s) in {self.seconds:.1f} s, {self.epochs} in all; "
+                f"val loss {r['val_total']:.2f} per clip (reconstruction {r['val_reconstruction']:.2f}, "
+                f"KL {r['val_kl']:.3f}); run: {self.run_dir}")
+
+
+class _Data:
+    """The train and val splits in memory, batched per epoch (see the module docstring)."""
+
+    def __init__(self, spec_set: SpectrogramSet, batch_size: int, seed: int):
+        self.set = spec_set
+        train = self.set.arrays("train", ("spec", "db_min", "db_max"))
+        val = self.set.arrays("val", ("spec",))
+        if not len(train["spec"]) or not len(val["spec"]):
+            raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
+                            f"(has {len(train['spec'])} and {len(val['spec'])})", "re-run `vaeaudio preprocess` on more recordings")
+        self.db_range = (float(np.median(train["db_min"])), float(np.median(train["db_max"])))
+        import tensorflow as tf
+
+        self.train = tf.constant(train.pop("spec"))
+        self.val = tf.constant(val.pop("spec"))
+        self.batch_size, self.seed = batch_size, seed
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return int(self.train.shape[0]), int(self.val.shape[0])
+
+    def steps(self) -> int:
+        """Training steps per epoch (the last batch may be smaller)."""
+        return math.ceil(self.sizes[0] / self.batch_size)
+
+    def _batches(self, source, order: np.ndarray):
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
+        return ds.map(lambda idx: tf.gather(source, idx)).prefetch(2)
+
+    def train_batches(self, epoch: int, skip: int = 0):
+        """Epoch `epoch`'s shuffled batches, from batch `skip` on."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.sizes[0])
+        return self._batches(self.train, order[skip * self.batch_size:])
+
+    def val_batches(self):
+        return self._batches(self.val, np.arange(self.sizes[1]))
+
+
+class _StopOnSigint:
+    """While active, the first Ctrl-C only sets `requested`; a second one aborts at once."""
+
+    requested = False
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave SIGINT alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        progress.log("Ctrl-C: stopping after this step and writing a checkpoint (Ctrl-C again to abort without one)")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@contextlib.contextmanager
+def _determinism(on: bool):
+    """Enable TensorFlow op determinism inside the block (and only there)."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    if on and not was:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if on and not was:
+            tf_config.disable_op_determinism()
+
+
+def make_steps(model, xla: bool = True):
+    """(train_step, eval_step): x (B, bins, frames) -> running means {name: scalar}, via `strategy.run`."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    inner = {t: tf.function(functools.partial(model.step, training=t), jit_compile=xla) for t in (True, False)}
+
+    @tf.function
+    def train_step(x):
+        return strategy.run(inner[True], args=(x,))
+
+    @tf.function
+    def eval_step(x):
+        return strategy.run(inner[False], args=(x,))
+
+    return train_step, eval_step
+
+
+def build_model(settings: TrainSettings, shape: tuple[int, int]):
+    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision."""
+    import keras
+    import tensorflow as tf
+
+    from .models import build
+
+    keras.utils.set_random_seed(settings.seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(settings.precision)
+    try:
+        with tf.distribute.get_strategy().scope():
+            model = build(settings, shape)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.lr))
+            model.optimizer.build(model.trainable_variables)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return model
+
+
+def _versions() -> dict[str, str]:
+    import h5py
+    import keras
+    import tensorflow as tf
+
+    return {"vaeaudio": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+
+
+def train(settings: TrainSettings) -> TrainResult:
+    """Train a new run as `settings` say; returns when all epochs are done."""
+    spec_set = SpectrogramSet(settings.data)
+    run = settings.run_dir or runs.new_run_dir(settings.run_name())
+    if run.exists() and (not run.is_dir() or any(run.iterdir())):
+        raise UsageError(f"--run-dir {run} already exists and is not empty",
+                         f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+    data = _Data(spec_set, settings.batch_size, settings.seed)
+    run.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
+    model = build_model(settings, data.set.shape)
+    n_train, n_val = data.sizes
+    runs.write_json(run / runs.CONFIG, {
+        "format": runs.FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings.model_dump(mode="json"),
+        "data": {"root": str(settings.data), "manifest_sha256": data.set.sha256(), "shape": list(data.set.shape),
+                 "clips": {"train": n_train, "val": n_val}, "db_min": data.db_range[0], "db_max": data.db_range[1]},
+        "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
+        "versions": _versions(),
+    })
+    runs.mark_latest(run)
+    return _fit(settings, run, data, model, checkpoint.Position(0), [])
+
+
+def resume(run_path: Path | None, epochs: int | None = None) -> TrainResult:
+    """Continue the run at `run_path` (default runs/latest) from its checkpoint to `epochs` in total."""
+    run = runs.resolve_run(run_path)
+    config = runs.load_config(run)
+    settings = config.train_settings()
+    if epochs is not None:
+        settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs})
+    spec_set = SpectrogramSet(config.data.root)
+    if spec_set.sha256() != config.data.manifest_sha256:
+        raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
+                        "a run resumes only on its own data; start a new run instead")
+    data = _Data(spec_set, settings.batch_size, settings.seed)
+    model = build_model(settings, data.set.shape)
+    position = checkpoint.restore(run / CHECKPOINTS, model)
+    if position.epoch >= settings.epochs:
+        raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
+                         f"ask for more, e.g. --epochs {position.epoch + 10}")
+    runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
+    runs.mark_latest(run)
+    history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
+    return _fit(settings, run, data, model, position, history)
+
+
+def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
+    out = {k: float(v) for k, v in values.items()}
+    if not all(math.isfinite(v) for v in out.values()):
+        kept = (f"the checkpoint of epoch {last_good} is kept in {run / CHECKPOINTS}" if last_good
+                else "no epoch finished, so there is no checkpoint")
+        raise TrainingError(f"the loss became {out['total']} at {where}; training stopped and {kept}",
+                            "try a lower --lr")
+    return out
+
+
+def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history: list[dict]) -> TrainResult:
+    import tensorflow as tf
+
+    train_step, eval_step = make_steps(model, settings.xla)
+    writer = tf.summary.create_file_writer(str(run / "tb"))
+    n_train, _ = data.sizes
+    n_steps, bs = data.steps(), settings.batch_size
+    began, first = time.perf_counter(), start.epoch
+    with _determinism(settings.deterministic), _StopOnSigint() as stop:
+        for epoch in range(start.epoch, settings.epochs):
+            resumed = epoch == start.epoch and start.step > 0
+            skip, spent = (start.step, start.seconds) if resumed else (0, 0.0)
+            if not resumed:
+                model.reset_metrics()
+            t0 = time.perf_counter()
+            with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
+                bar.advance(min(skip * bs, n_train))
+                for step, x in enumerate(data.train_batches(epoch, skip), start=skip + 1):
+                    out = _finite(train_step(x), f"epoch {epoch + 1}, step {step} of {n_steps}", run, epoch)
+                    done = min(step * bs, n_train) - skip * bs
+                    bar.advance(int(x.shape[0]), step=f"{step}/{n_steps}", loss=round(out["total"], 2),
+                                clips_per_s=round(done / (time.perf_counter() - t0), 1))
+                    if stop.requested and step < n_steps:
+                        checkpoint.save(run / CHECKPOINTS, model, checkpoint.Position(epoch, step, spent + time.perf_counter() - t0))
+                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; checkpoint written",
+                                                  f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`")
+            train_s = spent + time.perf_counter() - t0
+            train_m = {k: v for k, v in out.items()}
+            model.reset_metrics()
+            for x in data.val_batches():
+                val_out = eval_step(x)
+            val_m = _finite(val_out, f"epoch {epoch + 1}, validation", run, epoch)
+            row = {"epoch": epoch + 1, **{f"train_{k}": train_m[k] for k in METRICS},
+                   **{f"val_{k}": val_m[k] for k in METRICS},
+                   "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
+            history.append(row)
+            _log_epoch(writer, row, settings.epochs)
+            runs.write_history(run, history)
+            checkpoint.save(run / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
+            if stop.requested and epoch + 1 < settings.epochs:
+                raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written",
+                                          f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`")
+    tmp = run / ".model.tmp.keras"
+    model.save(tmp)
+    tmp.replace(run / runs.MODEL)
+    return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1])
+
+
+def _log_epoch(writer, row: dict, epochs: int) -> None:
+    """TensorBoard scalars (written with TensorFlow's own summary ops: no tensorboard package needed) and a log line."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    scalar = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in METRICS}
+    with writer.as_default():
+        for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
+            tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=scalar)
+    writer.flush()
+    progress.log(f"epoch {row['epoch']}/{epochs}: train {row['train_total']:.2f} "
+                 f"(rec {row['train_reconstruction']:.2f}, KL {row['train_kl']:.3f}), "
+                 f"val {row['val_total']:.2f} (rec {row['val_reconstruction']:.2f}, KL {row['val_kl']:.3f}), "
+                 f"{row['seconds']:.1f} s, {row['samples_per_s']:.0f} clips/s")
