@@ -39,3 +39,15 @@ def spec_small(tmp_path_factory, fsdd_small) -> Path:
     out = tmp_path_factory.mktemp("spec_small") / "spectrograms"
     preprocess(PreprocessSettings(src=fsdd_small, out=out, length_percentiles=(0, 100), workers=1))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, spec_small) -> Path:
+    """A finished 3-epoch run of a small MLP-VAE (latent 2) on `spec_small` (read-only)."""
+    from vaeaudio.settings import TrainSettings
+    from vaeaudio.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "mlp-tiny"
+    train(TrainSettings(kind="mlp", data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2, epochs=3,
+                        batch_size=32, seed=1))
+    return run

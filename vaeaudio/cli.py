@@ -17,7 +17,7 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-from .settings import DownloadSettings, PreprocessSettings, Settings, TrainSettings
+from .settings import DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
 
 app = typer.Typer(
     name="vaeaudio",
@@ -29,6 +29,13 @@ app = typer.Typer(
 )
 
 _GLOBAL_FLAGS = {"--debug": "debug", "--quiet": "quiet", "-q": "quiet"}
+_flags = {"debug": False, "quiet": False}
+
+
+def _tensorflow() -> None:
+    """Import TensorFlow for a command that needs it; its native start-up lines only with --debug."""
+    if not _flags["debug"]:
+        progress.import_tensorflow_quietly()
 
 
 def opt(model: type[Settings], name: str, *decls: str, **kwargs) -> typer.Option:
@@ -143,6 +150,7 @@ def train(
                              "only --epochs may be")
         if epochs is not None:
             T.build(kind="mlp", epochs=epochs)  # refuse a bad --epochs before any work
+        _tensorflow()
         from .train import resume as run_resume
 
         typer.echo(run_resume(resume, epochs).summary())
@@ -152,21 +160,63 @@ def train(
     if epochs is None:
         values["epochs"] = T.default("epochs")
     settings = T.build(kind=kind, **values)
+    _tensorflow()
     from .train import train as run_train
 
     typer.echo(run_train(settings).summary())
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def evaluate(ctx: typer.Context) -> None:
-    """Loss table, latent plots and scores for one or more training runs."""
-    _not_yet("evaluate")
+E = EvaluateSettings
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def synth(ctx: typer.Context) -> None:
-    """Decode latent points to WAV files."""
-    _not_yet("synth")
+@app.command()
+def evaluate(
+    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", show_default=False, help=E.help("runs"))] = None,
+    data: Annotated[Optional[Path], opt(E, "data")] = None,
+    k: Annotated[int, opt(E, "k")] = E.default("k"),
+    listen: Annotated[int, opt(E, "listen")] = E.default("listen"),
+    batch_size: Annotated[int, opt(E, "batch_size")] = E.default("batch_size"),
+    griffin_lim_iters: Annotated[int, opt(E, "griffin_lim_iters")] = E.default("griffin_lim_iters"),
+    seed: Annotated[int, opt(E, "seed")] = E.default("seed"),
+) -> None:
+    """Loss table (train/val/test), latent plots, k-NN accuracy and silhouette for training runs."""
+    settings = E.build(runs=runs or [], data=data, k=k, listen=listen, batch_size=batch_size,
+                       griffin_lim_iters=griffin_lim_iters, seed=seed)
+    _tensorflow()
+    from .evaluate import evaluate as run_evaluate
+
+    typer.echo(run_evaluate(settings).summary())
+
+
+S = SynthSettings
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def synth(
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="ARGS", show_default=False,
+                                                        help="With --z: the latent values, then OUT.wav. With --random or --grid: OUTDIR.")] = None,
+    z: Annotated[bool, typer.Option("--z", help=S.help("z"))] = False,
+    random: Annotated[Optional[int], opt(S, "random", metavar="N")] = None,
+    grid: Annotated[Optional[int], opt(S, "grid", metavar="N")] = None,
+    run: Annotated[Optional[Path], opt(S, "run")] = None,
+    seed: Annotated[int, opt(S, "seed")] = S.default("seed"),
+    temperature: Annotated[float, opt(S, "temperature")] = S.default("temperature"),
+    griffin_lim_iters: Annotated[int, opt(S, "griffin_lim_iters")] = S.default("griffin_lim_iters"),
+    phase: Annotated[str, opt(S, "phase", metavar="griffin-lim|zero")] = S.default("phase"),
+) -> None:
+    """Decode latent points to WAV files: `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`."""
+    args = args or []
+    if not args:
+        raise UsageError("missing OUT: give OUT.wav after the --z values, or OUTDIR after --random N / --grid N")
+    values, out = args[:-1], args[-1]
+    if values and not z:
+        raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
+    settings = S.build(run=run, z=values if z else None, random=random, grid=grid, out=Path(out), seed=seed,
+                       temperature=temperature, griffin_lim_iters=griffin_lim_iters, phase=phase)
+    _tensorflow()
+    from .synth import synth as run_synth
+
+    typer.echo(run_synth(settings).summary())
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -185,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     `--debug` and `--quiet` are accepted anywhere on the line.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    flags = {name: False for name in _GLOBAL_FLAGS.values()}
+    flags = _flags
+    flags.update(debug=False, quiet=False)
     rest = []
     for a in args:
         if a in _GLOBAL_FLAGS:

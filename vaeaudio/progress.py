@@ -160,3 +160,34 @@ def bar(total: int | None, description: str, unit: str = "items") -> Iterator[Ba
         yield b
     finally:
         b._finish()
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing) kept off stderr.
+
+    Those lines are written by native code before any Python logging exists, so
+    stderr's file descriptor is pointed at a temporary file during the import;
+    if the import fails, what was captured is replayed before the error propagates.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    import os
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
+        except BaseException:
+            os.dup2(saved, 2)
+            tmp.seek(0)
+            sys.stderr.write(tmp.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

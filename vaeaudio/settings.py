@@ -8,6 +8,7 @@ Defaults follow the reference system (`shared/docs/reference.md`).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -105,6 +106,53 @@ class PreprocessSettings(Settings):
     def content(self) -> dict:
         """The settings that determine the output bytes (not where, nor how fast)."""
         return self.model_dump(mode="json", exclude={"src", "out", "workers"})
+
+
+class EvaluateSettings(Settings):
+    """`vaeaudio evaluate`: losses, latent-space scores, plots and listening material for runs."""
+
+    runs: list[Path] = Field(default_factory=list, description="Run directories (default: runs/latest).")
+    data: Path | None = Field(None, description="Spectrogram set to evaluate on (default: the one each run was trained on).")
+    k: int = Field(5, ge=1, le=100, description="Neighbours of the k-NN digit accuracy in latent space.")
+    listen: int = Field(4, ge=0, le=100, description="Test clips written as WAV: original, through the representation alone, through the model.")
+    batch_size: int = Field(256, ge=1, le=65536, description="Clips per forward pass.")
+    griffin_lim_iters: int = Field(64, ge=1, le=10_000, description="Griffin-Lim iterations for the listening material.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
+
+
+class SynthSettings(Settings):
+    """`vaeaudio synth`: decode latent points of a trained run to WAV files."""
+
+    run: Path | None = Field(None, description="Run directory (default: runs/latest).")
+    z: list[float] | None = Field(None, description="Decode this latent point: one value per latent dimension (negative values welcome).")
+    random: int | None = Field(None, ge=1, le=100_000, description="Decode N draws from the prior N(0, T^2 I).")
+    grid: int | None = Field(None, ge=1, le=256, description="Decode an N x N grid over the prior's quantiles (2-D latents only).")
+    out: Path = Field(description="Output WAV file (with --z) or folder (with --random / --grid).")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
+    temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior).")
+    griffin_lim_iters: int = Field(64, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation.")
+    phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
+
+    @field_validator("z")
+    @classmethod
+    def _finite(cls, v):
+        if v is not None:
+            if not v:
+                raise ValueError("give one value per latent dimension before OUT.wav, e.g. --z 0.5 -1.2 out.wav")
+            if not all(math.isfinite(x) for x in v):
+                raise ValueError("values must be finite numbers (no NaN or Inf)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_mode(self):
+        modes = [name for name, value in (("--z", self.z), ("--random", self.random), ("--grid", self.grid))
+                 if value is not None]
+        if len(modes) != 1:
+            raise ValueError("choose exactly one of --z Z... OUT.wav, --random N OUTDIR, --grid N OUTDIR"
+                             + (f" (got {', '.join(modes)})" if modes else ""))
+        if self.z is not None and self.out.suffix.lower() != ".wav":
+            raise ValueError(f"--z writes one file: the last argument must end in .wav (got {str(self.out)!r})")
+        return self
 
 
 class DownloadSettings(Settings):

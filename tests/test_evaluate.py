@@ -1,0 +1,93 @@
+"""vaeaudio evaluate: the loss table, latent scores, plots and listening files of a run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from vaeaudio import metrics
+from vaeaudio.cli import main
+from vaeaudio.data import SpectrogramSet
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_run, tmp_path_factory):
+    run = tmp_path_factory.mktemp("eval") / tiny_run.name
+    shutil.copytree(tiny_run, run)
+    assert main(["evaluate", str(run), "--listen", "2", "--quiet"]) == 0
+    return run
+
+
+def test_metrics_json_has_every_figure(evaluated, spec_small):
+    m = json.loads((evaluated / "eval" / "metrics.json").read_text())
+    data = SpectrogramSet(spec_small)
+    assert m["data"]["clips"] == {s: data.clips(s) for s in ("train", "val", "test")}
+    assert m["epochs"] == 3 and m["latent_dim"] == 2 and m["training_seconds"] > 0
+    for split in ("train", "val", "test"):
+        losses = m["losses"][split]
+        assert losses["total"] == pytest.approx(losses["reconstruction"] + losses["kl"], rel=1e-5)
+        # sum of BCE over 17,733 bins: between 0 and log(2) x 17,733 for a model that is not worse than chance
+        assert 0 < losses["reconstruction"] < 17733 * np.log(2) and losses["kl"] >= 0
+    lat = m["latent"]
+    assert 0 <= lat["knn_digit_accuracy"] <= 1 and -1 <= lat["silhouette_digit"] <= 1 and lat["k"] == 5
+
+
+def test_latent_scores_match_a_hand_computation(evaluated, spec_small):
+    """Recompute the k-NN accuracy from the run's own encoder."""
+    from vaeaudio.runs import load_model
+
+    model = load_model(evaluated)
+    data = SpectrogramSet(spec_small)
+    z = {s: np.asarray(model.encode(data.arrays(s)["spec"])[0]) for s in ("train", "test")}
+    y = {s: data.arrays(s, ("digit",))["digit"] for s in ("train", "test")}
+    m = json.loads((evaluated / "eval" / "metrics.json").read_text())
+    assert m["latent"]["knn_digit_accuracy"] == pytest.approx(metrics.knn_accuracy(z["train"], y["train"], z["test"], y["test"], 5))
+    assert m["latent"]["silhouette_digit"] == pytest.approx(metrics.silhouette(z["test"], y["test"]), abs=1e-6)
+
+
+def test_plots_and_tables_exist_and_are_not_trivial(evaluated):
+    out = evaluated / "eval"
+    for name in ("latent_digit.png", "latent_speaker.png", "curves.png", "reconstructions.png"):
+        png = (out / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 15_000, name
+    md = (out / "table.md").read_text().splitlines()
+    assert md[0].startswith("| run | model | epochs") and len(md) == 3
+    assert (out / "table.csv").read_text().count("\n") == 2
+
+
+def test_listening_files(evaluated):
+    import soundfile as sf
+
+    wavs = sorted((evaluated / "eval" / "listen").glob("*.wav"))
+    kinds = sorted({w.stem.rsplit("_", 1)[1] for w in wavs})
+    assert kinds == ["model", "original", "representation"] and len(wavs) == 6
+    for w in wavs:
+        info = sf.info(w)
+        assert (info.samplerate, info.frames) == (22050, 17640)
+
+
+def test_two_runs_one_table(evaluated, tiny_run, tmp_path, capsys):
+    other = tmp_path / "second"
+    shutil.copytree(tiny_run, other)
+    assert main(["evaluate", str(evaluated), str(other), "--listen", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "mlp-tiny" in out and "second" in out and "test loss" in out
+
+
+def test_run_without_model_is_one_line(tiny_run, tmp_path, capsys):
+    run = tmp_path / "unfinished"
+    shutil.copytree(tiny_run, run)
+    (run / "model.keras").unlink()
+    assert main(["evaluate", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "model.keras is missing" in err and err.count("\n") == 1
+
+
+def test_foreign_data_is_one_line(tiny_run, tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "something-else/3"}))
+    assert main(["evaluate", str(tiny_run), "--data", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a vaeaudio-spectrograms/1 manifest" in err and err.count("\n") == 1

@@ -1,0 +1,78 @@
+"""vaeaudio synth: latent parsing, files, WAV format and level, zero phase."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vaeaudio.cli import main
+from vaeaudio.synth import grid_points
+
+
+def _wav(path):
+    y, sr = sf.read(path, dtype="float32")
+    info = sf.info(path)
+    return y, sr, info
+
+
+def test_z_as_typed_with_negative_numbers(tiny_run, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    assert main(["synth", "--run", str(tiny_run), "--z", "0.5", "-1.2", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == f"{out}\tz=0.5 -1.2"
+    y, sr, info = _wav(out)
+    assert (sr, len(y), info.subtype, info.channels) == (22050, 17640, "PCM_16", 1)
+    assert np.abs(y).max() == pytest.approx(0.891, abs=2e-3)  # -1 dBFS
+    assert np.sqrt(np.mean(y**2)) > 0.01  # not silent
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--z", "0.5"], "--z: the run's latent space has 2 dimension(s), got 1 value(s)"),
+    (["--z", "0.5", "nan"], "--z: values must be finite numbers"),
+    (["--z", "0.5", "inf"], "--z: values must be finite numbers"),
+    (["--z", "0.5", "x1"], "--z: Input should be a valid number"),
+    (["--random", "0"], "--random: Input should be greater than or equal to 1"),
+    (["--random", "2", "--grid", "2"], "choose exactly one of --z"),
+])
+def test_bad_latent_requests_are_one_line_exit_2(tiny_run, tmp_path, capsys, args, message):
+    target = str(tmp_path / ("o.wav" if "--z" in args else "dir"))
+    rc = main(["synth", "--run", str(tiny_run), *args, target, "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_random_draws_are_seeded_and_named_with_z(tiny_run, tmp_path, capsys):
+    args = ["synth", "--run", str(tiny_run), "--random", "5", "--seed", "1", "--quiet"]
+    assert main([*args, str(tmp_path / "a")]) == 0
+    assert main([*args, str(tmp_path / "b")]) == 0
+    wavs = sorted((tmp_path / "a").glob("*.wav"))
+    assert len(wavs) == 5 and wavs[0].name.startswith("random-000_z")
+    z = np.loadtxt(tmp_path / "a" / "z.csv", delimiter=",", skiprows=1)
+    assert z.shape == (5, 2)
+    assert wavs[0].name == f"random-000_z{z[0, 0]:+.2f}_{z[0, 1]:+.2f}.wav"
+    for w in wavs:
+        assert np.array_equal(_wav(w)[0], _wav(tmp_path / "b" / w.name)[0])
+    assert len(capsys.readouterr().out.strip().splitlines()) == 10
+
+
+def test_grid_covers_prior_quantiles(tiny_run, tmp_path):
+    g = grid_points(3)
+    assert g.shape == (9, 2) and g[4].tolist() == [0.0, 0.0] and g[0][0] == pytest.approx(-0.9674, abs=1e-4)
+    assert main(["synth", "--run", str(tiny_run), "--grid", "3", str(tmp_path / "g"), "--quiet"]) == 0
+    assert len(list((tmp_path / "g").glob("grid-*.wav"))) == 9
+
+
+def test_zero_phase_is_the_reference_and_differs(tiny_run, tmp_path):
+    base = ["synth", "--run", str(tiny_run), "--z", "0", "0", "--quiet"]
+    assert main([*base, str(tmp_path / "gl.wav")]) == 0
+    assert main([*base, "--phase", "zero", str(tmp_path / "zero.wav")]) == 0
+    gl, zero = _wav(tmp_path / "gl.wav")[0], _wav(tmp_path / "zero.wav")[0]
+    assert np.abs(zero).max() == pytest.approx(0.891, abs=2e-3)
+    assert not np.allclose(gl, zero)
+
+
+def test_missing_run_is_one_line(tmp_path, capsys):
+    rc = main(["synth", "--run", str(tmp_path / "nope"), "--z", "0", "0", str(tmp_path / "o.wav")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("error: no training run at") and err.count("\n") == 1

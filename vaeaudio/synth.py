@@ -1,0 +1,100 @@
+"""`vaeaudio synth`: latent points -> spectrograms -> waveforms -> 16-bit WAV files.
+
+    z (n, L)  --decoder-->  spec (n, 257, 69) in [0, 1]
+              --undo min-max with the run's dB range-->  dB (0 = clip maximum)
+              --10^(dB/20)-->  magnitude
+              --batched Griffin-Lim (64 iterations) or zero phase-->  waveform (n, 17,640) at 22,050 Hz
+              --peak to -1 dBFS-->  WAV
+
+The dB range is the training split's median `db_min` / `db_max` (stored in the
+run's config.json): a decoded spectrogram has no range of its own, and the
+median clip's is the most typical one (about -80 dB to 0 dB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from . import audio
+from .errors import UsageError
+from .settings import SynthSettings
+
+
+def render(spec: np.ndarray, db_min: float, db_max: float, phase: str = "griffin-lim", n_iter: int = 64,
+           seed: int = 0, hop_length: int = audio.HOP_LENGTH, length: int = audio.CLIP_SAMPLES) -> np.ndarray:
+    """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, length) float32.
+
+    `phase` 'griffin-lim' estimates the phase (`audio.griffin_lim`, all clips at
+    once); 'zero' is the reference report's inverse STFT of the magnitude alone.
+    """
+    mag = audio.db_to_magnitude(audio.denormalise(np.asarray(spec, dtype=np.float32), db_min, db_max))
+    if phase == "zero":
+        waves = audio.istft(mag.astype(np.complex64), hop_length, length)
+    else:
+        waves = audio.griffin_lim(mag, n_iter=n_iter, hop_length=hop_length, length=length, seed=seed)
+    return audio.peak_normalise(waves)
+
+
+def grid_points(n: int) -> np.ndarray:
+    """An n x n grid (n*n, 2) over the standard normal's quantiles (i + 0.5) / n, row-major."""
+    q = np.array([NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)])
+    return np.stack(np.meshgrid(q, q, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+def _z_label(z: np.ndarray) -> str:
+    return "_".join(f"{v:+.2f}" for v in z)
+
+
+@dataclass
+class SynthResult:
+    """The files written and the latent point of each."""
+
+    files: list[Path]
+    z: np.ndarray  # (n, L)
+
+    def summary(self) -> str:
+        """One line per file: path and z."""
+        return "\n".join(f"{f}\tz={' '.join(f'{v:.4g}' for v in z)}" for f, z in zip(self.files, self.z))
+
+
+def latent_points(settings: SynthSettings, latent_dim: int) -> tuple[np.ndarray, list[Path]]:
+    """The latent points (n, latent_dim) a synth request asks for, and their output paths."""
+    if settings.z is not None:
+        if len(settings.z) != latent_dim:
+            raise UsageError(f"--z: the run's latent space has {latent_dim} dimension(s), got {len(settings.z)} value(s)")
+        return np.asarray([settings.z], dtype=np.float32), [settings.out]
+    if settings.grid is not None:
+        if latent_dim != 2:
+            raise UsageError(f"--grid needs a 2-D latent space; this run's has {latent_dim} dimensions", "use --random")
+        z = grid_points(settings.grid).astype(np.float32)
+        n = settings.grid
+        return z, [settings.out / f"grid-{i // n:02d}-{i % n:02d}_z{_z_label(p)}.wav" for i, p in enumerate(z)]
+    rng = np.random.default_rng(settings.seed)
+    z = (rng.standard_normal((settings.random, latent_dim)) * settings.temperature).astype(np.float32)
+    named = latent_dim <= 4
+    return z, [settings.out / (f"random-{i:03d}" + (f"_z{_z_label(p)}" if named else "") + ".wav")
+               for i, p in enumerate(z)]
+
+
+def synth(settings: SynthSettings) -> SynthResult:
+    """Decode the requested latent points of a run and write one WAV each."""
+    from .runs import load_config, load_model, resolve_run
+
+    run = resolve_run(settings.run)
+    config = load_config(run)
+    model = load_model(run)
+    latent_dim = int(model.decoder.inputs[0].shape[-1])
+    z, files = latent_points(settings, latent_dim)
+    spec = np.concatenate([np.asarray(model.decode(z[i : i + 256])) for i in range(0, len(z), 256)])
+    waves = render(spec, config.data.db_min, config.data.db_max, settings.phase, settings.griffin_lim_iters,
+                   settings.seed)
+    for f, wave in zip(files, waves):
+        audio.write_wav(f, wave)
+    if settings.z is None:
+        np.savetxt(settings.out / "z.csv", z, delimiter=",", fmt="%.6g",
+                   header=",".join(f"z{i}" for i in range(latent_dim)), comments="")
+    return SynthResult(files, z)
