@@ -17,7 +17,7 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-from .settings import DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
+from .settings import DemoSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
 
 app = typer.Typer(
     name="vaeaudio",
@@ -41,10 +41,6 @@ def _tensorflow() -> None:
 def opt(model: type[Settings], name: str, *decls: str, **kwargs) -> typer.Option:
     """A Typer option whose help text is the settings field's description."""
     return typer.Option(*decls, help=model.help(name), **kwargs)
-
-
-def _not_yet(verb: str) -> None:
-    raise VaeAudioError(f"`vaeaudio {verb}` is not implemented yet", "it arrives with a later release")
 
 
 @app.callback()
@@ -106,9 +102,6 @@ def preprocess(
 
     result = run(settings)
     typer.echo(result.summary())
-
-
-_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 T = TrainSettings
@@ -219,10 +212,21 @@ def synth(
     typer.echo(run_synth(settings).summary())
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def demo(ctx: typer.Context) -> None:
-    """Run the whole pipeline offline on a small embedded sample."""
-    _not_yet("demo")
+M = DemoSettings
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, opt(M, "out")] = M.default("out"),
+    epochs: Annotated[int, opt(M, "epochs")] = M.default("epochs"),
+    seed: Annotated[int, opt(M, "seed")] = M.default("seed"),
+) -> None:
+    """Run the whole pipeline offline on a small embedded sample (a few minutes on 2 CPU cores)."""
+    settings = M.build(out=out, epochs=epochs, seed=seed)
+    _tensorflow()
+    from .demo import demo as run_demo
+
+    typer.echo(run_demo(settings).summary())
 
 
 def _error(line: str) -> None:

@@ -108,6 +108,14 @@ class PreprocessSettings(Settings):
         return self.model_dump(mode="json", exclude={"src", "out", "workers"})
 
 
+class DemoSettings(Settings):
+    """`vaeaudio demo`: the whole pipeline offline on the embedded FSDD sample."""
+
+    out: Path = Field(Path("demo"), description="Folder for everything the demo writes (spectrograms, runs, WAVs).")
+    epochs: int = Field(60, ge=1, le=10_000, description="Training epochs of the demo's MLP-VAE (latent 2).")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of the split, training and sampling.")
+
+
 class EvaluateSettings(Settings):
     """`vaeaudio evaluate`: losses, latent-space scores, plots and listening material for runs."""
 
