@@ -177,16 +177,27 @@ def istft(spec: np.ndarray, hop_length: int = HOP_LENGTH, length: int = CLIP_SAM
     n_fft = 2 * (spec.shape[-2] - 1)
     window = hann(n_fft).astype(np.float32)
     frames = scipy.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1).astype(np.float32) * window
-    n_frames = frames.shape[-2]
-    total = n_fft + hop_length * (n_frames - 1)
-    out = np.zeros((*frames.shape[:-2], total), dtype=np.float32)
-    wsum = np.zeros(total, dtype=np.float32)
-    for k in range(n_frames):  # frames (69), not samples: cheap, and batched over clips
-        out[..., k * hop_length : k * hop_length + n_fft] += frames[..., k, :]
-        wsum[k * hop_length : k * hop_length + n_fft] += window**2
+    out = _overlap_add(frames, hop_length)
+    wsum = _overlap_add(np.broadcast_to(window**2, (frames.shape[-2], n_fft)), hop_length)
     out /= np.where(wsum > 1e-8, wsum, 1.0)
     start = n_fft // 2
     return fix_end_batch(out[..., start : start + length], length)
+
+
+def _overlap_add(frames: np.ndarray, hop_length: int) -> np.ndarray:
+    """Sum frames (..., n_frames, n_fft) placed every `hop_length` samples -> (..., n_fft + hop x (n_frames - 1))."""
+    n_frames, n_fft = frames.shape[-2:]
+    total = n_fft + hop_length * (n_frames - 1)
+    out = np.zeros((*frames.shape[:-2], total), dtype=np.float32)
+    if n_fft % hop_length == 0:  # n_fft/hop shifted block adds (2 for 512/256) instead of one per frame
+        blocks = out.reshape(*out.shape[:-1], -1, hop_length)
+        parts = frames.reshape(*frames.shape[:-1], n_fft // hop_length, hop_length)
+        for j in range(n_fft // hop_length):
+            blocks[..., j : j + n_frames, :] += parts[..., j, :]
+    else:
+        for k in range(n_frames):
+            out[..., k * hop_length : k * hop_length + n_fft] += frames[..., k, :]
+    return out
 
 
 def fix_end_batch(y: np.ndarray, n: int) -> np.ndarray:
@@ -194,6 +205,9 @@ def fix_end_batch(y: np.ndarray, n: int) -> np.ndarray:
     if y.shape[-1] >= n:
         return y[..., :n]
     return np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
+
+
+_GL_CHUNK = 16
 
 
 def griffin_lim(
@@ -207,21 +221,40 @@ def griffin_lim(
     """Estimate waveforms (n, length) from magnitudes (n, bins, frames) by fast Griffin-Lim.
 
     Same algorithm as `librosa.griffinlim` (Perraudin et al. 2013: random initial
-    phase, `momentum` 0.99), run on the whole batch at once in float32 so that
-    100 clips cost about as much as a few single-clip calls.
+    phase, `momentum` 0.99), run on the whole batch at once in float32 and in
+    frame-major layout (n, frames, bins), so that no iteration copies a transpose.
     """
-    mag = np.asarray(magnitude, dtype=np.float32)
-    n_fft = 2 * (mag.shape[-2] - 1)
+    mag = np.ascontiguousarray(np.swapaxes(np.asarray(magnitude, dtype=np.float32), -1, -2))  # (n, F, bins)
+    n_fft = 2 * (mag.shape[-1] - 1)
+    window = hann(n_fft).astype(np.float32)
+    n_frames = mag.shape[-2]
+    wsum = _overlap_add(np.broadcast_to(window**2, (n_frames, n_fft)), hop_length)
+    inv_wsum = np.where(wsum > 1e-8, 1.0 / np.maximum(wsum, 1e-8), 1.0).astype(np.float32)
+    pad = n_fft // 2
+
+    def to_wave(spec):  # (n, F, bins) complex -> (n, length)
+        frames = scipy.fft.irfft(spec, n=n_fft, axis=-1) * window
+        return fix_end_batch((_overlap_add(frames, hop_length) * inv_wsum)[..., pad : pad + length], length)
+
+    def to_spec(wave):  # (n, length) -> (n, F, bins) complex64
+        padded = np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(pad, pad)])
+        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop_length, :][..., :n_frames, :]
+        return scipy.fft.rfft(frames * window, axis=-1)
+
+    def run(m, angles):
+        rebuilt = np.zeros_like(angles)
+        for _ in range(n_iter):
+            previous = rebuilt
+            rebuilt = to_spec(to_wave(m * angles))
+            angles = rebuilt - (momentum / (1 + momentum)) * previous
+            angles *= 1.0 / (np.abs(angles) + 1e-16)
+        return to_wave(m * angles).astype(np.float32)
+
     rng = np.random.default_rng(seed)
-    angles = np.exp(2j * np.pi * rng.random(mag.shape)).astype(np.complex64)
-    rebuilt = np.zeros_like(angles)
-    for _ in range(n_iter):
-        previous = rebuilt
-        wave = istft(mag * angles, hop_length, length)
-        rebuilt = stft(wave, n_fft, hop_length, dtype=np.float32)
-        angles = rebuilt - (momentum / (1 + momentum)) * previous
-        angles /= np.abs(angles) + 1e-16
-    return istft(mag * angles, hop_length, length)
+    angles = np.exp(2j * np.pi * rng.random(mag.shape, dtype=np.float32)).astype(np.complex64)
+    with scipy.fft.set_workers(-1):  # FFTs on every core; 16 clips at a time stay in cache
+        return np.concatenate([run(mag[i : i + _GL_CHUNK], angles[i : i + _GL_CHUNK])
+                               for i in range(0, len(mag), _GL_CHUNK)]) if len(mag) else np.zeros((0, length), np.float32)
 
 
 def peak_normalise(y: np.ndarray, peak: float = PEAK) -> np.ndarray:
