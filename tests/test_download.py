@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from vaeaudio import cli, download as dl
+from vaeaudio import archive, cli, download as dl
 from vaeaudio.errors import DownloadError
 from vaeaudio.settings import DownloadSettings
 
@@ -460,10 +460,10 @@ def test_entry_longer_than_declared_refused_during_extraction(server, ws):
     with pytest.raises(DownloadError, match="the archive is damaged"):
         run(ws, server.serve("/a.zip", body))
     assert [p.name for p in ws.iterdir()] == [f"AudioMNIST.rejected-{sha(body)[:12]}.zip"]
-    with pytest.raises(dl._Refused, match="larger than it declares"):  # our own guard, any reader
-        dl._copy(io.BytesIO(b"x" * 101), io.BytesIO(), 100, "a.wav")
-    with pytest.raises(dl._Refused, match="shorter than it declares"):
-        dl._copy(io.BytesIO(b"x" * 99), io.BytesIO(), 100, "a.wav")
+    with pytest.raises(archive.Refused, match="larger than it declares"):  # our own guard, any reader
+        archive._copy(io.BytesIO(b"x" * 101), io.BytesIO(), 100, "a.wav")
+    with pytest.raises(archive.Refused, match="shorter than it declares"):
+        archive._copy(io.BytesIO(b"x" * 99), io.BytesIO(), 100, "a.wav")
 
 
 # -- an existing dest -----------------------------------------------------------------

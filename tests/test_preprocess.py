@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from conftest import FSDD, copy_fsdd
+from conftest import FSDD
 from vaeaudio.cli import main
 from vaeaudio.data import FORMAT, SpectrogramSet
 from vaeaudio.errors import DataError, UsageError

@@ -35,7 +35,7 @@ from .synth import render
 
 SPLITS = ("train", "val", "test")
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
-                 f"kNN digit acc", "silhouette (digit)")
+                 "kNN digit acc", "silhouette (digit)")
 
 
 def _model_name(settings: dict) -> str:
