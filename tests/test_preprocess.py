@@ -18,7 +18,8 @@ from conftest import FSDD
 from vaeaudio.cli import main
 from vaeaudio.data import FORMAT, SpectrogramSet
 from vaeaudio.errors import DataError, UsageError
-from vaeaudio.preprocess import Recording, parse_name, preprocess, split_by_speaker, split_by_take
+from vaeaudio.preprocess import Recording, parse_name, preprocess
+from vaeaudio.splits import split_by_speaker, split_by_take
 from vaeaudio.settings import PreprocessSettings
 from vaeaudio.shards import ShardWriter
 
