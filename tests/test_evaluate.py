@@ -17,7 +17,7 @@ from vaeaudio.data import SpectrogramSet
 def evaluated(tiny_run, tmp_path_factory):
     run = tmp_path_factory.mktemp("eval") / tiny_run.name
     shutil.copytree(tiny_run, run)
-    assert main(["evaluate", str(run), "--listen", "2", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--listen", "2", "--samples-per-digit", "0", "--quiet"]) == 0
     return run
 
 
@@ -72,7 +72,7 @@ def test_listening_files(evaluated):
 def test_two_runs_one_table(evaluated, tiny_run, tmp_path, capsys):
     other = tmp_path / "second"
     shutil.copytree(tiny_run, other)
-    assert main(["evaluate", str(evaluated), str(other), "--listen", "0", "--quiet"]) == 0
+    assert main(["evaluate", str(evaluated), str(other), "--listen", "0", "--samples-per-digit", "0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "mlp-tiny" in out and "second" in out and "test loss" in out
 

@@ -44,3 +44,33 @@ def test_pca_projects_onto_the_main_axes():
     p, var = metrics.pca_2d(z)
     assert p.shape == (200, 2) and var[0] > var[1] > 0.05 and var.sum() == pytest.approx(1.0)
     assert abs(np.corrcoef(p[:, 0], z[:, 3])[0, 1]) > 0.999
+
+
+def test_inception_score_by_hand():
+    # two confident, different predictions: p(y) = (.5, .5); KL = log 2 for each -> IS = 2
+    assert metrics.inception_score(np.array([[1.0, 0.0], [0.0, 1.0]])) == pytest.approx(2.0, rel=1e-9)
+    # all identical -> IS = 1
+    assert metrics.inception_score(np.array([[0.3, 0.7]] * 5)) == pytest.approx(1.0)
+    p = np.array([[0.9, 0.1], [0.2, 0.8]])
+    m = p.mean(0)
+    expected = np.exp(np.mean([(row * np.log(row / m)).sum() for row in p]))
+    assert metrics.inception_score(p) == pytest.approx(expected, rel=1e-9)
+
+
+def test_modified_inception_score_by_hand():
+    p = np.array([[0.9, 0.1], [0.2, 0.8]])
+    kl = lambda a, b: (a * np.log(a / b)).sum()  # noqa: E731
+    expected = np.exp(np.mean([kl(p[i], p[j]) for i in range(2) for j in range(2)]))
+    assert metrics.modified_inception_score(p) == pytest.approx(expected, rel=1e-9)
+    assert metrics.modified_inception_score(np.array([[0.5, 0.5]] * 3)) == pytest.approx(1.0)
+
+
+def test_frechet_distance_by_hand():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # same covariance, mean shifted by (3, 0, 0): distance = 9
+    assert metrics.frechet_distance(a, a + [3.0, 0, 0]) == pytest.approx(9.0, rel=1e-6)
+    # 1-D: variances s and 4s (s = 1000/999, the unbiased variance of +-1) -> (sqrt(s) - sqrt(4s))^2 = s
+    x = np.array([[-1.0], [1.0]] * 500)
+    assert metrics.frechet_distance(x, 2 * x) == pytest.approx(1000 / 999, rel=1e-9)

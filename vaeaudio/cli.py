@@ -17,7 +17,7 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-from .settings import DemoSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
+from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
 
 app = typer.Typer(
     name="vaeaudio",
@@ -171,10 +171,13 @@ def evaluate(
     batch_size: Annotated[int, opt(E, "batch_size")] = E.default("batch_size"),
     griffin_lim_iters: Annotated[int, opt(E, "griffin_lim_iters")] = E.default("griffin_lim_iters"),
     seed: Annotated[int, opt(E, "seed")] = E.default("seed"),
+    classifier: Annotated[Optional[Path], opt(E, "classifier")] = None,
+    samples_per_digit: Annotated[int, opt(E, "samples_per_digit")] = E.default("samples_per_digit"),
 ) -> None:
-    """Loss table (train/val/test), latent plots, k-NN accuracy and silhouette for training runs."""
+    """Loss table (train/val/test), latent plots and scores, and how well generated clips pass for digits."""
     settings = E.build(runs=runs or [], data=data, k=k, listen=listen, batch_size=batch_size,
-                       griffin_lim_iters=griffin_lim_iters, seed=seed)
+                       griffin_lim_iters=griffin_lim_iters, seed=seed, classifier=classifier,
+                       samples_per_digit=samples_per_digit)
     _tensorflow()
     from .evaluate import evaluate as run_evaluate
 
@@ -210,6 +213,42 @@ def synth(
     from .synth import synth as run_synth
 
     typer.echo(run_synth(settings).summary())
+
+
+C = ClassifierSettings
+classifier_app = typer.Typer(help="A digit classifier: the judge of generated audio.", no_args_is_help=True)
+app.add_typer(classifier_app, name="classifier")
+
+
+@classifier_app.command("train")
+def classifier_train(
+    data: Annotated[Path, opt(C, "data")] = C.default("data"),
+    out: Annotated[Optional[Path], opt(C, "out")] = None,
+    epochs: Annotated[int, opt(C, "epochs")] = C.default("epochs"),
+    patience: Annotated[int, opt(C, "patience")] = C.default("patience"),
+    batch_size: Annotated[int, opt(C, "batch_size")] = C.default("batch_size"),
+    lr: Annotated[float, opt(C, "lr")] = C.default("lr"),
+    seed: Annotated[int, opt(C, "seed")] = C.default("seed"),
+) -> None:
+    """Train a small CNN digit classifier on a spectrogram set's train split."""
+    settings = C.build(**{k: v for k, v in locals().items()})
+    _tensorflow()
+    from .classifier import train as run
+
+    typer.echo(run(settings).summary())
+
+
+@classifier_app.command("predict")
+def classifier_predict(
+    wavs: Annotated[list[Path], typer.Argument(metavar="WAV...", show_default=False, help="WAV files to classify.")],
+    model: Annotated[Optional[Path], opt(PredictSettings, "model")] = None,
+) -> None:
+    """Print the digit and its probability for each WAV file, one line each."""
+    settings = PredictSettings.build(wavs=wavs, model=model)
+    _tensorflow()
+    from .classifier import predict as run
+
+    typer.echo(run(settings).summary())
 
 
 M = DemoSettings

@@ -64,7 +64,8 @@ def demo(settings: DemoSettings) -> DemoResult:
     run = new_run_dir("mlp", root=out / "runs")
     trained = train(TrainSettings(kind="mlp", data=spec, run_dir=run, epochs=settings.epochs, seed=settings.seed))
     progress.log("demo 3/4: evaluate")
-    metrics = evaluate_run(trained.run_dir, EvaluateSettings(runs=[trained.run_dir], seed=settings.seed))
+    metrics = evaluate_run(trained.run_dir, EvaluateSettings(runs=[trained.run_dir], seed=settings.seed,
+                                                             samples_per_digit=0))
     progress.log("demo 4/4: synthesise a 3 x 3 latent grid and 5 random draws")
     files = synth(SynthSettings(run=trained.run_dir, grid=3, out=out / "synth" / "grid", seed=settings.seed)).files
     files += synth(SynthSettings(run=trained.run_dir, random=5, out=out / "synth" / "random", seed=settings.seed)).files

@@ -35,7 +35,7 @@ from .synth import render
 
 SPLITS = ("train", "val", "test")
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
-                 "kNN digit acc", "silhouette (digit)")
+                 "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc")
 
 
 def _model_name(settings: dict) -> str:
@@ -190,6 +190,16 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     plots = _plots(out, ftest["z_mean"], test["digit"], test["speaker"], history,
                    test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [], title)
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
+    generation = None
+    if settings.samples_per_digit:
+        from .classifier import Judge
+        from .generation import cached_judge, generate, generation_metrics
+
+        judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
+        conditional = bool(config.settings.get("conditional"))
+        waves, digits = generate(model, config, settings.samples_per_digit, conditional, settings.seed,
+                                 settings.griffin_lim_iters, data.manifest.settings)
+        generation = generation_metrics(judge, waves, digits, test["spec"], test["digit"])
     result = {
         "run": str(run),
         "model": _model_name(config.settings),
@@ -209,6 +219,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
             "silhouette_speaker": metrics.silhouette(ftest["z_mean"], test["speaker"]),
             "chance_accuracy": float(np.bincount(test["digit"]).max() / len(test["digit"])),
         },
+        "generation": generation,
         "units": {"losses": "nats per clip (sum over bins / latent dims, mean over clips)",
                   "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1"},
         "plots": plots,
@@ -221,11 +232,14 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
 
 
 def _row(r: dict) -> list[str]:
+    g = r.get("generation")
     f = lambda v, fmt: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)  # noqa: E731
     return [Path(r["run"]).name, r["model"], f(r["epochs"], "d"), f(r["training_seconds"], ".0f"),
             f(r["losses"]["train"]["total"], ".2f"), f(r["losses"]["val"]["total"], ".2f"),
             f(r["losses"]["test"]["total"], ".2f"), f(r["latent"]["knn_digit_accuracy"], ".3f"),
-            f(r["latent"]["silhouette_digit"], ".3f")]
+            f(r["latent"]["silhouette_digit"], ".3f"),
+            f"{g['inception_score']:.2f} / {g['real_test_inception_score']:.2f}" if g else "-",
+            f(g.get("generated_accuracy") if g else None, ".3f")]
 
 
 def _write_tables(out: Path, results: list[dict]) -> None:

@@ -7,6 +7,10 @@
   the point's own cluster, b = the smallest mean distance to another cluster
   (Rousseeuw 1987). -1..1; near 0 = heavily overlapping digits.
 - `pca_2d`: the projection used to plot latents of more than 2 dimensions.
+
+Generated audio, judged by the digit classifier (`vaeaudio.classifier`):
+- `inception_score`, `modified_inception_score` on its probabilities;
+- `frechet_distance` between its features of generated and real clips.
 """
 
 from __future__ import annotations
@@ -76,3 +80,48 @@ def pca_2d(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     var = s**2 / max((s**2).sum(), 1e-12)
     return centred @ vt[:2].T, var[:2]
+
+
+# --------------------------------------------------------------------------- generated audio
+def inception_score(probs: np.ndarray, eps: float = 1e-12) -> float:
+    """exp(E_x KL(p(y|x) || p(y))) over class probabilities (n, C); 1..C, higher = confident and varied."""
+    p = np.asarray(probs, dtype=np.float64)
+    marginal = p.mean(0, keepdims=True)
+    kl = (p * (np.log(p + eps) - np.log(marginal + eps))).sum(1)
+    return float(np.exp(kl.mean()))
+
+
+def modified_inception_score(probs: np.ndarray, eps: float = 1e-12) -> float:
+    """exp(E_{x_i, x_j} KL(p(y|x_i) || p(y|x_j))) over all ordered pairs (Gurumurthy et al. 2017).
+
+    Rewards samples that are confident and differ from one another (within-class
+    diversity included); 1 when every sample has the same prediction.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    logp = np.log(p + eps)
+    # KL(p_i || p_j) = sum_c p_ic log p_ic - sum_c p_ic log p_jc
+    kl = (p * logp).sum(1)[:, None] - p @ logp.T
+    return float(np.exp(kl.mean()))
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to features a (n, d) and b (m, d).
+
+    ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), as FID but on the digit
+    classifier's features; 0 for identical distributions.
+    """
+    import warnings
+
+    from scipy import linalg
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    mu = a.mean(0) - b.mean(0)
+    sa, sb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings():  # a singular product is handled below, as the FID reference code does
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sa @ sb)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(sa)) * 1e-6
+            covmean = linalg.sqrtm((sa + offset) @ (sb + offset))
+    return float(max(mu @ mu + np.trace(sa + sb - 2.0 * covmean.real), 0.0))

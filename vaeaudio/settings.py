@@ -108,6 +108,25 @@ class PreprocessSettings(Settings):
         return self.model_dump(mode="json", exclude={"src", "out", "workers"})
 
 
+class ClassifierSettings(Settings):
+    """`vaeaudio classifier train`: a small CNN digit classifier on a spectrogram set (the judge of generated audio)."""
+
+    data: Path = Field(Path("spectrograms"), description="Spectrogram set written by `vaeaudio preprocess`.")
+    out: Path | None = Field(None, description="Folder for classifier.keras and config.json (default: runs/classifier-<YYYYmmdd-HHMMSS>).")
+    epochs: int = Field(40, ge=1, le=10_000, description="Most training epochs (training stops earlier when validation accuracy stalls).")
+    patience: int = Field(6, ge=1, le=1000, description="Epochs without a better validation loss before stopping (the best weights are kept).")
+    batch_size: int = Field(64, ge=1, le=65536, description="Clips per training step.")
+    lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of initialisation and shuffling.")
+
+
+class PredictSettings(Settings):
+    """`vaeaudio classifier predict`: the spoken digit of WAV files."""
+
+    model: Path | None = Field(None, description="Classifier folder (default: the newest runs/classifier-*).")
+    wavs: list[Path] = Field(min_length=1, description="WAV files to classify.")
+
+
 class DemoSettings(Settings):
     """`vaeaudio demo`: the whole pipeline offline on the embedded FSDD sample."""
 
@@ -126,6 +145,8 @@ class EvaluateSettings(Settings):
     batch_size: int = Field(256, ge=1, le=65536, description="Clips per forward pass.")
     griffin_lim_iters: int = Field(64, ge=1, le=10_000, description="Griffin-Lim iterations for the listening material.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
+    classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
+    samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
 
 
 class SynthSettings(Settings):

@@ -1,0 +1,84 @@
+"""Judge generated audio with a digit classifier: accuracy, inception scores, Frechet distance.
+
+Generated clips take the path a user hears: z ~ N(0, I) (and a digit, for a
+conditional run) -> decoder -> undo the scaling -> Griffin-Lim -> 16-bit
+waveform (as written to WAV) -> featurised again exactly as preprocess does ->
+classifier. Real test clips go to the same classifier from their stored
+spectrograms. Figures (in `metrics.json` under `generation`):
+
+- `generated_accuracy` (conditional runs): the share of samples of digit d that
+  the classifier hears as d, overall and per digit; `real_test_accuracy` beside it;
+- `inception_score` / `modified_inception_score` of generated and real test clips;
+- `frechet_distance`: between classifier features of generated and real test clips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics, progress
+from .classifier import Judge
+from .data import SpectrogramSet
+from .settings import ClassifierSettings
+from .synth import render
+
+#: Folder, inside a spectrogram set, of the classifier `evaluate` trains and reuses.
+CACHE = "classifier"
+
+
+def cached_judge(data: SpectrogramSet) -> Judge:
+    """The classifier cached in `data.root/classifier/`, trained first if absent or made for other data."""
+    from .classifier import train
+
+    folder = data.root / CACHE
+    try:
+        judge = Judge(folder)
+        if judge.config["data"]["manifest_sha256"] == data.sha256():
+            progress.log(f"using the cached digit classifier in {folder}")
+            return judge
+    except Exception:  # noqa: BLE001 - missing or unreadable: train a new one
+        pass
+    progress.log(f"training a digit classifier on {data.root} (cached in {folder} for next time)")
+    result = train(ClassifierSettings(data=data.root, out=folder))
+    progress.log(result.summary())
+    return Judge(folder)
+
+
+def generate(model, config, n_per_digit: int, conditional: bool, seed: int, n_iter: int,
+             preprocess: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """Waveforms (n, samples) of 10 x n_per_digit generated clips, 16-bit quantised, and their digits (or None)."""
+    rng = np.random.default_rng(seed)
+    n = 10 * n_per_digit
+    latent = int(model.decoder.inputs[0].shape[-1])
+    z = rng.standard_normal((n, latent)).astype(np.float32)
+    digits = np.repeat(np.arange(10), n_per_digit) if conditional else None
+    spec = np.concatenate([np.asarray(model.decode(z[s : s + 256], digits=None if digits is None else digits[s : s + 256])
+                                      if conditional else model.decode(z[s : s + 256])) for s in range(0, n, 256)])
+    waves = render(spec, config.data.db_min, config.data.db_max, n_iter=n_iter, seed=seed,
+                   hop_length=preprocess["hop_length"], length=preprocess["clip_samples"])
+    return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits
+
+
+def generation_metrics(judge: Judge, waves: np.ndarray, digits: np.ndarray | None,
+                       real_spec: np.ndarray, real_digits: np.ndarray) -> dict:
+    """The figures of the module docstring, for generated waveforms and real test spectrograms."""
+    gen_p, gen_f = judge.predict(judge.featurise_waves(waves))
+    real_p, real_f = judge.predict(real_spec)
+    out = {
+        "samples": int(len(waves)),
+        "classifier": str(judge.folder),
+        "classifier_test_accuracy": judge.config["accuracy"].get("test"),
+        "inception_score": metrics.inception_score(gen_p),
+        "modified_inception_score": metrics.modified_inception_score(gen_p),
+        "real_test_inception_score": metrics.inception_score(real_p),
+        "real_test_modified_inception_score": metrics.modified_inception_score(real_p),
+        "frechet_distance": metrics.frechet_distance(gen_f, real_f),
+        "real_test_accuracy": float((real_p.argmax(1) == real_digits).mean()) if len(real_p) else None,
+    }
+    if digits is not None:
+        hit = gen_p.argmax(1) == digits
+        out["generated_accuracy"] = float(hit.mean())
+        out["generated_accuracy_per_digit"] = {str(d): float(hit[digits == d].mean()) for d in range(10)}
+        out["real_test_accuracy_per_digit"] = {
+            str(d): float((real_p.argmax(1)[real_digits == d] == d).mean()) for d in range(10) if (real_digits == d).any()}
+    return out
