@@ -1,0 +1,97 @@
+"""The VAE layouts (parameter counts, shapes), the loss on known inputs, and safe-mode saving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from vaeaudio.models import VAE, build_mlp, build_reference, build_strided, loss_terms  # noqa: E402
+
+SHAPE = (257, 69)
+
+
+def _layers(model: VAE, kind: str) -> list:
+    return [layer for part in (model.encoder, model.decoder) for layer in part.layers if type(layer).__name__ == kind]
+
+
+def test_mlp_is_the_reference_layout():
+    model = build_mlp(SHAPE)
+    assert model.count_params() == 37_650_761
+    assert model.encoder.count_params() == 18_816_772 and model.decoder.count_params() == 18_833_989
+    assert [layer.units for layer in _layers(model, "Dense")] == [1024, 512, 256, 2, 2, 256, 512, 1024, 17733]
+    assert not _layers(model, "Dropout")
+
+
+def test_mlp_dropout_follows_every_hidden_layer():
+    model = build_mlp((8, 4), hidden=(16, 8), dropout=0.3)
+    drops = _layers(model, "Dropout")
+    assert [d.rate for d in drops] == [0.3] * 4
+    for part in (model.encoder, model.decoder):  # each Dropout directly after a hidden Dense
+        names = [layer.name for layer in part.layers]
+        for i, name in enumerate(names):
+            if "dropout" in name:
+                assert "dense" in names[i - 1]
+
+
+def test_reference_cnn_is_the_reference_layout():
+    model = build_reference(SHAPE)
+    assert model.count_params() == 582_249_477
+    assert model.encoder.count_params() == 290_557_572
+    regularized = build_reference((9, 5), regularize=True)
+    assert regularized.count_params() == build_reference((9, 5)).count_params()
+    assert [d.rate for d in _layers(regularized, "Dropout")] == [0.2, 0.2]
+    convs = _layers(regularized, "Conv2D") + _layers(regularized, "Conv2DTranspose")
+    assert len(convs) == 4 and all(c.kernel_regularizer is not None for c in convs)
+
+
+@pytest.mark.parametrize("shape", [SHAPE, (64, 32), (33, 7)])
+def test_strided_cnn_restores_the_exact_shape(shape):
+    model = build_strided(shape, filters=(4, 8, 16), latent_dim=3)
+    x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    z_mean, z_log_var = model.encode(x)
+    assert z_mean.shape == (2, 3) and z_log_var.shape == (2, 3)
+    y = np.asarray(model.decode(z_mean))
+    assert y.shape == (2, *shape) and ((y >= 0) & (y <= 1)).all()
+
+
+def test_strided_cnn_default_size_matches_its_docstring():
+    assert build_strided(SHAPE).count_params() == 5_777_669
+
+
+def test_loss_terms_match_a_hand_computation():
+    rng = np.random.default_rng(1)
+    x = rng.random((3, 5, 4)).astype(np.float32)
+    logits = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    mu, log_var = rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=(3, 2)).astype(np.float32)
+    rec, kl = (np.asarray(t) for t in loss_terms(x, logits, mu, log_var))
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    bce = -(x * np.log(p) + (1 - x) * np.log(1 - p))
+    np.testing.assert_allclose(rec, bce.reshape(3, -1).sum(1), rtol=1e-5)
+    np.testing.assert_allclose(kl, (-0.5 * (1 + log_var - mu**2 - np.exp(log_var))).sum(1), rtol=1e-5)
+    # a known case by hand: x = 0.5, logit 0 -> log 2 per bin; mu = 0, log_var = 0 -> KL 0
+    rec, kl = loss_terms(np.full((1, 2, 2), 0.5, np.float32), np.zeros((1, 2, 2), np.float32),
+                         np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
+    assert float(rec[0]) == pytest.approx(4 * np.log(2), rel=1e-6) and float(kl[0]) == 0.0
+
+
+def test_step_reports_total_as_reconstruction_plus_beta_kl():
+    model = build_mlp((6, 5), hidden=(8,), latent_dim=2, beta=4.0, seed=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(2).random((4, 6, 5), dtype=np.float32)
+    out = {k: float(v) for k, v in model.step(x, training=False).items()}
+    assert out["total"] == pytest.approx(out["reconstruction"] + 4.0 * out["kl"], rel=1e-5)
+    assert out["kl"] > 0
+
+
+@pytest.mark.parametrize("builder", [lambda: build_mlp((6, 5), hidden=(8,), dropout=0.2),
+                                     lambda: build_strided((16, 8), filters=(2, 4), regularize=True)])
+def test_model_saves_and_loads_in_safe_mode(tmp_path, builder):
+    model = builder()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, VAE) and loaded.count_params() == model.count_params()
+    z = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(loaded.decode(z)), np.asarray(model.decode(z)))

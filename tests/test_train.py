@@ -1,0 +1,183 @@
+"""vaeaudio train: the run directory contract, resume equality, Ctrl-C, NaN and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaeaudio.cli import main
+
+TINY = ["--hidden", "32,16", "--batch-size", "16", "--seed", "3"]
+LOSSES = ("train_reconstruction", "train_kl", "train_total", "val_reconstruction", "val_kl", "val_total")
+
+
+def _history(run: Path) -> list[dict]:
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_directory_contract(spec_small, tmp_path, capsys):
+    run = tmp_path / "runs" / "mlp-a"
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "2", "--quiet", *TINY]) == 0
+    assert "trained 2 epoch(s)" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    s = config["settings"]
+    assert (s["kind"], s["epochs"], s["hidden"], s["batch_size"], s["dropout"]) == ("mlp", 2, [32, 16], 16, 0.0)
+    manifest = (spec_small / "manifest.json").read_bytes()
+    import hashlib
+
+    assert config["data"]["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+    assert config["data"]["shape"] == [257, 69] and config["data"]["db_max"] > config["data"]["db_min"]
+    assert {"tensorflow", "keras", "numpy", "vaeaudio"} <= set(config["versions"])
+    rows = _history(run)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    for r in rows:
+        assert float(r["train_total"]) == pytest.approx(float(r["train_reconstruction"]) + float(r["train_kl"]), rel=1e-4)
+        assert float(r["seconds"]) > 0 and float(r["samples_per_s"]) > 0
+    assert list(rows[0]) == ["epoch", *LOSSES, "seconds", "samples_per_s"]
+    assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1
+    assert (run / "checkpoints" / "state.h5").is_file() and not list((run / "checkpoints").glob("*.tmp"))
+    assert (run.parent / "latest").resolve() == run.resolve()
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.count_params() == config["model"]["parameters"]
+
+
+def _train(spec, run, epochs, *extra) -> int:
+    return main(["train", "mlp", "--data", str(spec), "--run-dir", str(run), "--epochs", str(epochs),
+                 "--deterministic", "--quiet", *TINY, *extra])
+
+
+def test_resumed_run_matches_an_uninterrupted_one(spec_small, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert _train(spec_small, whole, 3) == 0
+    assert _train(spec_small, parts, 2) == 0
+    assert main(["train", "--resume", str(parts), "--epochs", "3", "--quiet"]) == 0
+    a, b = _history(whole), _history(parts)
+    assert len(a) == len(b) == 3
+    for ra, rb in zip(a, b):
+        for k in LOSSES:
+            assert float(rb[k]) == pytest.approx(float(ra[k]), rel=1e-4), (ra["epoch"], k)
+    assert json.loads((parts / "config.json").read_text())["settings"]["epochs"] == 3
+
+
+def test_resume_refuses_settings_and_finished_runs(spec_small, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert _train(spec_small, run, 1) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--lr", "0.1"]) == 2
+    assert "--lr cannot be given with it" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
+    assert "already has 1 epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nope"), "--epochs", "2"]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path, capsys, monkeypatch):
+    from vaeaudio import train as train_mod
+
+    batches = train_mod._Data.train_batches
+
+    def poisoned(self, epoch, skip=0):
+        ds = batches(self, epoch, skip)
+        return ds.map(lambda x: x * np.float32("nan")) if epoch == 1 else ds
+
+    monkeypatch.setattr(train_mod._Data, "train_batches", poisoned)
+    run = tmp_path / "nan"
+    assert _train(spec_small, run, 3) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epoch 2, step 1 of" in err[0] and "checkpoint of epoch 1 is kept" in err[0]
+    import h5py
+
+    with h5py.File(run / "checkpoints" / "state.h5") as f:
+        assert f.attrs["epoch"] == 1
+    assert len(_history(run)) == 1 and not (run / "model.keras").exists()
+
+
+def test_sigint_checkpoints_and_exits_130(spec_small, tmp_path):
+    run = tmp_path / "int"
+    cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--data", str(spec_small), "--run-dir", str(run),
+           "--epochs", "10000", "--hidden", "32,16", "--batch-size", "8", "--no-xla"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "history.csv").exists():  # one epoch done: training is under way
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted") and f"vaeaudio train --resume {run} --epochs 10000" in last
+    import h5py
+
+    with h5py.File(run / "checkpoints" / "state.h5") as f:
+        done = int(f.attrs["epoch"]) + (int(f.attrs["step"]) > 0)
+    assert done >= 1 and not (run / "model.keras").exists()
+    assert main(["train", "--resume", str(run), "--epochs", str(done + 1), "--quiet"]) == 0
+    assert len(_history(run)) == done + 1 and (run / "model.keras").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mlp", "--dropout", "1.5"], "--dropout: Input should be less than 1"),
+    (["mlp", "--dropout", "-0.1"], "--dropout"),
+    (["mlp", "--arch", "reference"], "--arch"),
+    (["cnn", "--dropout", "0.3"], "--dropout"),
+    (["mlp", "--hidden", "64,x"], "--hidden"),
+    (["mlp", "--latent-dim", "0"], "--latent-dim"),
+    (["mlp", "--precision", "float16"], "--precision"),
+    (["mlp", "--epochs", "0"], "--epochs"),
+    (["rnn"], "rnn"),
+    ([], "say which model to train"),
+])
+def test_bad_flags_are_one_line_exit_2(args, message, capsys):
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+
+
+def test_missing_or_foreign_data_is_one_line(tmp_path, capsys):
+    assert main(["train", "mlp", "--data", str(tmp_path / "missing"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing" in err[0]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"format": "something-else/9"}')
+    assert main(["train", "mlp", "--data", str(foreign), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "foreign" in err[0] and "Traceback" not in err[0]
+    assert not Path("runs").exists() or not any(Path("runs").glob("mlp-*"))
+
+
+def test_run_dir_in_use_is_refused(spec_small, tmp_path, capsys):
+    run = tmp_path / "used"
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--quiet"]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert [p.name for p in run.iterdir()] == ["keep.txt"]
+
+
+def test_cnn_and_bfloat16_train(spec_small, tmp_path):
+    run = tmp_path / "cnn"
+    assert main(["train", "cnn", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "1", "--filters", "4,8",
+                 "--batch-size", "16", "--precision", "mixed_bfloat16", "--quiet"]) == 0
+    row = _history(run)[0]
+    assert np.isfinite(float(row["val_total"])) and float(row["val_total"]) < 17733 * np.log(2) * 1.5
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.decode(np.zeros((1, 2), np.float32)).shape == (1, 257, 69)
