@@ -220,7 +220,7 @@ class TrainSettings(Settings):
     epochs: int = Field(50, ge=1, le=100_000, description="Epochs to train in total (with --resume: the total to reach).")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the per-epoch shuffle.")
     precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' (bfloat16 compute, float32 weights and losses).")
-    xla: bool = Field(True, description="Compile the training step with XLA (jit_compile).")
+    xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel (losses and gradients always run on TensorFlow's own kernels).")
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
 
     @field_validator("hidden", "filters", mode="before")

@@ -103,9 +103,11 @@ class VAE(keras.Model):
         logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
         return loss_terms(x, logits, z_mean, z_log_var)
 
-    def step(self, x, training: bool):
+    def step(self, x, training: bool, update=None):
         """One step on batch x (B, F, T): losses, and with `training` gradients and the update.
 
+        `update(grads)` applies the gradients (default: `optimizer.apply` to the
+        trainable variables; `vaeaudio.train` passes an XLA-compiled one).
         Updates the running per-clip means and returns them as {name: scalar}.
         """
         with tf.GradientTape() as tape:
@@ -116,10 +118,14 @@ class VAE(keras.Model):
                 objective += tf.add_n([tf.cast(p, tf.float32) for p in self.losses])
         if training:
             grads = tape.gradient(objective, self.trainable_variables)
-            self.optimizer.apply(grads, self.trainable_variables)
+            (update or self.apply_gradients)(grads)
         for name, value in zip(METRICS, (reconstruction, kl, total)):
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
+
+    def apply_gradients(self, grads) -> None:
+        """Adam (or the compiled optimizer) update of the trainable variables with `grads`."""
+        self.optimizer.apply(grads, self.trainable_variables)
 
     def train_step(self, data):
         return self.step(data, training=True)
