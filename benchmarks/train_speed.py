@@ -68,10 +68,10 @@ def vaeaudio_rate(x: np.ndarray, steps: int, precision: str) -> float:
     data = _Data(x, x[:128], 128, 0)
     batches = iter(data.train_batches(0))
     for _ in range(5):
-        float(step(next(batches))["total"])
+        float(step(*next(batches))["total"])
     t0 = time.perf_counter()
     for _ in range(steps):
-        float(step(next(batches))["total"])  # the real loop reads the loss every step too
+        float(step(*next(batches))["total"])  # the real loop reads the loss every step too
     return steps * 128 / (time.perf_counter() - t0)
 
 
@@ -157,8 +157,11 @@ def bf16_losses(spec: Path, epochs: int, tmp: Path) -> dict[str, float]:
 
 def one_epoch(kind: str, spec: Path, clips: int, epochs: int) -> None:
     """In a child process: `epochs` epochs of `clips` tiled FSDD clips; prints JSON with the last epoch's seconds."""
+    import tensorflow as tf
+
     from vaeaudio import checkpoint
     from vaeaudio.data import SpectrogramSet
+    from vaeaudio.distribute import Role
     from vaeaudio.train import _Data, _fit, build_model
 
     x = SpectrogramSet(spec).arrays("train", ("spec",))["spec"]
@@ -167,7 +170,7 @@ def one_epoch(kind: str, spec: Path, clips: int, epochs: int) -> None:
     with tempfile.TemporaryDirectory() as run:
         settings = _settings(kind).model_copy(update={"epochs": epochs, "run_dir": Path(run)})
         model = build_model(settings, data.train.shape[1:])
-        _fit(settings, Path(run), data, model, checkpoint.Position(0), [])
+        _fit(settings, Path(run), data, model, checkpoint.Position(0), [], tf.distribute.get_strategy(), Role())
         from vaeaudio.runs import read_history
 
         rows = read_history(Path(run))

@@ -95,3 +95,22 @@ def test_model_saves_and_loads_in_safe_mode(tmp_path, builder):
     assert isinstance(loaded, VAE) and loaded.count_params() == model.count_params()
     z = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(loaded.decode(z)), np.asarray(model.decode(z)))
+
+
+@pytest.mark.parametrize("builder", [build_mlp, build_strided, build_reference])
+def test_conditional_models_take_the_digit_on_both_sides(builder):
+    shape = (16, 8)
+    plain, cond = builder(shape), builder(shape, conditional=True)
+    assert not plain.conditional and cond.conditional
+    assert [tuple(i.shape) for i in cond.encoder.inputs] == [(None, *shape), (None, 10)]
+    assert [tuple(i.shape) for i in cond.decoder.inputs] == [(None, 2), (None, 10)]
+    # the one-hot digit adds 10 inputs to the first Dense layer of each side: 1024 + 256 units (MLP), 256 + 256 (CNNs)
+    assert cond.count_params() - plain.count_params() == 10 * (1024 + 256 if builder is build_mlp else 256 + 256)
+    z = np.zeros((10, 2), np.float32)
+    out = np.asarray(cond.decode(z, np.arange(10)))
+    assert out.shape == (10, *shape) and np.abs(out[0] - out[7]).max() > 0  # the digit changes the output
+    with pytest.raises(ValueError, match="needs the digits"):
+        cond.decode(z)
+    x = np.random.default_rng(0).random((3, *shape), dtype=np.float32)
+    rec, kl = cond.losses_for(x, np.array([1, 2, 3]))
+    assert rec.shape == (3,) and kl.shape == (3,)

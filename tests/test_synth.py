@@ -76,3 +76,35 @@ def test_missing_run_is_one_line(tmp_path, capsys):
     rc = main(["synth", "--run", str(tmp_path / "nope"), "--z", "0", "0", str(tmp_path / "o.wav")])
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("error: no training run at") and err.count("\n") == 1
+
+
+def test_digit_of_a_conditional_run(tiny_cond_run, tmp_path, capsys):
+    args = ["synth", "--run", str(tiny_cond_run), "--random", "3", "--seed", "4", "--quiet"]
+    assert main([*args, "--digit", "7", str(tmp_path / "seven")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("\tdigit=7\t" in line for line in lines)
+    wavs = sorted((tmp_path / "seven").glob("*.wav"))
+    assert [w.name[:17] for w in wavs] == ["random-000_digit7", "random-001_digit7", "random-002_digit7"]
+    table = np.loadtxt(tmp_path / "seven" / "z.csv", delimiter=",", skiprows=1)
+    assert table.shape == (3, 3) and (table[:, 0] == 7).all()
+    assert main([*args, "--digit", "3", str(tmp_path / "three")]) == 0
+    three = sorted((tmp_path / "three").glob("*.wav"))
+    assert np.loadtxt(tmp_path / "three" / "z.csv", delimiter=",", skiprows=1)[:, 1:].tolist() == table[:, 1:].tolist()
+    assert not np.array_equal(_wav(wavs[0])[0], _wav(three[0])[0])  # same z, another digit: another sound
+    # without --digit, a conditional run makes the digits 0-9 in turn
+    assert main(["synth", "--run", str(tiny_cond_run), "--random", "12", "--quiet", str(tmp_path / "all")]) == 0
+    digits = np.loadtxt(tmp_path / "all" / "z.csv", delimiter=",", skiprows=1)[:, 0]
+    assert digits.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+@pytest.mark.parametrize("which, digit, message", [
+    ("plain", "7", "--digit: run mlp-tiny is not conditional"),
+    ("cond", "10", "--digit: Input should be less than or equal to 9"),
+    ("cond", "-1", "--digit: Input should be greater than or equal to 0"),
+])
+def test_bad_digit_is_one_line_exit_2(tiny_run, tiny_cond_run, tmp_path, capsys, which, digit, message):
+    run = tiny_run if which == "plain" else tiny_cond_run
+    rc = main(["synth", "--run", str(run), "--digit", digit, "--random", "2", str(tmp_path / "d"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()

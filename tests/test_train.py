@@ -88,9 +88,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path,
 
     batches = train_mod._Data.train_batches
 
-    def poisoned(self, epoch, skip=0):
-        ds = batches(self, epoch, skip)
-        return ds.map(lambda x: x * np.float32("nan")) if epoch == 1 else ds
+    def poisoned(self, epoch, skip=0, ctx=None):
+        ds = batches(self, epoch, skip, ctx)
+        return ds.map(lambda x, d: (x * np.float32("nan"), d)) if epoch == 1 else ds
 
     monkeypatch.setattr(train_mod._Data, "train_batches", poisoned)
     run = tmp_path / "nan"

@@ -111,7 +111,7 @@ T = TrainSettings
 def train(
     ctx: typer.Context,
     kind: Annotated[Optional[Literal["mlp", "cnn"]], typer.Argument(help=T.help("kind") + " Not with --resume.")] = None,
-    resume: Annotated[Optional[Path], typer.Option(metavar="RUN", help="Continue run directory RUN (e.g. runs/latest) from its last checkpoint with its own settings, to --epochs in total (default: the run's own). Only --epochs may be given with it.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(metavar="RUN", help="Continue run directory RUN (e.g. runs/latest) from its last checkpoint with its own settings, to --epochs in total (default: the run's own). Only --epochs, --distribute and --connect-timeout may be given with it.")] = None,
     data: Annotated[Path, opt(T, "data")] = T.default("data"),
     run_dir: Annotated[Optional[Path], opt(T, "run_dir")] = None,
     arch: Annotated[Optional[str], opt(T, "arch", metavar="strided|reference")] = None,
@@ -119,6 +119,7 @@ def train(
     dropout: Annotated[float, opt(T, "dropout", metavar="P")] = T.default("dropout"),
     hidden: Annotated[Optional[str], opt(T, "hidden", metavar="W,W,...")] = None,
     filters: Annotated[Optional[str], opt(T, "filters", metavar="C,C,...")] = None,
+    conditional: Annotated[bool, opt(T, "conditional")] = T.default("conditional"),
     latent_dim: Annotated[int, opt(T, "latent_dim")] = T.default("latent_dim"),
     beta: Annotated[float, opt(T, "beta")] = T.default("beta"),
     lr: Annotated[float, opt(T, "lr")] = T.default("lr"),
@@ -128,6 +129,8 @@ def train(
     precision: Annotated[str, opt(T, "precision", metavar="float32|mixed_bfloat16")] = T.default("precision"),
     xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
     deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
+    distribute: Annotated[str, opt(T, "distribute", metavar="none|mirrored|multi-worker")] = T.default("distribute"),
+    connect_timeout: Annotated[float, opt(T, "connect_timeout", metavar="SECONDS")] = T.default("connect_timeout"),
 ) -> None:
     """Train a VAE (mlp or cnn) on a spectrogram set, or continue a run with --resume.
 
@@ -136,17 +139,17 @@ def train(
     """
     values = {k: v for k, v in locals().items() if k not in ("ctx", "kind", "resume")}
     if resume is not None:
-        given = [p for p in values if p != "epochs" and getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"]
+        how = ("epochs", "distribute", "connect_timeout")  # how to go on, not what the run is
+        given = [p for p in values if p not in how and getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"]
         if kind is not None or given:
             extra = f"--{given[0].replace('_', '-')}" if given else kind
             raise UsageError(f"--resume continues a run with its own settings; {extra} cannot be given with it",
-                             "only --epochs may be")
-        if epochs is not None:
-            T.build(kind="mlp", epochs=epochs)  # refuse a bad --epochs before any work
+                             "only --epochs, --distribute and --connect-timeout may be")
+        T.build(kind="mlp", epochs=epochs or 1, distribute=distribute, connect_timeout=connect_timeout)  # refuse bad values first
         _tensorflow()
         from .train import resume as run_resume
 
-        typer.echo(run_resume(resume, epochs).summary())
+        typer.echo(run_resume(resume, epochs, distribute, connect_timeout).summary())
         return
     if kind is None:
         raise UsageError("say which model to train: `vaeaudio train mlp` or `vaeaudio train cnn` (or --resume RUN)")
@@ -170,13 +173,14 @@ def evaluate(
     listen: Annotated[int, opt(E, "listen")] = E.default("listen"),
     batch_size: Annotated[int, opt(E, "batch_size")] = E.default("batch_size"),
     griffin_lim_iters: Annotated[int, opt(E, "griffin_lim_iters")] = E.default("griffin_lim_iters"),
+    sharpen: Annotated[float, opt(E, "sharpen", metavar="P")] = E.default("sharpen"),
     seed: Annotated[int, opt(E, "seed")] = E.default("seed"),
     classifier: Annotated[Optional[Path], opt(E, "classifier")] = None,
     samples_per_digit: Annotated[int, opt(E, "samples_per_digit")] = E.default("samples_per_digit"),
 ) -> None:
     """Loss table (train/val/test), latent plots and scores, and how well generated clips pass for digits."""
     settings = E.build(runs=runs or [], data=data, k=k, listen=listen, batch_size=batch_size,
-                       griffin_lim_iters=griffin_lim_iters, seed=seed, classifier=classifier,
+                       griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, seed=seed, classifier=classifier,
                        samples_per_digit=samples_per_digit)
     _tensorflow()
     from .evaluate import evaluate as run_evaluate
@@ -193,22 +197,24 @@ def synth(
                                                         help="With --z: the latent values, then OUT.wav. With --random or --grid: OUTDIR.")] = None,
     z: Annotated[bool, typer.Option("--z", help=S.help("z"))] = False,
     random: Annotated[Optional[int], opt(S, "random", metavar="N")] = None,
+    digit: Annotated[Optional[int], opt(S, "digit", metavar="D")] = None,
     grid: Annotated[Optional[int], opt(S, "grid", metavar="N")] = None,
     run: Annotated[Optional[Path], opt(S, "run")] = None,
     seed: Annotated[int, opt(S, "seed")] = S.default("seed"),
     temperature: Annotated[float, opt(S, "temperature")] = S.default("temperature"),
     griffin_lim_iters: Annotated[int, opt(S, "griffin_lim_iters")] = S.default("griffin_lim_iters"),
+    sharpen: Annotated[float, opt(S, "sharpen", metavar="P")] = S.default("sharpen"),
     phase: Annotated[str, opt(S, "phase", metavar="griffin-lim|zero")] = S.default("phase"),
 ) -> None:
-    """Decode latent points to WAV files: `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`."""
+    """Decode latent points to WAV files: `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`."""
     args = args or []
     if not args:
         raise UsageError("missing OUT: give OUT.wav after the --z values, or OUTDIR after --random N / --grid N")
     values, out = args[:-1], args[-1]
     if values and not z:
         raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
-    settings = S.build(run=run, z=values if z else None, random=random, grid=grid, out=Path(out), seed=seed,
-                       temperature=temperature, griffin_lim_iters=griffin_lim_iters, phase=phase)
+    settings = S.build(run=run, z=values if z else None, random=random, digit=digit, grid=grid, out=Path(out), seed=seed,
+                       temperature=temperature, griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, phase=phase)
     _tensorflow()
     from .synth import synth as run_synth
 

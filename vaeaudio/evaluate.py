@@ -46,6 +46,8 @@ def _model_name(settings: dict) -> str:
         extras.append(f"dropout {settings['dropout']:g}")
     if settings.get("regularize"):
         extras.append("L2 + dropout")
+    if settings.get("conditional"):
+        extras.append("conditional")
     if settings.get("latent_dim", 2) != 2:
         extras.append(f"latent {settings['latent_dim']}")
     if settings.get("beta", 1.0) != 1.0:
@@ -53,13 +55,13 @@ def _model_name(settings: dict) -> str:
     return name + (f" ({', '.join(extras)})" if extras else "")
 
 
-def _forward(model, spec: np.ndarray, beta: float, batch: int) -> dict[str, np.ndarray]:
-    """Encoder means and per-clip losses of clips (n, bins, frames)."""
+def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: int) -> dict[str, np.ndarray]:
+    """Encoder means and per-clip losses of clips (n, bins, frames) with their digits (n,)."""
     z_mean, recon, kl = [], [], []
     for s in range(0, len(spec), batch):
-        x = spec[s : s + batch]
-        zm, _ = model.encode(x)
-        r, k = model.losses_for(x)
+        x, d = spec[s : s + batch], digits[s : s + batch]
+        zm, _ = model.encode(x, d)
+        r, k = model.losses_for(x, d)
         z_mean.append(np.asarray(zm))
         recon.append(np.asarray(r))
         kl.append(np.asarray(k))
@@ -176,7 +178,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     with progress.bar(sum(data.clips(s) for s in SPLITS), f"evaluate {run.name}", unit="clips") as bar:
         for split in SPLITS:
             arrays[split] = data.arrays(split)
-            forward[split] = _forward(model, arrays[split]["spec"], beta, settings.batch_size)
+            forward[split] = _forward(model, arrays[split]["spec"], arrays[split]["digit"], beta, settings.batch_size)
             bar.advance(len(arrays[split]["spec"]))
     test, ftest, ftrain = arrays["test"], forward["test"], forward["train"]
     history = read_history(run)
@@ -184,8 +186,9 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     out.mkdir(exist_ok=True)
     pick = np.linspace(0, len(test["spec"]) - 1, min(settings.listen, len(test["spec"]))).round().astype(int)
     show = pick[:6] if len(pick) else np.arange(min(4, len(test["spec"])))
-    recon = np.asarray(model.decode(ftest["z_mean"][np.unique(np.concatenate([pick, show]))])) if len(test["spec"]) else None
-    order = {int(i): j for j, i in enumerate(np.unique(np.concatenate([pick, show])))}
+    both = np.unique(np.concatenate([pick, show]))
+    recon = np.asarray(model.decode(ftest["z_mean"][both], test["digit"][both])) if len(test["spec"]) else None
+    order = {int(i): j for j, i in enumerate(both)}
     title = f"{run.name}"
     plots = _plots(out, ftest["z_mean"], test["digit"], test["speaker"], history,
                    test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [], title)
@@ -196,9 +199,8 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         from .generation import cached_judge, generate, generation_metrics
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
-        conditional = bool(config.settings.get("conditional"))
-        waves, digits = generate(model, config, settings.samples_per_digit, conditional, settings.seed,
-                                 settings.griffin_lim_iters, data.manifest.settings)
+        waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
+                                 settings.griffin_lim_iters, data.manifest.settings, settings.sharpen)
         generation = generation_metrics(judge, waves, digits, test["spec"], test["digit"])
     result = {
         "run": str(run),

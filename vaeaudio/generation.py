@@ -44,18 +44,21 @@ def cached_judge(data: SpectrogramSet) -> Judge:
     return Judge(folder)
 
 
-def generate(model, config, n_per_digit: int, conditional: bool, seed: int, n_iter: int,
-             preprocess: dict) -> tuple[np.ndarray, np.ndarray | None]:
-    """Waveforms (n, samples) of 10 x n_per_digit generated clips, 16-bit quantised, and their digits (or None)."""
+def generate(model, config, n_per_digit: int, seed: int, n_iter: int, preprocess: dict,
+             sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Waveforms (n, samples) of 10 x n_per_digit generated clips, 16-bit quantised, and their digits (or None).
+
+    A conditional model makes n_per_digit clips of each digit; an unconditional
+    one 10 x n_per_digit draws from the prior.
+    """
     rng = np.random.default_rng(seed)
     n = 10 * n_per_digit
-    latent = int(model.decoder.inputs[0].shape[-1])
-    z = rng.standard_normal((n, latent)).astype(np.float32)
-    digits = np.repeat(np.arange(10), n_per_digit) if conditional else None
-    spec = np.concatenate([np.asarray(model.decode(z[s : s + 256], digits=None if digits is None else digits[s : s + 256])
-                                      if conditional else model.decode(z[s : s + 256])) for s in range(0, n, 256)])
+    z = rng.standard_normal((n, int(model.decoder.inputs[0].shape[-1]))).astype(np.float32)
+    digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
+    spec = np.concatenate([np.asarray(model.decode(z[s : s + 256], None if digits is None else digits[s : s + 256]))
+                           for s in range(0, n, 256)])
     waves = render(spec, config.data.db_min, config.data.db_max, n_iter=n_iter, seed=seed,
-                   hop_length=preprocess["hop_length"], length=preprocess["clip_samples"])
+                   hop_length=preprocess["hop_length"], length=preprocess["clip_samples"], sharpen=sharpen)
     return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits
 
 

@@ -18,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import UsageError
 
 
+#: Default sharpening power of generated spectrograms (see `vaeaudio.synth.render`).
+SHARPEN = 1.5
+
+
 class Settings(BaseModel):
     """Base for stage settings: strict fields, helpers for the CLI."""
 
@@ -146,6 +150,7 @@ class EvaluateSettings(Settings):
     griffin_lim_iters: int = Field(64, ge=1, le=10_000, description="Griffin-Lim iterations for the listening material.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
+    sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Sharpening power of generated spectrograms, as `synth --sharpen`.")
     samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
 
 
@@ -155,11 +160,13 @@ class SynthSettings(Settings):
     run: Path | None = Field(None, description="Run directory (default: runs/latest).")
     z: list[float] | None = Field(None, description="Decode this latent point: one value per latent dimension (negative values welcome).")
     random: int | None = Field(None, ge=1, le=100_000, description="Decode N draws from the prior N(0, T^2 I).")
+    digit: int | None = Field(None, ge=0, le=9, description="Digit 0-9 to make (conditional runs only; default: digits 0-9 in turn).")
     grid: int | None = Field(None, ge=1, le=256, description="Decode an N x N grid over the prior's quantiles (2-D latents only).")
     out: Path = Field(description="Output WAV file (with --z) or folder (with --random / --grid).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
     temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior).")
     griffin_lim_iters: int = Field(64, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation.")
+    sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Raise the decoded [0, 1] spectrogram to this power before undoing the dB scaling: > 1 restores the contrast a VAE blurs (1 = as decoded).")
     phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
 
     @field_validator("z")
@@ -213,6 +220,7 @@ class TrainSettings(Settings):
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after each hidden Dense layer of the MLP, 0 <= P < 1 (0 = none). mlp only.")
     hidden: tuple[int, ...] | None = Field(None, description=f"MLP encoder widths, comma-separated, units per Dense layer (default {','.join(map(str, MLP_HIDDEN))}; the decoder mirrors them). mlp only.")
     filters: tuple[int, ...] | None = Field(None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default {','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
+    conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that `synth --digit D` makes the digit asked for.")
     latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
     beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, per clip.")
     lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
@@ -221,6 +229,8 @@ class TrainSettings(Settings):
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the per-epoch shuffle.")
     precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' (bfloat16 compute, float32 weights and losses).")
     xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel (losses and gradients always run on TensorFlow's own kernels).")
+    distribute: Literal["none", "mirrored", "multi-worker"] = Field("none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per machine, configured by TF_CONFIG); --batch-size is the global batch.")
+    connect_timeout: float = Field(300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up (and for any collective step) before giving up.")
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
 
     @field_validator("hidden", "filters", mode="before")
@@ -278,5 +288,5 @@ class TrainSettings(Settings):
         return v or STRIDED_FILTERS
 
     def run_name(self) -> str:
-        """Short model name used in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference'."""
-        return self.kind if self.kind == "mlp" else f"cnn-{self.arch}"
+        """Short model name used in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference', '-cond' if conditional."""
+        return (self.kind if self.kind == "mlp" else f"cnn-{self.arch}") + ("-cond" if self.conditional else "")

@@ -25,13 +25,19 @@ from .settings import SynthSettings
 
 
 def render(spec: np.ndarray, db_min: float, db_max: float, phase: str = "griffin-lim", n_iter: int = 64,
-           seed: int = 0, hop_length: int = audio.HOP_LENGTH, length: int = audio.CLIP_SAMPLES) -> np.ndarray:
+           seed: int = 0, hop_length: int = audio.HOP_LENGTH, length: int = audio.CLIP_SAMPLES,
+           sharpen: float = 1.0) -> np.ndarray:
     """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, length) float32.
 
-    `phase` 'griffin-lim' estimates the phase (`audio.griffin_lim`, all clips at
-    once); 'zero' is the reference report's inverse STFT of the magnitude alone.
+    `sharpen` p > 1 maps each bin v to v^p before undoing the scaling: quiet bins
+    (a VAE's blur) drop further than loud ones, restoring contrast. `phase`
+    'griffin-lim' estimates the phase (`audio.griffin_lim`, all clips at once);
+    'zero' is the reference report's inverse STFT of the magnitude alone.
     """
-    mag = audio.db_to_magnitude(audio.denormalise(np.asarray(spec, dtype=np.float32), db_min, db_max))
+    spec = np.asarray(spec, dtype=np.float32)
+    if sharpen != 1.0:
+        spec = spec**sharpen
+    mag = audio.db_to_magnitude(audio.denormalise(spec, db_min, db_max))
     if phase == "zero":
         waves = audio.istft(mag.astype(np.complex64), hop_length, length)
     else:
@@ -55,10 +61,13 @@ class SynthResult:
 
     files: list[Path]
     z: np.ndarray  # (n, L)
+    digits: np.ndarray | None = None  # (n,) for a conditional run
 
     def summary(self) -> str:
-        """One line per file: path and z."""
-        return "\n".join(f"{f}\tz={' '.join(f'{v:.4g}' for v in z)}" for f, z in zip(self.files, self.z))
+        """One line per file: path, [digit] and z."""
+        digits = [None] * len(self.files) if self.digits is None else self.digits
+        return "\n".join(f"{f}\t" + ("" if d is None else f"digit={d}\t") + f"z={' '.join(f'{v:.4g}' for v in z)}"
+                         for f, z, d in zip(self.files, self.z, digits))
 
 
 def latent_points(settings: SynthSettings, latent_dim: int) -> tuple[np.ndarray, list[Path]]:
@@ -80,6 +89,23 @@ def latent_points(settings: SynthSettings, latent_dim: int) -> tuple[np.ndarray,
                for i, p in enumerate(z)]
 
 
+def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tuple[np.ndarray | None, list[Path]]:
+    """The digit of each output for a conditional run (--digit, else 0-9 in turn), with it in the file names."""
+    if not model.conditional:
+        if settings.digit is not None:
+            raise UsageError(f"--digit: run {run.name} is not conditional, so it cannot be asked for a digit",
+                             "train one with `vaeaudio train mlp --conditional`, or leave --digit out")
+        return None, files
+    n = len(files)
+    digits = np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
+    if settings.z is not None:
+        return digits, files
+    named = [f.with_name(f.name.replace("-", f"-digit{d}-", 1) if f.name.startswith("grid-")
+                         else f.name.replace("_", f"_digit{d}_", 1) if "_" in f.name else f"{f.stem}_digit{d}.wav")
+             for f, d in zip(files, digits)]
+    return digits, named
+
+
 def synth(settings: SynthSettings) -> SynthResult:
     """Decode the requested latent points of a run and write one WAV each."""
     from .runs import load_config, load_model, resolve_run
@@ -89,12 +115,16 @@ def synth(settings: SynthSettings) -> SynthResult:
     model = load_model(run)
     latent_dim = int(model.decoder.inputs[0].shape[-1])
     z, files = latent_points(settings, latent_dim)
-    spec = np.concatenate([np.asarray(model.decode(z[i : i + 256])) for i in range(0, len(z), 256)])
+    digits, files = _digits(settings, model, run, files)
+    spec = np.concatenate([np.asarray(model.decode(z[i : i + 256], None if digits is None else digits[i : i + 256]))
+                           for i in range(0, len(z), 256)])
     waves = render(spec, config.data.db_min, config.data.db_max, settings.phase, settings.griffin_lim_iters,
-                   settings.seed)
+                   settings.seed, sharpen=settings.sharpen)
     for f, wave in zip(files, waves):
         audio.write_wav(f, wave)
     if settings.z is None:
-        np.savetxt(settings.out / "z.csv", z, delimiter=",", fmt="%.6g",
-                   header=",".join(f"z{i}" for i in range(latent_dim)), comments="")
-    return SynthResult(files, z)
+        table, header = z, [f"z{i}" for i in range(latent_dim)]
+        if digits is not None:
+            table, header = np.column_stack([digits, z]), ["digit", *header]
+        np.savetxt(settings.out / "z.csv", table, delimiter=",", fmt="%.6g", header=",".join(header), comments="")
+    return SynthResult(files, z, digits)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import math
 import platform
 import signal
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, progress, runs
+from . import __version__, checkpoint, distribute, progress, runs
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError
 from .settings import TrainSettings
@@ -57,35 +58,42 @@ class TrainResult:
     trained: int
     seconds: float
     last: dict
+    role: distribute.Role | None = None
+    digest: str | None = None  # sha256 of the final weights, for distributed runs
 
     def summary(self) -> str:
         r = self.last
+        where = f"run: {self.run_dir}"
+        if self.role is not None and not self.role.chief:
+            where = f"worker {self.role.index} of {len(self.role.workers)} (the chief writes {self.run_dir})"
         return (f"trained {self.trained} epoch(s) in {self.seconds:.1f} s, {self.epochs} in all; "
                 f"val loss {r['val_total']:.2f} per clip (reconstruction {r['val_reconstruction']:.2f}, "
-                f"KL {r['val_kl']:.3f}); run: {self.run_dir}")
+                f"KL {r['val_kl']:.3f}); {where}" + (f"; weights sha256 {self.digest[:16]}" if self.digest else ""))
 
 
 class _Data:
     """The train and val splits in memory, batched per epoch (see the module docstring)."""
 
-    def __init__(self, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int):
-        """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1]."""
+    def __init__(self, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int,
+                 train_digits: np.ndarray | None = None, val_digits: np.ndarray | None = None):
+        """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1]; digits (n,) (zeros if None)."""
         import tensorflow as tf
 
-        self.train = tf.constant(train)
-        self.val = tf.constant(val)
+        self.train, self.val = tf.constant(train), tf.constant(val)
+        digits = lambda d, n: tf.constant(np.zeros(n, np.int32) if d is None else np.asarray(d, np.int32))  # noqa: E731
+        self.train_digits, self.val_digits = digits(train_digits, len(train)), digits(val_digits, len(val))
         self.batch_size, self.seed = batch_size, seed
 
     @classmethod
     def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple["_Data", tuple[float, float]]:
         """The splits of `spec_set`, and the median (db_min, db_max) of its train clips (to undo the scaling)."""
-        train = spec_set.arrays("train", ("spec", "db_min", "db_max"))
-        val = spec_set.arrays("val", ("spec",))
+        train = spec_set.arrays("train", ("spec", "digit", "db_min", "db_max"))
+        val = spec_set.arrays("val", ("spec", "digit"))
         if not len(train["spec"]) or not len(val["spec"]):
             raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
                             f"(has {len(train['spec'])} and {len(val['spec'])})", "re-run `vaeaudio preprocess` on more recordings")
         db_range = (float(np.median(train["db_min"])), float(np.median(train["db_max"])))
-        return cls(train.pop("spec"), val.pop("spec"), batch_size, seed), db_range
+        return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), db_range
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -95,19 +103,33 @@ class _Data:
         """Training steps per epoch (the last batch may be smaller)."""
         return math.ceil(self.sizes[0] / self.batch_size)
 
-    def _batches(self, source, order: np.ndarray):
+    def _batches(self, source, digits, order: np.ndarray, ctx=None):
+        """Batches (x (B, bins, frames), digits (B,)) in `order`.
+
+        With a `tf.distribute.InputContext` `ctx` of several replicas, each global
+        batch of `order` is split into one part per input pipeline (worker) and
+        that part into one piece per local replica; this pipeline yields its
+        pieces, so every clip is seen once per epoch across workers.
+        """
         import tensorflow as tf
 
-        ds = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
-        return ds.map(lambda idx: tf.gather(source, idx)).prefetch(2)
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            ds = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
+        else:
+            local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+            pieces = [piece for s in range(0, len(order), self.batch_size)
+                      for piece in np.array_split(np.array_split(order[s : s + self.batch_size],
+                                                                 ctx.num_input_pipelines)[ctx.input_pipeline_id], local)]
+            ds = tf.data.Dataset.from_generator(lambda: iter(pieces), output_signature=tf.TensorSpec([None], tf.int64))
+        return ds.map(lambda idx: (tf.gather(source, idx), tf.gather(digits, idx))).prefetch(2)
 
-    def train_batches(self, epoch: int, skip: int = 0):
-        """Epoch `epoch`'s shuffled batches, from batch `skip` on."""
+    def train_batches(self, epoch: int, skip: int = 0, ctx=None):
+        """Epoch `epoch`'s shuffled batches, from batch `skip` on (this pipeline's pieces with `ctx`)."""
         order = np.random.default_rng([self.seed, epoch]).permutation(self.sizes[0])
-        return self._batches(self.train, order[skip * self.batch_size:])
+        return self._batches(self.train, self.train_digits, order[skip * self.batch_size:], ctx)
 
-    def val_batches(self):
-        return self._batches(self.val, np.arange(self.sizes[1]))
+    def val_batches(self, ctx=None):
+        return self._batches(self.val, self.val_digits, np.arange(self.sizes[1]), ctx)
 
 
 class _StopOnSigint:
@@ -150,13 +172,14 @@ def _determinism(on: bool):
 
 
 def make_steps(model, xla: bool = True):
-    """(train_step, eval_step): x (B, bins, frames) -> running means {name: scalar}, via `strategy.run`.
+    """(train_step, eval_step): (x (B, bins, frames), digits (B,)) -> running means {name: scalar}, via `strategy.run`.
 
     Losses and gradients run on TensorFlow's own kernels (oneDNN on CPU: its
     convolutions and bfloat16 matmuls are 2x faster than XLA's here). With `xla`,
     the optimizer update, memory-bound over every parameter, is one XLA-fused
     kernel; under a distribution strategy the optimizer all-reduces the
-    gradients itself, so the update is left uncompiled there.
+    gradients itself, so the update is left uncompiled there. Both steps
+    return the first local replica's means (every replica holds the global ones).
     """
     import tensorflow as tf
 
@@ -168,12 +191,12 @@ def make_steps(model, xla: bool = True):
              False: functools.partial(model.step, training=False)}
 
     @tf.function
-    def train_step(x):
-        return strategy.run(inner[True], args=(x,))
+    def train_step(x, digits):
+        return strategy.experimental_local_results(strategy.run(inner[True], args=(x, digits)))[0]
 
     @tf.function
-    def eval_step(x):
-        return strategy.run(inner[False], args=(x,))
+    def eval_step(x, digits):
+        return strategy.experimental_local_results(strategy.run(inner[False], args=(x, digits)))[0]
 
     return train_step, eval_step
 
@@ -210,49 +233,66 @@ def _versions() -> dict[str, str]:
 def train(settings: TrainSettings) -> TrainResult:
     """Train a new run as `settings` say; returns when all epochs are done."""
     spec_set = SpectrogramSet(settings.data)
-    run = settings.run_dir or runs.new_run_dir(settings.run_name())
-    if run.exists() and (not run.is_dir() or any(run.iterdir())):
-        raise UsageError(f"--run-dir {run} already exists and is not empty",
-                         f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
-    data, db_range = _Data.load(spec_set, settings.batch_size, settings.seed)
-    run.mkdir(parents=True, exist_ok=True)
-    settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
-    model = build_model(settings, spec_set.shape)
-    n_train, n_val = data.sizes
-    runs.write_json(run / runs.CONFIG, {
-        "format": runs.FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "settings": settings.model_dump(mode="json"),
-        "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
-                 "clips": {"train": n_train, "val": n_val}, "db_min": db_range[0], "db_max": db_range[1]},
-        "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
-        "versions": _versions(),
-    })
-    runs.mark_latest(run)
-    return _fit(settings, run, data, model, checkpoint.Position(0), [])
+    strategy, role = distribute.strategy_for(settings.distribute, settings.connect_timeout)
+    try:
+        run = settings.run_dir or runs.new_run_dir(settings.run_name())
+        if role.chief and run.exists() and (not run.is_dir() or any(run.iterdir())):
+            raise UsageError(f"--run-dir {run} already exists and is not empty",
+                             f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+        data, db_range = _Data.load(spec_set, settings.batch_size, settings.seed)
+        settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
+        with strategy.scope():
+            model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
+    finally:
+        role.ready()
+    if role.chief:
+        run.mkdir(parents=True, exist_ok=True)
+        n_train, n_val = data.sizes
+        runs.write_json(run / runs.CONFIG, {
+            "format": runs.FORMAT,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "settings": settings.model_dump(mode="json"),
+            "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
+                     "clips": {"train": n_train, "val": n_val}, "db_min": db_range[0], "db_max": db_range[1]},
+            "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
+            "versions": _versions(),
+        })
+        runs.mark_latest(run)
+    return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role)
 
 
-def resume(run_path: Path | None, epochs: int | None = None) -> TrainResult:
-    """Continue the run at `run_path` (default runs/latest) from its checkpoint to `epochs` in total."""
+def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = "none",
+           connect_timeout: float = 300.0) -> TrainResult:
+    """Continue the run at `run_path` (default runs/latest) from its checkpoint to `epochs` in total.
+
+    `distribute_` and `connect_timeout` say how this continuation runs (as
+    `--distribute`): a run from several workers can go on on one machine and back.
+    """
     run = runs.resolve_run(run_path)
     config = runs.load_config(run)
     settings = config.train_settings()
-    if epochs is not None:
-        settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs})
+    settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
+                                      "distribute": distribute_, "connect_timeout": connect_timeout})
     spec_set = SpectrogramSet(config.data.root)
     if spec_set.sha256() != config.data.manifest_sha256:
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
-    data, _ = _Data.load(spec_set, settings.batch_size, settings.seed)
-    model = build_model(settings, spec_set.shape)
-    position = checkpoint.restore(run / CHECKPOINTS, model)
+    strategy, role = distribute.strategy_for(settings.distribute, settings.connect_timeout)
+    try:
+        data, _ = _Data.load(spec_set, settings.batch_size, settings.seed)
+        with strategy.scope():
+            model = build_model(settings, spec_set.shape)
+            position = checkpoint.restore(run / CHECKPOINTS, model)
+    finally:
+        role.ready()
     if position.epoch >= settings.epochs:
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
                          f"ask for more, e.g. --epochs {position.epoch + 10}")
-    runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
-    runs.mark_latest(run)
+    if role.chief:
+        runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
+        runs.mark_latest(run)
     history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
-    return _fit(settings, run, data, model, position, history)
+    return _fit(settings, run, data, model, position, history, strategy, role)
 
 
 def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
@@ -265,13 +305,32 @@ def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, fl
     return out
 
 
-def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history: list[dict]) -> TrainResult:
+def weights_digest(model) -> str:
+    """SHA-256 of the model's weights (hex): equal on every worker of a distributed run."""
+    h = hashlib.sha256()
+    for v in model.weights:
+        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return h.hexdigest()
+
+
+def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history: list[dict], strategy,
+         role: distribute.Role) -> TrainResult:
+    """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder."""
+    try:
+        return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role)
+    finally:
+        role.clean_up()
+
+
+def _epochs(settings, run, out, data, model, start, history, strategy, role) -> TrainResult:
     import tensorflow as tf
 
-    train_step, eval_step = make_steps(model, settings.xla)
-    writer = tf.summary.create_file_writer(str(run / "tb"))
+    with strategy.scope():
+        train_step, eval_step = make_steps(model, settings.xla)
+    writer = tf.summary.create_file_writer(str(out / "tb"))
     n_train, _ = data.sizes
     n_steps, bs = data.steps(), settings.batch_size
+    again = f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`"
     began, first = time.perf_counter(), start.epoch
     with _determinism(settings.deterministic), _StopOnSigint() as stop:
         for epoch in range(start.epoch, settings.epochs):
@@ -280,37 +339,37 @@ def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history:
             if not resumed:
                 model.reset_metrics()
             t0 = time.perf_counter()
+            batches = strategy.distribute_datasets_from_function(lambda ctx: data.train_batches(epoch, skip, ctx))
             with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
                 bar.advance(min(skip * bs, n_train))
-                for step, x in enumerate(data.train_batches(epoch, skip), start=skip + 1):
-                    out = _finite(train_step(x), f"epoch {epoch + 1}, step {step} of {n_steps}", run, epoch)
+                for step, (x, digits) in enumerate(batches, start=skip + 1):
+                    out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out, epoch)
                     done = min(step * bs, n_train) - skip * bs
-                    bar.advance(int(x.shape[0]), step=f"{step}/{n_steps}", loss=round(out["total"], 2),
-                                clips_per_s=round(done / (time.perf_counter() - t0), 1))
+                    bar.advance(min(step * bs, n_train) - (step - 1) * bs, step=f"{step}/{n_steps}",
+                                loss=round(out_m["total"], 2), clips_per_s=round(done / (time.perf_counter() - t0), 1))
                     if stop.requested and step < n_steps:
-                        checkpoint.save(run / CHECKPOINTS, model, checkpoint.Position(epoch, step, spent + time.perf_counter() - t0))
-                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; checkpoint written",
-                                                  f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`")
+                        checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch, step, spent + time.perf_counter() - t0))
+                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; checkpoint written", again)
             train_s = spent + time.perf_counter() - t0
-            train_m = {k: v for k, v in out.items()}
             model.reset_metrics()
-            for x in data.val_batches():
-                val_out = eval_step(x)
-            val_m = _finite(val_out, f"epoch {epoch + 1}, validation", run, epoch)
-            row = {"epoch": epoch + 1, **{f"train_{k}": train_m[k] for k in METRICS},
+            for x, digits in strategy.distribute_datasets_from_function(data.val_batches):
+                val_out = eval_step(x, digits)
+            val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, epoch)
+            row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in METRICS},
                    **{f"val_{k}": val_m[k] for k in METRICS},
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
             _log_epoch(writer, row, settings.epochs)
-            runs.write_history(run, history)
-            checkpoint.save(run / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
+            runs.write_history(out, history)
+            checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
             if stop.requested and epoch + 1 < settings.epochs:
-                raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written",
-                                          f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`")
-    tmp = run / ".model.tmp.keras"
+                raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
+    tmp = out / ".model.tmp.keras"
     model.save(tmp)
-    tmp.replace(run / runs.MODEL)
-    return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1])
+    tmp.replace(out / runs.MODEL)
+    digest = weights_digest(model) if settings.distribute != "none" else None
+    return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
+                       role, digest)
 
 
 def _log_epoch(writer, row: dict, epochs: int) -> None:

@@ -16,7 +16,8 @@ __all__ = ["VAE", "Sampling", "build", "build_mlp", "build_reference", "build_st
 
 def build(settings, shape: tuple[int, int]) -> VAE:
     """The VAE for `settings` (a `TrainSettings`) and spectrograms of `shape` (bins, frames)."""
-    common = {"latent_dim": settings.latent_dim, "beta": settings.beta, "seed": settings.seed}
+    common = {"latent_dim": settings.latent_dim, "beta": settings.beta, "seed": settings.seed,
+              "conditional": settings.conditional}
     if settings.kind == "mlp":
         return build_mlp(shape, hidden=settings.hidden, dropout=settings.dropout, **common)
     if settings.arch == "reference":

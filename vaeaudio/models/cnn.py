@@ -24,7 +24,9 @@ padding restores the exact sizes. For (257, 69), filters (16, 32, 64, 128), late
              -> ConvT 16 -> (B, 129, 35, 16) -> ConvT 1 (logits) -> (B, 257, 69)
 
 5,777,669 parameters (encoder 2,883,716, decoder 2,893,953; all convs ReLU except the last). `regularize` acts as for the
-reference. Decoders end in logits; `VAE.decode` applies the sigmoid.
+reference. Decoders end in logits; `VAE.decode` applies the sigmoid. A
+conditional model joins a one-hot digit (B, 10) to the flattened features
+(before Dense 256) and to z.
 """
 
 from __future__ import annotations
@@ -33,48 +35,50 @@ import math
 
 import keras
 
-from .vae import VAE
+from .vae import VAE, functional, with_digit
 
 
 def _conv_kwargs(regularize: bool) -> dict:
     return {"kernel_regularizer": keras.regularizers.L2(0.001)} if regularize else {}
 
 
-def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in) -> keras.Model:
-    """Flatten -> [Dropout] -> Dense 256 ReLU -> [Dropout] -> (z_mean, z_log_var)."""
+def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in, conditional: bool) -> keras.Model:
+    """Flatten -> [Dropout] -> [join digit] -> Dense 256 ReLU -> [Dropout] -> (z_mean, z_log_var)."""
+    inputs = [x_in]
     h = keras.layers.Flatten(name="flatten")(h)
     if regularize:
         h = keras.layers.Dropout(0.2, seed=seed, name="flatten_dropout")(h)
+    h = with_digit(h, inputs, conditional)
     h = keras.layers.Dense(256, activation="relu", name="enc_dense")(h)
     if regularize:
         h = keras.layers.Dropout(0.2, seed=seed + 1, name="dense_dropout")(h)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
-    return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
+    return functional(inputs, [z_mean, z_log_var], "encoder")
 
 
 def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, regularize: bool = False,
-                    beta: float = 1.0, seed: int = 0) -> VAE:
+                    beta: float = 1.0, seed: int = 0, conditional: bool = False) -> VAE:
     """The reference notebook's CNN-VAE for spectrograms of `shape` (bins, frames)."""
     reg = _conv_kwargs(regularize)
     x_in = keras.Input(shape, name="spectrogram")
     h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
     h = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="enc_conv_0", **reg)(h)
     h = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="enc_conv_1", **reg)(h)
-    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in)
+    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional)
 
-    z_in = keras.Input((latent_dim,), name="z")
-    h = keras.layers.Dense(256, name="dec_dense_0")(z_in)
+    z_in = [keras.Input((latent_dim,), name="z")]
+    h = keras.layers.Dense(256, name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
     h = keras.layers.Dense(math.prod(shape) * 64, activation="relu", name="dec_dense_1")(h)
     h = keras.layers.Reshape((*shape, 64), name="unflatten")(h)
     h = keras.layers.Conv2DTranspose(32, 3, padding="same", activation="relu", name="dec_conv_0", **reg)(h)
     h = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits", **reg)(h)
-    decoder = keras.Model(z_in, keras.layers.Reshape(shape, name="squeeze")(h), name="decoder")
+    decoder = functional(z_in, keras.layers.Reshape(shape, name="squeeze")(h), "decoder")
     return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_reference_vae")
 
 
 def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128), latent_dim: int = 2,
-                  regularize: bool = False, beta: float = 1.0, seed: int = 0) -> VAE:
+                  regularize: bool = False, beta: float = 1.0, seed: int = 0, conditional: bool = False) -> VAE:
     """A strided-convolution VAE for spectrograms of `shape` (bins, frames); see the module docstring."""
     reg = _conv_kwargs(regularize)
     sizes = [tuple(shape)]
@@ -85,10 +89,10 @@ def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128),
     h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
     for i, f in enumerate(filters):
         h = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}", **reg)(h)
-    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in)
+    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional)
 
-    z_in = keras.Input((latent_dim,), name="z")
-    h = keras.layers.Dense(256, activation="relu", name="dec_dense_0")(z_in)
+    z_in = [keras.Input((latent_dim,), name="z")]
+    h = keras.layers.Dense(256, activation="relu", name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
     h = keras.layers.Dense(math.prod(sizes[-1]) * filters[-1], activation="relu", name="dec_dense_1")(h)
     h = keras.layers.Reshape((*sizes[-1], filters[-1]), name="unflatten")(h)
     outs = list(reversed(filters[:-1])) + [1]
@@ -99,5 +103,5 @@ def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128),
         h = keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", output_padding=pad,
                                          activation=None if last else "relu",
                                          name="logits" if last else f"dec_conv_{i}", **reg)(h)
-    decoder = keras.Model(z_in, keras.layers.Reshape(shape, name="squeeze")(h), name="decoder")
+    decoder = functional(z_in, keras.layers.Reshape(shape, name="squeeze")(h), "decoder")
     return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_strided_vae")

@@ -10,7 +10,8 @@ Shapes for a (257, 69) spectrogram, hidden (1024, 512, 256), latent 2:
 37,650,761 parameters in all, as the reference. The reference ends the decoder
 in a sigmoid; here the decoder emits logits and `VAE.decode` applies the
 sigmoid, so the loss can use the fused, exact logit form. With dropout P > 0,
-`Dropout(P)` follows every hidden Dense layer of encoder and decoder.
+`Dropout(P)` follows every hidden Dense layer of encoder and decoder. A
+conditional model joins a one-hot digit (B, 10) to the flattened input and to z.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 
 import keras
 
-from .vae import VAE
+from .vae import VAE, functional, with_digit
 
 
 def _hidden(x, widths, dropout: float, seed: int, prefix: str):
@@ -31,17 +32,18 @@ def _hidden(x, widths, dropout: float, seed: int, prefix: str):
 
 
 def build_mlp(shape: tuple[int, int] = (257, 69), hidden=(1024, 512, 256), latent_dim: int = 2,
-              dropout: float = 0.0, beta: float = 1.0, seed: int = 0) -> VAE:
-    """The MLP-VAE for spectrograms of `shape` (bins, frames)."""
+              dropout: float = 0.0, beta: float = 1.0, seed: int = 0, conditional: bool = False) -> VAE:
+    """The MLP-VAE for spectrograms of `shape` (bins, frames); `conditional` joins a one-hot digit to both inputs."""
     n = math.prod(shape)
-    x_in = keras.Input(shape, name="spectrogram")
-    h = _hidden(keras.layers.Flatten(name="flatten")(x_in), hidden, dropout, seed, "enc")
+    inputs = [keras.Input(shape, name="spectrogram")]
+    h = with_digit(keras.layers.Flatten(name="flatten")(inputs[0]), inputs, conditional)
+    h = _hidden(h, hidden, dropout, seed, "enc")
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
-    encoder = keras.Model(x_in, [z_mean, z_log_var], name="encoder")
+    encoder = functional(inputs, [z_mean, z_log_var], "encoder")
 
-    z_in = keras.Input((latent_dim,), name="z")
-    h = _hidden(z_in, tuple(reversed(hidden)), dropout, seed + 100, "dec")
+    inputs = [keras.Input((latent_dim,), name="z")]
+    h = _hidden(with_digit(inputs[0], inputs, conditional), tuple(reversed(hidden)), dropout, seed + 100, "dec")
     logits = keras.layers.Dense(n, name="logits")(h)
-    decoder = keras.Model(z_in, keras.layers.Reshape(shape, name="unflatten")(logits), name="decoder")
+    decoder = functional(inputs, keras.layers.Reshape(shape, name="unflatten")(logits), "decoder")
     return VAE(encoder, decoder, beta=beta, seed=seed, name="mlp_vae")

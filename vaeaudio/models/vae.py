@@ -6,6 +6,10 @@ Shapes (B clips, F x T spectrogram bins, L latent dims; (257, 69) and 2 by defau
     Sampling: z = z_mean + exp(z_log_var / 2) * eps,  eps ~ N(0, I)
     decoder: z (B, L)  ->  logits (B, F, T)   (the reconstruction is sigmoid(logits))
 
+A conditional VAE's encoder and decoder take the digit too, one-hot (B, 10), as
+a second input: [x, d] -> moments and [z, d] -> logits. Methods take the digits
+as integers (B,) and ignore them for an unconditional model.
+
 Losses, in nats per clip (design.md, reference.md):
 
     reconstruction = sum over the F x T bins of binary cross-entropy(x, sigmoid(logits))
@@ -29,6 +33,7 @@ import keras
 import tensorflow as tf
 
 METRICS = ("reconstruction", "kl", "total")
+DIGITS = 10
 
 
 @keras.saving.register_keras_serializable(package="vaeaudio")
@@ -51,6 +56,20 @@ class Sampling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
+
+
+def with_digit(h, inputs: list, conditional: bool):
+    """`h` (B, n), or, for a conditional model, `h` joined with a new one-hot digit input (B, 10) added to `inputs`."""
+    if not conditional:
+        return h
+    digit = keras.Input((DIGITS,), name="digit")
+    inputs.append(digit)
+    return keras.layers.Concatenate(name="with_digit")([h, digit])
+
+
+def functional(inputs: list, outputs, name: str) -> keras.Model:
+    """A functional model of `inputs` (one tensor, or several for a conditional model) to `outputs`."""
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
 
 
 def loss_terms(x, logits, z_mean, z_log_var):
@@ -78,6 +97,7 @@ class VAE(keras.Model):
         self.beta = float(beta)
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
+        self.conditional = len(encoder.inputs) == 2
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         self.built = True  # encoder and decoder are built functional models; Sampling has no weights
 
@@ -85,42 +105,67 @@ class VAE(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    def encode(self, x, training=False):
-        """x (B, F, T) -> (z_mean, z_log_var), each (B, L)."""
-        return self.encoder(x, training=training)
+    def _with(self, v, digits):
+        """`v`, or [v, one-hot digits] for a conditional model."""
+        if not self.conditional:
+            return v
+        if digits is None:
+            raise ValueError("a conditional VAE needs the digits")
+        return [v, tf.one_hot(tf.cast(digits, tf.int32), DIGITS, dtype=v.dtype if hasattr(v, "dtype") else tf.float32)]
 
-    def decode(self, z, training=False):
-        """z (B, L) -> reconstruction (B, F, T) in [0, 1] (float32)."""
-        return tf.sigmoid(tf.cast(self.decoder(z, training=training), tf.float32))
+    def encode(self, x, digits=None, training=False):
+        """x (B, F, T) [and digits (B,)] -> (z_mean, z_log_var), each (B, L)."""
+        return self.encoder(self._with(tf.convert_to_tensor(x), digits), training=training)
 
-    def call(self, x, training=False):
-        z_mean, z_log_var = self.encode(x, training=training)
-        return self.decode(self.sampling([z_mean, z_log_var]), training=training)
+    def decode(self, z, digits=None, training=False):
+        """z (B, L) [and digits (B,)] -> reconstruction (B, F, T) in [0, 1] (float32)."""
+        logits = self.decoder(self._with(tf.convert_to_tensor(z), digits), training=training)
+        return tf.sigmoid(tf.cast(logits, tf.float32))
 
-    def losses_for(self, x, training=False):
+    def call(self, x, digits=None, training=False):
+        z_mean, z_log_var = self.encode(x, digits, training=training)
+        return self.decode(self.sampling([z_mean, z_log_var]), digits, training=training)
+
+    def losses_for(self, x, digits=None, training=False):
         """Per-clip (reconstruction, KL) for a batch x (B, F, T), drawing one z per clip."""
-        z_mean, z_log_var = self.encoder(x, training=training)
-        logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        x = tf.convert_to_tensor(x)
+        z_mean, z_log_var = self.encoder(self._with(x, digits), training=training)
+        z = self.sampling([z_mean, z_log_var])
+        logits = self.decoder(self._with(z, digits), training=training)
         return loss_terms(x, logits, z_mean, z_log_var)
 
-    def step(self, x, training: bool, update=None):
-        """One step on batch x (B, F, T): losses, and with `training` gradients and the update.
+    def step(self, x, digits=None, training: bool = False, update=None):
+        """One step on batch x (B, F, T) and its digits (B,): losses, and with `training` gradients and the update.
 
         `update(grads)` applies the gradients (default: `optimizer.apply` to the
-        trainable variables; `vaeaudio.train` passes an XLA-compiled one).
+        trainable variables; `vaeaudio.train` passes an XLA-compiled one). Under a
+        strategy with several replicas, the loss each replica differentiates is its
+        sum over the global batch's clip count (the optimizer sums the gradients),
+        and the running means cover the global batch.
         Updates the running per-clip means and returns them as {name: scalar}.
         """
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.losses_for(x, training=training)
+            reconstruction, kl = self.losses_for(x, digits, training=training)
             total = reconstruction + self.beta * kl
-            objective = tf.reduce_mean(total)
+            if replicas > 1:  # sums over the whole global batch, from every replica
+                sums = tf.stop_gradient(ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([
+                    tf.reduce_sum(reconstruction), tf.reduce_sum(kl), tf.reduce_sum(total),
+                    tf.cast(tf.shape(total)[0], tf.float32)])))
+                objective = tf.reduce_sum(total) / tf.maximum(sums[3], 1.0)  # the optimizer sums the replicas' gradients
+            else:
+                objective = tf.reduce_mean(total)
             if training and self.losses:
-                objective += tf.add_n([tf.cast(p, tf.float32) for p in self.losses])
+                objective += tf.add_n([tf.cast(p, tf.float32) for p in self.losses]) / replicas
         if training:
             grads = tape.gradient(objective, self.trainable_variables)
             (update or self.apply_gradients)(grads)
-        for name, value in zip(METRICS, (reconstruction, kl, total)):
-            self.trackers[name].update_state(value)
+        for i, (name, value) in enumerate(zip(METRICS, (reconstruction, kl, total))):
+            if replicas > 1:  # every replica's means cover the global batch
+                self.trackers[name].update_state(sums[i] / tf.maximum(sums[3], 1.0), sample_weight=sums[3])
+            else:
+                self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
 
     def apply_gradients(self, grads) -> None:
@@ -128,10 +173,10 @@ class VAE(keras.Model):
         self.optimizer.apply(grads, self.trainable_variables)
 
     def train_step(self, data):
-        return self.step(data, training=True)
+        return self.step(*(data if isinstance(data, tuple) else (data,)), training=True)
 
     def test_step(self, data):
-        return self.step(data, training=False)
+        return self.step(*(data if isinstance(data, tuple) else (data,)), training=False)
 
     def get_config(self):
         return {
