@@ -14,10 +14,11 @@ tiled to the sizes needed), batch 128, in one run:
    (target: within 1 %).
 4. One epoch of 22,840 clips through vaeaudio's real training loop (`_fit`: history,
    TensorBoard, checkpoints), each model in its own process for its peak RSS:
-   MLP (goal <= 19 s), strided CNN (<= 2x the MLP), reference CNN (<= 500 s, RSS < 20 GiB).
+   MLP in float32 and mixed_bfloat16 (goal <= 19 s), strided CNN (<= 2x the MLP),
+   reference CNN (<= 500 s, RSS < 20 GiB).
 
 Usage: python benchmarks/train_speed.py [--steps 30] [--bf16-epochs 5] [--epoch-clips 22840]
-                                        [--models mlp,strided,reference]
+                                        [--models mlp,mlp-bf16,strided,reference]
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ def one_epoch(kind: str, spec: Path, clips: int, epochs: int) -> None:
     data = _Data(tiled(x, clips), x[:512], 128, 0)
     del x
     with tempfile.TemporaryDirectory() as run:
-        settings = _settings(kind).model_copy(update={"epochs": epochs, "run_dir": Path(run)})
+        precision = "mixed_bfloat16" if kind.endswith("-bf16") else "float32"
+        settings = _settings(kind.removesuffix("-bf16"), precision).model_copy(update={"epochs": epochs, "run_dir": Path(run)})
         model = build_model(settings, data.train.shape[1:])
         _fit(settings, Path(run), data, model, checkpoint.Position(0), [], tf.distribute.get_strategy(), Role())
         from vaeaudio.runs import read_history
@@ -184,7 +186,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="timed steps of batch 128 per measurement")
     ap.add_argument("--bf16-epochs", type=int, default=5)
     ap.add_argument("--epoch-clips", type=int, default=22840)
-    ap.add_argument("--models", default="mlp,strided,reference")
+    ap.add_argument("--models", default="mlp,mlp-bf16,strided,reference")
     ap.add_argument("--one-epoch", nargs=3, metavar=("KIND", "SPEC", "EPOCHS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -230,7 +232,7 @@ def main() -> None:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             times[kind] = r["seconds"][-1]
             note = " (incl. XLA compilation)" if epochs == "1" else ""
-            print(f"   {kind:9s} {r['params']:>11,} params: {times[kind]:7.1f} s/epoch{note}, "
+            print(f"   {kind:10s} {r['params']:>11,} params: {times[kind]:7.1f} s/epoch{note}, "
                   f"{args.epoch_clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB")
         if "mlp" in times and "strided" in times:
             print(f"   strided / MLP epoch time: {times['strided'] / times['mlp']:.2f} (target <= 2)")
