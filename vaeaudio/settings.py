@@ -166,7 +166,7 @@ class SynthSettings(Settings):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
     temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior).")
     griffin_lim_iters: int = Field(200, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation (200 makes generated digits clearer than 64: see the README).")
-    sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Raise the decoded [0, 1] spectrogram to this power before undoing the dB scaling: > 1 restores the contrast a VAE blurs (1 = as decoded).")
+    sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Raise the decoded [0, 1] spectrogram to this power before undoing the dB scaling: > 1 restores the contrast a VAE blurs (1 = as decoded; not applied with --phase zero, which reproduces the reference).")
     phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
 
     @field_validator("z")

@@ -119,7 +119,7 @@ def synth(settings: SynthSettings) -> SynthResult:
     spec = np.concatenate([np.asarray(model.decode(z[i : i + 256], None if digits is None else digits[i : i + 256]))
                            for i in range(0, len(z), 256)])
     waves = render(spec, config.data.db_min, config.data.db_max, settings.phase, settings.griffin_lim_iters,
-                   settings.seed, sharpen=settings.sharpen)
+                   settings.seed, sharpen=settings.sharpen if settings.phase == "griffin-lim" else 1.0)
     for f, wave in zip(files, waves):
         audio.write_wav(f, wave)
     if settings.z is None:
