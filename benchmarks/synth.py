@@ -28,7 +28,7 @@ def magnitudes(n: int) -> np.ndarray:
     from vaeaudio import audio
 
     files = sorted(FSDD.glob("*.wav"))[:: max(1, 2500 // n)][:n]
-    waves = np.stack([audio.fix_length(audio.resample(*audio.read(f))) for f in files])
+    waves = np.stack([audio.to_clip(*audio.read(f)) for f in files])
     return np.abs(audio.stft(waves)).astype(np.float32)
 
 

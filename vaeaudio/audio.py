@@ -95,6 +95,11 @@ def fix_length(y: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     return y[front : front + n]
 
 
+def to_clip(y: np.ndarray, sr: int, target_sr: int = SAMPLE_RATE, n: int = CLIP_SAMPLES) -> np.ndarray:
+    """A recording (samples,) at `sr` Hz -> the clip the pipeline uses: `resample`d to `target_sr`, `fix_length` to `n`."""
+    return fix_length(resample(y, sr, target_sr), n)
+
+
 def hann(n_fft: int = N_FFT) -> np.ndarray:
     """Periodic Hann window (n_fft,) float64, as `scipy.signal.get_window('hann', n_fft)`."""
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)

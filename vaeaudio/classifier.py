@@ -108,8 +108,8 @@ class Judge:
                 raise DataError(f"cannot read {p}: {str(exc).splitlines()[0][:120]}") from None
             if y.size == 0 or not np.isfinite(y).all():
                 raise DataError(f"{p} is empty or holds NaN/Inf samples")
-            waves.append(audio.fix_length(audio.resample(y, sr, s["sample_rate"]), s["clip_samples"]))
-        return self.featurise_waves(np.stack(waves))
+            waves.append(audio.to_clip(y, sr, s["sample_rate"], s["clip_samples"]))
+        return audio.featurise(np.stack(waves), s["n_fft"], s["hop_length"], s["top_db"])[0]
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float | None:

@@ -149,7 +149,7 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
         source = root / test["path"][i]
         if source.is_file():
             y, sr = audio.read(source)
-            y = audio.fix_length(audio.resample(y, sr, s["sample_rate"]), s["clip_samples"])
+            y = audio.to_clip(y, sr, s["sample_rate"], s["clip_samples"])
             written.append(str(audio.write_wav(out / f"{stem}_original.wav", audio.peak_normalise(y), s["sample_rate"])))
         written.append(str(audio.write_wav(out / f"{stem}_representation.wav", ceiling[j], s["sample_rate"])))
         written.append(str(audio.write_wav(out / f"{stem}_model.wav", model[j], s["sample_rate"])))

@@ -112,7 +112,7 @@ def _featurise(args: tuple[str, list[str], dict]) -> tuple[np.ndarray, np.ndarra
     waves = np.empty((len(paths), s["clip_samples"]), dtype=np.float32)
     for i, rel in enumerate(paths):
         y, sr = audio.read(Path(root, rel))
-        waves[i] = audio.fix_length(audio.resample(y, sr, s["sample_rate"]), s["clip_samples"])
+        waves[i] = audio.to_clip(y, sr, s["sample_rate"], s["clip_samples"])
     return audio.featurise(waves, s["n_fft"], s["hop_length"], s["top_db"])
 
 
