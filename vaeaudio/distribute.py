@@ -18,6 +18,7 @@ copy to a temporary folder and remove it (`Role.run_dir`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -117,14 +118,24 @@ def read_tf_config(raw: str | None) -> Role:
     return Role(position, addresses)
 
 
-def strategy_for(kind: str, timeout: float):
-    """(strategy, Role) for `--distribute kind`.
+@contextlib.contextmanager
+def joining(kind: str, timeout: float):
+    """Yield (strategy, Role) for `--distribute kind`, while the workers join.
 
-    For multi-worker, a watchdog ends the process with one error line (exit 1)
-    when the cluster is not up within `timeout` seconds: TensorFlow itself would
-    wait for a missing worker forever. Call `Role.ready()` once the first
-    collective work (building the model) is done.
+    For multi-worker, a watchdog ends the process with one error line when the
+    cluster is not up within `timeout` seconds: TensorFlow itself would wait for
+    a missing worker forever. Put the first collective work (building the
+    model) inside the block; the watchdog stops when the block ends, however it ends.
     """
+    strategy, role = _strategy(kind, timeout)
+    try:
+        yield strategy, role
+    finally:
+        role.ready()
+
+
+def _strategy(kind: str, timeout: float):
+    """(strategy, Role) for `--distribute kind`; for multi-worker with the watchdog of `Role.watch` running."""
     import tensorflow as tf
 
     if kind == "none":

@@ -233,8 +233,7 @@ def _versions() -> dict[str, str]:
 def train(settings: TrainSettings) -> TrainResult:
     """Train a new run as `settings` say; returns when all epochs are done."""
     spec_set = SpectrogramSet(settings.data)
-    strategy, role = distribute.strategy_for(settings.distribute, settings.connect_timeout)
-    try:
+    with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief and run.exists() and (not run.is_dir() or any(run.iterdir())):
             raise UsageError(f"--run-dir {run} already exists and is not empty",
@@ -243,8 +242,6 @@ def train(settings: TrainSettings) -> TrainResult:
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
             model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
-    finally:
-        role.ready()
     if role.chief:
         run.mkdir(parents=True, exist_ok=True)
         n_train, n_val = data.sizes
@@ -277,14 +274,11 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
     if spec_set.sha256() != config.data.manifest_sha256:
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
-    strategy, role = distribute.strategy_for(settings.distribute, settings.connect_timeout)
-    try:
+    with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         data, _ = _Data.load(spec_set, settings.batch_size, settings.seed)
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
             position = checkpoint.restore(run / CHECKPOINTS, model)
-    finally:
-        role.ready()
     if position.epoch >= settings.epochs:
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
                          f"ask for more, e.g. --epochs {position.epoch + 10}")
