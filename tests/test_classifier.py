@@ -84,3 +84,49 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
     assert g["modified_inception_score"] >= 1.0 and g["frechet_distance"] >= 0.0
     assert "generated_accuracy" not in g  # an unconditional run has no digit to check
     assert "IS gen / real" in (run / "eval" / "table.md").read_text()
+
+
+def test_evaluate_trains_caches_and_reuses_a_judge(tiny_cond_run, spec_small, tmp_path, capsys):
+    """No --classifier: one is trained beside the spectrogram set, reused next time, replaced when its settings are stale."""
+    data = tmp_path / "spec"
+    shutil.copytree(spec_small, data, ignore=shutil.ignore_patterns("classifier"))
+    run = tmp_path / "run"
+    shutil.copytree(tiny_cond_run, run)
+    args = ["evaluate", str(run), "--data", str(data), "--samples-per-digit", "2", "--listen", "0",
+            "--griffin-lim-iters", "4"]
+    cached = data / "classifier" / "classifier.keras"
+
+    assert main(args) == 0
+    assert "training a digit classifier" in capsys.readouterr().err and cached.is_file()
+    g = json.loads((run / "eval" / "metrics.json").read_text())["generation"]
+    assert g["classifier"] == str(data / "classifier") and g["samples"] == 20
+    assert 0.0 <= g["generated_accuracy"] <= 1.0 and set(g["generated_accuracy_per_digit"]) == set(map(str, range(10)))
+    stamp = cached.stat().st_mtime_ns
+
+    assert main(args) == 0
+    assert "using the cached digit classifier" in capsys.readouterr().err
+    assert cached.stat().st_mtime_ns == stamp
+
+    cfg_path = data / "classifier" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["settings"]["noise_floor"] = 0.0  # as an older vaeaudio's judge: trained without the noise floor
+    cfg_path.write_text(json.dumps(cfg))
+    assert main(args) == 0
+    assert "trained with other settings" in capsys.readouterr().err
+    assert json.loads(cfg_path.read_text())["settings"]["noise_floor"] == 0.3
+
+
+def test_noise_floor_only_in_training():
+    from vaeaudio.classifier import _noise_floor_layer
+
+    x = np.zeros((4, 257, 69), np.float32)
+    x[:, 10:20, 5:40] = np.linspace(0.2, 1.0, 35, dtype=np.float32)  # a 'formant' over silence at the floor
+    layer = _noise_floor_layer()(0.3, seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    y = np.asarray(layer(x, training=True))
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y.min(axis=(1, 2)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(y.max(axis=(1, 2)), 1.0, atol=1e-6)
+    silent = y[:, 100:, :]  # bins at the floor now hold noise: positive somewhere, never above the clip's peak
+    assert (silent > 0).mean() > 0.3 and silent.max() < 0.6
+    assert (y[:, 10:20, 39] > 0.99).all()  # the loudest frame stays the loudest

@@ -1,18 +1,27 @@
 """A small CNN digit classifier: the judge of generated audio (as SC09 papers use one).
 
-    x (B, 257, 69) in [0, 1] -> (B, 257, 69, 1)
-      -> RandomTranslation in time, up to 10 % each way (training only)
+    x (B, 257, 69) in [0, 1]
+      -> NoiseFloor: a random noise floor, renormalised (training only)
+      -> (B, 257, 69, 1) -> RandomTranslation in time, up to 10 % each way (training only)
       -> 4 x [Conv2D 3x3 stride 2 (16, 32, 64, 64) + BatchNorm + ReLU]  -> (B, 17, 5, 64)
       -> average over time (a digit is where its energy sits in frequency,
          wherever it starts)                                            -> (B, 17, 1, 64)
       -> Flatten (1088) -> Dense 128 ReLU  = features (B, 128)
       -> Dropout 0.3 -> Dense 10 softmax  = p(digit | x) (B, 10)
 
-On FSDD split by take this reaches 0.991 test accuracy (0.962-0.970 without the time
-shift, 0.953 with a flatten instead of the average over time).
+The noise floor matters for a judge of generated audio: FSDD's 8 kHz recordings
+are silent above 4 kHz and in their pauses (85 % of a spectrogram's bins sit
+exactly at the -80 dB floor), so a classifier trained on them alone is thrown by
+the faint noise (about -78 dB) that Griffin-Lim leaves there, inaudible as it is:
+zeroing the band above 4 kHz of generated clips raised such a classifier's
+accuracy on them from 0.82-0.96 to 0.98-0.99. Trained with the noise floor, it
+hears what a listener hears. On FSDD split by speaker (3 training speakers) it
+reaches 0.87-0.88 on the held-out speaker (0.85 without the noise floor, 0.71
+when early-stopped on validation loss, which a single validation speaker makes
+stop too soon); split by take, 0.98-0.996.
 
-Trained with Keras `fit` on the train split, early-stopped on validation loss
-(best weights kept), saved as `classifier.keras` (safe-mode loadable) with
+Trained with Keras `fit` on the train split, early-stopped on validation
+accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) with
 `config.json` (data manifest sha256, preprocess settings, accuracies).
 `Judge.predict` gives probabilities and features of spectrograms or WAV files
 (featurised exactly as `vaeaudio preprocess` does), for `vaeaudio.metrics`.
@@ -38,14 +47,15 @@ CONFIG = "config.json"
 FORMAT = "vaeaudio-classifier/1"
 
 
-def build(shape: tuple[int, int], seed: int = 0):
+def build(shape: tuple[int, int], seed: int = 0, noise_floor: float = 0.3):
     """The classifier: x (B, bins, frames) -> p(digit) (B, 10); its layer `features` is (B, 128)."""
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(seed)
     x_in = keras.Input(shape, name="spectrogram")
-    x = layers.Reshape((*shape, 1))(x_in)
+    x = _noise_floor_layer()(noise_floor, seed=seed)(x_in)
+    x = layers.Reshape((*shape, 1))(x)
     x = layers.RandomTranslation(0.0, 0.1, fill_mode="constant", seed=seed)(x)  # clips start at different times
     for filters in (16, 32, 64, 64):
         x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x)
@@ -54,6 +64,47 @@ def build(shape: tuple[int, int], seed: int = 0):
     features = layers.Dense(128, activation="relu", name="features")(layers.Flatten()(x))
     probs = layers.Dense(10, activation="softmax", name="digit")(layers.Dropout(0.3)(features))
     return keras.Model(x_in, probs, name="digit_classifier")
+
+
+_NOISE_FLOOR = None
+
+
+def _noise_floor_layer():
+    """The `NoiseFloor` Keras layer class (defined and registered on first use, so importing vaeaudio stays light)."""
+    global _NOISE_FLOOR
+    if _NOISE_FLOOR is not None:
+        return _NOISE_FLOOR
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable("vaeaudio")
+    class NoiseFloor(keras.layers.Layer):
+        """Training only: x (B, bins, frames) in [0, 1] -> max(x, noise) min-max rescaled to [0, 1] per clip.
+
+        noise = u + 0.07 N(0, 1) per bin, u ~ U(0, level) per clip: in the dB domain the
+        louder of signal and noise dominates their sum, and 0.07 of the 80 dB range
+        (5.6 dB) is the spread of a noise STFT's log-magnitude. level 0.3 puts the
+        floor up to 24 dB above -80 dB. At inference it passes x through.
+        """
+
+        def __init__(self, level: float = 0.3, seed: int = 0, **kwargs):
+            super().__init__(**kwargs)
+            self.level, self.seed = float(level), int(seed)
+            self.generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x, training=False):
+            if not training or self.level <= 0:
+                return x
+            u = keras.random.uniform((ops.shape(x)[0], 1, 1), 0.0, self.level, seed=self.generator)
+            y = ops.maximum(x, u + 0.07 * keras.random.normal(ops.shape(x), seed=self.generator))
+            lo, hi = ops.min(y, axis=(1, 2), keepdims=True), ops.max(y, axis=(1, 2), keepdims=True)
+            return (y - lo) / ops.maximum(hi - lo, 1e-6)
+
+        def get_config(self):
+            return {**super().get_config(), "level": self.level, "seed": self.seed}
+
+    _NOISE_FLOOR = NoiseFloor
+    return NoiseFloor
 
 
 class Judge:
@@ -74,6 +125,7 @@ class Judge:
             raise ModelError(f"{cfg} is not a {FORMAT} config ({exc})") from None
         import keras
 
+        _noise_floor_layer()  # registered before loading a model that holds one
         try:
             model = keras.saving.load_model(path, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
@@ -143,7 +195,7 @@ def train(settings: ClassifierSettings) -> ClassifierResult:
         raise DataError(f"{data.root} has fewer than two digits in its train split; nothing to classify")
     out = settings.out or Path("runs") / f"classifier-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
-    model = build(data.shape, settings.seed)
+    model = build(data.shape, settings.seed, settings.noise_floor)
     model.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     val = arrays["val"]
@@ -154,7 +206,7 @@ def train(settings: ClassifierSettings) -> ClassifierResult:
             on_epoch_end=lambda e, logs: bar.advance(1, loss=float(logs["loss"]),
                                                      val_acc=float(logs.get("val_accuracy", float("nan")))))]
         if has_val:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience,
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=settings.patience,
                                                            restore_best_weights=True))
         history = model.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0,
                             validation_data=(val["spec"], val["digit"].astype(np.int32)) if has_val else None,

@@ -232,6 +232,7 @@ def classifier_train(
     out: Annotated[Optional[Path], opt(C, "out")] = None,
     epochs: Annotated[int, opt(C, "epochs")] = C.default("epochs"),
     patience: Annotated[int, opt(C, "patience")] = C.default("patience"),
+    noise_floor: Annotated[float, opt(C, "noise_floor")] = C.default("noise_floor"),
     batch_size: Annotated[int, opt(C, "batch_size")] = C.default("batch_size"),
     lr: Annotated[float, opt(C, "lr")] = C.default("lr"),
     seed: Annotated[int, opt(C, "seed")] = C.default("seed"),

@@ -27,19 +27,28 @@ CACHE = "classifier"
 
 
 def cached_judge(data: SpectrogramSet) -> Judge:
-    """The classifier cached in `data.root/classifier/`, trained first if absent or made for other data."""
+    """The classifier cached in `data.root/classifier/`; trained first if absent, made for other data, or
+    made with other settings than today's defaults (an older vaeaudio's judge is replaced, not trusted)."""
     from .classifier import train
 
     folder = data.root / CACHE
+    wanted = ClassifierSettings(data=data.root, out=folder)
+    why = "none is cached there yet"
     try:
         judge = Judge(folder)
-        if judge.config["data"]["manifest_sha256"] == data.sha256():
+        same = {k: v for k, v in judge.config.get("settings", {}).items() if k not in ("data", "out")} == \
+            wanted.model_dump(mode="json", exclude={"data", "out"})
+        if judge.config["data"]["manifest_sha256"] != data.sha256():
+            why = "the cached one was trained on other data"
+        elif not same:
+            why = "the cached one was trained with other settings"
+        else:
             progress.log(f"using the cached digit classifier in {folder}")
             return judge
     except Exception:  # noqa: BLE001 - missing or unreadable: train a new one
         pass
-    progress.log(f"training a digit classifier on {data.root} (cached in {folder} for next time)")
-    result = train(ClassifierSettings(data=data.root, out=folder))
+    progress.log(f"training a digit classifier on {data.root} ({why}; cached in {folder} for next time)")
+    result = train(wanted)
     progress.log(result.summary())
     return Judge(folder)
 
