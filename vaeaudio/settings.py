@@ -20,6 +20,8 @@ from .errors import UsageError
 
 #: Default sharpening power of generated spectrograms (see `vaeaudio.synth.render`).
 SHARPEN = 1.25
+#: Default Griffin-Lim iterations of synthesis and evaluation (64 lose generated digits' clarity: see the README).
+GRIFFIN_LIM_ITERS = 200
 
 
 class Settings(BaseModel):
@@ -148,7 +150,7 @@ class EvaluateSettings(Settings):
     k: int = Field(5, ge=1, le=100, description="Neighbours of the k-NN digit accuracy in latent space.")
     listen: int = Field(4, ge=0, le=100, description="Test clips written as WAV: original, through the representation alone, through the model.")
     batch_size: int = Field(256, ge=1, le=65536, description="Clips per forward pass.")
-    griffin_lim_iters: int = Field(200, ge=1, le=10_000, description="Griffin-Lim iterations of the listening material and generated clips (200: see synth).")
+    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of the listening material and generated clips (200: see synth).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
     sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Sharpening power of generated spectrograms, as `synth --sharpen`.")
@@ -166,7 +168,7 @@ class SynthSettings(Settings):
     out: Path = Field(description="Output WAV file (with --z) or folder (with --random / --grid).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
     temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior).")
-    griffin_lim_iters: int = Field(200, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation (200 makes generated digits clearer than 64: see the README).")
+    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation (200 makes generated digits clearer than 64: see the README).")
     sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Raise the decoded [0, 1] spectrogram to this power before undoing the dB scaling: > 1 restores the contrast a VAE blurs (1 = as decoded; not applied with --phase zero, which reproduces the reference).")
     phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
 

@@ -3,7 +3,7 @@
     z (n, L)  --decoder-->  spec (n, 257, 69) in [0, 1]
               --undo min-max with the run's dB range-->  dB (0 = clip maximum)
               --10^(dB/20)-->  magnitude
-              --batched Griffin-Lim (64 iterations) or zero phase-->  waveform (n, 17,640) at 22,050 Hz
+              --batched Griffin-Lim (200 iterations) or zero phase-->  waveform (n, 17,640) at 22,050 Hz
               --peak to -1 dBFS-->  WAV
 
 The dB range is the training split's median `db_min` / `db_max` (stored in the
@@ -21,10 +21,10 @@ import numpy as np
 
 from . import audio
 from .errors import UsageError
-from .settings import SynthSettings
+from .settings import GRIFFIN_LIM_ITERS, SynthSettings
 
 
-def render(spec: np.ndarray, db_min: float, db_max: float, phase: str = "griffin-lim", n_iter: int = 64,
+def render(spec: np.ndarray, db_min: float, db_max: float, phase: str = "griffin-lim", n_iter: int = GRIFFIN_LIM_ITERS,
            seed: int = 0, hop_length: int = audio.HOP_LENGTH, length: int = audio.CLIP_SAMPLES,
            sharpen: float = 1.0) -> np.ndarray:
     """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, length) float32.
