@@ -8,7 +8,7 @@ plus the decoded spectrograms classified directly (no phase at all), the
 ceiling of any phase reconstruction. Figures of the README's tables.
 
 Usage: python benchmarks/generation.py RUN CLASSIFIER [--per-digit 50]
-           [--iters 64 200] [--sharpen 1 1.25 1.5 2]
+           [--iters 64 200] [--sharpen 1 1.25 1.5 2 auto]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("classifier", type=Path)
     parser.add_argument("--per-digit", type=int, default=50)
     parser.add_argument("--iters", type=int, nargs="+", default=[64, 200])
-    parser.add_argument("--sharpen", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
+    parser.add_argument("--sharpen", nargs="+", default=["1", "1.25", "1.5", "2", "auto"], help="powers, or auto")
     args = parser.parse_args()
 
     from vaeaudio import metrics
@@ -34,6 +34,7 @@ def main() -> None:
     from vaeaudio.data import SpectrogramSet
     from vaeaudio.generation import generate
     from vaeaudio.runs import load_config, load_model
+    from vaeaudio.synth import sharpen_power
 
     config, model = load_config(args.run), load_model(args.run)
     data = SpectrogramSet(config.data.root)
@@ -59,9 +60,10 @@ def main() -> None:
     for iters in args.iters:
         for sharpen in args.sharpen:
             t0 = time.perf_counter()
-            waves, digits = generate(model, config, args.per_digit, 0, iters, data.manifest.settings, sharpen)
+            power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config)
+            waves, digits = generate(model, config, args.per_digit, 0, iters, data.manifest.settings, power)
             seconds = (time.perf_counter() - t0) / n
-            row(f"Griffin-Lim {iters:4d}, sharpen {sharpen:.2f}", *judge.predict(judge.featurise_waves(waves)),
+            row(f"Griffin-Lim {iters:4d}, sharpen {sharpen} ({power:.2f})", *judge.predict(judge.featurise_waves(waves)),
                 digits, seconds)
 
 

@@ -17,8 +17,7 @@ import numpy as np
 
 from vaeaudio import audio
 from vaeaudio.runs import load_config, load_model, resolve_run
-from vaeaudio.settings import SHARPEN
-from vaeaudio.synth import render
+from vaeaudio.synth import render, sharpen_power
 
 
 def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:
@@ -30,7 +29,8 @@ def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:
     z[:, 0] = np.linspace(-2.0, 2.0, steps)
     digits = np.full(steps, digit) if model.conditional else None
     spec = np.asarray(model.decode(z, digits))  # (steps, 257, 69) in [0, 1]
-    waves = render(spec, config.data.db_min, config.data.db_max, sharpen=SHARPEN)  # (steps, 17640) at 22,050 Hz
+    power = sharpen_power("auto", model, config)  # the contrast of the training clips
+    waves = render(spec, config.data.db_min, config.data.db_max, sharpen=power)  # (steps, 17640) at 22,050 Hz
     return [audio.write_wav(out / f"step-{i:02d}_z0{z[i, 0]:+.2f}.wav", w) for i, w in enumerate(waves)]
 
 

@@ -80,6 +80,7 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
                  "--listen", "0", "--griffin-lim-iters", "8", "--quiet"]) == 0
     g = json.loads((run / "eval" / "metrics.json").read_text())["generation"]
     assert g["samples"] == 30 and g["classifier"] == str(tone_classifier)
+    assert g["griffin_lim_iters"] == 8 and 0.25 <= g["sharpen"] <= 8  # the auto power, as a number
     assert 1.0 <= g["inception_score"] <= 10.0 and 1.0 <= g["real_test_inception_score"] <= 10.0
     assert g["modified_inception_score"] >= 1.0 and g["frechet_distance"] >= 0.0
     assert "generated_accuracy" not in g  # an unconditional run has no digit to check

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from vaeaudio.cli import main
-from vaeaudio.synth import grid_points
+from vaeaudio.synth import grid_points, render, sharpen_power
 
 
 def _wav(path):
@@ -33,6 +33,9 @@ def test_z_as_typed_with_negative_numbers(tiny_run, tmp_path, capsys):
     (["--z", "0.5", "x1"], "--z: Input should be a valid number"),
     (["--random", "0"], "--random: Input should be greater than or equal to 1"),
     (["--random", "2", "--grid", "2"], "choose exactly one of --z"),
+    (["--random", "2", "--sharpen", "0.1"], "--sharpen: must be 'auto' or a power from 0.25 to 8 (got '0.1')"),
+    (["--random", "2", "--sharpen", "nan"], "--sharpen: must be 'auto' or a power from 0.25 to 8 (got 'nan')"),
+    (["--random", "2", "--sharpen", "sharp"], "--sharpen: must be 'auto' or a power from 0.25 to 8 (got 'sharp')"),
 ])
 def test_bad_latent_requests_are_one_line_exit_2(tiny_run, tmp_path, capsys, args, message):
     target = str(tmp_path / ("o.wav" if "--z" in args else "dir"))
@@ -70,6 +73,43 @@ def test_zero_phase_is_the_reference_and_differs(tiny_run, tmp_path):
     gl, zero = _wav(tmp_path / "gl.wav")[0], _wav(tmp_path / "zero.wav")[0]
     assert np.abs(zero).max() == pytest.approx(0.891, abs=2e-3)
     assert not np.allclose(gl, zero)
+
+
+def test_run_records_the_training_level(tiny_cond_run, spec_small):
+    from vaeaudio.data import SpectrogramSet
+    from vaeaudio.runs import load_config
+
+    train = SpectrogramSet(spec_small).arrays("train", ("spec",))["spec"]
+    assert load_config(tiny_cond_run).data.mean == pytest.approx(float(train.mean(dtype=np.float64)), rel=1e-6)
+
+
+def test_sharpen_auto_matches_the_training_level(tiny_cond_run):
+    from vaeaudio.runs import load_config, load_model
+
+    config, model = load_config(tiny_cond_run), load_model(tiny_cond_run)
+    assert sharpen_power(1.5, model, config) == 1.5
+    power = sharpen_power("auto", model, config)
+    assert 0.25 <= power <= 8
+    z = np.random.default_rng(0).standard_normal((64, 2)).astype(np.float32)
+    decoded = np.asarray(model.decode(z, np.arange(64) % 10), dtype=np.float64)
+    assert (decoded**power).mean() == pytest.approx(config.data.mean, rel=1e-3)
+    older = config.model_copy(update={"data": config.data.model_copy(update={"mean": None})})
+    assert sharpen_power("auto", model, older) == 1.25  # a run without the recorded level: the fixed default
+
+
+def test_sharpen_lowers_quiet_bins_only():
+    spec = np.full((1, 257, 69), 0.3, np.float32)
+    spec[0, 20:40, 10:50] = 1.0
+    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, n_iter=16, sharpen=p)[0])) for p in (1.0, 2.0))
+    # peak-normalised, so the loud part keeps its level and the 0.3 floor (-56 dB) drops to 0.09 (-73 dB)
+    assert np.median(sharp) < 0.5 * np.median(plain)
+
+
+def test_synth_logs_the_auto_power(tiny_cond_run, tmp_path, capsys):
+    assert main(["synth", "--run", str(tiny_cond_run), "--random", "2", str(tmp_path / "a")]) == 0
+    assert "--sharpen auto: power " in capsys.readouterr().err
+    assert main(["synth", "--run", str(tiny_cond_run), "--random", "2", "--sharpen", "1", str(tmp_path / "b")]) == 0
+    assert "--sharpen auto" not in capsys.readouterr().err
 
 
 def test_missing_run_is_one_line(tmp_path, capsys):

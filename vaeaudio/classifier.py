@@ -16,7 +16,7 @@ the faint noise (about -78 dB) that Griffin-Lim leaves there, inaudible as it is
 zeroing the band above 4 kHz of generated clips raised such a classifier's
 accuracy on them from 0.82-0.96 to 0.98-0.99. Trained with the noise floor, it
 hears what a listener hears. On FSDD split by speaker (3 training speakers) it
-reaches 0.87-0.88 on the held-out speaker (0.85 without the noise floor, 0.71
+reaches 0.84-0.88 on the held-out speaker (0.85 without the noise floor, 0.71
 when early-stopped on validation loss, which a single validation speaker makes
 stop too soon); split by take, 0.98-0.996.
 

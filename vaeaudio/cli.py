@@ -173,7 +173,7 @@ def evaluate(
     listen: Annotated[int, opt(E, "listen")] = E.default("listen"),
     batch_size: Annotated[int, opt(E, "batch_size")] = E.default("batch_size"),
     griffin_lim_iters: Annotated[int, opt(E, "griffin_lim_iters")] = E.default("griffin_lim_iters"),
-    sharpen: Annotated[float, opt(E, "sharpen", metavar="P")] = E.default("sharpen"),
+    sharpen: Annotated[str, opt(E, "sharpen", metavar="auto|P")] = E.default("sharpen"),
     seed: Annotated[int, opt(E, "seed")] = E.default("seed"),
     classifier: Annotated[Optional[Path], opt(E, "classifier")] = None,
     samples_per_digit: Annotated[int, opt(E, "samples_per_digit")] = E.default("samples_per_digit"),
@@ -203,7 +203,7 @@ def synth(
     seed: Annotated[int, opt(S, "seed")] = S.default("seed"),
     temperature: Annotated[float, opt(S, "temperature")] = S.default("temperature"),
     griffin_lim_iters: Annotated[int, opt(S, "griffin_lim_iters")] = S.default("griffin_lim_iters"),
-    sharpen: Annotated[float, opt(S, "sharpen", metavar="P")] = S.default("sharpen"),
+    sharpen: Annotated[str, opt(S, "sharpen", metavar="auto|P")] = S.default("sharpen"),
     phase: Annotated[str, opt(S, "phase", metavar="griffin-lim|zero")] = S.default("phase"),
 ) -> None:
     """Decode latent points to WAV files: `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`."""

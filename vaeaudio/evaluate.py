@@ -197,11 +197,14 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     if settings.samples_per_digit:
         from .classifier import Judge
         from .generation import cached_judge, generate, generation_metrics
+        from .synth import sharpen_power
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
+        power = sharpen_power(settings.sharpen, model, config, settings.seed)
         waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
-                                 settings.griffin_lim_iters, data.manifest.settings, settings.sharpen)
-        generation = generation_metrics(judge, waves, digits, test["spec"], test["digit"])
+                                 settings.griffin_lim_iters, data.manifest.settings, power)
+        generation = {**generation_metrics(judge, waves, digits, test["spec"], test["digit"]),
+                      "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power}
     result = {
         "run": str(run),
         "model": _model_name(config.settings),

@@ -45,6 +45,7 @@ class DataInfo(BaseModel):
     clips: dict[str, int]
     db_min: float  # median over the train split of each clip's dB minimum (to undo the [0, 1] scaling)
     db_max: float  # median over the train split of each clip's dB maximum
+    mean: float | None = None  # mean [0, 1] value of the train split's spectrograms (None: run predates it)
 
 
 class RunConfig(BaseModel):

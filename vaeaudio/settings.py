@@ -11,15 +11,32 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UsageError
 
 
-#: Default sharpening power of generated spectrograms (see `vaeaudio.synth.render`).
+#: Sharpening power of `--sharpen auto` for runs that predate the recorded training level (config.json without `data.mean`).
 SHARPEN = 1.25
+
+
+def _sharpen(value):
+    """'auto', or a power from 0.25 to 8 (numbers may come as text from the command line)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        power = float(value)
+    except (TypeError, ValueError):
+        power = math.nan
+    if not 0.25 <= power <= 8:  # also refuses NaN
+        raise ValueError("must be 'auto' or a power from 0.25 to 8")
+    return power
+
+
+#: A sharpening power P, or "auto": the P that gives generated spectrograms the training clips' mean level.
+Sharpen = Annotated[Literal["auto"] | float, BeforeValidator(_sharpen)]
 #: Default Griffin-Lim iterations of synthesis and evaluation (64 lose generated digits' clarity: see the README).
 GRIFFIN_LIM_ITERS = 200
 
@@ -153,7 +170,7 @@ class EvaluateSettings(Settings):
     griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of the listening material and generated clips (200: see synth).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
-    sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Sharpening power of generated spectrograms, as `synth --sharpen`.")
+    sharpen: Sharpen = Field("auto", description="Sharpening of generated spectrograms, as `synth --sharpen`.")
     samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
 
 
@@ -169,7 +186,7 @@ class SynthSettings(Settings):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
     temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior).")
     griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation (200 makes generated digits clearer than 64: see the README).")
-    sharpen: float = Field(SHARPEN, ge=0.25, le=8, description="Raise the decoded [0, 1] spectrogram to this power before undoing the dB scaling: > 1 restores the contrast a VAE blurs (1 = as decoded; not applied with --phase zero, which reproduces the reference).")
+    sharpen: Sharpen = Field("auto", description="Raise the decoded [0, 1] spectrogram to the power P before undoing the dB scaling: > 1 restores the contrast a VAE blurs, 1 = as decoded; 'auto' picks the P that gives generated spectrograms the mean level of the training clips (not applied with --phase zero, which reproduces the reference).")
     phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
 
     @field_validator("z")

@@ -85,15 +85,17 @@ class _Data:
         self.batch_size, self.seed = batch_size, seed
 
     @classmethod
-    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple["_Data", tuple[float, float]]:
-        """The splits of `spec_set`, and the median (db_min, db_max) of its train clips (to undo the scaling)."""
+    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple["_Data", dict[str, float]]:
+        """The splits of `spec_set`, and of its train clips: the median `db_min` and `db_max` (to undo the
+        scaling) and the `mean` [0, 1] value (the level `synth --sharpen auto` matches)."""
         train = spec_set.arrays("train", ("spec", "digit", "db_min", "db_max"))
         val = spec_set.arrays("val", ("spec", "digit"))
         if not len(train["spec"]) or not len(val["spec"]):
             raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
                             f"(has {len(train['spec'])} and {len(val['spec'])})", "re-run `vaeaudio preprocess` on more recordings")
-        db_range = (float(np.median(train["db_min"])), float(np.median(train["db_max"])))
-        return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), db_range
+        stats = {"db_min": float(np.median(train["db_min"])), "db_max": float(np.median(train["db_max"])),
+                 "mean": float(np.mean(train["spec"], dtype=np.float64))}
+        return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), stats
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -238,7 +240,7 @@ def train(settings: TrainSettings) -> TrainResult:
         if role.chief and run.exists() and (not run.is_dir() or any(run.iterdir())):
             raise UsageError(f"--run-dir {run} already exists and is not empty",
                              f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
-        data, db_range = _Data.load(spec_set, settings.batch_size, settings.seed)
+        data, stats = _Data.load(spec_set, settings.batch_size, settings.seed)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
             model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
@@ -250,7 +252,7 @@ def train(settings: TrainSettings) -> TrainResult:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "settings": settings.model_dump(mode="json"),
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
-                     "clips": {"train": n_train, "val": n_val}, "db_min": db_range[0], "db_max": db_range[1]},
+                     "clips": {"train": n_train, "val": n_val}, **stats},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
             "versions": _versions(),
         })
