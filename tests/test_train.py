@@ -104,6 +104,36 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path,
     assert len(_history(run)) == 1 and not (run / "model.keras").exists()
 
 
+@pytest.mark.parametrize("every,saved", [("0", [1, 2, 3, 4]), ("3600", [1, 4])])
+def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every, saved):
+    """--checkpoint-every: the first and last epoch always write one; between them only when that much time passed."""
+    from vaeaudio import train as train_mod
+
+    written = []
+    save = train_mod.checkpoint.save
+    monkeypatch.setattr(train_mod.checkpoint, "save", lambda folder, model, pos: written.append(pos.epoch) or save(folder, model, pos))
+    run = tmp_path / "spaced"
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "4",
+                 "--checkpoint-every", every, "--quiet", *TINY]) == 0
+    assert written == saved and len(_history(run)) == 4
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == 0  # resumes from the last one
+    assert written == [*saved, 5] and [int(r["epoch"]) for r in _history(run)] == [1, 2, 3, 4, 5]
+
+
+def test_resume_drops_history_past_the_checkpoint(spec_small, tmp_path):
+    """A crash between two spaced checkpoints leaves history rows the checkpoint lacks: resume redoes those epochs."""
+    import h5py
+
+    run = tmp_path / "crashed"
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "3",
+                 "--checkpoint-every", "0", "--quiet", *TINY]) == 0
+    with h5py.File(run / "checkpoints" / "state.h5", "a") as f:
+        f.attrs["epoch"] = 1  # as if epochs 2-3 ran after the last checkpoint (their weights are newer, which is harmless here)
+    (run / "model.keras").unlink()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert [int(r["epoch"]) for r in _history(run)] == [1, 2, 3] and (run / "model.keras").is_file()
+
+
 def test_sigint_checkpoints_and_exits_130(spec_small, tmp_path):
     run = tmp_path / "int"
     cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--data", str(spec_small), "--run-dir", str(run),

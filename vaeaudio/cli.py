@@ -128,6 +128,7 @@ def train(
     seed: Annotated[int, opt(T, "seed")] = T.default("seed"),
     precision: Annotated[str, opt(T, "precision", metavar="float32|mixed_bfloat16")] = T.default("precision"),
     xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
+    checkpoint_every: Annotated[float, opt(T, "checkpoint_every", metavar="SECONDS")] = T.default("checkpoint_every"),
     deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
     distribute: Annotated[str, opt(T, "distribute", metavar="none|mirrored|multi-worker")] = T.default("distribute"),
     connect_timeout: Annotated[float, opt(T, "connect_timeout", metavar="SECONDS")] = T.default("connect_timeout"),

@@ -328,6 +328,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
     n_steps, bs = data.steps(), settings.batch_size
     again = f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`"
     began, first = time.perf_counter(), start.epoch
+    saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
     with _determinism(settings.deterministic), _StopOnSigint() as stop:
         for epoch in range(start.epoch, settings.epochs):
             resumed = epoch == start.epoch and start.step > 0
@@ -339,7 +340,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
                 bar.advance(min(skip * bs, n_train))
                 for step, (x, digits) in enumerate(batches, start=skip + 1):
-                    out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out, epoch)
+                    out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out, saved_epoch)
                     done = min(step * bs, n_train) - skip * bs
                     bar.advance(min(step * bs, n_train) - (step - 1) * bs, step=f"{step}/{n_steps}",
                                 loss=round(out_m["total"], 2), clips_per_s=round(done / (time.perf_counter() - t0), 1))
@@ -350,15 +351,19 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             model.reset_metrics()
             for x, digits in strategy.distribute_datasets_from_function(data.val_batches):
                 val_out = eval_step(x, digits)
-            val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, epoch)
+            val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, saved_epoch)
             row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in METRICS},
                    **{f"val_{k}": val_m[k] for k in METRICS},
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
             _log_epoch(writer, row, settings.epochs)
             runs.write_history(out, history)
-            checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
-            if stop.requested and epoch + 1 < settings.epochs:
+            interrupted = stop.requested and epoch + 1 < settings.epochs
+            if (interrupted or epoch + 1 == settings.epochs or saved_at is None
+                    or time.perf_counter() - saved_at >= settings.checkpoint_every):
+                checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
+                saved_epoch, saved_at = epoch + 1, time.perf_counter()
+            if interrupted:
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
     tmp = out / ".model.tmp.keras"
     model.save(tmp)
