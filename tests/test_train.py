@@ -104,9 +104,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path,
     assert len(_history(run)) == 1 and not (run / "model.keras").exists()
 
 
-@pytest.mark.parametrize("every,saved", [("0", [1, 2, 3, 4]), ("3600", [1, 4])])
-def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every, saved):
-    """--checkpoint-every: the first and last epoch always write one; between them only when that much time passed."""
+@pytest.mark.parametrize("every,extra,saved", [("0", [], [1, 2, 3, 4]), ("3600", [], [1, 4]),
+                                               ("3600", ["--distribute", "mirrored"], [1, 2, 3, 4])])
+def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every, extra, saved):
+    """--checkpoint-every: the first and last epoch always write one; between them only when that much time
+    passed. Distributed runs save every epoch: workers do not share a clock, and must save together."""
     from vaeaudio import train as train_mod
 
     written = []
@@ -114,7 +116,7 @@ def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every
     monkeypatch.setattr(train_mod.checkpoint, "save", lambda folder, model, pos: written.append(pos.epoch) or save(folder, model, pos))
     run = tmp_path / "spaced"
     assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "4",
-                 "--checkpoint-every", every, "--quiet", *TINY]) == 0
+                 "--checkpoint-every", every, *extra, "--quiet", *TINY]) == 0
     assert written == saved and len(_history(run)) == 4
     assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == 0  # resumes from the last one
     assert written == [*saved, 5] and [int(r["epoch"]) for r in _history(run)] == [1, 2, 3, 4, 5]

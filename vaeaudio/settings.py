@@ -251,7 +251,7 @@ class TrainSettings(Settings):
     xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel (losses and gradients always run on TensorFlow's own kernels).")
     distribute: Literal["none", "mirrored", "multi-worker"] = Field("none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per machine, configured by TF_CONFIG); --batch-size is the global batch.")
     connect_timeout: float = Field(300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up (and for any collective step) before giving up.")
-    checkpoint_every: float = Field(30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an epoch on a small set. 0 = after every epoch.")
+    checkpoint_every: float = Field(30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
 
     @field_validator("hidden", "filters", mode="before")

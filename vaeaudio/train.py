@@ -329,6 +329,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
     again = f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`"
     began, first = time.perf_counter(), start.epoch
     saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
+    # Several workers must all save or all skip (reading metric state may be a collective): a clock is not shared.
+    every = settings.checkpoint_every if settings.distribute == "none" else 0.0
     with _determinism(settings.deterministic), _StopOnSigint() as stop:
         for epoch in range(start.epoch, settings.epochs):
             resumed = epoch == start.epoch and start.step > 0
@@ -360,7 +362,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             runs.write_history(out, history)
             interrupted = stop.requested and epoch + 1 < settings.epochs
             if (interrupted or epoch + 1 == settings.epochs or saved_at is None
-                    or time.perf_counter() - saved_at >= settings.checkpoint_every):
+                    or time.perf_counter() - saved_at >= every):
                 checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
             if interrupted:
