@@ -54,9 +54,9 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     n = 10 * args.per_digit
-    z = rng.standard_normal((n, int(model.decoder.inputs[0].shape[-1]))).astype(np.float32)
+    z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), args.per_digit) if model.conditional else None
-    row("decoded spectrograms (no phase)", *judge.predict(np.asarray(model.decode(z, digits))), digits, None)
+    row("decoded spectrograms (no phase)", *judge.predict(model.decode_all(z, digits)), digits, None)
     for iters in args.iters:
         for sharpen in args.sharpen:
             t0 = time.perf_counter()

@@ -24,11 +24,10 @@ def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:
     """Decode `steps` points from z0 = -2 to z0 = +2 and write them as out/step-NN.wav."""
     run = resolve_run(run)
     config, model = load_config(run), load_model(run)
-    latent_dim = int(model.decoder.inputs[0].shape[-1])
-    z = np.zeros((steps, latent_dim), np.float32)
+    z = np.zeros((steps, model.latent_dim), np.float32)
     z[:, 0] = np.linspace(-2.0, 2.0, steps)
     digits = np.full(steps, digit) if model.conditional else None
-    spec = np.asarray(model.decode(z, digits))  # (steps, 257, 69) in [0, 1]
+    spec = model.decode_all(z, digits)  # (steps, 257, 69) in [0, 1]
     power = sharpen_power("auto", model, config)  # the contrast of the training clips
     waves = render(spec, config.data.db_min, config.data.db_max, sharpen=power)  # (steps, 17640) at 22,050 Hz
     return [audio.write_wav(out / f"step-{i:02d}_z0{z[i, 0]:+.2f}.wav", w) for i, w in enumerate(waves)]

@@ -97,6 +97,17 @@ def test_model_saves_and_loads_in_safe_mode(tmp_path, builder):
     np.testing.assert_array_equal(np.asarray(loaded.decode(z)), np.asarray(model.decode(z)))
 
 
+def test_decode_all_batches_like_one_decode():
+    model = build_mlp((6, 5), hidden=(8,), latent_dim=3, conditional=True)
+    assert model.latent_dim == 3
+    z = np.random.default_rng(1).normal(size=(7, 3)).astype(np.float32)
+    digits = np.arange(7) % 10
+    out = model.decode_all(z, digits, batch=3)  # batches of 3, 3, 1
+    assert out.shape == (7, 6, 5) and out.dtype == np.float32
+    np.testing.assert_allclose(out, np.asarray(model.decode(z, digits)), rtol=1e-6, atol=1e-7)
+    assert model.decode_all(z[:0], digits[:0]).shape == (0, 6, 5)
+
+
 @pytest.mark.parametrize("builder", [build_mlp, build_strided, build_reference])
 def test_conditional_models_take_the_digit_on_both_sides(builder):
     shape = (16, 8)

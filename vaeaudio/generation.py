@@ -62,10 +62,9 @@ def generate(model, config, n_per_digit: int, seed: int, n_iter: int, preprocess
     """
     rng = np.random.default_rng(seed)
     n = 10 * n_per_digit
-    z = rng.standard_normal((n, int(model.decoder.inputs[0].shape[-1]))).astype(np.float32)
+    z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
-    spec = np.concatenate([np.asarray(model.decode(z[s : s + 256], None if digits is None else digits[s : s + 256]))
-                           for s in range(0, n, 256)])
+    spec = model.decode_all(z, digits)
     waves = render(spec, config.data.db_min, config.data.db_max, n_iter=n_iter, seed=seed,
                    hop_length=preprocess["hop_length"], length=preprocess["clip_samples"], sharpen=sharpen)
     return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits

@@ -60,9 +60,9 @@ def sharpen_power(sharpen: float | str, model, config, seed: int = 0, n: int = 6
     target = config.data.mean
     if target is None:
         return SHARPEN
-    z = np.random.default_rng(seed).standard_normal((n, int(model.decoder.inputs[0].shape[-1]))).astype(np.float32)
-    log_spec = np.log(np.maximum(np.asarray(model.decode(z, np.arange(n) % 10 if model.conditional else None),
-                                            dtype=np.float64), 1e-30))
+    z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
+    log_spec = np.log(np.maximum(model.decode_all(z, np.arange(n) % 10 if model.conditional else None)
+                                 .astype(np.float64), 1e-30))
     lo, hi = 0.25, 8.0
     for _ in range(24):  # mean(spec^P) falls as P grows; halve log(hi / lo) each time
         mid = math.sqrt(lo * hi)
@@ -138,11 +138,9 @@ def synth(settings: SynthSettings) -> SynthResult:
     run = resolve_run(settings.run)
     config = load_config(run)
     model = load_model(run)
-    latent_dim = int(model.decoder.inputs[0].shape[-1])
-    z, files = latent_points(settings, latent_dim)
+    z, files = latent_points(settings, model.latent_dim)
     digits, files = _digits(settings, model, run, files)
-    spec = np.concatenate([np.asarray(model.decode(z[i : i + 256], None if digits is None else digits[i : i + 256]))
-                           for i in range(0, len(z), 256)])
+    spec = model.decode_all(z, digits)
     power = sharpen_power(settings.sharpen, model, config) if settings.phase == "griffin-lim" else 1.0
     if settings.sharpen == "auto" and settings.phase == "griffin-lim":
         progress.log(f"--sharpen auto: power {power:g} for {run.name}")
@@ -151,7 +149,7 @@ def synth(settings: SynthSettings) -> SynthResult:
     for f, wave in zip(files, waves):
         audio.write_wav(f, wave)
     if settings.z is None:
-        table, header = z, [f"z{i}" for i in range(latent_dim)]
+        table, header = z, [f"z{i}" for i in range(model.latent_dim)]
         if digits is not None:
             table, header = np.column_stack([digits, z]), ["digit", *header]
         np.savetxt(settings.out / "z.csv", table, delimiter=",", fmt="%.6g", header=",".join(header), comments="")

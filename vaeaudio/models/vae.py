@@ -30,6 +30,7 @@ optimizer update and the running metrics; `train_step`/`test_step` call it (so
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 METRICS = ("reconstruction", "kl", "total")
@@ -121,6 +122,17 @@ class VAE(keras.Model):
         """z (B, L) [and digits (B,)] -> reconstruction (B, F, T) in [0, 1] (float32)."""
         logits = self.decoder(self._with(tf.convert_to_tensor(z), digits), training=training)
         return tf.sigmoid(tf.cast(logits, tf.float32))
+
+    @property
+    def latent_dim(self) -> int:
+        """L, the size of the latent space."""
+        return int(self.decoder.inputs[0].shape[-1])
+
+    def decode_all(self, z, digits=None, batch: int = 256) -> np.ndarray:
+        """`decode` of any number of points z (n, L) [and digits (n,)], `batch` at a time -> (n, F, T) numpy float32."""
+        parts = [np.asarray(self.decode(z[s : s + batch], None if digits is None else digits[s : s + batch]))
+                 for s in range(0, len(z), batch)]
+        return np.concatenate(parts) if parts else np.zeros((0, *self.decoder.output_shape[1:]), np.float32)
 
     def call(self, x, digits=None, training=False):
         z_mean, z_log_var = self.encode(x, digits, training=training)
