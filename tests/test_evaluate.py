@@ -35,6 +35,26 @@ def test_metrics_json_has_every_figure(evaluated, spec_small):
     assert 0 <= lat["knn_digit_accuracy"] <= 1 and -1 <= lat["silhouette_digit"] <= 1 and lat["k"] == 5
 
 
+def test_recogniser_figures(evaluated, spec_small):
+    """The independent recogniser hears every test clip four ways; no generated clips with --samples-per-digit 0."""
+    m = json.loads((evaluated / "eval" / "metrics.json").read_text())
+    h, test = m["recogniser"], SpectrogramSet(spec_small).arrays("test", ("digit", "speaker"))
+    n, speakers = len(test["digit"]), sorted(set(test["speaker"].astype(str).tolist()))
+    assert "generated" not in h and h["generated_over_real"] is None
+    for key in ("real", "representation", "reconstruction"):
+        assert h[key]["clips"] == n and 0 <= h[key]["accuracy"] <= 1 and 0 <= h[key]["nothing_heard"] <= 1
+        assert sorted(h[key]["per_speaker"]) == speakers and len(speakers) >= 2
+        assert sorted(h[key]["per_digit"]) == [str(d) for d in sorted(set(test["digit"].tolist()))]
+    # real recordings are heard as the digit far above chance (0.1); a 3-epoch latent-2 model's blur is not
+    assert h["real"]["accuracy"] >= 0.4 and h["reconstruction"]["accuracy"] < h["real"]["accuracy"]
+    assert h["reconstruction_over_representation"] == pytest.approx(
+        h["reconstruction"]["accuracy"] / h["representation"]["accuracy"])
+    assert 0 < h["seconds_per_clip"] < 0.5
+    row = (evaluated / "eval" / "table.md").read_text().splitlines()[2]
+    assert row.endswith(f"| - / {h['real']['accuracy']:.2f} | {h['reconstruction']['accuracy']:.2f} / "
+                        f"{h['representation']['accuracy']:.2f} |")
+
+
 def test_latent_scores_match_a_hand_computation(evaluated, spec_small):
     """Recompute the k-NN accuracy from the run's own encoder."""
     from vaeaudio.runs import load_model
@@ -72,9 +92,12 @@ def test_listening_files(evaluated):
 def test_two_runs_one_table(evaluated, tiny_run, tmp_path, capsys):
     other = tmp_path / "second"
     shutil.copytree(tiny_run, other)
-    assert main(["evaluate", str(evaluated), str(other), "--listen", "0", "--samples-per-digit", "0", "--quiet"]) == 0
+    assert main(["evaluate", str(evaluated), str(other), "--listen", "0", "--samples-per-digit", "0",
+                 "--no-recogniser", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "mlp-tiny" in out and "second" in out and "test loss" in out
+    assert "mlp-tiny" in out and "second" in out and "test loss" in out and "heard gen / real" in out
+    assert json.loads((other / "eval" / "metrics.json").read_text())["recogniser"] is None
+    assert (other / "eval" / "table.md").read_text().splitlines()[2].endswith("| - / - | - / - |")
 
 
 def test_run_without_model_is_one_line(tiny_run, tmp_path, capsys):

@@ -178,11 +178,12 @@ def evaluate(
     seed: Annotated[int, opt(E, "seed")] = E.default("seed"),
     classifier: Annotated[Optional[Path], opt(E, "classifier")] = None,
     samples_per_digit: Annotated[int, opt(E, "samples_per_digit")] = E.default("samples_per_digit"),
+    recogniser: Annotated[bool, opt(E, "recogniser")] = E.default("recogniser"),
 ) -> None:
     """Loss table (train/val/test), latent plots and scores, and how well generated clips pass for digits."""
     settings = E.build(runs=runs or [], data=data, k=k, listen=listen, batch_size=batch_size,
                        griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, seed=seed, classifier=classifier,
-                       samples_per_digit=samples_per_digit)
+                       samples_per_digit=samples_per_digit, recogniser=recogniser)
     _tensorflow()
     from .evaluate import evaluate as run_evaluate
 

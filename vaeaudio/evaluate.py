@@ -11,7 +11,12 @@ For each run (default `runs/latest`), on the spectrogram set it was trained on:
   has more than 2 dimensions), training curves, inputs vs reconstructions;
 - listening material in RUN/eval/listen/: for a few test clips, the original
   recording, the clip through the representation alone (spectrogram -> Griffin-Lim:
-  the ceiling any model can reach), and the clip through the model.
+  the ceiling any model can reach), and the clip through the model;
+- generated clips judged twice: by a digit classifier trained on the same set
+  (`vaeaudio.generation`: is the digit in the spectrogram?) and by an independent
+  speech recogniser (`vaeaudio.recognise`: would a listener hear it?), which also
+  hears the real test recordings, the model's reconstructions of them and the
+  test clips through the representation alone.
 
 Writes RUN/eval/metrics.json, table.csv and table.md; the result prints a table.
 """
@@ -35,7 +40,8 @@ from .synth import render
 
 SPLITS = ("train", "val", "test")
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
-                 "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc")
+                 "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
+                 "heard gen / real", "heard recon / repr")
 
 
 def _model_name(settings: dict) -> str:
@@ -193,7 +199,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     plots = _plots(out, ftest["z_mean"], test["digit"], test["speaker"], history,
                    test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [], title)
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
-    generation = None
+    generation, waves, digits = None, None, None
     if settings.samples_per_digit:
         from .classifier import Judge
         from .generation import cached_judge, generate, generation_metrics
@@ -205,6 +211,15 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                                  settings.griffin_lim_iters, data.manifest.settings, power)
         generation = {**generation_metrics(judge, waves, digits, test["spec"], test["digit"]),
                       "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power}
+    # --- the independent recogniser (vaeaudio.recognise): what a listener hears, beside the classifier
+    listening = None
+    if settings.recogniser:
+        from .generation import listening_metrics
+        from .recognise import Recogniser
+
+        listening = listening_metrics(Recogniser(), model, test, ftest["z_mean"], Path(data.manifest.source.root),
+                                      data.manifest.settings, settings.griffin_lim_iters, settings.seed, waves, digits)
+    # ---
     result = {
         "run": str(run),
         "model": _model_name(config.settings),
@@ -225,6 +240,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
             "chance_accuracy": float(np.bincount(test["digit"]).max() / len(test["digit"])),
         },
         "generation": generation,
+        "recogniser": listening,
         "units": {"losses": "nats per clip (sum over bins / latent dims, mean over clips)",
                   "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1"},
         "plots": plots,
@@ -244,7 +260,13 @@ def _row(r: dict) -> list[str]:
             f(r["losses"]["test"]["total"], ".2f"), f(r["latent"]["knn_digit_accuracy"], ".3f"),
             f(r["latent"]["silhouette_digit"], ".3f"),
             f"{g['inception_score']:.2f} / {g['real_test_inception_score']:.2f}" if g else "-",
-            f(g.get("generated_accuracy") if g else None, ".3f")]
+            f(g.get("generated_accuracy") if g else None, ".3f"), *_heard(r.get("recogniser"))]
+
+
+def _heard(h: dict | None) -> list[str]:
+    """The recogniser's 'generated / real' and 'reconstruction / representation' accuracies, as table cells."""
+    acc = lambda key: "-" if not (h or {}).get(key) or h[key].get("accuracy") is None else f"{h[key]['accuracy']:.2f}"  # noqa: E731
+    return [f"{acc('generated')} / {acc('real')}", f"{acc('reconstruction')} / {acc('representation')}"]
 
 
 def _write_tables(out: Path, results: list[dict]) -> None:
@@ -275,11 +297,13 @@ class EvaluateResult:
         for r in self.results:
             table.add_row(*_row(r))
         buf = io.StringIO()
-        Console(file=buf, width=160, force_terminal=False).print(table)
+        Console(file=buf, width=190, force_terminal=False).print(table)
         lines = [buf.getvalue().rstrip()]
         for r in self.results:
             lines.append(f"{Path(r['run']).name}: {Path(r['run']) / 'eval'}/ (metrics.json, table.md, "
-                         f"{len(r['plots'])} plots, {len(r['listen'])} WAVs in listen/)")
+                         f"{len(r['plots'])} plots, {len(r['listen'])} WAVs in listen/)"
+                         + (f"; recogniser {1000 * r['recogniser']['seconds_per_clip']:.1f} ms per clip"
+                            if r.get("recogniser") else ""))
         return "\n".join(lines)
 
 

@@ -14,9 +14,11 @@ spectrograms. Figures (in `metrics.json` under `generation`):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from . import metrics, progress
+from . import audio, metrics, progress
 from .classifier import Judge
 from .data import SpectrogramSet
 from .settings import ClassifierSettings
@@ -92,4 +94,51 @@ def generation_metrics(judge: Judge, waves: np.ndarray, digits: np.ndarray | Non
         out["generated_accuracy_per_digit"] = {str(d): float(hit[digits == d].mean()) for d in range(10)}
         out["real_test_accuracy_per_digit"] = {
             str(d): float((real_p.argmax(1)[real_digits == d] == d).mean()) for d in range(10) if (real_digits == d).any()}
+    return out
+
+
+def real_clips(root: Path, paths: np.ndarray, preprocess: dict) -> np.ndarray | None:
+    """The recordings `paths` (n,) under `root` as preprocess cut them: (n, clip_samples) at its sample rate,
+    or None when any of them is no longer there (the spectrogram set outlived its corpus)."""
+    files = [Path(root) / str(p) for p in paths]
+    if not all(f.is_file() for f in files):
+        return None
+    clips = [audio.to_clip(*audio.read(f), preprocess["sample_rate"], preprocess["clip_samples"]) for f in files]
+    return np.stack(clips) if clips else np.zeros((0, preprocess["clip_samples"]), np.float32)
+
+
+def listening_metrics(recogniser, model, test: dict, z_mean: np.ndarray, root: Path, preprocess: dict,
+                      n_iter: int, seed: int, waves: np.ndarray | None, digits: np.ndarray | None) -> dict:
+    """What an independent recogniser (`vaeaudio.recognise.Recogniser`) hears, as `recognise.scores`, in:
+
+    - `generated`: `waves` (n, samples), scored against the digits asked for (`digits`, None for an
+      unconditional run: then only `nothing_heard` and the clip count mean anything);
+    - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did;
+    - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
+    - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
+      the clip's own dB range;
+    and the ratios `generated_over_real` and `reconstruction_over_representation`. Real, representation
+    and reconstruction are also scored per speaker.
+    """
+    from . import recognise
+
+    rate, length, hop = preprocess["sample_rate"], preprocess["clip_samples"], preprocess["hop_length"]
+    digit, speaker = test["digit"], test["speaker"]
+    out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence"}
+    if waves is not None:
+        heard = recogniser.hear(waves, rate)
+        out["generated"] = (recognise.scores(heard, digits) if digits is not None else
+                            {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
+    real = real_clips(root, test["path"], preprocess)
+    out["real"] = recognise.scores(recogniser.hear(real, rate), digit, speaker) if real is not None else None
+    representation = render(test["spec"], test["db_min"], test["db_max"], n_iter=n_iter, seed=seed,
+                            hop_length=hop, length=length)
+    out["representation"] = recognise.scores(recogniser.hear(representation, rate), digit, speaker)
+    recon = render(model.decode_all(z_mean, digit if model.conditional else None), test["db_min"], test["db_max"],
+                   n_iter=n_iter, seed=seed, hop_length=hop, length=length)
+    out["reconstruction"] = recognise.scores(recogniser.hear(recon, rate), digit, speaker)
+    accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
+    out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real"))
+    out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))
+    out["seconds_per_clip"] = recogniser.seconds / max(recogniser.clips, 1)
     return out

@@ -172,6 +172,7 @@ class EvaluateSettings(Settings):
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
     sharpen: Sharpen = Field("auto", description="Sharpening of generated spectrograms, as `synth --sharpen`.")
     samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
+    recogniser: bool = Field(True, description="Ask an independent speech recogniser (pocketsphinx, en-us, never trained on the corpus) which digit it hears in the generated clips, the real test recordings, the model's reconstructions of them and the test clips through the representation alone (about 5 ms per clip, plus Griffin-Lim for the test clips).")
 
 
 class SynthSettings(Settings):
