@@ -84,6 +84,9 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
     assert 1.0 <= g["inception_score"] <= 10.0 and 1.0 <= g["real_test_inception_score"] <= 10.0
     assert g["modified_inception_score"] >= 1.0 and g["frechet_distance"] >= 0.0
     assert "generated_accuracy" not in g  # an unconditional run has no digit to check
+    h = json.loads((run / "eval" / "metrics.json").read_text())["recogniser"]
+    assert sorted(h["generated"]) == ["clips", "nothing_heard"] and h["generated"]["clips"] == 30
+    assert h["generated_over_real"] is None  # no digit was asked for
     assert "IS gen / real" in (run / "eval" / "table.md").read_text()
 
 
@@ -102,6 +105,9 @@ def test_evaluate_trains_caches_and_reuses_a_judge(tiny_cond_run, spec_small, tm
     g = json.loads((run / "eval" / "metrics.json").read_text())["generation"]
     assert g["classifier"] == str(data / "classifier") and g["samples"] == 20
     assert 0.0 <= g["generated_accuracy"] <= 1.0 and set(g["generated_accuracy_per_digit"]) == set(map(str, range(10)))
+    h = json.loads((run / "eval" / "metrics.json").read_text())["recogniser"]
+    assert h["generated"]["clips"] == 20 and set(h["generated"]["per_digit"]) == set(map(str, range(10)))
+    assert h["generated_over_real"] == pytest.approx(h["generated"]["accuracy"] / h["real"]["accuracy"])
     stamp = cached.stat().st_mtime_ns
 
     assert main(args) == 0
