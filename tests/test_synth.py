@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from vaeaudio import audio
 from vaeaudio.cli import main
 from vaeaudio.synth import grid_points, render, sharpen_power
 
@@ -100,7 +101,8 @@ def test_sharpen_auto_matches_the_training_level(tiny_cond_run):
 def test_sharpen_lowers_quiet_bins_only():
     spec = np.full((1, 257, 69), 0.3, np.float32)
     spec[0, 20:40, 10:50] = 1.0
-    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, n_iter=16, sharpen=p)[0])) for p in (1.0, 2.0))
+    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, audio.Transform(), n_iter=16, sharpen=p)[0]))
+                    for p in (1.0, 2.0))
     # peak-normalised, so the loud part keeps its level and the 0.3 floor (-56 dB) drops to 0.09 (-73 dB)
     assert np.median(sharp) < 0.5 * np.median(plain)
 
@@ -148,3 +150,14 @@ def test_bad_digit_is_one_line_exit_2(tiny_run, tiny_cond_run, tmp_path, capsys,
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "d").exists()
+
+
+def test_grid_of_a_conditional_run_shows_one_digit(tiny_cond_run, tmp_path, capsys):
+    rc = main(["synth", "--run", str(tiny_cond_run), "--grid", "2", str(tmp_path / "g"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: --grid on a conditional run needs --digit D") and err.count("\n") == 1
+    assert not (tmp_path / "g").exists()
+    assert main(["synth", "--run", str(tiny_cond_run), "--grid", "2", "--digit", "5", str(tmp_path / "g"), "--quiet"]) == 0
+    assert sorted(p.name[:17] for p in (tmp_path / "g").glob("*.wav")) == ["grid-digit5-00-00", "grid-digit5-00-01",
+                                                                          "grid-digit5-01-00", "grid-digit5-01-01"]
+    assert np.loadtxt(tmp_path / "g" / "z.csv", delimiter=",", skiprows=1)[:, 0].tolist() == [5, 5, 5, 5]

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from . import audio, metrics, progress
-from .classifier import Judge
+from .classifier import MODEL, Judge
 from .data import SpectrogramSet
+from .errors import ModelError
 from .settings import ClassifierSettings
 from .synth import render
 
@@ -35,29 +36,36 @@ def cached_judge(data: SpectrogramSet) -> Judge:
 
     folder = data.root / CACHE
     wanted = ClassifierSettings(data=data.root, out=folder)
-    why = "none is cached there yet"
-    try:
-        judge = Judge(folder)
-        same = {k: v for k, v in judge.config.get("settings", {}).items() if k not in ("data", "out")} == \
-            wanted.model_dump(mode="json", exclude={"data", "out"})
-        if judge.config["data"]["manifest_sha256"] != data.sha256():
-            why = "the cached one was trained on other data"
-        elif not same:
-            why = "the cached one was trained with other settings"
-        else:
+    if not (folder / MODEL).exists():
+        why = "none is cached there yet"
+    else:
+        try:
+            judge = Judge(folder)
+            why = _stale(judge, data, wanted)
+        except ModelError as exc:  # damaged or foreign: say what was wrong, and replace it
+            why = f"the cached one is unusable: {exc}"
+        if why is None:
             progress.log(f"using the cached digit classifier in {folder}")
             return judge
-    except Exception:  # noqa: BLE001 - missing or unreadable: train a new one
-        pass
     progress.log(f"training a digit classifier on {data.root} ({why}; cached in {folder} for next time)")
     result = train(wanted)
     progress.log(result.summary())
     return Judge(folder)
 
 
-def generate(model, config, n_per_digit: int, seed: int, n_iter: int, preprocess: dict,
+def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> str | None:
+    """Why a cached judge cannot serve `data` with today's settings `wanted`, or None when it can."""
+    if judge.config["data"]["manifest_sha256"] != data.sha256():
+        return "the cached one was trained on other data"
+    same = {k: v for k, v in judge.config["settings"].items() if k not in ("data", "out")} == \
+        wanted.model_dump(mode="json", exclude={"data", "out"})
+    return None if same else "the cached one was trained with other settings"
+
+
+def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
              sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Waveforms (n, samples) of 10 x n_per_digit generated clips, 16-bit quantised, and their digits (or None).
+    """Waveforms (n, clip_samples) at the run's sample rate of 10 x n_per_digit generated clips, 16-bit
+    quantised, and their digits (n,) (or None).
 
     A conditional model makes n_per_digit clips of each digit; an unconditional
     one 10 x n_per_digit draws from the prior.
@@ -67,15 +75,16 @@ def generate(model, config, n_per_digit: int, seed: int, n_iter: int, preprocess
     z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
     spec = model.decode_all(z, digits)
-    waves = render(spec, config.data.db_min, config.data.db_max, n_iter=n_iter, seed=seed,
-                   hop_length=preprocess["hop_length"], length=preprocess["clip_samples"], sharpen=sharpen)
+    waves = render(spec, config.data.db_min, config.data.db_max, config.transform(), n_iter=n_iter, seed=seed,
+                   sharpen=sharpen)
     return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits
 
 
-def generation_metrics(judge: Judge, waves: np.ndarray, digits: np.ndarray | None,
+def generation_metrics(judge: Judge, waves: np.ndarray, sample_rate: int, digits: np.ndarray | None,
                        real_spec: np.ndarray, real_digits: np.ndarray) -> dict:
-    """The figures of the module docstring, for generated waveforms and real test spectrograms."""
-    gen_p, gen_f = judge.predict(judge.featurise_waves(waves))
+    """The figures of the module docstring, for generated waveforms (n, samples) at `sample_rate` Hz and real
+    test spectrograms (m, bins, frames) made as the judge's training set was."""
+    gen_p, gen_f = judge.predict(judge.featurise_waves(waves, sample_rate))
     real_p, real_f = judge.predict(real_spec)
     out = {
         "samples": int(len(waves)),
@@ -97,45 +106,44 @@ def generation_metrics(judge: Judge, waves: np.ndarray, digits: np.ndarray | Non
     return out
 
 
-def real_clips(root: Path, paths: np.ndarray, preprocess: dict) -> np.ndarray | None:
-    """The recordings `paths` (n,) under `root` as preprocess cut them: (n, clip_samples) at its sample rate,
-    or None when any of them is no longer there (the spectrogram set outlived its corpus)."""
+def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
+    """The recordings `paths` (n,) under `root` as preprocess cut them (`transform.to_clip`):
+    (n, clip_samples) at its sample rate, or None when any of them is no longer there."""
     files = [Path(root) / str(p) for p in paths]
     if not all(f.is_file() for f in files):
         return None
-    clips = [audio.to_clip(*audio.read(f), preprocess["sample_rate"], preprocess["clip_samples"]) for f in files]
-    return np.stack(clips) if clips else np.zeros((0, preprocess["clip_samples"]), np.float32)
+    clips = [transform.to_clip(*audio.read(f)) for f in files]
+    return np.stack(clips) if clips else np.zeros((0, transform.clip_samples), np.float32)
 
 
-def listening_metrics(recogniser, model, test: dict, z_mean: np.ndarray, root: Path, preprocess: dict,
+def listening_metrics(recogniser, model, test: dict, z_mean: np.ndarray, root: Path, transform,
                       n_iter: int, seed: int, waves: np.ndarray | None, digits: np.ndarray | None) -> dict:
     """What an independent recogniser (`vaeaudio.recognise.Recogniser`) hears, as `recognise.scores`, in:
 
-    - `generated`: `waves` (n, samples), scored against the digits asked for (`digits`, None for an
-      unconditional run: then only `nothing_heard` and the clip count mean anything);
-    - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did;
+    - `generated`: `waves` (n, clip_samples), scored against the digits asked for (`digits`, None for an
+      unconditional run: then only `clips` and `nothing_heard`);
+    - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did
+      (None when the corpus is gone);
     - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
     - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
       the clip's own dB range;
     and the ratios `generated_over_real` and `reconstruction_over_representation`. Real, representation
-    and reconstruction are also scored per speaker.
+    and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`.
     """
     from . import recognise
 
-    rate, length, hop = preprocess["sample_rate"], preprocess["clip_samples"], preprocess["hop_length"]
-    digit, speaker = test["digit"], test["speaker"]
+    rate, digit, speaker = transform.sample_rate, test["digit"], test["speaker"]
     out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence"}
     if waves is not None:
         heard = recogniser.hear(waves, rate)
         out["generated"] = (recognise.scores(heard, digits) if digits is not None else
                             {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
-    real = real_clips(root, test["path"], preprocess)
+    real = real_clips(root, test["path"], transform)
     out["real"] = recognise.scores(recogniser.hear(real, rate), digit, speaker) if real is not None else None
-    representation = render(test["spec"], test["db_min"], test["db_max"], n_iter=n_iter, seed=seed,
-                            hop_length=hop, length=length)
+    representation = render(test["spec"], test["db_min"], test["db_max"], transform, n_iter=n_iter, seed=seed)
     out["representation"] = recognise.scores(recogniser.hear(representation, rate), digit, speaker)
     recon = render(model.decode_all(z_mean, digit if model.conditional else None), test["db_min"], test["db_max"],
-                   n_iter=n_iter, seed=seed, hop_length=hop, length=length)
+                   transform, n_iter=n_iter, seed=seed)
     out["reconstruction"] = recognise.scores(recogniser.hear(recon, rate), digit, speaker)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real"))
