@@ -1,0 +1,114 @@
+"""Where intelligibility is lost: real clip -> representation -> reconstruction -> sample, heard by a recogniser.
+
+For each run (all trained on the same spectrogram set, whose cached classifier
+`evaluate` made), every row is a set of clips scored twice: by the independent
+recogniser (`vaeaudio.recognise`: heard as the digit meant?) and by the digit
+classifier trained on the set (`generation`'s judge: is the digit in the
+spectrogram?). Rows:
+
+- real recordings of the test split, and those clips through the representation alone (data rows);
+- reconstruction from the posterior mean, and from one posterior sample, of each test clip
+  (rendered with the clip's own dB range, no sharpening);
+- N per digit drawn from the prior N(0, I), and from a per-digit Gaussian mixture fitted to the
+  training clips' encoder means (`vaeaudio.latents`, K components), each at sharpening 1 and `auto`.
+
+For an unconditional run no digit is asked for: its generated rows score the recogniser
+against the classifier (do they agree on the digit?) and the classifier column is blank.
+
+Usage: python benchmarks/intelligibility.py DATA RUN... [--per-digit 10] [--components 5]
+           [--iters 200] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--per-digit", type=int, default=10)
+    parser.add_argument("--components", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    from vaeaudio import latents, recognise
+    from vaeaudio.classifier import Judge
+    from vaeaudio.data import SpectrogramSet
+    from vaeaudio.generation import CACHE, real_clips
+    from vaeaudio.runs import load_config, load_model
+    from vaeaudio.synth import render, sharpen_power
+
+    data = SpectrogramSet(args.data)
+    judge, listener = Judge(data.root / CACHE), recognise.Recogniser()
+    test = data.arrays("test")
+    train = data.arrays("train", ("spec", "digit"))
+    transform = data.transform
+    rows = []
+
+    def row(run: str, what: str, waves: np.ndarray, meant: np.ndarray | None, speakers=None) -> None:
+        heard = listener.hear(waves, transform.sample_rate)
+        seen = judge.predict(judge.featurise_waves(waves, transform.sample_rate))[0].argmax(1)
+        target = meant if meant is not None else seen
+        s = recognise.scores(heard, target, speakers)
+        rows.append({"run": run, "clips": what, "heard": s["accuracy"], "nothing_heard": s["nothing_heard"],
+                     "classifier": float((seen == meant).mean()) if meant is not None else None,
+                     "per_speaker": s.get("per_speaker"), "n": len(waves)})
+        print(_line(rows[-1]), flush=True)
+
+    print("| run | clips | recogniser: heard as meant | nothing heard | classifier accuracy |\n|---|---|---|---|---|")
+    real = real_clips(Path(data.manifest.source.root), test["path"], transform)
+    row("-", "real recordings", real, test["digit"], test["speaker"])
+    row("-", "representation alone", render(test["spec"], test["db_min"], test["db_max"], transform,
+                                            n_iter=args.iters, seed=args.seed), test["digit"], test["speaker"])
+    for run in args.runs:
+        t0 = time.perf_counter()
+        config, model = load_config(run), load_model(run)
+        cond = model.conditional
+        name = run.name
+        digits_of = (lambda d: d) if cond else (lambda d: None)  # noqa: E731
+        zm, zlv = (np.concatenate(p) for p in zip(*[
+            [np.asarray(a) for a in model.encode(test["spec"][s : s + 256], digits_of(test["digit"][s : s + 256]))]
+            for s in range(0, len(test["spec"]), 256)]))
+        rng = np.random.default_rng(args.seed)
+        for what, z in (("posterior mean", zm),
+                        ("posterior sample", zm + np.exp(zlv / 2) * rng.standard_normal(zm.shape).astype(np.float32))):
+            spec = model.decode_all(z.astype(np.float32), digits_of(test["digit"]))
+            row(name, what, render(spec, test["db_min"], test["db_max"], transform, n_iter=args.iters, seed=args.seed),
+                test["digit"], test["speaker"])
+        asked = np.repeat(np.arange(10), args.per_digit)
+        n = len(asked)
+        mixture = latents.fit(latents.encoder_means(model, train["spec"], digits_of(train["digit"])),
+                              train["digit"] if cond else None, args.components, args.seed)
+        draws = {"prior N(0, I)": rng.standard_normal((n, model.latent_dim)).astype(np.float32),
+                 f"mixture K={args.components}": mixture.sample(n, asked, rng)}
+        for what, z in draws.items():
+            spec = model.decode_all(z, asked if cond else None)
+            for sharpen in ("1", "auto"):
+                power = sharpen_power(sharpen if sharpen == "auto" else 1.0, model, config, args.seed)
+                waves = render(spec, config.data.db_min, config.data.db_max, transform, n_iter=args.iters,
+                               seed=args.seed, sharpen=power)
+                waves = np.round(np.clip(waves, -1, 1) * 32767) / 32767
+                row(name, f"{what}, sharpen {sharpen} ({power:g})", waves, asked if cond else None)
+        print(f"<!-- {name}: {time.perf_counter() - t0:.0f} s -->", flush=True)
+    print(f"<!-- recogniser: {1000 * listener.seconds / max(listener.clips, 1):.1f} ms per clip over "
+          f"{listener.clips} clips -->")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def _line(r: dict) -> str:
+    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    return f"| {r['run']} | {r['clips']} ({r['n']}) | {f(r['heard'])} | {f(r['nothing_heard'])} | {f(r['classifier'])} |"
+
+
+if __name__ == "__main__":
+    main()
