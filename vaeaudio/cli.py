@@ -17,7 +17,7 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
+from .settings import RECIPES, ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
 
 app = typer.Typer(
     name="vaeaudio",
@@ -122,6 +122,8 @@ def train(
     conditional: Annotated[bool, opt(T, "conditional")] = T.default("conditional"),
     latent_dim: Annotated[int, opt(T, "latent_dim")] = T.default("latent_dim"),
     beta: Annotated[float, opt(T, "beta")] = T.default("beta"),
+    latent_mixture: Annotated[int, opt(T, "latent_mixture", metavar="K")] = T.default("latent_mixture"),
+    recipe: Annotated[Optional[str], opt(T, "recipe", metavar="intelligible")] = None,
     lr: Annotated[float, opt(T, "lr")] = T.default("lr"),
     batch_size: Annotated[int, opt(T, "batch_size")] = T.default("batch_size"),
     epochs: Annotated[Optional[int], opt(T, "epochs")] = None,
@@ -156,6 +158,9 @@ def train(
         raise UsageError("say which model to train: `vaeaudio train mlp` or `vaeaudio train cnn` (or --resume RUN)")
     if epochs is None:
         values["epochs"] = T.default("epochs")
+    if recipe in RECIPES:  # the recipe fills the flags left at their defaults
+        values = {k: v for k, v in values.items()
+                  if k not in RECIPES[recipe] or getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
     settings = T.build(kind=kind, **values)
     _tensorflow()
     from .train import train as run_train
@@ -179,11 +184,12 @@ def evaluate(
     classifier: Annotated[Optional[Path], opt(E, "classifier")] = None,
     samples_per_digit: Annotated[int, opt(E, "samples_per_digit")] = E.default("samples_per_digit"),
     recogniser: Annotated[bool, opt(E, "recogniser")] = E.default("recogniser"),
+    prior: Annotated[str, opt(E, "prior", metavar="auto|mixture|normal")] = E.default("prior"),
 ) -> None:
     """Loss table (train/val/test), latent plots and scores, and how well generated clips pass for digits."""
     settings = E.build(runs=runs or [], data=data, k=k, listen=listen, batch_size=batch_size,
                        griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, seed=seed, classifier=classifier,
-                       samples_per_digit=samples_per_digit, recogniser=recogniser)
+                       samples_per_digit=samples_per_digit, recogniser=recogniser, prior=prior)
     _tensorflow()
     from .evaluate import evaluate as run_evaluate
 
@@ -207,6 +213,7 @@ def synth(
     griffin_lim_iters: Annotated[int, opt(S, "griffin_lim_iters")] = S.default("griffin_lim_iters"),
     sharpen: Annotated[str, opt(S, "sharpen", metavar="auto|P")] = S.default("sharpen"),
     phase: Annotated[str, opt(S, "phase", metavar="griffin-lim|zero")] = S.default("phase"),
+    prior: Annotated[str, opt(S, "prior", metavar="auto|mixture|normal")] = S.default("prior"),
 ) -> None:
     """Decode latent points to WAV files: `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`."""
     args = args or []
@@ -216,7 +223,7 @@ def synth(
     if values and not z:
         raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
     settings = S.build(run=run, z=values if z else None, random=random, digit=digit, grid=grid, out=Path(out), seed=seed,
-                       temperature=temperature, griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, phase=phase)
+                       temperature=temperature, griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, phase=phase, prior=prior)
     _tensorflow()
     from .synth import synth as run_synth
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, metrics, progress
+from . import audio, latents, metrics, progress
 from .data import SpectrogramSet
 from .errors import DataError
 from .settings import EvaluateSettings
@@ -206,12 +206,14 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         from .synth import sharpen_power
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
-        power = sharpen_power(settings.sharpen, model, config, settings.seed)
+        mixture = latents.choose(run, settings.prior)
+        power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
         waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
-                                 settings.griffin_lim_iters, power)
+                                 settings.griffin_lim_iters, power, mixture)
         generation = {**generation_metrics(judge, waves, config.transform().sample_rate, digits, test["spec"],
                                            test["digit"]),
-                      "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power}
+                      "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
+                      "prior": "mixture" if mixture is not None else "normal"}
     # --- the independent recogniser (vaeaudio.recognise): what a listener hears, beside the classifier
     listening = None
     if settings.recogniser:

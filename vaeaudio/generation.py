@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, metrics, progress
+from . import audio, latents, metrics, progress
 from .classifier import MODEL, Judge
 from .data import SpectrogramSet
 from .errors import ModelError
@@ -63,17 +63,16 @@ def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> st
 
 
 def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
-             sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+             sharpen: float = 1.0, mixture=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Waveforms (n, clip_samples) at the run's sample rate of 10 x n_per_digit generated clips, 16-bit
     quantised, and their digits (n,) (or None).
 
     A conditional model makes n_per_digit clips of each digit; an unconditional
-    one 10 x n_per_digit draws from the prior.
+    one 10 x n_per_digit draws, from the prior, or from the run's latent `mixture` when given (`vaeaudio.latents`).
     """
-    rng = np.random.default_rng(seed)
     n = 10 * n_per_digit
-    z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
+    z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(seed), mixture)
     spec = model.decode_all(z, digits)
     waves = render(spec, config.data.db_min, config.data.db_max, config.transform(), n_iter=n_iter, seed=seed,
                    sharpen=sharpen)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, UsageError
 
 FILE = "latents.npz"
 FORMAT = "vaeaudio-latents/1"
@@ -74,17 +74,21 @@ class LatentMixture:
 def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> LatentMixture:
     """A mixture of `components` full-covariance Gaussians fitted by EM to latent points z (n, L), one per digit
     0-9 of `digits` (n,) when given (each digit needs a clip; fewer clips than components get fewer components,
-    padded with zero weight)."""
+    padded with zero weight; a single clip gets one narrow component at its point)."""
     from sklearn.mixture import GaussianMixture
 
     groups = [z] if digits is None else [z[np.asarray(digits) == d] for d in range(10)]
     dim = z.shape[1]
     weights, means, chol = (np.zeros((len(groups), components)), np.zeros((len(groups), components, dim)),
                             np.tile(np.eye(dim), (len(groups), components, 1, 1)))
+    missing = [g for g, points in enumerate(groups) if not len(points)]
+    if missing:
+        raise ModelError(f"no training clip of digit {missing[0]} to fit the latent mixture to",
+                         "train on a set that holds every digit")
     for g, points in enumerate(groups):
-        if not len(points):
-            raise ModelError(f"no training clip of digit {g} to fit the latent mixture to",
-                             "train on a set that holds every digit")
+        if len(points) == 1:  # one clip: one component there, of the regularising width
+            weights[g, 0], means[g, 0], chol[g, 0] = 1.0, points[0], np.sqrt(REG_COVAR) * np.eye(dim)
+            continue
         k = min(components, len(points))
         gm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, random_state=seed).fit(points)
         weights[g, :k], means[g, :k], chol[g, :k] = gm.weights_, gm.means_, np.linalg.cholesky(gm.covariances_)
@@ -98,7 +102,32 @@ def encoder_means(model, spec: np.ndarray, digits: np.ndarray | None, batch: int
     return np.concatenate(parts) if parts else np.zeros((0, model.latent_dim), np.float32)
 
 
+def store(run: Path, model, spec: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> Path:
+    """Fit the mixture to the encoder means of the training clips `spec` (n, bins, frames) [with their `digits`
+    (n,), for a conditional run] and write it to `run/latents.npz`."""
+    return fit(encoder_means(model, spec, digits), digits, components, seed).save(Path(run) / FILE)
+
+
 def load(run: Path) -> LatentMixture | None:
     """The mixture stored in `run`, or None when it has none."""
     path = Path(run) / FILE
     return LatentMixture.load(path) if path.is_file() else None
+
+
+def choose(run: Path, prior: str) -> LatentMixture | None:
+    """The mixture to draw from for `--prior` 'auto' (the run's, if it stored one), 'mixture' (the run's; refused
+    when it has none) or 'normal' (None: N(0, I))."""
+    mixture = load(run) if prior != "normal" else None
+    if prior == "mixture" and mixture is None:
+        raise UsageError(f"--prior mixture: run {Path(run).name} stored no latent mixture ({FILE})",
+                         "train with --latent-mixture K (or --recipe intelligible), or use --prior normal")
+    return mixture
+
+
+def draw(n: int, latent_dim: int, digits: np.ndarray | None, rng: np.random.Generator,
+         mixture: LatentMixture | None = None, temperature: float = 1.0) -> np.ndarray:
+    """n latent points (n, latent_dim) float32: from `mixture` (per digit of `digits` (n,) when it is
+    conditional), or from the prior N(0, temperature^2 I) when there is none."""
+    if mixture is not None:
+        return mixture.sample(n, digits, rng, temperature)
+    return (rng.standard_normal((n, latent_dim)) * temperature).astype(np.float32)

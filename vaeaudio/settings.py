@@ -49,6 +49,11 @@ def _sharpen(value):
 
 #: A sharpening power P, or "auto": the P that gives generated spectrograms the training clips' mean level.
 Sharpen = Annotated[Literal["auto"] | float, BeforeValidator(_sharpen)]
+#: Where random latent points come from: the run's latent mixture if it stored one (auto), it, or N(0, I).
+Prior = Literal["auto", "mixture", "normal"]
+PRIOR_HELP = ("Where random latent points come from: 'normal' = the prior N(0, T^2 I); 'mixture' = the Gaussian mixture "
+              "fitted to the training clips' latents that a run trained with --latent-mixture stores (per digit); "
+              "'auto' = the mixture when the run has one, else the prior.")
 #: Default Griffin-Lim iterations of synthesis and evaluation (64 lose generated digits' clarity: see the README).
 GRIFFIN_LIM_ITERS = 200
 
@@ -184,6 +189,7 @@ class EvaluateSettings(Settings):
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
     sharpen: Sharpen = Field("auto", description="Sharpening of generated spectrograms, as `synth --sharpen`.")
     samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
+    prior: Prior = Field("auto", description=PRIOR_HELP)
     recogniser: bool = Field(True, description="Ask an independent speech recogniser (pocketsphinx, en-us, never trained on the corpus) which digit it hears in the generated clips, the real test recordings, the model's reconstructions of them and the test clips through the representation alone (about 5 ms per clip, plus Griffin-Lim for the test clips).")
 
 
@@ -197,9 +203,10 @@ class SynthSettings(Settings):
     grid: int | None = Field(None, ge=1, le=256, description="Decode an N x N grid over the prior's quantiles (2-D latents only).")
     out: Path = Field(description="Output WAV file (with --z) or folder (with --random / --grid).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
-    temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior).")
+    temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior); drawing from a latent mixture, the scale of each draw's distance from its component's mean (1 = as fitted).")
     griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation (200 makes generated digits clearer than 64: see the README).")
     sharpen: Sharpen = Field("auto", description="Raise the decoded [0, 1] spectrogram to the power P before undoing the dB scaling: > 1 restores the contrast a VAE blurs, 1 = as decoded; 'auto' picks the P that gives generated spectrograms the mean level of the training clips (not applied with --phase zero, which reproduces the reference).")
+    prior: Prior = Field("auto", description=PRIOR_HELP)
     phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
 
     @field_validator("z")
@@ -242,6 +249,11 @@ MLP_HIDDEN = (1024, 512, 256)
 STRIDED_FILTERS = (16, 32, 64, 128)
 
 
+#: Training recipes: settings a `--recipe` fills in for the flags not given. 'intelligible' makes conditional
+#: digits that an independent recogniser hears as often as the real recordings (README, "Intelligible digits").
+RECIPES = {"intelligible": {"conditional": True, "latent_dim": 16, "latent_mixture": 5}}
+
+
 class TrainSettings(Settings):
     """`vaeaudio train`: fit a VAE on a spectrogram set and write a run directory."""
 
@@ -255,6 +267,8 @@ class TrainSettings(Settings):
     filters: tuple[int, ...] | None = Field(None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default {','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
     conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that `synth --digit D` makes the digit asked for.")
     latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
+    latent_mixture: int = Field(0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the training clips' latent means (one per digit for a conditional run), stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). 0 = none: sample the prior, as the reference.")
+    recipe: Literal["intelligible"] | None = Field(None, description="Fill in the settings of a named recipe for the flags not given: 'intelligible' = --conditional --latent-dim 16 --latent-mixture 5 (digits a speech recogniser hears as well as the recordings; see the README).")
     beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, per clip.")
     lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
     batch_size: int = Field(128, ge=1, le=65536, description="Clips per training step.")
@@ -278,6 +292,14 @@ class TrainSettings(Settings):
         if v is not None and (not v or any(int(w) < 1 or int(w) > 65536 for w in v)):
             raise ValueError("give 1 or more widths between 1 and 65536, e.g. 1024,512,256")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe(cls, values):
+        """A recipe's settings for every field not given (given ones win)."""
+        if isinstance(values, dict) and values.get("recipe") in RECIPES:
+            values = {**RECIPES[values["recipe"]], **values}
+        return values
 
     # Flags that only some layouts take: refused for the others, defaults filled in for their own.
     @field_validator("arch")

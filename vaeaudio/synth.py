@@ -24,7 +24,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from . import audio, progress
+from . import audio, latents, progress
 from .errors import UsageError
 from .settings import GRIFFIN_LIM_ITERS, SHARPEN, SynthSettings
 
@@ -57,9 +57,10 @@ def render(spec: np.ndarray, db_min, db_max, transform: audio.Transform, phase: 
     return audio.peak_normalise(waves)
 
 
-def sharpen_power(sharpen: float | str, model, config, seed: int = 0, n: int = 64) -> float:
-    """The sharpening power to use: `sharpen` itself, or for 'auto' the P at which n decoded prior
-    draws (digits 0-9 in turn for a conditional run) have the training clips' mean level:
+def sharpen_power(sharpen: float | str, model, config, seed: int = 0, n: int = 64, mixture=None) -> float:
+    """The sharpening power to use: `sharpen` itself, or for 'auto' the P at which n decoded draws from
+    the prior (or from the run's latent `mixture`, `vaeaudio.latents`; digits 0-9 in turn for a conditional
+    run) have the training clips' mean level:
     mean(spec^P) = `config.data.mean`, found by bisection over [0.25, 8].
 
     A VAE's blur lifts quiet bins, so its mean level sits above the data's: P > 1 pushes it back
@@ -71,9 +72,9 @@ def sharpen_power(sharpen: float | str, model, config, seed: int = 0, n: int = 6
     target = config.data.mean
     if target is None:
         return SHARPEN
-    z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
-    log_spec = np.log(np.maximum(model.decode_all(z, np.arange(n) % 10 if model.conditional else None)
-                                 .astype(np.float64), 1e-30))
+    digits = np.arange(n) % 10 if model.conditional else None
+    z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(seed), mixture)
+    log_spec = np.log(np.maximum(model.decode_all(z, digits).astype(np.float64), 1e-30))
     lo, hi = 0.25, 8.0
     for _ in range(24):  # mean(spec^P) falls as P grows; halve log(hi / lo) each time
         mid = math.sqrt(lo * hi)
@@ -106,8 +107,9 @@ class SynthResult:
                          for f, z, d in zip(self.files, self.z, digits))
 
 
-def latent_points(settings: SynthSettings, latent_dim: int) -> tuple[np.ndarray, list[Path]]:
-    """The latent points (n, latent_dim) a synth request asks for, and their output paths."""
+def latent_points(settings: SynthSettings, latent_dim: int, mixture=None) -> tuple[np.ndarray, list[Path]]:
+    """The latent points (n, latent_dim) a synth request asks for, and their output paths; --random draws come
+    from `mixture` (`vaeaudio.latents`, per digit of `asked_digits`) when given, else from N(0, T^2 I)."""
     if settings.z is not None:
         if len(settings.z) != latent_dim:
             raise UsageError(f"--z: the run's latent space has {latent_dim} dimension(s), got {len(settings.z)} value(s)")
@@ -118,11 +120,16 @@ def latent_points(settings: SynthSettings, latent_dim: int) -> tuple[np.ndarray,
         z = grid_points(settings.grid).astype(np.float32)
         n = settings.grid
         return z, [settings.out / f"grid-{i // n:02d}-{i % n:02d}_z{_z_label(p)}.wav" for i, p in enumerate(z)]
-    rng = np.random.default_rng(settings.seed)
-    z = (rng.standard_normal((settings.random, latent_dim)) * settings.temperature).astype(np.float32)
+    z = latents.draw(settings.random, latent_dim, asked_digits(settings, settings.random),
+                     np.random.default_rng(settings.seed), mixture, settings.temperature)
     named = latent_dim <= 4
     return z, [settings.out / (f"random-{i:03d}" + (f"_z{_z_label(p)}" if named else "") + ".wav")
                for i, p in enumerate(z)]
+
+
+def asked_digits(settings: SynthSettings, n: int) -> np.ndarray:
+    """The digit of each of n outputs of a conditional run (n,): --digit, else 0-9 in turn."""
+    return np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
 
 
 def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tuple[np.ndarray | None, list[Path]]:
@@ -136,8 +143,7 @@ def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tup
     if settings.grid is not None and settings.digit is None:
         raise UsageError("--grid on a conditional run needs --digit D: the grid shows one digit varying over the "
                          "latent space", f"e.g. vaeaudio synth --run {run} --grid {settings.grid} --digit 3 OUTDIR")
-    n = len(files)
-    digits = np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
+    digits = asked_digits(settings, len(files))
     if settings.z is not None:
         return digits, files
     named = [f.with_name(f.name.replace("-", f"-digit{d}-", 1) if f.name.startswith("grid-")
@@ -153,10 +159,13 @@ def synth(settings: SynthSettings) -> SynthResult:
     run = resolve_run(settings.run)
     config = load_config(run)
     model = load_model(run)
-    z, files = latent_points(settings, model.latent_dim)
+    mixture = latents.choose(run, settings.prior)
+    if mixture is not None and settings.random is not None:
+        progress.log(f"--prior {settings.prior}: drawing from {run.name}'s latent mixture ({latents.FILE})")
+    z, files = latent_points(settings, model.latent_dim, mixture)
     digits, files = _digits(settings, model, run, files)
     spec = model.decode_all(z, digits)
-    power = sharpen_power(settings.sharpen, model, config) if settings.phase == "griffin-lim" else 1.0
+    power = sharpen_power(settings.sharpen, model, config, mixture=mixture) if settings.phase == "griffin-lim" else 1.0
     if settings.sharpen == "auto" and settings.phase == "griffin-lim":
         progress.log(f"--sharpen auto: power {power:g} for {run.name}")
     transform = config.transform()

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, distribute, progress, runs
+from . import __version__, checkpoint, distribute, latents, progress, runs
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError
 from .settings import TrainSettings
@@ -371,6 +371,9 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
     tmp = out / ".model.tmp.keras"
     model.save(tmp)
     tmp.replace(out / runs.MODEL)
+    if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
+        latents.store(out, model, data.train.numpy(), data.train_digits.numpy() if settings.conditional else None,
+                      settings.latent_mixture, settings.seed)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)

@@ -1,0 +1,100 @@
+"""vaeaudio.latents: the per-digit latent mixture, its file, and the recipe that stores one for synth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vaeaudio import latents
+from vaeaudio.cli import main
+from vaeaudio.errors import ModelError, UsageError
+from vaeaudio.settings import TrainSettings
+
+
+def _clusters(n_per_digit=200, seed=0):
+    """Digit d's points around (d, -d) with standard deviation 0.1: (10 n, 2) and their digits."""
+    rng = np.random.default_rng(seed)
+    digits = np.repeat(np.arange(10), n_per_digit)
+    z = np.column_stack([digits, -digits]) + 0.1 * rng.standard_normal((len(digits), 2))
+    return z, digits
+
+
+def test_a_per_digit_mixture_draws_where_that_digit_lies(tmp_path):
+    z, digits = _clusters()
+    mixture = latents.fit(z, digits, components=2, seed=0)
+    assert mixture.weights.shape == (10, 2) and mixture.means.shape == (10, 2, 2) and mixture.cholesky.shape == (10, 2, 2, 2)
+    assert np.allclose(mixture.weights.sum(1), 1) and mixture.conditional
+    draws = mixture.sample(2000, np.full(2000, 3), np.random.default_rng(1))
+    assert draws.dtype == np.float32 and draws.shape == (2000, 2)
+    assert np.allclose(draws.mean(0), [3, -3], atol=0.02) and np.allclose(draws.std(0), 0.1, atol=0.01)
+    single = latents.fit(z, digits, components=1)  # temperature scales the spread about each component's mean
+    assert np.allclose(single.sample(2000, np.full(2000, 3), np.random.default_rng(1), temperature=0.5).std(0),
+                       0.05, atol=0.005)
+    again = latents.LatentMixture.load(mixture.save(tmp_path / latents.FILE))
+    assert all(np.array_equal(getattr(again, k), getattr(mixture, k)) for k in ("weights", "means", "cholesky"))
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_an_unconditional_mixture_and_the_prior():
+    z, _ = _clusters(50)
+    mixture = latents.fit(z, None, components=3)
+    assert mixture.weights.shape == (1, 3) and not mixture.conditional
+    assert latents.draw(5, 2, None, np.random.default_rng(0), mixture).shape == (5, 2)
+    prior = latents.draw(4, 3, None, np.random.default_rng(7), None, temperature=2.0)
+    assert np.allclose(prior, np.random.default_rng(7).standard_normal((4, 3)) * 2.0)
+
+
+def test_a_digit_of_one_clip_gets_one_narrow_component():
+    z = np.arange(20, dtype=float).reshape(10, 2)
+    mixture = latents.fit(z, np.arange(10), components=3)
+    assert np.array_equal(mixture.weights[:, 0], np.ones(10)) and np.array_equal(mixture.means[:, 0], z)
+    assert np.allclose(mixture.cholesky[4, 0], 0.01 * np.eye(2))
+
+
+def test_errors_name_the_file_and_what_to_do(tmp_path):
+    with pytest.raises(ModelError, match="no training clip of digit 9"):
+        latents.fit(np.zeros((9, 2)), np.arange(9), components=1)
+    bad = tmp_path / latents.FILE
+    np.savez(bad, format=np.array("something-else/1"))
+    with pytest.raises(ModelError, match=f"{bad} is not a vaeaudio-latents/1 file"):
+        latents.load(tmp_path)
+    bad.unlink()
+    assert latents.choose(tmp_path, "auto") is None and latents.choose(tmp_path, "normal") is None
+    with pytest.raises(UsageError) as err:
+        latents.choose(tmp_path, "mixture")
+    assert err.value.line() == (f"--prior mixture: run {tmp_path.name} stored no latent mixture (latents.npz) "
+                                "(train with --latent-mixture K (or --recipe intelligible), or use --prior normal)")
+
+
+def test_recipe_fills_what_is_not_given():
+    s = TrainSettings(kind="mlp", recipe="intelligible")
+    assert (s.conditional, s.latent_dim, s.latent_mixture) == (True, 16, 5)
+    s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)
+    assert (s.conditional, s.latent_dim, s.latent_mixture) == (True, 4, 5)
+    reference = TrainSettings(kind="mlp")
+    assert (reference.conditional, reference.latent_dim, reference.latent_mixture, reference.recipe) == (False, 2, 0, None)
+
+
+@pytest.mark.slow
+def test_recipe_run_stores_a_mixture_that_synth_draws_from(spec_small, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "mlp", "--recipe", "intelligible", "--data", str(spec_small), "--run-dir", str(run),
+                 "--hidden", "32,16", "--latent-dim", "3", "--epochs", "1", "--quiet"]) == 0
+    settings = json.loads((run / "config.json").read_text())["settings"]
+    assert (settings["recipe"], settings["conditional"], settings["latent_dim"], settings["latent_mixture"]) == \
+        ("intelligible", True, 3, 5)
+    mixture = latents.load(run)
+    assert mixture.means.shape == (10, 5, 3)
+    capsys.readouterr()
+    out = tmp_path / "wavs"
+    assert main(["synth", "--run", str(run), "--random", "4", "--digit", "7", "--griffin-lim-iters", "2", str(out)]) == 0
+    assert "drawing from run's latent mixture" in capsys.readouterr().err
+    table = np.loadtxt(out / "z.csv", delimiter=",", skiprows=1)
+    assert np.all(table[:, 0] == 7)
+    assert np.allclose(table[:, 1:], mixture.sample(4, np.full(4, 7), np.random.default_rng(0)), atol=1e-5)
+    assert main(["synth", "--run", str(run), "--random", "4", "--prior", "normal", "--griffin-lim-iters", "2",
+                 str(tmp_path / "normal")]) == 0
+    table = np.loadtxt(tmp_path / "normal" / "z.csv", delimiter=",", skiprows=1)
+    assert np.allclose(table[:, 1:], np.random.default_rng(0).standard_normal((4, 3)), atol=1e-5)
