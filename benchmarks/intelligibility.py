@@ -10,13 +10,14 @@ spectrogram?). Rows:
 - reconstruction from the posterior mean, and from one posterior sample, of each test clip
   (rendered with the clip's own dB range, no sharpening);
 - N per digit drawn from the prior N(0, I), and from a per-digit Gaussian mixture fitted to the
-  training clips' encoder means (`vaeaudio.latents`, K components), each at sharpening 1 and `auto`.
+  training clips' encoder means (`vaeaudio.latents`, K components), each at the sharpening powers asked
+  for (`auto` as synth picks it for that source of points).
 
 For an unconditional run no digit is asked for: its generated rows score the recogniser
 against the classifier (do they agree on the digit?) and the classifier column is blank.
 
 Usage: python benchmarks/intelligibility.py DATA RUN... [--per-digit 10] [--components 5]
-           [--iters 200] [--json out.json]
+           [--iters 200] [--sharpen 1 auto] [--rows data posterior prior mixture] [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--per-digit", type=int, default=10)
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--iters", type=int, default=200)
+    parser.add_argument("--sharpen", nargs="+", default=["1", "auto"], help="powers, or auto")
+    parser.add_argument("--rows", nargs="+", default=["data", "posterior", "prior", "mixture"],
+                        help="which rows: data, posterior, prior, mixture")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -65,10 +69,11 @@ def main() -> None:
         print(_line(rows[-1]), flush=True)
 
     print("| run | clips | recogniser: heard as meant | nothing heard | classifier accuracy |\n|---|---|---|---|---|")
-    real = real_clips(Path(data.manifest.source.root), test["path"], transform)
-    row("-", "real recordings", real, test["digit"], test["speaker"])
-    row("-", "representation alone", render(test["spec"], test["db_min"], test["db_max"], transform,
-                                            n_iter=args.iters, seed=args.seed), test["digit"], test["speaker"])
+    if "data" in args.rows:
+        real = real_clips(Path(data.manifest.source.root), test["path"], transform)
+        row("-", "real recordings", real, test["digit"], test["speaker"])
+        row("-", "representation alone", render(test["spec"], test["db_min"], test["db_max"], transform,
+                                                n_iter=args.iters, seed=args.seed), test["digit"], test["speaker"])
     for run in args.runs:
         t0 = time.perf_counter()
         config, model = load_config(run), load_model(run)
@@ -79,8 +84,9 @@ def main() -> None:
             [np.asarray(a) for a in model.encode(test["spec"][s : s + 256], digits_of(test["digit"][s : s + 256]))]
             for s in range(0, len(test["spec"]), 256)]))
         rng = np.random.default_rng(args.seed)
-        for what, z in (("posterior mean", zm),
-                        ("posterior sample", zm + np.exp(zlv / 2) * rng.standard_normal(zm.shape).astype(np.float32))):
+        posterior = (("posterior mean", zm),
+                     ("posterior sample", zm + np.exp(zlv / 2) * rng.standard_normal(zm.shape).astype(np.float32)))
+        for what, z in posterior if "posterior" in args.rows else ():
             spec = model.decode_all(z.astype(np.float32), digits_of(test["digit"]))
             row(name, what, render(spec, test["db_min"], test["db_max"], transform, n_iter=args.iters, seed=args.seed),
                 test["digit"], test["speaker"])
@@ -88,12 +94,15 @@ def main() -> None:
         n = len(asked)
         mixture = latents.fit(latents.encoder_means(model, train["spec"], digits_of(train["digit"])),
                               train["digit"] if cond else None, args.components, args.seed)
-        draws = {"prior N(0, I)": rng.standard_normal((n, model.latent_dim)).astype(np.float32),
-                 f"mixture K={args.components}": mixture.sample(n, asked, rng)}
-        for what, z in draws.items():
+        draws = {"prior N(0, I)": (rng.standard_normal((n, model.latent_dim)).astype(np.float32), None),
+                 f"mixture K={args.components}": (mixture.sample(n, asked, rng), mixture)}
+        for what, (z, source) in draws.items():
+            if ("mixture" if source is not None else "prior") not in args.rows:
+                continue
             spec = model.decode_all(z, asked if cond else None)
-            for sharpen in ("1", "auto"):
-                power = sharpen_power(sharpen if sharpen == "auto" else 1.0, model, config, args.seed)
+            for sharpen in args.sharpen:
+                power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config, args.seed,
+                                      mixture=source)
                 waves = render(spec, config.data.db_min, config.data.db_max, transform, n_iter=args.iters,
                                seed=args.seed, sharpen=power)
                 waves = np.round(np.clip(waves, -1, 1) * 32767) / 32767
