@@ -6,7 +6,8 @@ recogniser (`vaeaudio.recognise`: heard as the digit meant?) and by the digit
 classifier trained on the set (`generation`'s judge: is the digit in the
 spectrogram?). Rows:
 
-- real recordings of the test split, and those clips through the representation alone (data rows);
+- real recordings of the test and of the train split (the voices generated clips imitate), and the
+  test clips through the representation alone (data rows);
 - reconstruction from the posterior mean, and from one posterior sample, of each test clip
   (rendered with the clip's own dB range, no sharpening);
 - N per digit drawn from the prior N(0, I), and from a per-digit Gaussian mixture fitted to the
@@ -54,7 +55,7 @@ def main() -> None:
     data = SpectrogramSet(args.data)
     judge, listener = Judge(data.root / CACHE), recognise.Recogniser()
     test = data.arrays("test")
-    train = data.arrays("train", ("spec", "digit"))
+    train = data.arrays("train", ("spec", "digit", "speaker", "path"))
     transform = data.transform
     rows = []
 
@@ -71,7 +72,9 @@ def main() -> None:
     print("| run | clips | recogniser: heard as meant | nothing heard | classifier accuracy |\n|---|---|---|---|---|")
     if "data" in args.rows:
         real = real_clips(Path(data.manifest.source.root), test["path"], transform)
-        row("-", "real recordings", real, test["digit"], test["speaker"])
+        row("-", "real recordings (test)", real, test["digit"], test["speaker"])
+        row("-", "real recordings (train)", real_clips(Path(data.manifest.source.root), train["path"], transform),
+            train["digit"], train["speaker"])
         row("-", "representation alone", render(test["spec"], test["db_min"], test["db_max"], transform,
                                                 n_iter=args.iters, seed=args.seed), test["digit"], test["speaker"])
     for run in args.runs:

@@ -41,7 +41,7 @@ from .synth import render
 SPLITS = ("train", "val", "test")
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
                  "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
-                 "heard gen / real", "heard recon / repr")
+                 "heard gen / real train", "heard recon / repr")
 
 
 def _model_name(settings: dict) -> str:
@@ -220,7 +220,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         from .generation import listening_metrics
         from .recognise import Recogniser
 
-        listening = listening_metrics(Recogniser(), model, test, ftest["z_mean"], Path(data.manifest.source.root),
+        listening = listening_metrics(Recogniser(), model, arrays["train"], test, ftest["z_mean"], Path(data.manifest.source.root),
                                       config.transform(), settings.griffin_lim_iters, settings.seed, waves, digits)
     # ---
     result = {
@@ -269,7 +269,7 @@ def _row(r: dict) -> list[str]:
 def _heard(h: dict | None) -> list[str]:
     """The recogniser's 'generated / real' and 'reconstruction / representation' accuracies, as table cells."""
     acc = lambda key: "-" if not (h or {}).get(key) or h[key].get("accuracy") is None else f"{h[key]['accuracy']:.2f}"  # noqa: E731
-    return [f"{acc('generated')} / {acc('real')}", f"{acc('reconstruction')} / {acc('representation')}"]
+    return [f"{acc('generated')} / {acc('real_train')}", f"{acc('reconstruction')} / {acc('representation')}"]
 
 
 def _write_tables(out: Path, results: list[dict]) -> None:

@@ -115,19 +115,22 @@ def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
     return np.stack(clips) if clips else np.zeros((0, transform.clip_samples), np.float32)
 
 
-def listening_metrics(recogniser, model, test: dict, z_mean: np.ndarray, root: Path, transform,
+def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.ndarray, root: Path, transform,
                       n_iter: int, seed: int, waves: np.ndarray | None, digits: np.ndarray | None) -> dict:
     """What an independent recogniser (`vaeaudio.recognise.Recogniser`) hears, as `recognise.scores`, in:
 
     - `generated`: `waves` (n, clip_samples), scored against the digits asked for (`digits`, None for an
       unconditional run: then only `clips` and `nothing_heard`);
+    - `real_train`: the recordings of the train split (`train` holds "path", "digit", "speaker"): the
+      voices generated clips imitate;
     - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did
-      (None when the corpus is gone);
+      (either is None when the corpus is gone);
     - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
     - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
       the clip's own dB range;
-    and the ratios `generated_over_real` and `reconstruction_over_representation`. Real, representation
-    and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`.
+    and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
+    way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
+    representation and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`.
     """
     from . import recognise
 
@@ -137,15 +140,17 @@ def listening_metrics(recogniser, model, test: dict, z_mean: np.ndarray, root: P
         heard = recogniser.hear(waves, rate)
         out["generated"] = (recognise.scores(heard, digits) if digits is not None else
                             {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
-    real = real_clips(root, test["path"], transform)
-    out["real"] = recognise.scores(recogniser.hear(real, rate), digit, speaker) if real is not None else None
+    for key, split in (("real_train", train), ("real", test)):
+        real = real_clips(root, split["path"], transform)
+        out[key] = (recognise.scores(recogniser.hear(real, rate), split["digit"], split["speaker"])
+                    if real is not None else None)
     representation = render(test["spec"], test["db_min"], test["db_max"], transform, n_iter=n_iter, seed=seed)
     out["representation"] = recognise.scores(recogniser.hear(representation, rate), digit, speaker)
     recon = render(model.decode_all(z_mean, digit if model.conditional else None), test["db_min"], test["db_max"],
                    transform, n_iter=n_iter, seed=seed)
     out["reconstruction"] = recognise.scores(recogniser.hear(recon, rate), digit, speaker)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
-    out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real"))
+    out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
     out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))
     out["seconds_per_clip"] = recogniser.seconds / max(recogniser.clips, 1)
     return out
