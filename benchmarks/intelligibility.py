@@ -34,7 +34,7 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path)
-    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("runs", type=Path, nargs="*")
     parser.add_argument("--per-digit", type=int, default=10)
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--iters", type=int, default=200)
