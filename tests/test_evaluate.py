@@ -49,7 +49,7 @@ def test_recogniser_figures(evaluated, spec_small):
     assert h["real"]["accuracy"] >= 0.4 and h["reconstruction"]["accuracy"] < h["real"]["accuracy"]
     assert h["reconstruction_over_representation"] == pytest.approx(
         h["reconstruction"]["accuracy"] / h["representation"]["accuracy"])
-    assert 0 < h["seconds_per_clip"] < 0.5
+    assert 0 < h["seconds_per_clip"] < 0.5 and 0.25 <= h["sharpen"] <= 8  # reconstructions sharpened as synth would
     row = (evaluated / "eval" / "table.md").read_text().splitlines()[2]
     assert h["real_train"]["clips"] == SpectrogramSet(spec_small).clips("train") and h["real_train"]["accuracy"] >= 0.4
     assert row.endswith(f"| - / {h['real_train']['accuracy']:.2f} | {h['reconstruction']['accuracy']:.2f} / "

@@ -70,7 +70,7 @@ def test_errors_name_the_file_and_what_to_do(tmp_path):
 
 def test_recipe_fills_what_is_not_given():
     s = TrainSettings(kind="mlp", recipe="intelligible")
-    assert (s.conditional, s.latent_dim, s.latent_mixture) == (True, 16, 5)
+    assert (s.conditional, s.latent_dim, s.latent_mixture, s.epochs) == (True, 16, 5, 100)
     s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)
     assert (s.conditional, s.latent_dim, s.latent_mixture) == (True, 4, 5)
     reference = TrainSettings(kind="mlp")

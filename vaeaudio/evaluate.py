@@ -200,14 +200,16 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                    test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [], title)
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
     generation, waves, digits = None, None, None
+    if settings.samples_per_digit or settings.recogniser:
+        from .synth import sharpen_power
+
+        mixture = latents.choose(run, settings.prior)
+        power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
     if settings.samples_per_digit:
         from .classifier import Judge
         from .generation import cached_judge, generate, generation_metrics
-        from .synth import sharpen_power
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
-        mixture = latents.choose(run, settings.prior)
-        power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
         waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
                                  settings.griffin_lim_iters, power, mixture)
         generation = {**generation_metrics(judge, waves, config.transform().sample_rate, digits, test["spec"],
@@ -220,8 +222,10 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         from .generation import listening_metrics
         from .recognise import Recogniser
 
-        listening = listening_metrics(Recogniser(), model, arrays["train"], test, ftest["z_mean"], Path(data.manifest.source.root),
-                                      config.transform(), settings.griffin_lim_iters, settings.seed, waves, digits)
+        listening = listening_metrics(Recogniser(), model, arrays["train"], test, ftest["z_mean"],
+                                      Path(data.manifest.source.root),
+                                      config.transform(), settings.griffin_lim_iters, settings.seed, waves, digits,
+                                      power)
     # ---
     result = {
         "run": str(run),

@@ -116,7 +116,8 @@ def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
 
 
 def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.ndarray, root: Path, transform,
-                      n_iter: int, seed: int, waves: np.ndarray | None, digits: np.ndarray | None) -> dict:
+                      n_iter: int, seed: int, waves: np.ndarray | None, digits: np.ndarray | None,
+                      sharpen: float = 1.0) -> dict:
     """What an independent recogniser (`vaeaudio.recognise.Recogniser`) hears, as `recognise.scores`, in:
 
     - `generated`: `waves` (n, clip_samples), scored against the digits asked for (`digits`, None for an
@@ -127,7 +128,7 @@ def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.nda
       (either is None when the corpus is gone);
     - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
     - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
-      the clip's own dB range;
+      the clip's own dB range, sharpened as generated clips are (`sharpen`, recorded in the result);
     and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
     way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
     representation and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`.
@@ -135,7 +136,7 @@ def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.nda
     from . import recognise
 
     rate, digit, speaker = transform.sample_rate, test["digit"], test["speaker"]
-    out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence"}
+    out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence", "sharpen": sharpen}
     if waves is not None:
         heard = recogniser.hear(waves, rate)
         out["generated"] = (recognise.scores(heard, digits) if digits is not None else
@@ -147,7 +148,7 @@ def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.nda
     representation = render(test["spec"], test["db_min"], test["db_max"], transform, n_iter=n_iter, seed=seed)
     out["representation"] = recognise.scores(recogniser.hear(representation, rate), digit, speaker)
     recon = render(model.decode_all(z_mean, digit if model.conditional else None), test["db_min"], test["db_max"],
-                   transform, n_iter=n_iter, seed=seed)
+                   transform, n_iter=n_iter, seed=seed, sharpen=sharpen)
     out["reconstruction"] = recognise.scores(recogniser.hear(recon, rate), digit, speaker)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))

@@ -254,7 +254,7 @@ STRIDED_FILTERS = (16, 32, 64, 128)
 
 #: Training recipes: settings a `--recipe` fills in for the flags not given. 'intelligible' makes conditional
 #: digits that an independent recogniser hears as often as the real recordings (README, "Intelligible digits").
-RECIPES = {"intelligible": {"conditional": True, "latent_dim": 16, "latent_mixture": 5}}
+RECIPES = {"intelligible": {"conditional": True, "latent_dim": 16, "latent_mixture": 5, "epochs": 100}}
 
 
 class TrainSettings(Settings):
@@ -271,7 +271,7 @@ class TrainSettings(Settings):
     conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that `synth --digit D` makes the digit asked for.")
     latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
     latent_mixture: int = Field(0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the training clips' latent means (one per digit for a conditional run), stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). 0 = none: sample the prior, as the reference.")
-    recipe: Literal["intelligible"] | None = Field(None, description="Fill in the settings of a named recipe for the flags not given: 'intelligible' = --conditional --latent-dim 16 --latent-mixture 5 (digits a speech recogniser hears as well as the recordings; see the README).")
+    recipe: Literal["intelligible"] | None = Field(None, description="Fill in the settings of a named recipe for the flags not given: 'intelligible' = " + " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in RECIPES["intelligible"].items()) + " (digits a speech recogniser hears about as often as the recordings; see the README).")
     beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, per clip.")
     lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
     batch_size: int = Field(128, ge=1, le=65536, description="Clips per training step.")
