@@ -17,7 +17,7 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
+from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, ReportSettings, Settings, SynthSettings, TrainSettings
 
 app = typer.Typer(
     name="vaeaudio",
@@ -130,6 +130,7 @@ def train(
     xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
     checkpoint_every: Annotated[float, opt(T, "checkpoint_every", metavar="SECONDS")] = T.default("checkpoint_every"),
     deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
+    preview_every: Annotated[Optional[int], opt(T, "preview_every", metavar="EPOCHS")] = None,
     distribute: Annotated[str, opt(T, "distribute", metavar="none|mirrored|multi-worker")] = T.default("distribute"),
     connect_timeout: Annotated[float, opt(T, "connect_timeout", metavar="SECONDS")] = T.default("connect_timeout"),
 ) -> None:
@@ -187,6 +188,38 @@ def evaluate(
     from .evaluate import evaluate as run_evaluate
 
     typer.echo(run_evaluate(settings).summary())
+
+
+R = ReportSettings
+
+
+@app.command()
+def report(
+    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", show_default=False, help=R.help("runs"))] = None,
+    out: Annotated[Optional[Path], opt(R, "out")] = None,
+    samples: Annotated[int, opt(R, "samples")] = R.default("samples"),
+    grid: Annotated[int, opt(R, "grid")] = R.default("grid"),
+    map_points: Annotated[int, opt(R, "map_points")] = R.default("map_points"),
+    judge: Annotated[bool, opt(R, "judge")] = R.default("judge"),
+    data: Annotated[Optional[Path], opt(R, "data")] = None,
+    k: Annotated[int, opt(R, "k")] = R.default("k"),
+    listen: Annotated[int, opt(R, "listen")] = R.default("listen"),
+    batch_size: Annotated[int, opt(R, "batch_size")] = R.default("batch_size"),
+    griffin_lim_iters: Annotated[int, opt(R, "griffin_lim_iters")] = R.default("griffin_lim_iters"),
+    sharpen: Annotated[str, opt(R, "sharpen", metavar="auto|P")] = R.default("sharpen"),
+    seed: Annotated[int, opt(R, "seed")] = R.default("seed"),
+    classifier: Annotated[Optional[Path], opt(R, "classifier")] = None,
+    samples_per_digit: Annotated[int, opt(R, "samples_per_digit")] = R.default("samples_per_digit"),
+) -> None:
+    """One page to look at and listen to runs: `vaeaudio report` (runs/latest), `vaeaudio report RUN_A RUN_B --out cmp/`.
+
+    Runs `evaluate` first unless RUN/eval/ is current; the page works from file:// and from any static server.
+    """
+    settings = R.build(**{**{k_: v for k_, v in locals().items()}, "runs": runs or []})
+    _tensorflow()
+    from .report import report as run_report
+
+    typer.echo(run_report(settings).summary())
 
 
 S = SynthSettings
