@@ -102,30 +102,31 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
 
 
 class _Labeller:
-    """What the judge hears in waveforms at the run's rate: [(digit, probability)], or Nones without a judge."""
+    """What the judge hears in waveforms at `sample_rate` Hz: [(digit, probability)], or Nones without a judge."""
 
-    def __init__(self, judge):
-        self.judge = judge
+    def __init__(self, judge, sample_rate: int):
+        self.judge, self.sample_rate = judge, sample_rate
 
     def __call__(self, waves: np.ndarray) -> list[tuple[int, float] | None]:
         if self.judge is None or not len(waves):
             return [None] * len(waves)
-        p, _ = self.judge.predict(self.judge.featurise_waves(np.asarray(waves)))
+        p, _ = self.judge.predict(self.judge.featurise_waves(np.asarray(waves), self.sample_rate))
         return [(int(row.argmax()), float(row.max())) for row in p]
 
 
-def _judge(settings: ReportSettings, metrics: dict, data: SpectrogramSet):
+def _judge(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sample_rate: int) -> _Labeller:
+    """The labeller of a run's clips: --classifier, else the judge evaluate used, else the set's cached one."""
     if not settings.judge:
-        return _Labeller(None)
+        return _Labeller(None, sample_rate)
     from .classifier import Judge
     from .generation import cached_judge
 
     used = (metrics.get("generation") or {}).get("classifier")
     if settings.classifier:
-        return _Labeller(Judge(settings.classifier))
+        return _Labeller(Judge(settings.classifier), sample_rate)
     if used and Path(used).is_dir():
-        return _Labeller(Judge(Path(used)))
-    return _Labeller(cached_judge(data))
+        return _Labeller(Judge(Path(used)), sample_rate)
+    return _Labeller(cached_judge(data), sample_rate)
 
 
 def _wavs(folder: Path, names: list[str], waves: np.ndarray, sr: int, run_dir: Path) -> list[str]:
@@ -246,7 +247,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     config = load_config(run)
     model = load_model(run)
     data = SpectrogramSet(settings.data or config.data.root)
-    label = _judge(settings, metrics, data)
+    label = _judge(settings, metrics, data, config.transform().sample_rate)
     keras.utils.set_random_seed(settings.seed)
     dest.mkdir(parents=True)
     plots = {}

@@ -126,7 +126,7 @@ def _plots(s: dict) -> str:
     names = {"curves": "Loss curves per epoch (train and val, nats per clip)",
              "latent_digit": "Test clips' latent means by digit", "latent_speaker": "Test clips' latent means by speaker"}
     figs = [f'<figure class="plot"><img src="{escape(src)}" alt="{escape(names[k])} of {escape(s["name"])}" '
-            f'loading="lazy"><figcaption>{escape(names[k])}</figcaption></figure>' for k, src in s["plots"].items()]
+            f'><figcaption>{escape(names[k])}</figcaption></figure>' for k, src in s["plots"].items()]
     return '<div class="plots">' + "".join(figs) + "</div>" if figs else "<p>No plots (evaluate wrote none).</p>"
 
 
@@ -141,7 +141,7 @@ def _clips(s: dict) -> str:
         cards.append(f'<article class="clip"><h4>Test clip {n}: digit {c["digit"]}, speaker {escape(c["speaker"])}</h4>'
                      f'<div class="players">{players}</div>'
                      f'<img src="{escape(c["png"])}" alt="spectrograms of test clip {n}: input and through the model, '
-                     f'time in s, frequency in Hz, level in dB" loading="lazy"></article>')
+                     f'time in s, frequency in Hz, level in dB"></article>')
     return "".join(cards)
 
 
@@ -167,13 +167,17 @@ def _latent_map(s: dict) -> str:
     if m is None:
         return ""
     pts, grid = m["points"], m["grid"]
-    coords = [p["z"] for p in pts + grid]
-    lim = max([abs(v) for z in coords for v in z] + [1.0]) * 1.08
+    # The frame holds the grid and 95% of the points' coordinates; the rest sit on its edge (outliers would
+    # otherwise squeeze everything into a corner).
+    spread = sorted(abs(v) for p in pts for v in p["z"])
+    lim = max([1.0, 1.2 * max((abs(v) for g in grid for v in g["z"]), default=0.0)]
+              + ([1.08 * spread[int(0.95 * (len(spread) - 1))]] if spread else []))
     pad = 28
 
     def xy(z):
         scale = (MAP_SIZE - 2 * pad) / (2 * lim)
-        return pad + (z[0] + lim) * scale, MAP_SIZE - pad - (z[1] + lim) * scale
+        x, y = (min(max(v, -lim), lim) for v in z)
+        return pad + (x + lim) * scale, MAP_SIZE - pad - (y + lim) * scale
 
     parts = [f'<rect class="frame" x="{pad}" y="{pad}" width="{MAP_SIZE - 2 * pad}" height="{MAP_SIZE - 2 * pad}"/>',
              f'<line class="axis" x1="{xy([-lim, 0])[0]:.1f}" y1="{xy([0, 0])[1]:.1f}" x2="{xy([lim, 0])[0]:.1f}" '
