@@ -30,3 +30,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     grid = sorted((out / "synth" / "grid").glob("*.wav"))
     assert len(grid) == 9 and len(list((out / "synth" / "random").glob("*.wav"))) == 5
     assert sf.info(grid[0]).samplerate == 22050
+    page = run / "report" / "index.html"
+    assert f"  report:    {page}\n  open:      {page.resolve().as_uri()}\n" in summary + "\n"
+    assert json.loads((run / "report" / "report.json").read_text())["runs"][0]["evaluate"] == "reused"

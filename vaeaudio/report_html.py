@@ -125,7 +125,7 @@ def _generation_tables(sections: list[dict]) -> str:
 def _plots(s: dict) -> str:
     names = {"curves": "Loss curves per epoch (train and val, nats per clip)",
              "latent_digit": "Test clips' latent means by digit", "latent_speaker": "Test clips' latent means by speaker"}
-    figs = [f'<figure class="plot"><img src="{escape(src)}" alt="{escape(names[k])} of {escape(s["name"])}" '
+    figs = [f'<figure class="plot {"wide" if k == "curves" else ""}"><img src="{escape(src)}" alt="{escape(names[k])} of {escape(s["name"])}" '
             f'><figcaption>{escape(names[k])}</figcaption></figure>' for k, src in s["plots"].items()]
     return '<div class="plots">' + "".join(figs) + "</div>" if figs else "<p>No plots (evaluate wrote none).</p>"
 
@@ -149,17 +149,16 @@ def _generated(s: dict) -> str:
     g = s["generated"]
     if not g["rows"]:
         return "<p>No generated clips (<code>--samples 0</code>).</p>"
-    if g["conditional"]:
-        header = ["digit asked", *(f"sample {i + 1}" for i in range(len(g["rows"][0])))]
-        rows = [[str(r[0]["asked"])] + [_audio(c["src"], f"asked {c['asked']}: {_heard(c['heard'])}") for c in r]
-                for r in g["rows"]]
-        caption = "Generated clips, digits x samples (prior draws decoded for each digit)"
-    else:
-        header = ["row", *(f"draw {i + 1}" for i in range(len(g["rows"][0])))]
-        rows = [[str(i + 1)] + [_audio(c["src"], f"prior draw: {_heard(c['heard'])}") for c in r]
-                for i, r in enumerate(g["rows"])]
-        caption = "Generated clips: draws from the prior N(0, I), decoded"
-    return _table(f"{caption}; sharpening power {g['sharpen']:g}", header, rows, "audio-grid")
+    if not g["conditional"]:
+        cells = "".join(_audio(c["src"], f"prior draw {n + 1}: {_heard(c['heard'])}")
+                        for n, c in enumerate(c for r in g["rows"] for c in r))
+        return (f"<p>Draws from the prior N(0, I), decoded (sharpening power {g['sharpen']:g}).</p>"
+                f'<div class="players">{cells}</div>')
+    header = ["digit asked", *(f"sample {i + 1}" for i in range(len(g["rows"][0])))]
+    rows = [[str(r[0]["asked"])] + [_audio(c["src"], f"asked {c['asked']}: {_heard(c['heard'])}") for c in r]
+            for r in g["rows"]]
+    return _table(f"Generated clips, digits x samples (prior draws decoded for each digit; sharpening power "
+                  f"{g['sharpen']:g})", header, rows, "audio-grid")
 
 
 def _latent_map(s: dict) -> str:
@@ -167,25 +166,38 @@ def _latent_map(s: dict) -> str:
     if m is None:
         return ""
     pts, grid = m["points"], m["grid"]
-    # The frame holds the grid and 95% of the points' coordinates; the rest sit on its edge (outliers would
-    # otherwise squeeze everything into a corner).
-    spread = sorted(abs(v) for p in pts for v in p["z"])
-    lim = max([1.0, 1.2 * max((abs(v) for g in grid for v in g["z"]), default=0.0)]
-              + ([1.08 * spread[int(0.95 * (len(spread) - 1))]] if spread else []))
-    pad = 28
+    # Each axis spans the grid and the middle 95% of the points; points beyond sit on the frame's edge
+    # (an outlier would otherwise squeeze everything into a corner).
+    pad = 30
+    span = []
+    for axis in (0, 1):
+        values = sorted(p["z"][axis] for p in pts)
+        inner = [values[int(q * (len(values) - 1))] for q in (0.025, 0.975)] if values else []
+        ends = inner + [g["z"][axis] for g in grid] or [-1.0, 1.0]
+        lo, hi = min(ends), max(ends)
+        margin = 0.08 * (hi - lo) or 1.0
+        span.append((lo - margin, hi + margin))
 
     def xy(z):
-        scale = (MAP_SIZE - 2 * pad) / (2 * lim)
-        x, y = (min(max(v, -lim), lim) for v in z)
-        return pad + (x + lim) * scale, MAP_SIZE - pad - (y + lim) * scale
+        (x0, x1), (y0, y1) = span
+        x, y = min(max(z[0], x0), x1), min(max(z[1], y0), y1)
+        side = MAP_SIZE - 2 * pad
+        return pad + (x - x0) / (x1 - x0) * side, MAP_SIZE - pad - (y - y0) / (y1 - y0) * side
 
-    parts = [f'<rect class="frame" x="{pad}" y="{pad}" width="{MAP_SIZE - 2 * pad}" height="{MAP_SIZE - 2 * pad}"/>',
-             f'<line class="axis" x1="{xy([-lim, 0])[0]:.1f}" y1="{xy([0, 0])[1]:.1f}" x2="{xy([lim, 0])[0]:.1f}" '
-             f'y2="{xy([0, 0])[1]:.1f}"/>',
-             f'<line class="axis" x1="{xy([0, 0])[0]:.1f}" y1="{xy([0, -lim])[1]:.1f}" x2="{xy([0, 0])[0]:.1f}" '
-             f'y2="{xy([0, lim])[1]:.1f}"/>',
-             f'<text x="{MAP_SIZE - pad}" y="{MAP_SIZE - 8}" text-anchor="end">z[0] → ±{lim:.1f}</text>',
-             f'<text x="8" y="{pad - 8}">z[1]</text>']
+    (x0, x1), (y0, y1) = span
+    parts = [f'<rect class="frame" x="{pad}" y="{pad}" width="{MAP_SIZE - 2 * pad}" height="{MAP_SIZE - 2 * pad}"/>']
+    if x0 < 0 < x1:
+        parts.append(f'<line class="axis" x1="{xy([0, y0])[0]:.1f}" y1="{xy([0, y0])[1]:.1f}" '
+                     f'x2="{xy([0, y1])[0]:.1f}" y2="{xy([0, y1])[1]:.1f}"/>')
+    if y0 < 0 < y1:
+        parts.append(f'<line class="axis" x1="{xy([x0, 0])[0]:.1f}" y1="{xy([x0, 0])[1]:.1f}" '
+                     f'x2="{xy([x1, 0])[0]:.1f}" y2="{xy([x1, 0])[1]:.1f}"/>')
+    parts += [f'<text x="{pad}" y="{MAP_SIZE - 10}">{x0:.2g}</text>',
+              f'<text x="{MAP_SIZE / 2}" y="{MAP_SIZE - 10}" text-anchor="middle">z[0]</text>',
+              f'<text x="{MAP_SIZE - pad}" y="{MAP_SIZE - 10}" text-anchor="end">{x1:.2g}</text>',
+              f'<text x="4" y="{MAP_SIZE - pad}">{y0:.2g}</text>',
+              f'<text x="4" y="{MAP_SIZE / 2}">z[1]</text>',
+              f'<text x="4" y="{pad - 10}">{y1:.2g}</text>']
     rows = []
     for k, g in enumerate(grid):
         x, y = xy(g["z"])
