@@ -17,7 +17,7 @@ def test_embedded_sample_is_small_and_attributed():
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--epochs", "2", "--no-judge", "--quiet"]) == 0
     summary = capsys.readouterr().out
     assert "demo finished" in summary and "listen to:" in summary
     manifest = json.loads((out / "spectrograms" / "manifest.json").read_text())

@@ -300,9 +300,10 @@ def demo(
     out: Annotated[Path, opt(M, "out")] = M.default("out"),
     epochs: Annotated[int, opt(M, "epochs")] = M.default("epochs"),
     seed: Annotated[int, opt(M, "seed")] = M.default("seed"),
+    judge: Annotated[bool, opt(M, "judge")] = M.default("judge"),
 ) -> None:
     """Run the whole pipeline offline on a small embedded sample (a few minutes on 2 CPU cores)."""
-    settings = M.build(out=out, epochs=epochs, seed=seed)
+    settings = M.build(out=out, epochs=epochs, seed=seed, judge=judge)
     _tensorflow()
     from .demo import demo as run_demo
 

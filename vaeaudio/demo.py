@@ -69,7 +69,7 @@ def demo(settings: DemoSettings) -> DemoResult:
     run = new_run_dir("mlp", root=out / "runs")
     trained = train(TrainSettings(kind="mlp", data=spec, run_dir=run, epochs=settings.epochs, seed=settings.seed))
     progress.log("demo 3/5: evaluate")
-    page = ReportSettings(runs=[trained.run_dir], seed=settings.seed, samples_per_digit=0)
+    page = ReportSettings(runs=[trained.run_dir], seed=settings.seed, samples_per_digit=0, judge=settings.judge)
     metrics = evaluate_run(trained.run_dir, evaluate_settings(page))
     progress.log("demo 4/5: synthesise a 3 x 3 latent grid and 5 random draws")
     files = synth(SynthSettings(run=trained.run_dir, grid=3, out=out / "synth" / "grid", seed=settings.seed)).files
