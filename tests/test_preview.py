@@ -56,7 +56,7 @@ def test_default_previews_hold_audio_and_images(request, fixture, epochs, prior)
     transform = load_config(run).transform()
     found = summaries(run)
     assert sorted(found) == list(range(1, epochs + 1))
-    for step, tags in found.items():
+    for tags in found.values():
         assert sorted(tags) == ["preview/latent_map", "preview/prior", "preview/reconstruction", "preview/spectrograms"]
         assert {plugin for plugin, _ in tags.values()} == {"audio", "images"}
         labels = check_audio(tags["preview/reconstruction"][1], 4, transform)

@@ -50,7 +50,7 @@ def _root(
 ) -> None:
     """Train variational autoencoders on spoken digits and hear what they learned.
 
-    Pipeline: download -> preprocess -> train -> evaluate -> synth (or `demo` for all of it).
+    Pipeline: download -> preprocess -> train -> evaluate -> report / synth (or `demo` for all of it).
     """
 
 

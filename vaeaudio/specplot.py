@@ -26,8 +26,7 @@ def draw(ax, spec: np.ndarray, db_min: float, db_max: float, transform, title: s
     Returns the image, so that a caller may share one colour bar.
     """
     db = audio.denormalise(np.asarray(spec, dtype=np.float32), db_min, db_max)
-    bins, frames = db.shape
-    seconds = frames * transform.hop_length / transform.sample_rate
+    seconds = db.shape[1] * transform.hop_length / transform.sample_rate
     nyquist = transform.sample_rate / 2
     image = ax.imshow(db, origin="lower", aspect="auto", cmap=CMAP, vmin=db_max - transform.top_db, vmax=db_max,
                       extent=(0, seconds, 0, nyquist), interpolation="nearest")
