@@ -169,6 +169,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     import keras
 
     keras.utils.set_random_seed(settings.seed)
+    model.sampling.reseed(settings.seed)  # the latent draws of the losses follow --seed, not the saved stream
     arrays, forward = {}, {}
     with progress.bar(sum(data.clips(s) for s in SPLITS), f"evaluate {run.name}", unit="clips") as bar:
         for split in SPLITS:

@@ -58,6 +58,11 @@ class Sampling(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream from `seed` (a loaded model resumes the stream its checkpoint saved)."""
+        state = self.seed_generator.state
+        state.assign(np.asarray([seed, 0], dtype=state.dtype.name if hasattr(state.dtype, "name") else state.dtype))
+
 
 def with_digit(h, inputs: list, conditional: bool):
     """`h` (B, n), or, for a conditional model, `h` joined with a new one-hot digit input (B, 10) added to `inputs`."""
