@@ -96,20 +96,20 @@ class Preview:
         writer.flush()
 
     def _spectrograms(self, recon: np.ndarray, prior: np.ndarray, epoch: int) -> np.ndarray:
+        """One picture: val inputs, their reconstructions, then the prior draws, with one dB colour bar."""
         plt = specplot.pyplot()
         cols = max(len(recon), math.ceil(len(prior) / 2))
-        fig, axes = plt.subplots(4, cols, figsize=(2.2 * cols, 7.2), dpi=72, squeeze=False)
-        for ax in axes.flat:
-            ax.set_axis_off()
-        panels = [(0, i, self.val[p], f"val {i} input") for i, p in enumerate(self.pick)]
-        panels += [(1, i, r, f"val {i} model") for i, r in enumerate(recon)]
         names = [f"digit {d}" for d in self.digits] if self.digits is not None else [f"prior {i}" for i in range(len(prior))]
-        panels += [(2 + i // cols, i % cols, p, names[i]) for i, p in enumerate(prior)]
-        for row, col, spec, title in panels:
-            axes[row, col].set_axis_on()
-            specplot.draw(axes[row, col], spec, *self.db, self.transform, title, colorbar=col == cols - 1 or row >= 2,
-                          small=True)
-        fig.suptitle(f"epoch {epoch}", fontsize=9)
+        panels = {(0, i): (self.val[p], f"val {i} input") for i, p in enumerate(self.pick)}
+        panels |= {(1, i): (r, f"val {i} model") for i, r in enumerate(recon)}
+        panels |= {(2 + i // cols, i % cols): (p, names[i]) for i, p in enumerate(prior)}
+        rows = 2 + math.ceil(len(prior) / cols)
+        fig, ax = plt.subplots(figsize=(1.7 * cols + 1.2, 1.6 * rows + 0.6), dpi=72)
+        image = specplot.draw_grid(ax, panels, rows, cols, *self.db, self.transform)
+        bar = fig.colorbar(image, ax=ax, pad=0.02)
+        bar.set_label("dB", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
+        ax.set_title(f"epoch {epoch}", fontsize=9, pad=12)
         fig.tight_layout()
         return _pixels(fig, plt)
 
