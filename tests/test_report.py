@@ -91,7 +91,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(runs, tmp_path, capsys
 
 
 def test_page_in_headless_chromium(report, tmp_path):
-    """No console errors or failed/outside requests; images decode, players load 0.8 s WAVs, the map plays."""
+    """No console errors or failed/outside requests; images decode, players load clip-long WAVs, the map plays."""
     from browser import open_page
 
     with open_page(report, tmp_path) as (page, log):
@@ -110,7 +110,8 @@ def test_page_in_headless_chromium(report, tmp_path):
             return out;
         }""")
         assert len(durations) == 2 * (6 + 10)
-        assert all(abs(d - 0.8) < 0.01 for _, d in durations), durations
+        seconds = {r["name"]: r["audio"]["seconds"] for r in json.loads((report / "report.json").read_text())["runs"]}
+        assert all(abs(d - seconds[src.split("/")[0]]) < 0.01 for src, d in durations), durations
         page.evaluate("""() => { window.played = [];
             for (const p of document.querySelectorAll('audio.map-player'))
                 p.addEventListener('playing', () => window.played.push(p.currentSrc)); }""")
