@@ -17,7 +17,21 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
+<<<<<<< HEAD
 from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, ReportSettings, Settings, SynthSettings, TrainSettings
+=======
+from .settings import (
+    ClassifierSettings,
+    DemoSettings,
+    DownloadSettings,
+    EvaluateSettings,
+    PredictSettings,
+    PreprocessSettings,
+    Settings,
+    SynthSettings,
+    TrainSettings,
+)
+>>>>>>> main
 
 app = typer.Typer(
     name="vaeaudio",
