@@ -17,9 +17,6 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError
-<<<<<<< HEAD
-from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, ReportSettings, Settings, SynthSettings, TrainSettings
-=======
 from .settings import (
     ClassifierSettings,
     DemoSettings,
@@ -27,11 +24,11 @@ from .settings import (
     EvaluateSettings,
     PredictSettings,
     PreprocessSettings,
+    ReportSettings,
     Settings,
     SynthSettings,
     TrainSettings,
 )
->>>>>>> main
 
 app = typer.Typer(
     name="vaeaudio",

@@ -199,7 +199,7 @@ def _latent_map(s: dict) -> str:
               f'<text x="4" y="{MAP_SIZE / 2}">z[1]</text>',
               f'<text x="4" y="{pad - 10}">{y1:.2g}</text>']
     rows = []
-    for k, g in enumerate(grid):
+    for g in grid:
         x, y = xy(g["z"])
         label = f"decoded z = ({g['z'][0]:+.2f}, {g['z'][1]:+.2f}): {_heard(g['heard'])}"
         parts.append(f'<a class="pt grid" href="{escape(g["src"])}" data-label="{escape(label)}" aria-label="{escape(label)}">'
