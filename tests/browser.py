@@ -1,7 +1,8 @@
 """Open a folder's index.html in Debian's headless Chromium (Playwright for Python driving the system browser).
 
 The folder is served by `http.server` on 127.0.0.1 (a free port, a thread of the
-test process). Every request that is not to that server is aborted and recorded,
+test process), or opened from disk (file://). Every request that is not to that
+server (or under that folder) is aborted and recorded,
 as are console errors, page errors and failed requests. `.ci/run` installs the
 browser (apt-get install chromium) where it is missing.
 """
@@ -48,12 +49,14 @@ def serve(folder: Path):
 
 
 @contextlib.contextmanager
-def open_page(folder: Path, scratch: Path, width: int = 1280, height: int = 900):
-    """Yield (page, Log) with `folder`/index.html loaded; `scratch` holds the browser's fresh profile."""
+def open_page(folder: Path, scratch: Path, width: int = 1280, height: int = 900, via: str = "http"):
+    """Yield (page, Log) with `folder`/index.html loaded over `via` "http" or "file"; `scratch` holds the
+    browser's fresh profile."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-    with serve(folder) as origin, sync_playwright() as p:
+    with serve(folder) as server, sync_playwright() as p:
+        origin = server if via == "http" else folder.resolve().as_uri()
         log = Log(origin)
         context = p.chromium.launch_persistent_context(str(scratch / "chromium-profile"), executable_path=str(CHROMIUM),
                                                        headless=True, args=ARGS,
@@ -73,6 +76,7 @@ def open_page(folder: Path, scratch: Path, width: int = 1280, height: int = 900)
             page.on("request", lambda r: log.requests.append(r.url))
             page.on("requestfailed", lambda r: log.failed.append(f"{r.url}: {r.failure}"))
             page.goto(f"{origin}/index.html", wait_until="load")
+            page.wait_for_load_state("networkidle")
             yield page, log
         finally:
             context.close()

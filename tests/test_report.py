@@ -90,11 +90,12 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(runs, tmp_path, capsys
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_page_in_headless_chromium(report, tmp_path):
+@pytest.mark.parametrize("via", ["http", "file"])
+def test_page_in_headless_chromium(report, tmp_path, via):
     """No console errors or failed/outside requests; images decode, players load clip-long WAVs, the map plays."""
     from browser import open_page
 
-    with open_page(report, tmp_path) as (page, log):
+    with open_page(report, tmp_path, via=via) as (page, log):
         images = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
         assert len(images) == 2 * (3 + 2) and all(w > 0 for _, w in images), images
         durations = page.evaluate("""async () => {
@@ -127,7 +128,7 @@ def test_page_in_headless_chromium(report, tmp_path):
         page.keyboard.press("Enter")
         page.wait_for_function("() => window.played.length > 2", timeout=10_000)
         assert page.evaluate("window.played")[2].endswith("/" + first.get_attribute("href"))
-        shots = {width: tmp_path / f"report-{width}px.png" for width in (1280, 390)}
+        shots = {width: tmp_path / f"report-{via}-{width}px.png" for width in (1280, 390)}
         for width, path in shots.items():
             page.set_viewport_size({"width": width, "height": 900})
             page.screenshot(path=str(path), full_page=True)
