@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -68,6 +69,19 @@ def test_folder_holds_the_page_and_every_file_it_names(report, runs, spec_small)
         assert name in html
     size = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
     assert size < 5e6
+
+
+def test_the_map_grid_spans_where_the_test_clips_lie(report, runs, spec_small):
+    from vaeaudio.runs import load_model
+
+    plain = next(e for e, r in zip(json.loads((report / "report.json").read_text())["runs"], runs)
+                 if not load_config(r).settings["conditional"])
+    z = np.asarray(load_model(Path(plain["run"])).encode(SpectrogramSet(spec_small).arrays("test", ("spec",))["spec"])[0])
+    grid = np.array([g["z"] for g in plain["map"]["grid"]])
+    assert grid.shape == (9, 2)
+    np.testing.assert_allclose(grid.min(0), np.percentile(z, 5, axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grid.max(0), np.percentile(z, 95, axis=0), rtol=1e-4, atol=1e-4)
+    assert {tuple(p["src"].split("/")[-2:]) for p in plain["map"]["grid"]} <= {tuple(w.split("/")[-2:]) for w in plain["wavs"]}
 
 
 def test_reuses_current_evaluation_and_redoes_a_stale_one(report, runs, judge, tmp_path, capsys):

@@ -12,8 +12,9 @@ settings of the set it was trained on (`RunConfig.transform()`):
   ceiling) | through the model, with spectrograms in s / Hz / dB;
 - generated clips: digits x samples (conditional runs) or rows of prior draws;
 - for 2-D latents the playable latent map: test clips' latent means (playing
-  their recordings) and an N x N grid of decoded prior quantiles (playing their
-  decodings; unconditional runs only), all pre-rendered WAVs;
+  their recordings) and an N x N grid of decoded points spanning where the test
+  clips lie (5th to 95th percentile of each axis; playing their decodings;
+  unconditional runs only), all pre-rendered WAVs;
 - every clip labelled with what the digit classifier (the judge) hears, and with
   what probability.
 
@@ -207,7 +208,7 @@ def _generated(dest: Path, model, config, settings, power: float, label) -> dict
 
 def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: float, label) -> dict | None:
     """Points of the playable map (2-D latents): test clips (their recordings) and decoded grid points."""
-    from .synth import grid_points, render
+    from .synth import render
 
     if z_mean.shape[1] != 2:
         return None
@@ -225,8 +226,10 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
             points.append({"z": [float(v) for v in z_mean[i]], "digit": int(test["digit"][i]),
                            "speaker": str(test["speaker"][i]), "src": p, "heard": h})
     grid = []
-    if settings.grid and not model.conditional:
-        z = grid_points(settings.grid).astype(np.float32)
+    if settings.grid and not model.conditional and n:
+        lo, hi = np.percentile(z_mean, [5, 95], axis=0)  # over the clips, not the prior: a click near a clip decodes there
+        axes = [np.linspace(lo[d], hi[d], settings.grid) for d in range(2)]
+        z = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.float32)
         waves = render(model.decode_all(z, None), config.data.db_min, config.data.db_max, transform,
                        n_iter=settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
         g = settings.grid
@@ -315,7 +318,8 @@ def report(settings: ReportSettings) -> ReportResult:
         (tmp / INDEX).write_text(page(sections), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({
             "format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "wavs")} for s in sections],
+            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "wavs", "map")}
+                     for s in sections],
         }, indent=1) + "\n", encoding="utf-8")
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():
