@@ -32,33 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, latents, metrics, progress
+from . import audio, latents, metrics, progress, specplot
 from .data import SpectrogramSet
 from .errors import DataError
-from .settings import EvaluateSettings
+from .settings import LOSSES, SPLITS, EvaluateSettings
 from .synth import render
 
-SPLITS = ("train", "val", "test")
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
                  "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
                  "heard gen / real train", "heard recon / repr")
-
-
-def _model_name(settings: dict) -> str:
-    kind = settings.get("kind", "?")
-    name = kind if kind == "mlp" else f"{kind}-{settings.get('arch')}"
-    extras = []
-    if settings.get("dropout"):
-        extras.append(f"dropout {settings['dropout']:g}")
-    if settings.get("regularize"):
-        extras.append("L2 + dropout")
-    if settings.get("conditional"):
-        extras.append("conditional")
-    if settings.get("latent_dim", 2) != 2:
-        extras.append(f"latent {settings['latent_dim']}")
-    if settings.get("beta", 1.0) != 1.0:
-        extras.append(f"beta {settings['beta']:g}")
-    return name + (f" ({', '.join(extras)})" if extras else "")
 
 
 def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: int) -> dict[str, np.ndarray]:
@@ -75,7 +57,8 @@ def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: in
     return {"z_mean": np.concatenate(z_mean), "reconstruction": recon_a, "kl": kl_a, "total": recon_a + beta * kl_a}
 
 
-def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, title: str) -> dict[str, str]:
+def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, db_range, transform, title: str) -> dict[str, str]:
+    """evaluate's PNGs; `db_range` (n, 2): each shown clip's dB range, `transform` its audio settings (axes in s, Hz, dB)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,15 +102,10 @@ def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, titl
         files["curves"] = str(_save(fig, out / "curves.png", plt))
     n = len(spec_in)
     if n:
-        fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5), dpi=110, squeeze=False)
+        fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5), dpi=110, squeeze=False)
         for i in range(n):
             for row, (spec, label) in enumerate(((spec_in[i], "input"), (spec_out[i], "reconstruction"))):
-                ax = axes[row, i]
-                ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1)
-                ax.set_title(f"test clip {i}: {label}", fontsize=8)
-                ax.set_xlabel("frame", fontsize=7)
-                ax.set_ylabel("frequency bin", fontsize=7)
-                ax.tick_params(labelsize=6)
+                specplot.draw(axes[row, i], spec, *db_range[i], transform, f"test clip {i}: {label}", small=True)
         fig.tight_layout()
         files["reconstructions"] = str(_save(fig, out / "reconstructions.png", plt))
     return files
@@ -197,7 +175,8 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     order = {int(i): j for j, i in enumerate(both)}
     title = f"{run.name}"
     plots = _plots(out, ftest["z_mean"], test["digit"], test["speaker"], history,
-                   test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [], title)
+                   test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [],
+                   np.column_stack([test["db_min"][show], test["db_max"][show]]), config.transform(), title)
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
     generation, waves, digits = None, None, None
     if settings.samples_per_digit or settings.recogniser:
@@ -229,7 +208,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     # ---
     result = {
         "run": str(run),
-        "model": _model_name(config.settings),
+        "model": config.train_settings().describe(),
         "parameters": config.model.get("parameters"),
         "latent_dim": int(ftest["z_mean"].shape[1]),
         "epochs": history[-1]["epoch"] if history else None,
@@ -237,7 +216,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         "data": {"root": str(data.root), "same_as_training": same_data,
                  "clips": {s: int(len(arrays[s]["spec"])) for s in SPLITS}, "split_by": data.manifest.split_by},
         "losses": {s: {k: float(np.mean(forward[s][k])) if len(forward[s][k]) else None
-                       for k in ("reconstruction", "kl", "total")} for s in SPLITS},
+                       for k in LOSSES} for s in SPLITS},
         "latent": {
             "knn_digit_accuracy": metrics.knn_accuracy(ftrain["z_mean"], arrays["train"]["digit"], ftest["z_mean"],
                                                        test["digit"], settings.k),
@@ -252,6 +231,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                   "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1"},
         "plots": plots,
         "listen": listen,
+        "settings": settings.model_dump(mode="json", exclude={"runs"}),
         "seconds": time.perf_counter() - t0,
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=1, allow_nan=True) + "\n", encoding="utf-8")

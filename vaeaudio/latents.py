@@ -59,7 +59,7 @@ class LatentMixture:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> "LatentMixture":
+    def load(cls, path: Path) -> LatentMixture:
         """Read a mixture written by `save`; a foreign or damaged file is a `ModelError`."""
         try:
             with np.load(path) as f:

@@ -23,26 +23,23 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import __version__, audio, progress
 from .data import MANIFEST, Manifest, ShardInfo, shard_name
 from .errors import DataError, UsageError
-from .settings import PreprocessSettings
+from .settings import META_FILE, SPLITS, PreprocessSettings
 from .shards import ShardWriter, read_plan_id, sha256_file
 from .splits import split_by_speaker, split_by_take
 
 #: Recording file names: digit, speaker id, take number.
 NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
-#: AudioMNIST's speaker metadata file (JSON keyed by speaker id).
-META_NAME = "audioMNIST_meta.txt"
-SPLITS = ("train", "val", "test")
 _PROBE_CHUNK = 64
 _FEATURE_CHUNK = 32
 
@@ -238,7 +235,7 @@ def _load_current(out: Path, settings: PreprocessSettings, fingerprint: str) -> 
 
 def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
     for rel in files:
-        if rel.rsplit("/", 1)[-1] == META_NAME:
+        if rel.rsplit("/", 1)[-1] == META_FILE:
             try:
                 meta = json.loads(Path(src, rel).read_text(encoding="utf-8"))
                 return (meta if isinstance(meta, dict) else {}), rel

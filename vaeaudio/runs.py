@@ -1,6 +1,6 @@
 """Run directories (`runs/<kind>-<YYYYmmdd-HHMMSS>/`): find them, read their config and model.
 
-A run directory holds (design.md):
+A run directory holds (`docs/architecture.md`):
 
     config.json    `RunConfig`: every setting, the data it was trained on, versions
     history.csv    one row per epoch (`HISTORY_COLUMNS`; losses in nats per clip)
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import audio, progress
 from .errors import DataError, ModelError
+from .settings import LOSSES
 
 FORMAT = "vaeaudio-run/1"
 CONFIG = "config.json"
@@ -33,8 +34,7 @@ HISTORY = "history.csv"
 MODEL = "model.keras"
 LATEST = "latest"
 DEFAULT_ROOT = Path("runs")
-HISTORY_COLUMNS = ("epoch", "train_reconstruction", "train_kl", "train_total",
-                   "val_reconstruction", "val_kl", "val_total", "seconds", "samples_per_s")
+HISTORY_COLUMNS = ("epoch", *(f"{split}_{k}" for split in ("train", "val") for k in LOSSES), "seconds", "samples_per_s")
 
 
 class DataInfo(BaseModel):

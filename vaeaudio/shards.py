@@ -86,7 +86,7 @@ class ShardWriter:
         self.bytes = self.tmp.stat().st_size
         os.replace(self.tmp, self.path)
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -7,15 +7,18 @@ have seen; a `tf.data` pipeline gathers and prefetches the batches (B, bins, fra
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
 a `tf.function` (with the Adam update XLA-fused unless `--no-xla`, see
-`make_steps`) and run through `strategy.run`
-under `tf.distribute.get_strategy()` (the default strategy on one machine), so
-that the same loop can later run under a multi-worker strategy; `model.fit`
-is not used. Evaluation runs the same step with `training=False`.
+`make_steps`) and run through `strategy.run` under the strategy of
+`--distribute` (`vaeaudio.distribute`: the default strategy on one machine,
+mirrored, or multi-worker), so one loop serves all three; `model.fit` is not
+used. Evaluation runs the same step with `training=False`.
 
-After every epoch: a row of `history.csv`, TensorBoard scalars in `tb/`, and a
-checkpoint (`vaeaudio.checkpoint`) incl. optimizer and RNG state. Ctrl-C ends
-the current step, checkpoints and raises `TrainingInterrupted` (exit 130); a
-NaN or Inf loss raises `TrainingError` and keeps the last epoch's checkpoint.
+After every epoch: a row of `history.csv` and TensorBoard scalars in `tb/`.
+A checkpoint (`vaeaudio.checkpoint`, incl. optimizer and RNG state) is written
+after the first and the last epoch and otherwise at most every
+`--checkpoint-every` seconds (every epoch with `--checkpoint-every 0` and in
+distributed runs). Ctrl-C ends the current step, checkpoints and raises
+`TrainingInterrupted` (exit 130); a NaN or Inf loss raises `TrainingError` and
+keeps the last checkpoint.
 Losses are in nats per clip (`vaeaudio.models.vae`).
 """
 
@@ -34,13 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, distribute, latents, progress, runs
+from . import __version__, checkpoint, distribute, latents, preview, progress, runs
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError
-from .settings import TrainSettings
+from .settings import LOSSES, TrainSettings
 
 CHECKPOINTS = "checkpoints"
-METRICS = ("reconstruction", "kl", "total")
 
 
 class TrainingInterrupted(TrainingError):
@@ -85,7 +87,7 @@ class _Data:
         self.batch_size, self.seed = batch_size, seed
 
     @classmethod
-    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple["_Data", dict[str, float]]:
+    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple[_Data, dict[str, float]]:
         """The splits of `spec_set`, and of its train clips: the median `db_min` and `db_max` (to undo the
         scaling) and the `mean` [0, 1] value (the level `synth --sharpen auto` matches)."""
         train = spec_set.arrays("train", ("spec", "digit", "db_min", "db_max"))
@@ -96,6 +98,10 @@ class _Data:
         stats = {"db_min": float(np.median(train["db_min"])), "db_max": float(np.median(train["db_max"])),
                  "mean": float(np.mean(train["spec"], dtype=np.float64))}
         return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), stats
+
+    def val_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The val split as numpy: spectrograms (n, bins, frames) and digits (n,)."""
+        return self.val.numpy(), self.val_digits.numpy()
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -258,7 +264,8 @@ def train(settings: TrainSettings) -> TrainResult:
             "versions": _versions(),
         })
         runs.mark_latest(run)
-    return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role)
+    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
 def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = "none",
@@ -289,7 +296,8 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
     history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
-    return _fit(settings, run, data, model, position, history, strategy, role)
+    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
 def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
@@ -311,15 +319,18 @@ def weights_digest(model) -> str:
 
 
 def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history: list[dict], strategy,
-         role: distribute.Role) -> TrainResult:
-    """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder."""
+         role: distribute.Role, previews: preview.Preview | None = None) -> TrainResult:
+    """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder.
+
+    `previews`: TensorBoard audio and images every few epochs (`vaeaudio.preview`), written by the chief."""
     try:
-        return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role)
+        return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role,
+                       previews if role.chief else None)
     finally:
         role.clean_up()
 
 
-def _epochs(settings, run, out, data, model, start, history, strategy, role) -> TrainResult:
+def _epochs(settings, run, out, data, model, start, history, strategy, role, previews) -> TrainResult:
     import tensorflow as tf
 
     with strategy.scope():
@@ -339,7 +350,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             if not resumed:
                 model.reset_metrics()
             t0 = time.perf_counter()
-            batches = strategy.distribute_datasets_from_function(lambda ctx: data.train_batches(epoch, skip, ctx))
+            batches = strategy.distribute_datasets_from_function(
+                functools.partial(data.train_batches, epoch, skip))  # called with the InputContext
             with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
                 bar.advance(min(skip * bs, n_train))
                 for step, (x, digits) in enumerate(batches, start=skip + 1):
@@ -355,11 +367,13 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             for x, digits in strategy.distribute_datasets_from_function(data.val_batches):
                 val_out = eval_step(x, digits)
             val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, saved_epoch)
-            row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in METRICS},
-                   **{f"val_{k}": val_m[k] for k in METRICS},
+            row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in LOSSES},
+                   **{f"val_{k}": val_m[k] for k in LOSSES},
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
             _log_epoch(writer, row, settings.epochs)
+            if previews is not None and previews.due(epoch + 1):
+                previews.write(writer, model, epoch + 1)
             runs.write_history(out, history)
             interrupted = stop.requested and epoch + 1 < settings.epochs
             if (interrupted or epoch + 1 == settings.epochs or saved_at is None
@@ -385,7 +399,7 @@ def _log_epoch(writer, row: dict, epochs: int) -> None:
     from tensorflow.core.framework import summary_pb2
 
     scalar = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in METRICS}
+    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in LOSSES}
     with writer.as_default():
         for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
             tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=scalar)
