@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,14 @@ def spectrogram_shape(clip_samples: int = CLIP_SAMPLES, n_fft: int = N_FFT, hop_
 def decode(data: bytes) -> tuple[np.ndarray, int]:
     """Decode audio file bytes to a mono float32 waveform in [-1, 1] and its rate in Hz.
 
-    Multi-channel audio is averaged to mono (as librosa does). Raises whatever
-    `soundfile` raises for unreadable data.
+    Multi-channel audio is averaged to mono (as librosa does). Raises
+    `ValueError` with soundfile's reason (e.g. "Format not recognised.") for unreadable data.
     """
-    y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    try:
+        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several kinds; its text names a BytesIO object
+        raise ValueError(re.sub(r"^Error opening <_io\.BytesIO object at 0x[0-9a-fA-F]+>: ?", "", str(exc)) or
+                         type(exc).__name__) from None
     return (y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]), int(sr)
 
 

@@ -19,7 +19,8 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from .errors import DataError
-from .shards import read_shard, sha256_file
+from .files import sha256_file
+from .shards import read_shard
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Format tag of the spectrogram set; bumped whenever the contract changes.
 FORMAT = "vaeaudio-spectrograms/1"
 MANIFEST = "manifest.json"
+#: Folder, inside a spectrogram set, of the digit classifier `evaluate` trains and reuses.
+CLASSIFIER_CACHE = "classifier"
 
 
 def shard_name(split: str, index: int) -> str:
@@ -132,6 +135,33 @@ class Manifest(BaseModel):
         os.replace(tmp, path)
 
 
+#: (path, size, mtime_ns) of shards whose sha256 matched in this process: each is hashed once per process.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def verify_shard(path: Path, shard: ShardInfo) -> None:
+    """`DataError` naming `path` unless it exists with the size and sha256 the manifest records.
+
+    Hashing runs at about 1.5 GB/s (0.1 s for FSDD's 2,500 clips), well under
+    the cost of reading the shard; a file is hashed again only when its size or
+    mtime changes.
+    """
+    hint = f"re-run `vaeaudio preprocess --out {path.parent}`: it rewrites damaged shards"
+    try:
+        st = path.stat()
+    except OSError:
+        raise DataError(f"shard {path} is missing", hint) from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    if st.st_size != shard.bytes:
+        raise DataError(f"shard {path} has {st.st_size:,} bytes, the manifest says {shard.bytes:,}: it changed since "
+                        "preprocessing", hint)
+    if sha256_file(path) != shard.sha256:
+        raise DataError(f"shard {path} is damaged: its sha256 differs from the manifest's", hint)
+    _VERIFIED.add(key)
+
+
 class SpectrogramSet:
     """A validated spectrogram set on disk."""
 
@@ -163,9 +193,7 @@ class SpectrogramSet:
         parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
         for shard in self._split(split).shards:
             path = self.root / shard.file
-            if not path.is_file() or path.stat().st_size != shard.bytes:
-                raise DataError(f"shard {path} is missing or has changed since preprocessing",
-                                f"re-run `vaeaudio preprocess --out {self.root}`")
+            verify_shard(path, shard)
             for name, arr in read_shard(path, fields).items():
                 parts[name].append(arr)
         shape = {"spec": (0, *self.shape)}

@@ -18,12 +18,10 @@ import numpy as np
 
 from . import metrics, progress
 from .classifier import Judge
-from .data import SpectrogramSet
+from .data import CLASSIFIER_CACHE, SpectrogramSet
 from .settings import ClassifierSettings
 from .synth import render
 
-#: Folder, inside a spectrogram set, of the classifier `evaluate` trains and reuses.
-CACHE = "classifier"
 
 
 def cached_judge(data: SpectrogramSet) -> Judge:
@@ -31,7 +29,7 @@ def cached_judge(data: SpectrogramSet) -> Judge:
     made with other settings than today's defaults (an older vaeaudio's judge is replaced, not trusted)."""
     from .classifier import train
 
-    folder = data.root / CACHE
+    folder = data.root / CLASSIFIER_CACHE
     wanted = ClassifierSettings(data=data.root, out=folder)
     why = "none is cached there yet"
     try:

@@ -25,11 +25,14 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from .errors import ModelError
+from .files import replacing, sha256_file
 
 FORMAT = "vaeaudio-run/1"
 CONFIG = "config.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
+#: Beside a saved model: its sha256, written by `save_model`.
+DIGEST_SUFFIX = ".sha256"
 LATEST = "latest"
 DEFAULT_ROOT = Path("runs")
 HISTORY_COLUMNS = ("epoch", "train_reconstruction", "train_kl", "train_total",
@@ -66,13 +69,21 @@ class RunConfig(BaseModel):
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT, now: datetime | None = None) -> Path:
-    """A fresh path `root/<name>-<YYYYmmdd-HHMMSS>` (suffixed -2, -3... if taken)."""
+    """Create and return a new empty folder `root/<name>-<YYYYmmdd-HHMMSS>` (suffixed -2, -3... if taken).
+
+    The folder is made with one `mkdir` that fails if it exists, so two
+    processes started in the same second get two folders.
+    """
     base = root / f"{name}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+    root.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 def mark_latest(run: Path) -> None:
@@ -101,9 +112,8 @@ def resolve_run(path: str | Path | None) -> Path:
 
 def write_json(path: Path, data: dict) -> None:
     """Write `data` as indented JSON to `path` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 def load_config(run: Path) -> RunConfig:
@@ -121,12 +131,40 @@ def load_config(run: Path) -> RunConfig:
         raise ModelError(f"{path} is damaged: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
 
 
+def save_model(path: Path, model) -> None:
+    """Save a Keras `model` to `path` (.keras) atomically, with its sha256 in `path.sha256` (see `check_model_file`).
+
+    The old digest is removed first, so a crash part-way leaves a model without
+    a digest (not checked) rather than one with a wrong digest.
+    """
+    digest = Path(f"{path}{DIGEST_SUFFIX}")
+    digest.unlink(missing_ok=True)
+    with replacing(path, ".tmp.keras") as tmp:  # Keras insists on the .keras suffix
+        model.save(tmp)
+        sha = sha256_file(tmp)
+    with replacing(digest) as tmp:
+        tmp.write_text(sha + "\n", encoding="ascii")
+
+
+def check_model_file(path: Path, hint: str) -> None:
+    """`ModelError` (with `hint`) unless `path` is a zip archive whose sha256 is the one recorded at save, if any."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a Keras model file (not a zip archive): it is damaged or was replaced", hint)
+    digest = Path(f"{path}{DIGEST_SUFFIX}")
+    if digest.is_file() and digest.read_text(encoding="ascii").strip() != sha256_file(path):
+        raise ModelError(f"{path} is damaged: its sha256 differs from the one recorded when it was saved", hint)
+
+
 def load_model(run: Path):
-    """The final `VAE` of run directory `run`, loaded in Keras safe mode."""
+    """The final `VAE` of run directory `run`, loaded in Keras safe mode after `check_model_file`."""
     path = Path(run) / MODEL
+    again = f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`"
     if not path.is_file():
         raise ModelError(f"{path} is missing: the run has not finished",
-                         f"finish it with `vaeaudio train --resume {run} --epochs N`")
+                         f"finish it with `vaeaudio train --resume {run}`")
+    check_model_file(path, again)
     import keras
 
     from . import models  # noqa: F401  registers the custom classes
@@ -134,7 +172,8 @@ def load_model(run: Path):
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {exc})") from None
+        raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+                         again) from None
 
 
 def read_history(run: Path) -> list[dict[str, float]]:
@@ -148,11 +187,8 @@ def read_history(run: Path) -> list[dict[str, float]]:
 
 def write_history(run: Path, rows: list[dict[str, float]]) -> None:
     """Write all `rows` to `history.csv` atomically."""
-    path = Path(run) / HISTORY
-    tmp = path.with_name(HISTORY + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(Path(run) / HISTORY) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
         w.writeheader()
         for row in rows:
             w.writerow({k: (row[k] if k == "epoch" else f"{row[k]:.9g}") for k in HISTORY_COLUMNS})
-    os.replace(tmp, path)

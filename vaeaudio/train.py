@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, distribute, progress, runs
+from . import __version__, checkpoint, distribute, locks, progress, runs
 from .data import SpectrogramSet
-from .errors import DataError, TrainingError, UsageError
+from .errors import DataError, ModelError, TrainingError, UsageError
 from .settings import TrainSettings
 
 CHECKPOINTS = "checkpoints"
@@ -232,14 +232,41 @@ def _versions() -> dict[str, str]:
             "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
 
 
+def _lock_new_run(run: Path, held: contextlib.ExitStack) -> None:
+    """Take the lock of the new run directory `run` into `held`; `UsageError` if it is in use or not empty.
+
+    A folder that is neither empty nor a vaeaudio run is refused without
+    writing into it; a run being trained is refused naming its process.
+    """
+    refuse = UsageError(f"--run-dir {run} already exists and is not empty",
+                        f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+    if run.exists() and not run.is_dir():
+        raise refuse
+    if run.is_dir() and not (run / runs.CONFIG).exists() and any(p.name != locks.LOCK for p in run.iterdir()):
+        raise refuse
+    held.enter_context(locks.hold(run, "run directory"))
+    if any(p.name != locks.LOCK for p in run.iterdir()):
+        raise refuse
+
+
 def train(settings: TrainSettings) -> TrainResult:
-    """Train a new run as `settings` say; returns when all epochs are done."""
+    """Train a new run as `settings` say; returns when all epochs are done.
+
+    The run directory is locked (`vaeaudio.locks`) until training ends.
+    """
+    if settings.distribute == "multi-worker" and settings.run_dir is None:
+        raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
+                         "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    with contextlib.ExitStack() as held:
+        return _train(settings, spec_set, held)
+
+
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
-        if role.chief and run.exists() and (not run.is_dir() or any(run.iterdir())):
-            raise UsageError(f"--run-dir {run} already exists and is not empty",
-                             f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+        if role.chief:
+            _lock_new_run(run, held)
         data, stats = _Data.load(spec_set, settings.batch_size, settings.seed)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
@@ -266,8 +293,18 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
 
     `distribute_` and `connect_timeout` say how this continuation runs (as
     `--distribute`): a run from several workers can go on on one machine and back.
+    A run whose first epoch never ended (no checkpoint) starts from epoch 0; a
+    run whose epochs are all done but whose `model.keras` is missing or damaged
+    (the final save failed) gets it written from the last checkpoint.
+    The run directory is locked while this runs.
     """
     run = runs.resolve_run(run_path)
+    with contextlib.ExitStack() as held:
+        return _resume(run, epochs, distribute_, connect_timeout, held)
+
+
+def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: float,
+            held: contextlib.ExitStack) -> TrainResult:
     config = runs.load_config(run)
     settings = config.train_settings()
     settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
@@ -277,18 +314,37 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
+        if role.chief:
+            held.enter_context(locks.hold(run, "run directory"))
         data, _ = _Data.load(spec_set, settings.batch_size, settings.seed)
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
-            position = checkpoint.restore(run / CHECKPOINTS, model)
+            if checkpoint.exists(run / CHECKPOINTS):
+                position = checkpoint.restore(run / CHECKPOINTS, model)
+            else:
+                progress.log(f"{run.name} has no checkpoint (its first epoch never ended): starting from epoch 1")
+                position = checkpoint.Position(0)
+    history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
+    if position.epoch >= settings.epochs and role.chief and history and not _model_whole(run):
+        runs.save_model(run / runs.MODEL, model)
+        progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+        return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
     if position.epoch >= settings.epochs:
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
                          f"ask for more, e.g. --epochs {position.epoch + 10}")
     if role.chief:
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
-    history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
     return _fit(settings, run, data, model, position, history, strategy, role)
+
+
+def _model_whole(run: Path) -> bool:
+    """True when the run's `model.keras` exists and passes `runs.check_model_file`."""
+    try:
+        runs.check_model_file(run / runs.MODEL, "")
+    except (ModelError, OSError):
+        return False
+    return True
 
 
 def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
@@ -367,9 +423,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
             if interrupted:
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
-    tmp = out / ".model.tmp.keras"
-    model.save(tmp)
-    tmp.replace(out / runs.MODEL)
+    runs.save_model(out / runs.MODEL, model)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)
