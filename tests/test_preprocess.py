@@ -142,12 +142,12 @@ def test_messy_corpus_via_cli(messy_corpus, tmp_path, capsys):
     ref, _, _ = reference_features(messy_corpus / arr["path"][0])
     assert np.abs(arr["spec"][0] - ref).max() < 1e-5
 
-    # a second run is a no-op (the lock file only gets the new holder's pid)
-    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != ".lock"}
+    # a second run is a no-op
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(["preprocess", "--src", str(messy_corpus), "--out", str(out), "--length-percentiles", "0", "100",
                  "--quiet"]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != ".lock"} == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_split_by_speaker_end_to_end(fsdd_small, tmp_path):
