@@ -61,9 +61,9 @@ def main() -> None:
         for sharpen in args.sharpen:
             t0 = time.perf_counter()
             power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config)
-            waves, digits = generate(model, config, args.per_digit, 0, iters, data.manifest.settings, power)
+            waves, digits = generate(model, config, args.per_digit, 0, iters, power)
             seconds = (time.perf_counter() - t0) / n
-            row(f"Griffin-Lim {iters:4d}, sharpen {sharpen} ({power:.2f})", *judge.predict(judge.featurise_waves(waves)),
+            row(f"Griffin-Lim {iters:4d}, sharpen {sharpen} ({power:.2f})", *judge.predict(judge.featurise_waves(waves, config.transform().sample_rate)),
                 digits, seconds)
 
 

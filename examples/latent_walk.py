@@ -4,7 +4,7 @@
 
 z goes from -2 to +2 along the first latent axis (the others stay 0); a
 conditional run says digit D (default 0) at every step. Uses vaeaudio as a
-library: `runs` to load, the model's `decode`, `synth.render` for the phase,
+library: `runs` to load, the model's `decode`, `synth.render` with the run's audio settings,
 `audio.write_wav` for the files.
 """
 
@@ -27,10 +27,12 @@ def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:
     z = np.zeros((steps, model.latent_dim), np.float32)
     z[:, 0] = np.linspace(-2.0, 2.0, steps)
     digits = np.full(steps, digit) if model.conditional else None
-    spec = model.decode_all(z, digits)  # (steps, 257, 69) in [0, 1]
+    spec = model.decode_all(z, digits)  # (steps, bins, frames) in [0, 1]
     power = sharpen_power("auto", model, config)  # the contrast of the training clips
-    waves = render(spec, config.data.db_min, config.data.db_max, sharpen=power)  # (steps, 17640) at 22,050 Hz
-    return [audio.write_wav(out / f"step-{i:02d}_z0{z[i, 0]:+.2f}.wav", w) for i, w in enumerate(waves)]
+    transform = config.transform()  # the audio settings of the set the run was trained on
+    waves = render(spec, config.data.db_min, config.data.db_max, transform, sharpen=power)  # (steps, clip_samples)
+    return [audio.write_wav(out / f"step-{i:02d}_z0{z[i, 0]:+.2f}.wav", w, transform.sample_rate)
+            for i, w in enumerate(waves)]
 
 
 if __name__ == "__main__":

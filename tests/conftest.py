@@ -1,4 +1,8 @@
-"""Shared fixtures: small real corpora copied from ../shared/data/fsdd and spectrogram sets built from them."""
+"""Shared fixtures: small real corpora copied from the FSDD sample embedded in the package, and sets built from them.
+
+Nothing here reads outside the repository: `vaeaudio/sample/` holds 250 real
+recordings (5 speakers x 10 digits x takes 0-4, 8 kHz).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+from vaeaudio.demo import SAMPLE as FSDD
+
 SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
+TAKES = range(5)  # the takes the sample holds
 
 
 def copy_fsdd(dest: Path, takes: range = range(2), speakers=SPEAKERS, digits=range(10)) -> Path:
-    """Copy `len(speakers) x len(digits) x len(takes)` FSDD recordings into `dest/recordings/`."""
-    if not FSDD.is_dir():
-        pytest.skip(f"FSDD sample not found at {FSDD}")
+    """Copy `len(speakers) x len(digits) x len(takes)` sample recordings (takes 0-4) into `dest/recordings/`."""
     rec = dest / "recordings"
     rec.mkdir(parents=True, exist_ok=True)
     for s in speakers:

@@ -21,7 +21,7 @@ def reference_features(path):
     return (db - db.min()) / (db.max() - db.min()), db.min(), db.max()
 
 
-@pytest.mark.parametrize("name", ["3_theo_7.wav", "0_george_0.wav", "9_yweweler_49.wav"])
+@pytest.mark.parametrize("name", ["3_theo_4.wav", "0_george_0.wav", "9_yweweler_3.wav"])
 def test_matches_plain_librosa(name):
     ref, ref_min, ref_max = reference_features(FSDD / name)
     y, sr = audio.read(FSDD / name)

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from conftest import FSDD
+from conftest import FSDD, SPEAKERS
 from vaeaudio.cli import main
 from vaeaudio.data import FORMAT, SpectrogramSet
 from vaeaudio.errors import DataError, UsageError
@@ -91,7 +91,7 @@ def messy_corpus(tmp_path, fsdd_small) -> Path:
     (rec / "1_theo_7.wav").write_bytes(np.random.default_rng(0).bytes(5000))  # random bytes
     (rec / "2_theo_7.wav").write_bytes(b"")  # empty
     (rec / "notes.txt").write_text("recorded on a Tuesday")
-    shutil.copy(FSDD / "4_jackson_9.wav", rec / "four_jackson_9.wav")  # wrongly named
+    shutil.copy(FSDD / "4_jackson_4.wav", rec / "four_jackson_4.wav")  # wrongly named
     shutil.copy(rec / "5_nicolas_0.wav", rec / "5_nicolas_17.wav")  # duplicated take
     sf.write(rec / "6_theo_8.wav", np.zeros(4000, dtype=np.float32), 8000)  # silence
     nan = np.full(4000, np.nan, dtype=np.float32)
@@ -112,7 +112,7 @@ def test_messy_corpus_via_cli(messy_corpus, tmp_path, capsys):
     assert reasons["1_theo_7.wav"][0] == "unreadable"
     assert reasons["2_theo_7.wav"] == ("empty", "empty file")
     assert reasons["notes.txt"] == ("not-audio", "not a .wav file")
-    assert reasons["four_jackson_9.wav"][0] == "bad-name"
+    assert reasons["four_jackson_4.wav"][0] == "bad-name"
     assert reasons["5_nicolas_17.wav"] == ("duplicate", "byte-identical to recordings/5_nicolas_0.wav")
     assert reasons["6_theo_8.wav"][0] == "silent"
     assert reasons["7_theo_8.wav"] == ("nan", "contains NaN or Inf samples")
@@ -166,7 +166,7 @@ def test_audiomnist_layout_with_metadata(tmp_path):
     for spk in ("01", "02", "03"):
         for d in range(10):
             for t in range(2):
-                y, sr = sf.read(FSDD / f"{d}_theo_{t + 3 * int(spk)}.wav", dtype="float32")
+                y, sr = sf.read(FSDD / f"{d}_{SPEAKERS[int(spk)]}_{t}.wav", dtype="float32")
                 path = src / "data" / spk / f"{d}_{spk}_{t}.wav"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 sf.write(path, soxr.resample(y, sr, 48000), 48000, subtype="PCM_16")

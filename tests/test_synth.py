@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from vaeaudio import audio
 from vaeaudio.cli import main
 from vaeaudio.synth import grid_points, render, sharpen_power
 
@@ -100,7 +101,8 @@ def test_sharpen_auto_matches_the_training_level(tiny_cond_run):
 def test_sharpen_lowers_quiet_bins_only():
     spec = np.full((1, 257, 69), 0.3, np.float32)
     spec[0, 20:40, 10:50] = 1.0
-    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, n_iter=16, sharpen=p)[0])) for p in (1.0, 2.0))
+    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, audio.Transform(), n_iter=16, sharpen=p)[0]))
+                    for p in (1.0, 2.0))
     # peak-normalised, so the loud part keeps its level and the 0.3 floor (-56 dB) drops to 0.09 (-73 dB)
     assert np.median(sharp) < 0.5 * np.median(plain)
 

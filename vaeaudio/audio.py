@@ -1,6 +1,6 @@
 """Audio <-> normalised spectrogram, exactly as the reference pipeline does it, batched.
 
-Forward (per clip, `reference.md` steps 1-6):
+Forward (per clip, the reference pipeline's steps 1-6, `docs/reference.md`):
     waveform (n,) float32 at any rate
     -> `resample` to 22,050 Hz (soxr HQ, as `librosa.load(sr=22050)`)
     -> `fix_length` to 17,640 samples (trim symmetrically about the centre, or zero-pad at the end)
@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +27,54 @@ import scipy.fft
 import soundfile as sf
 import soxr
 
-#: Sample rate every clip is resampled to, in Hz.
-SAMPLE_RATE = 22050
-#: Clip length after trimming/padding, in samples (0.8 s at 22,050 Hz).
-CLIP_SAMPLES = 17640
-#: STFT frame length in samples (-> 257 frequency bins).
-N_FFT = 512
-#: STFT hop in samples (-> 69 centred frames for 17,640 samples).
-HOP_LENGTH = 256
-#: Dynamic range kept below each clip's maximum, in dB.
-TOP_DB = 80.0
+from .settings import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB  # noqa: F401  (the defaults' one home)
+
 #: Smallest amplitude before taking the log (librosa's `amplitude_to_db` default).
 AMIN = 1e-5
+
+
+@dataclass(frozen=True)
+class Transform:
+    """The audio settings of a spectrogram set: how a recording became a spectrogram, and how one goes back.
+
+    A spectrogram set records them in its manifest (`preprocess`), a run and a
+    classifier copy them from the set they were trained on; every path from a
+    spectrogram back to sound (synth, evaluate, the judges, the examples) takes
+    them from there, so a set made with `--sample-rate 16000 --hop-length 128`
+    is heard at 16 kHz with 128-sample hops.
+    """
+
+    sample_rate: int = SAMPLE_RATE  # Hz
+    clip_samples: int = CLIP_SAMPLES  # samples per clip at sample_rate
+    n_fft: int = N_FFT  # STFT frame length, samples
+    hop_length: int = HOP_LENGTH  # STFT hop, samples
+    top_db: float = TOP_DB  # dynamic range kept below each clip's maximum, dB
+
+    @classmethod
+    def of(cls, mapping: dict) -> "Transform":
+        """The transform named by a mapping holding these fields (e.g. a manifest's settings); other keys are ignored."""
+        return cls(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(frequency bins, frames) of a spectrogram: (257, 69) for the defaults."""
+        return spectrogram_shape(self.clip_samples, self.n_fft, self.hop_length)
+
+    @property
+    def seconds(self) -> float:
+        """Duration of a clip in seconds (0.8 for the defaults)."""
+        return self.clip_samples / self.sample_rate
+
+    def to_clip(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """A recording (samples,) at `sr` Hz -> a clip (clip_samples,) at `sample_rate` (`to_clip`)."""
+        return to_clip(y, sr, self.sample_rate, self.clip_samples)
+
+    def featurise(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Clips (n, clip_samples) -> (spec (n, bins, frames) in [0, 1], db_min (n,), db_max (n,)) (`featurise`)."""
+        return featurise(waves, self.n_fft, self.hop_length, self.top_db)
 
 
 def spectrogram_shape(clip_samples: int = CLIP_SAMPLES, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> tuple[int, int]:
@@ -178,13 +215,15 @@ def featurise(
 PEAK = 10 ** (-1 / 20)
 
 
-def istft(spec: np.ndarray, hop_length: int = HOP_LENGTH, length: int = CLIP_SAMPLES) -> np.ndarray:
+def istft(spec: np.ndarray, hop_length: int = HOP_LENGTH, length: int = CLIP_SAMPLES, n_fft: int | None = None
+          ) -> np.ndarray:
     """Inverse of `stft`: complex (..., bins, frames) -> waveforms (..., length) float32.
 
     Windowed overlap-add with the squared-window normalisation of `librosa.istft`,
-    vectorised over the batch; the centre padding is removed.
+    vectorised over the batch; the centre padding is removed. `n_fft` defaults to
+    2 x (bins - 1); an odd frame length must be given.
     """
-    n_fft = 2 * (spec.shape[-2] - 1)
+    n_fft = n_fft or 2 * (spec.shape[-2] - 1)
     window = hann(n_fft).astype(np.float32)
     frames = scipy.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1).astype(np.float32) * window
     out = _overlap_add(frames, hop_length)
@@ -227,15 +266,17 @@ def griffin_lim(
     length: int = CLIP_SAMPLES,
     momentum: float = 0.99,
     seed: int = 0,
+    n_fft: int | None = None,
 ) -> np.ndarray:
     """Estimate waveforms (n, length) from magnitudes (n, bins, frames) by fast Griffin-Lim.
 
     Same algorithm as `librosa.griffinlim` (Perraudin et al. 2013: random initial
     phase, `momentum` 0.99), run on the whole batch at once in float32 and in
     frame-major layout (n, frames, bins), so that no iteration copies a transpose.
+    `n_fft` defaults to 2 x (bins - 1); an odd frame length must be given.
     """
     mag = np.ascontiguousarray(np.swapaxes(np.asarray(magnitude, dtype=np.float32), -1, -2))  # (n, F, bins)
-    n_fft = 2 * (mag.shape[-1] - 1)
+    n_fft = n_fft or 2 * (mag.shape[-1] - 1)
     window = hann(n_fft).astype(np.float32)
     n_frames = mag.shape[-2]
     wsum = _overlap_add(np.broadcast_to(window**2, (n_frames, n_fft)), hop_length)

@@ -144,15 +144,22 @@ class Judge:
             return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32)
         return np.concatenate(probs), np.concatenate(feats)
 
-    def featurise_waves(self, waves: np.ndarray) -> np.ndarray:
-        """Waveforms (n, samples) at the set's rate -> spectrograms as preprocess makes them."""
-        s = self.config["preprocess"]
-        fixed = np.stack([audio.fix_length(w, s["clip_samples"]) for w in waves])
-        return audio.featurise(fixed, s["n_fft"], s["hop_length"], s["top_db"])[0]
+    @property
+    def transform(self) -> audio.Transform:
+        """The audio settings of the set the classifier was trained on: what its input spectrograms mean."""
+        return audio.Transform.of(self.config["preprocess"])
+
+    def featurise_waves(self, waves: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Waveforms (n, samples) at `sample_rate` Hz -> spectrograms (n, bins, frames) as preprocess makes them
+        with the judge's own audio settings (resampled and cut to its clip length first)."""
+        t = self.transform
+        if not len(waves):
+            return np.zeros((0, *t.shape), np.float32)
+        return t.featurise(np.stack([t.to_clip(w, sample_rate) for w in waves]))[0]
 
     def featurise_files(self, paths: list[Path]) -> np.ndarray:
         """WAV files -> spectrograms (n, bins, frames), exactly as `vaeaudio preprocess` featurises."""
-        s = self.config["preprocess"]
+        t = self.transform
         waves = []
         for p in paths:
             try:
@@ -161,8 +168,8 @@ class Judge:
                 raise DataError(f"cannot read {p}: {str(exc).splitlines()[0][:120]}") from None
             if y.size == 0 or not np.isfinite(y).all():
                 raise DataError(f"{p} is empty or holds NaN/Inf samples")
-            waves.append(audio.to_clip(y, sr, s["sample_rate"], s["clip_samples"]))
-        return audio.featurise(np.stack(waves), s["n_fft"], s["hop_length"], s["top_db"])[0]
+            waves.append(t.to_clip(y, sr))
+        return t.featurise(np.stack(waves))[0]
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float | None:

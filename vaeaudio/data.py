@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from . import audio
 from .errors import DataError
 from .files import sha256_file
 from .shards import read_shard
@@ -173,6 +174,11 @@ class SpectrogramSet:
     def shape(self) -> tuple[int, int]:
         """(frequency bins, frames) of every spectrogram: (257, 69) by default."""
         return tuple(self.manifest.shape)
+
+    @property
+    def transform(self) -> audio.Transform:
+        """The audio settings the set was made with (sample rate, clip length, STFT, dB range)."""
+        return audio.Transform.of(self.manifest.settings)
 
     def sha256(self) -> str:
         """SHA-256 of the manifest file (which names every shard's hash): the set's identity."""

@@ -137,22 +137,21 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
     """WAVs of a few test clips: original recording, representation only, model reconstruction."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    s = data.manifest.settings
-    ceiling = [render(test["spec"][i][None], test["db_min"][i], test["db_max"][i], n_iter=settings.griffin_lim_iters,
-                      seed=settings.seed, hop_length=s["hop_length"], length=s["clip_samples"])[0] for i in pick]
-    model = [render(recon[j][None], test["db_min"][i], test["db_max"][i], n_iter=settings.griffin_lim_iters,
-                    seed=settings.seed, hop_length=s["hop_length"], length=s["clip_samples"])[0]
-             for j, i in enumerate(pick)]
+    t = data.transform
+    ceiling = render(test["spec"][pick], test["db_min"][pick], test["db_max"][pick], t,
+                     n_iter=settings.griffin_lim_iters, seed=settings.seed)
+    model = render(recon, test["db_min"][pick], test["db_max"][pick], t, n_iter=settings.griffin_lim_iters,
+                   seed=settings.seed)
     root = Path(data.manifest.source.root)
     for j, i in enumerate(pick):
         stem = f"clip{j}_digit{test['digit'][i]}_{test['speaker'][i]}"
         source = root / test["path"][i]
         if source.is_file():
             y, sr = audio.read(source)
-            y = audio.to_clip(y, sr, s["sample_rate"], s["clip_samples"])
-            written.append(str(audio.write_wav(out / f"{stem}_original.wav", audio.peak_normalise(y), s["sample_rate"])))
-        written.append(str(audio.write_wav(out / f"{stem}_representation.wav", ceiling[j], s["sample_rate"])))
-        written.append(str(audio.write_wav(out / f"{stem}_model.wav", model[j], s["sample_rate"])))
+            written.append(str(audio.write_wav(out / f"{stem}_original.wav", audio.peak_normalise(t.to_clip(y, sr)),
+                                               t.sample_rate)))
+        written.append(str(audio.write_wav(out / f"{stem}_representation.wav", ceiling[j], t.sample_rate)))
+        written.append(str(audio.write_wav(out / f"{stem}_model.wav", model[j], t.sample_rate)))
     return written
 
 
@@ -164,9 +163,9 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     config = load_config(run)
     model = load_model(run)
     data = SpectrogramSet(settings.data or config.data.root)
-    if tuple(data.shape) != tuple(config.data.shape):
-        raise DataError(f"{data.root} holds {data.shape[0]}x{data.shape[1]} spectrograms, but {run.name} was trained on "
-                        f"{config.data.shape[0]}x{config.data.shape[1]}", "evaluate on the set the run was trained on")
+    if data.transform != config.transform():
+        raise DataError(f"{data.root} was made with other audio settings ({data.transform}) than {run.name} was "
+                        f"trained on ({config.transform()})", "evaluate on a set made with the run's settings")
     same_data = data.sha256() == config.data.manifest_sha256
     if not same_data:
         progress.log(f"note: {data.root} is not the spectrogram set {run.name} was trained on")
@@ -202,8 +201,9 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
         power = sharpen_power(settings.sharpen, model, config, settings.seed)
         waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
-                                 settings.griffin_lim_iters, data.manifest.settings, power)
-        generation = {**generation_metrics(judge, waves, digits, test["spec"], test["digit"]),
+                                 settings.griffin_lim_iters, power)
+        generation = {**generation_metrics(judge, waves, config.transform().sample_rate, digits, test["spec"],
+                                           test["digit"]),
                       "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power}
     result = {
         "run": str(run),

@@ -51,9 +51,10 @@ def cached_judge(data: SpectrogramSet) -> Judge:
     return Judge(folder)
 
 
-def generate(model, config, n_per_digit: int, seed: int, n_iter: int, preprocess: dict,
+def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
              sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Waveforms (n, samples) of 10 x n_per_digit generated clips, 16-bit quantised, and their digits (or None).
+    """Waveforms (n, clip_samples) at the run's sample rate of 10 x n_per_digit generated clips, 16-bit
+    quantised, and their digits (n,) (or None).
 
     A conditional model makes n_per_digit clips of each digit; an unconditional
     one 10 x n_per_digit draws from the prior.
@@ -63,15 +64,16 @@ def generate(model, config, n_per_digit: int, seed: int, n_iter: int, preprocess
     z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
     spec = model.decode_all(z, digits)
-    waves = render(spec, config.data.db_min, config.data.db_max, n_iter=n_iter, seed=seed,
-                   hop_length=preprocess["hop_length"], length=preprocess["clip_samples"], sharpen=sharpen)
+    waves = render(spec, config.data.db_min, config.data.db_max, config.transform(), n_iter=n_iter, seed=seed,
+                   sharpen=sharpen)
     return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits
 
 
-def generation_metrics(judge: Judge, waves: np.ndarray, digits: np.ndarray | None,
+def generation_metrics(judge: Judge, waves: np.ndarray, sample_rate: int, digits: np.ndarray | None,
                        real_spec: np.ndarray, real_digits: np.ndarray) -> dict:
-    """The figures of the module docstring, for generated waveforms and real test spectrograms."""
-    gen_p, gen_f = judge.predict(judge.featurise_waves(waves))
+    """The figures of the module docstring, for generated waveforms (n, samples) at `sample_rate` Hz and real
+    test spectrograms (m, bins, frames) made as the judge's training set was."""
+    gen_p, gen_f = judge.predict(judge.featurise_waves(waves, sample_rate))
     real_p, real_f = judge.predict(real_spec)
     out = {
         "samples": int(len(waves)),

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ModelError
+from . import audio, progress
+from .errors import DataError, ModelError
 from .files import replacing, sha256_file
 
 FORMAT = "vaeaudio-run/1"
@@ -49,6 +50,7 @@ class DataInfo(BaseModel):
     db_min: float  # median over the train split of each clip's dB minimum (to undo the [0, 1] scaling)
     db_max: float  # median over the train split of each clip's dB maximum
     mean: float | None = None  # mean [0, 1] value of the train split's spectrograms (None: run predates it)
+    audio: dict | None = None  # the set's `audio.Transform` (None: run predates it; `load_config` fills it in)
 
 
 class RunConfig(BaseModel):
@@ -60,6 +62,10 @@ class RunConfig(BaseModel):
     data: DataInfo
     model: dict  # name, parameters
     versions: dict[str, str]
+
+    def transform(self) -> audio.Transform:
+        """The audio settings of the set the run was trained on: how its spectrograms become sound."""
+        return audio.Transform.of(self.data.audio or {})
 
     def train_settings(self):
         """The run's `TrainSettings`."""
@@ -126,9 +132,36 @@ def load_config(run: Path) -> RunConfig:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ModelError(f"{path} is not a {FORMAT} config", "was the run written by another vaeaudio version?")
     try:
-        return RunConfig.model_validate(raw)
+        config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ModelError(f"{path} is damaged: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
+    if config.data.audio is None:
+        config.data.audio = _older_run_audio(Path(run), config)
+    return config
+
+
+def _older_run_audio(run: Path, config: RunConfig) -> dict:
+    """The audio settings of a run made before runs recorded them: those of its spectrogram set when that set
+    is still there unchanged, else the defaults that every verb then assumed. Said once per run and process."""
+    from .data import MANIFEST, Manifest
+
+    root = Path(config.data.root)
+    try:
+        if sha256_file(root / MANIFEST) == config.data.manifest_sha256:
+            found, how = audio.Transform.of(Manifest.load(root).settings), f"those of its set {root}"
+        else:
+            found, how = None, ""
+    except (OSError, DataError):  # the set is gone or unreadable: fall back to the defaults
+        found = None
+    if found is None:
+        found, how = audio.Transform(), "the defaults (22,050 Hz, 17,640 samples, n_fft 512, hop 256)"
+    if run not in _SAID:
+        _SAID.add(run)
+        progress.log(f"note: run {run.name} predates recorded audio settings; using {how}")
+    return found.as_dict()
+
+
+_SAID: set[Path] = set()
 
 
 def save_model(path: Path, model) -> None:

@@ -3,7 +3,7 @@
 Each field documents its unit and bounds; `vaeaudio.cli` builds its flags from
 these fields (flag `--foo-bar` is field `foo_bar`) and validates a whole model
 before any work starts, so a bad value is refused naming its flag.
-Defaults follow the reference system (`shared/docs/reference.md`).
+Defaults follow the reference system (`docs/reference.md`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from .errors import UsageError
 
+
+# The reference pipeline's audio settings (`vaeaudio.audio.Transform` defaults, preprocess's flags).
+#: Sample rate every clip is resampled to, in Hz.
+SAMPLE_RATE = 22050
+#: Clip length after trimming/padding, in samples (0.8 s at 22,050 Hz).
+CLIP_SAMPLES = 17640
+#: STFT frame length in samples (-> 257 frequency bins).
+N_FFT = 512
+#: STFT hop in samples (-> 69 centred frames for 17,640 samples).
+HOP_LENGTH = 256
+#: Dynamic range kept below each clip's maximum, in dB.
+TOP_DB = 80.0
 
 #: Sharpening power of `--sharpen auto` for runs that predate the recorded training level (config.json without `data.mean`).
 SHARPEN = 1.25
@@ -77,11 +89,11 @@ class PreprocessSettings(Settings):
 
     src: Path = Field(Path("AudioMNIST"), description="Folder searched (recursively) for {digit}_{speaker}_{take}.wav recordings.")
     out: Path = Field(Path("spectrograms"), description="Output folder for manifest.json and the HDF5 shards.")
-    sample_rate: int = Field(22050, ge=1000, le=192000, description="Sample rate clips are resampled to, in Hz.")
-    clip_samples: int = Field(17640, ge=256, le=10_000_000, description="Clip length after trimming/padding, in samples (17,640 = 0.8 s at 22,050 Hz).")
-    n_fft: int = Field(512, ge=16, le=65536, description="STFT frame length in samples (Hann window, centred frames).")
-    hop_length: int = Field(256, ge=1, le=65536, description="STFT hop in samples.")
-    top_db: float = Field(80.0, gt=0, le=200, description="Dynamic range kept below each clip's maximum, in dB.")
+    sample_rate: int = Field(SAMPLE_RATE, ge=1000, le=192000, description="Sample rate clips are resampled to, in Hz.")
+    clip_samples: int = Field(CLIP_SAMPLES, ge=256, le=10_000_000, description="Clip length after trimming/padding, in samples (17,640 = 0.8 s at 22,050 Hz).")
+    n_fft: int = Field(N_FFT, ge=16, le=65536, description="STFT frame length in samples (Hann window, centred frames).")
+    hop_length: int = Field(HOP_LENGTH, ge=1, le=65536, description="STFT hop in samples.")
+    top_db: float = Field(TOP_DB, gt=0, le=200, description="Dynamic range kept below each clip's maximum, in dB.")
     length_percentiles: tuple[float, float] = Field((3.0, 97.0), description="Keep clips whose resampled length lies strictly between these percentiles of the corpus (0 100 keeps all but the extremes' ties).")
     silence_dbfs: float = Field(-80.0, le=0, description="Clips whose peak is below this level, in dBFS, are dropped as silent.")
     split_by: Literal["take", "speaker"] = Field("take", description="'take': stratified by digit over all clips (as the reference); 'speaker': whole speakers held out for validation and test.")

@@ -1,10 +1,14 @@
 """`vaeaudio synth`: latent points -> spectrograms -> waveforms -> 16-bit WAV files.
 
-    z (n, L)  --decoder-->  spec (n, 257, 69) in [0, 1]
+    z (n, L)  --decoder-->  spec (n, bins, frames) in [0, 1]   ((257, 69) with the default audio settings)
               --undo min-max with the run's dB range-->  dB (0 = clip maximum)
               --10^(dB/20)-->  magnitude
-              --batched Griffin-Lim (200 iterations) or zero phase-->  waveform (n, 17,640) at 22,050 Hz
-              --peak to -1 dBFS-->  WAV
+              --batched Griffin-Lim (200 iterations) or zero phase-->  waveform (n, clip_samples)
+              --peak to -1 dBFS-->  WAV at the run's sample rate
+
+The audio settings (sample rate, clip length, STFT frame and hop) are those of
+the spectrogram set the run was trained on, recorded in its config.json
+(`RunConfig.transform()`).
 
 The dB range is the training split's median `db_min` / `db_max` (stored in the
 run's config.json): a decoded spectrogram has no range of its own, and the
@@ -25,24 +29,31 @@ from .errors import UsageError
 from .settings import GRIFFIN_LIM_ITERS, SHARPEN, SynthSettings
 
 
-def render(spec: np.ndarray, db_min: float, db_max: float, phase: str = "griffin-lim", n_iter: int = GRIFFIN_LIM_ITERS,
-           seed: int = 0, hop_length: int = audio.HOP_LENGTH, length: int = audio.CLIP_SAMPLES,
-           sharpen: float = 1.0) -> np.ndarray:
-    """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, length) float32.
+def render(spec: np.ndarray, db_min, db_max, transform: audio.Transform, phase: str = "griffin-lim",
+           n_iter: int = GRIFFIN_LIM_ITERS, seed: int = 0, sharpen: float = 1.0) -> np.ndarray:
+    """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, transform.clip_samples) float32.
 
-    `sharpen` p > 1 maps each bin v to v^p before undoing the scaling: quiet bins
-    (a VAE's blur) drop further than loud ones, restoring contrast. `phase`
-    'griffin-lim' estimates the phase (`audio.griffin_lim`, all clips at once);
-    'zero' is the reference report's inverse STFT of the magnitude alone.
+    The one way from a spectrogram to sound: `transform` is the audio settings of
+    the set the spectrograms come from (`RunConfig.transform()`,
+    `SpectrogramSet.transform`), so the waves are at `transform.sample_rate` Hz.
+    `db_min`/`db_max` (scalars or (n,)) undo the [0, 1] scaling. `sharpen` p > 1
+    maps each bin v to v^p first: quiet bins (a VAE's blur) drop further than loud
+    ones, restoring contrast. `phase` 'griffin-lim' estimates the phase
+    (`audio.griffin_lim`); 'zero' is the reference report's inverse STFT of the
+    magnitude alone.
     """
     spec = np.asarray(spec, dtype=np.float32)
+    if spec.shape[1:] != transform.shape:
+        raise ValueError(f"spectrograms of shape {spec.shape[1:]} do not match the transform's {transform.shape}")
     if sharpen != 1.0:
         spec = spec**sharpen
     mag = audio.db_to_magnitude(audio.denormalise(spec, db_min, db_max))
+    t = transform
     if phase == "zero":
-        waves = audio.istft(mag.astype(np.complex64), hop_length, length)
+        waves = audio.istft(mag.astype(np.complex64), t.hop_length, t.clip_samples, t.n_fft)
     else:
-        waves = audio.griffin_lim(mag, n_iter=n_iter, hop_length=hop_length, length=length, seed=seed)
+        waves = audio.griffin_lim(mag, n_iter=n_iter, hop_length=t.hop_length, length=t.clip_samples, seed=seed,
+                                  n_fft=t.n_fft)
     return audio.peak_normalise(waves)
 
 
@@ -144,10 +155,11 @@ def synth(settings: SynthSettings) -> SynthResult:
     power = sharpen_power(settings.sharpen, model, config) if settings.phase == "griffin-lim" else 1.0
     if settings.sharpen == "auto" and settings.phase == "griffin-lim":
         progress.log(f"--sharpen auto: power {power:g} for {run.name}")
-    waves = render(spec, config.data.db_min, config.data.db_max, settings.phase, settings.griffin_lim_iters,
-                   settings.seed, sharpen=power)
+    transform = config.transform()
+    waves = render(spec, config.data.db_min, config.data.db_max, transform, settings.phase,
+                   settings.griffin_lim_iters, settings.seed, sharpen=power)
     for f, wave in zip(files, waves):
-        audio.write_wav(f, wave)
+        audio.write_wav(f, wave, transform.sample_rate)
     if settings.z is None:
         table, header = z, [f"z{i}" for i in range(model.latent_dim)]
         if digits is not None:

@@ -279,7 +279,8 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "settings": settings.model_dump(mode="json"),
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
-                     "clips": {"train": n_train, "val": n_val}, **stats},
+                     "clips": {"train": n_train, "val": n_val}, **stats,
+                     "audio": spec_set.transform.as_dict()},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
             "versions": _versions(),
         })
