@@ -195,15 +195,14 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     generation = None
     if settings.samples_per_digit:
         from .classifier import Judge
-        from .generation import cached_judge, generate, generation_metrics
+        from .generation import cached_judge, generate, generation_metrics, judge_generated
         from .synth import sharpen_power
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
         power = sharpen_power(settings.sharpen, model, config, settings.seed)
-        waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
-                                 settings.griffin_lim_iters, power)
-        generation = {**generation_metrics(judge, waves, config.transform().sample_rate, digits, test["spec"],
-                                           test["digit"]),
+        chunks = generate(model, config, settings.samples_per_digit, settings.seed, settings.griffin_lim_iters, power)
+        gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
+        generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
                       "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power}
     result = {
         "run": str(run),

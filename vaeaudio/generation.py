@@ -14,9 +14,11 @@ spectrograms. Figures (in `metrics.json` under `generation`):
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator
+
 import numpy as np
 
-from . import metrics, progress
+from . import metrics, progress, resources
 from .classifier import Judge
 from .data import CLASSIFIER_CACHE, SpectrogramSet
 from .settings import ClassifierSettings
@@ -52,31 +54,56 @@ def cached_judge(data: SpectrogramSet) -> Judge:
 
 
 def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
-             sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Waveforms (n, clip_samples) at the run's sample rate of 10 x n_per_digit generated clips, 16-bit
-    quantised, and their digits (n,) (or None).
+             sharpen: float = 1.0) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """10 x n_per_digit generated clips, a chunk at a time: (waves (k, clip_samples) float32 at the run's sample
+    rate, 16-bit quantised, their digits (k,) or None).
 
     A conditional model makes n_per_digit clips of each digit; an unconditional
-    one 10 x n_per_digit draws from the prior.
+    one 10 x n_per_digit draws from the prior. Chunks hold `resources.chunk_clips`
+    clips, so memory stays flat however many are asked for; the clips do not
+    depend on the chunk size (`synth.render` with one phase stream).
     """
     rng = np.random.default_rng(seed)
     n = 10 * n_per_digit
     z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
-    spec = model.decode_all(z, digits)
-    waves = render(spec, config.data.db_min, config.data.db_max, config.transform(), n_iter=n_iter, seed=seed,
-                   sharpen=sharpen)
-    return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits
+    transform = config.transform()
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    phases = np.random.default_rng(seed)
+    for s in range(0, n, chunk):
+        part = slice(s, s + chunk)
+        d = None if digits is None else digits[part]
+        waves = render(model.decode_all(z[part], d), config.data.db_min, config.data.db_max, transform,
+                       n_iter=n_iter, seed=phases, sharpen=sharpen)
+        yield (np.round(np.clip(waves, -1, 1) * 32767) / 32767).astype(np.float32), d
 
 
-def generation_metrics(judge: Judge, waves: np.ndarray, sample_rate: int, digits: np.ndarray | None,
+def judge_generated(judge: Judge, chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], sample_rate: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(probabilities (n, 10), features (n, 128), digits (n,) or None) of `generate`'s chunks at `sample_rate` Hz,
+    judged a chunk at a time."""
+    probs, feats, digits = [], [], []
+    with progress.bar(None, "generate and judge", unit="clips") as bar:
+        for waves, d in chunks:
+            p, f = judge.predict(judge.featurise_waves(waves, sample_rate))
+            probs.append(p)
+            feats.append(f)
+            digits.append(d)
+            bar.advance(len(waves))
+    if not probs:
+        return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32), None
+    return (np.concatenate(probs), np.concatenate(feats),
+            None if digits[0] is None else np.concatenate(digits))
+
+
+def generation_metrics(judge: Judge, gen_p: np.ndarray, gen_f: np.ndarray, digits: np.ndarray | None,
                        real_spec: np.ndarray, real_digits: np.ndarray) -> dict:
-    """The figures of the module docstring, for generated waveforms (n, samples) at `sample_rate` Hz and real
-    test spectrograms (m, bins, frames) made as the judge's training set was."""
-    gen_p, gen_f = judge.predict(judge.featurise_waves(waves, sample_rate))
+    """The figures of the module docstring, for the judge's probabilities (n, 10) and features (n, 128) of
+    generated clips (`judge_generated`) and real test spectrograms (m, bins, frames) made as the judge's
+    training set was."""
     real_p, real_f = judge.predict(real_spec)
     out = {
-        "samples": int(len(waves)),
+        "samples": int(len(gen_p)),
         "classifier": str(judge.folder),
         "classifier_test_accuracy": judge.config["accuracy"].get("test"),
         "inception_score": metrics.inception_score(gen_p),
