@@ -193,13 +193,14 @@ class ClassifierResult:
 
 
 def train(settings: ClassifierSettings) -> ClassifierResult:
-    """Train a digit classifier on `settings.data`'s train split; writes `out/classifier.keras` + config."""
-    import keras
+    """Train a digit classifier on `settings.data`'s train split; writes `out/classifier.keras` + config.
 
+    Without `settings.out` the folder is a new `runs/classifier-<YYYYmmdd-HHMMSS>[-N]`
+    (`runs.new_run_dir`); the folder is locked while training.
+    """
     data = SpectrogramSet(settings.data)
     arrays = {s: data.arrays(s, ("spec", "digit")) for s in ("train", "val", "test")}
-    x, y = arrays["train"]["spec"], arrays["train"]["digit"].astype(np.int32)
-    if len(set(y.tolist())) < 2:
+    if len(set(arrays["train"]["digit"].tolist())) < 2:
         raise DataError(f"{data.root} has fewer than two digits in its train split; nothing to classify")
     out = settings.out or runs.new_run_dir("classifier")
     with locks.hold(out, "classifier folder"):

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import __version__, checkpoint, distribute, locks, progress, runs
 from .data import SpectrogramSet
-from .errors import DataError, ModelError, TrainingError, UsageError
+from .errors import DataError, ModelError, TrainingError, UsageError, environment_error
 from .settings import TrainSettings
 
 CHECKPOINTS = "checkpoints"
@@ -371,6 +371,11 @@ def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history:
     """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder."""
     try:
         return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role)
+    except OSError as exc:  # a full disk or a read-only folder: say how to go on once it is fixed
+        problem = environment_error(exc, then=f"continue the run with `vaeaudio train --resume {run}`")
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         role.clean_up()
 
