@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-#: Fewest and most clips handled at once (512 default-size clips take about 330 MB while rendered).
+#: Fewest and most clips handled at once (512 default-size clips take about 435 MB while rendered).
 MIN_CHUNK, MAX_CHUNK = 16, 512
 #: Share of the available memory one chunk may take.
 MEMORY_SHARE = 0.25
@@ -37,7 +37,7 @@ def available_memory() -> int:
 
 def render_bytes_per_clip(bins: int, frames: int, clip_samples: int) -> int:
     """Peak bytes one clip takes from decoding to WAV: about 8 float32 copies of its spectrogram (decoder output,
-    sharpened, dB, magnitude, transposed, complex phase) and 4 of its waveform (0.65 MB at the default size)."""
+    sharpened, dB, magnitude, transposed, complex phase) and 4 of its waveform (0.85 MB at the default size)."""
     return 4 * (8 * bins * frames + 4 * clip_samples)
 
 
