@@ -16,6 +16,7 @@ and `load_model` for the model.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -24,8 +25,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from . import audio, progress
-from .errors import DataError, ModelError
+from . import audio, locks, progress
+from .errors import DataError, ModelError, UsageError
 from .files import replacing, sha256_file
 
 FORMAT = "vaeaudio-run/1"
@@ -101,6 +102,23 @@ def mark_latest(run: Path) -> None:
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run.name)
     os.replace(tmp, link)
+
+
+def lock_new_run(run: Path, held: contextlib.ExitStack) -> None:
+    """Take the lock of the new run directory `run` into `held`; `UsageError` if it is in use or not empty.
+
+    A folder that is neither empty nor a vaeaudio run is refused without
+    writing into it; a run being trained is refused naming its process.
+    """
+    refuse = UsageError(f"--run-dir {run} already exists and is not empty",
+                        f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+    if run.exists() and not run.is_dir():
+        raise refuse
+    if run.is_dir() and not (run / CONFIG).exists() and any(p.name != locks.LOCK for p in run.iterdir()):
+        raise refuse
+    held.enter_context(locks.hold(run, "run directory"))
+    if any(p.name != locks.LOCK for p in run.iterdir()):
+        raise refuse
 
 
 def resolve_run(path: str | Path | None) -> Path:
@@ -188,6 +206,15 @@ def check_model_file(path: Path, hint: str) -> None:
     digest = Path(f"{path}{DIGEST_SUFFIX}")
     if digest.is_file() and digest.read_text(encoding="ascii").strip() != sha256_file(path):
         raise ModelError(f"{path} is damaged: its sha256 differs from the one recorded when it was saved", hint)
+
+
+def has_whole_model(run: Path) -> bool:
+    """True when the run's `model.keras` exists and passes `check_model_file`."""
+    try:
+        check_model_file(run / MODEL, "")
+    except (ModelError, OSError):
+        return False
+    return True
 
 
 def load_model(run: Path):

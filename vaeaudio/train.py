@@ -36,7 +36,7 @@ import numpy as np
 
 from . import __version__, checkpoint, distribute, locks, progress, runs
 from .data import SpectrogramSet
-from .errors import DataError, ModelError, TrainingError, UsageError, environment_error
+from .errors import DataError, TrainingError, UsageError, environment_error
 from .settings import TrainSettings
 
 CHECKPOINTS = "checkpoints"
@@ -232,23 +232,6 @@ def _versions() -> dict[str, str]:
             "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
 
 
-def _lock_new_run(run: Path, held: contextlib.ExitStack) -> None:
-    """Take the lock of the new run directory `run` into `held`; `UsageError` if it is in use or not empty.
-
-    A folder that is neither empty nor a vaeaudio run is refused without
-    writing into it; a run being trained is refused naming its process.
-    """
-    refuse = UsageError(f"--run-dir {run} already exists and is not empty",
-                        f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
-    if run.exists() and not run.is_dir():
-        raise refuse
-    if run.is_dir() and not (run / runs.CONFIG).exists() and any(p.name != locks.LOCK for p in run.iterdir()):
-        raise refuse
-    held.enter_context(locks.hold(run, "run directory"))
-    if any(p.name != locks.LOCK for p in run.iterdir()):
-        raise refuse
-
-
 def train(settings: TrainSettings) -> TrainResult:
     """Train a new run as `settings` say; returns when all epochs are done.
 
@@ -266,7 +249,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
-            _lock_new_run(run, held)
+            runs.lock_new_run(run, held)
         data, stats = _Data.load(spec_set, settings.batch_size, settings.seed)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
@@ -326,7 +309,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
                 progress.log(f"{run.name} has no checkpoint (its first epoch never ended): starting from epoch 1")
                 position = checkpoint.Position(0)
     history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
-    if position.epoch >= settings.epochs and role.chief and history and not _model_whole(run):
+    if position.epoch >= settings.epochs and role.chief and history and not runs.has_whole_model(run):
         runs.save_model(run / runs.MODEL, model)
         progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
         return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
@@ -337,15 +320,6 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
     return _fit(settings, run, data, model, position, history, strategy, role)
-
-
-def _model_whole(run: Path) -> bool:
-    """True when the run's `model.keras` exists and passes `runs.check_model_file`."""
-    try:
-        runs.check_model_file(run / runs.MODEL, "")
-    except (ModelError, OSError):
-        return False
-    return True
 
 
 def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
