@@ -10,7 +10,6 @@ int8, `speaker`/`path` (n,) str); `.dataset(...)` gives a `tf.data.Dataset`.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import audio
 from .errors import DataError
-from .files import sha256_file
+from .files import replacing, sha256_file
 from .shards import read_shard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,13 +126,8 @@ class Manifest(BaseModel):
 
     def save(self, root: Path) -> None:
         """Write `root/manifest.json` atomically."""
-        path = Path(root) / MANIFEST
-        tmp = path.with_name(MANIFEST + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.model_dump_json(indent=1))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with replacing(Path(root) / MANIFEST) as tmp:
+            tmp.write_text(self.model_dump_json(indent=1), encoding="utf-8")
 
 
 #: (path, size, mtime_ns) of shards whose sha256 matched in this process: each is hashed once per process.

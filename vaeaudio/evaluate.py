@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +156,7 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
 
 def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     """Evaluate one run directory; writes RUN/eval/ and returns its metrics (as in metrics.json)."""
-    from .runs import load_config, load_model, read_history
+    from .runs import load_config, load_model, read_history, write_json
 
     t0 = time.perf_counter()
     config = load_config(run)
@@ -230,7 +229,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         "listen": listen,
         "seconds": time.perf_counter() - t0,
     }
-    (out / "metrics.json").write_text(json.dumps(result, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    write_json(out / "metrics.json", result)
     _write_tables(out, [result])
     return result
 
