@@ -7,9 +7,10 @@ tiled to the sizes needed), batch 128, in one run:
    vaeaudio's step (`vaeaudio.train.make_steps`, float32 and mixed_bfloat16) vs a
    naive keras-io-style VAE (a `keras.Model` with a plain `train_step`, compiled
    with defaults, `fit` on a numpy array). Target: >= 2.0x the naive VAE.
-2. A TensorFlow matmul peak on the MLP's own widest shape [128, 17733] x [17733, 1024]
-   (float32, XLA), and the MLP's training FLOP rate, 6 x 37.65 M FLOP per clip,
-   as a share of it. Target: >= 70 %.
+2. The machine's floor for that step (`floor.py`): every matmul of the step at the
+   best rate any library here reaches for its shape (oneDNN, XLA, numpy/OpenBLAS),
+   plus the Adam update's bytes at the measured memory bandwidth; the step's time
+   as a multiple of it, and the floor of an epoch of 22,840 clips.
 3. float32 vs mixed_bfloat16 after the same epochs on FSDD: final validation loss
    (target: within 1 %).
 4. One epoch of 22,840 clips through vaeaudio's real training loop (`_fit`: history,
@@ -36,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd"
-MLP_FLOP_PER_CLIP = 6 * 37_650_761  # forward 2 FLOP per weight, backward 4
 
 
 def fsdd_set(tmp: Path) -> Path:
@@ -126,24 +126,6 @@ def naive_rate(x: np.ndarray, steps: int) -> float:
     return steps * 128 / (time.perf_counter() - t0)
 
 
-def matmul_peak(repeats: int = 30) -> float:
-    """GFLOP/s of [128, 17733] x [17733, 1024] float32 matmuls under XLA."""
-    import tensorflow as tf
-
-    a = tf.random.uniform((128, 17733))
-    b = tf.random.uniform((17733, 1024))
-
-    @tf.function(jit_compile=True)
-    def mm(a, b):
-        return tf.reduce_sum(tf.matmul(a, b))
-
-    float(mm(a, b))
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        float(mm(a, b))
-    return repeats * 2 * 128 * 17733 * 1024 / (time.perf_counter() - t0) / 1e9
-
-
 def bf16_losses(spec: Path, epochs: int, tmp: Path) -> dict[str, float]:
     """Final validation loss of the reference MLP after `epochs` on FSDD, float32 vs mixed_bfloat16."""
     from vaeaudio.train import train
@@ -211,10 +193,16 @@ def main() -> None:
         print(f"   naive keras-io VAE (fit)     : {naive:8.1f} clips/s")
         print(f"   vaeaudio float32             : {ours:8.1f} clips/s  {ours / naive:.2f}x naive (target >= 2.0x)")
         print(f"   vaeaudio mixed_bfloat16      : {bf16:8.1f} clips/s  {bf16 / naive:.2f}x naive, {bf16 / ours:.2f}x float32")
-        peak = matmul_peak()
-        flops = MLP_FLOP_PER_CLIP * ours / 1e9
-        print(f"2. matmul peak [128,17733]x[17733,1024] float32: {peak:.1f} GFLOP/s; "
-              f"MLP training {flops:.1f} GFLOP/s = {100 * flops / peak:.0f} % of it (target >= 70 %)")
+        import floor
+
+        m = floor.measure()
+        step = 128 / ours
+        steps_per_epoch = -(-args.epoch_clips // 128)
+        print("2. the floor of that step on this machine, per matmul shape (GFLOP/s):")
+        print(floor.report(m))
+        print(f"   vaeaudio float32 step {1e3 * step:.1f} ms = {step / m['floor_s']:.2f}x the floor "
+              f"({m['step_flop'] / step / 1e9:.1f} GFLOP/s); epoch of {args.epoch_clips} clips: floor "
+              f"{steps_per_epoch * m['floor_s']:.1f} s, steady-state steps {steps_per_epoch * step:.1f} s")
         del x
         losses = bf16_losses(spec, args.bf16_epochs, tmp)
         f32, b16 = losses["float32"], losses["mixed_bfloat16"]

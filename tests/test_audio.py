@@ -3,8 +3,8 @@
 import librosa
 import numpy as np
 import pytest
-
 from conftest import FSDD
+
 from vaeaudio import audio
 
 

@@ -21,7 +21,7 @@ def test_help_lists_every_verb(capsys):
 
 def test_building_the_app_does_not_import_tensorflow():
     code = ("import sys, typer, vaeaudio.cli as c; typer.main.get_command(c.app); "
-            "[c.main([v, '--help']) for v in %r]; print('tensorflow' in sys.modules)" % (VERBS,))
+            f"[c.main([v, '--help']) for v in {VERBS!r}]; print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
 

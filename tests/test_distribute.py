@@ -47,7 +47,7 @@ def test_two_workers_train_one_run(spec_small, tmp_path):
     finally:
         for p in procs:
             p.kill()
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     assert sorted(f.name for f in run.iterdir()) == ["checkpoints", "config.json", "history.csv", "model.keras", "tb"]
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3

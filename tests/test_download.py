@@ -10,12 +10,12 @@ import re
 import shutil
 import socket
 import stat
-import tempfile
 import tarfile
+import tempfile
 import threading
 import time
-import wave
 import warnings
+import wave
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from vaeaudio import archive, cli, download as dl
+from vaeaudio import archive, cli
+from vaeaudio import download as dl
 from vaeaudio.errors import DownloadError
 from vaeaudio.settings import DownloadSettings
 

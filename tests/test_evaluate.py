@@ -31,8 +31,8 @@ def test_metrics_json_has_every_figure(evaluated, spec_small):
         assert losses["total"] == pytest.approx(losses["reconstruction"] + losses["kl"], rel=1e-5)
         # sum of BCE over 17,733 bins: between 0 and log(2) x 17,733 for a model that is not worse than chance
         assert 0 < losses["reconstruction"] < 17733 * np.log(2) and losses["kl"] >= 0
-    lat = m["latent"]
-    assert 0 <= lat["knn_digit_accuracy"] <= 1 and -1 <= lat["silhouette_digit"] <= 1 and lat["k"] == 5
+    assert m["latent"]["k"] == 5 and m["latent"]["chance_accuracy"] == pytest.approx(
+        np.bincount(data.arrays("test", ("digit",))["digit"]).max() / data.clips("test"))
 
 
 def test_latent_scores_match_a_hand_computation(evaluated, spec_small):
@@ -75,6 +75,21 @@ def test_two_runs_one_table(evaluated, tiny_run, tmp_path, capsys):
     assert main(["evaluate", str(evaluated), str(other), "--listen", "0", "--samples-per-digit", "0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "mlp-tiny" in out and "second" in out and "test loss" in out
+    first, second = (json.loads((r / "eval" / "metrics.json").read_text()) for r in (evaluated, other))
+    assert first["losses"] == second["losses"]  # the same model and --seed: the same latent draws
+
+
+def test_seed_chooses_the_latent_draws_of_the_losses(tiny_run, tmp_path):
+    losses = {}
+    for seed in (0, 1, 0):
+        run = tmp_path / f"seed{seed}"
+        shutil.copytree(tiny_run, run, dirs_exist_ok=True)
+        assert main(["evaluate", str(run), "--listen", "0", "--samples-per-digit", "0", "--seed", str(seed),
+                     "--quiet"]) == 0
+        losses.setdefault(seed, []).append(json.loads((run / "eval" / "metrics.json").read_text())["losses"])
+    assert losses[0][0] == losses[0][1]
+    assert losses[0][0]["test"]["reconstruction"] != losses[1][0]["test"]["reconstruction"]
+    assert losses[0][0]["test"]["kl"] == pytest.approx(losses[1][0]["test"]["kl"])  # KL uses the means only
 
 
 def test_run_without_model_is_one_line(tiny_run, tmp_path, capsys):

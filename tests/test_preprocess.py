@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-
 from conftest import FSDD, SPEAKERS
+
 from vaeaudio.cli import main
 from vaeaudio.data import FORMAT, SpectrogramSet
 from vaeaudio.errors import DataError, UsageError
 from vaeaudio.preprocess import Recording, parse_name, preprocess
-from vaeaudio.splits import split_by_speaker, split_by_take
 from vaeaudio.settings import PreprocessSettings
 from vaeaudio.shards import ShardWriter
+from vaeaudio.splits import split_by_speaker, split_by_take
 
 
 # --------------------------------------------------------------------------- names

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FSDD
+
 from vaeaudio.cli import main
 from vaeaudio.data import SpectrogramSet
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from vaeaudio import resources, synth as synth_mod
+from vaeaudio import resources
+from vaeaudio import synth as synth_mod
 from vaeaudio.cli import main
 from vaeaudio.settings import SynthSettings
 

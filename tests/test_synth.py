@@ -150,3 +150,14 @@ def test_bad_digit_is_one_line_exit_2(tiny_run, tiny_cond_run, tmp_path, capsys,
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "d").exists()
+
+
+def test_grid_of_a_conditional_run_shows_one_digit(tiny_cond_run, tmp_path, capsys):
+    rc = main(["synth", "--run", str(tiny_cond_run), "--grid", "2", str(tmp_path / "g"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: --grid on a conditional run needs --digit D") and err.count("\n") == 1
+    assert not (tmp_path / "g").exists()
+    assert main(["synth", "--run", str(tiny_cond_run), "--grid", "2", "--digit", "5", str(tmp_path / "g"), "--quiet"]) == 0
+    assert sorted(p.name[:17] for p in (tmp_path / "g").glob("*.wav")) == ["grid-digit5-00-00", "grid-digit5-00-01",
+                                                                          "grid-digit5-01-00", "grid-digit5-01-01"]
+    assert np.loadtxt(tmp_path / "g" / "z.csv", delimiter=",", skiprows=1)[:, 0].tolist() == [5, 5, 5, 5]

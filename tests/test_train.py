@@ -181,17 +181,20 @@ def test_bad_flags_are_one_line_exit_2(args, message, capsys):
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
 
 
-def test_missing_or_foreign_data_is_one_line(tmp_path, capsys):
-    assert main(["train", "mlp", "--data", str(tmp_path / "missing"), "--quiet"]) == 1
+def test_missing_or_foreign_data_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a default run directory would appear
+    assert main(["train", "mlp", "--data", "nothing-here", "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "missing" in err[0]
-    foreign = tmp_path / "foreign"
-    foreign.mkdir()
-    (foreign / "manifest.json").write_text('{"format": "something-else/9"}')
-    assert main(["train", "mlp", "--data", str(foreign), "--quiet"]) == 1
+    assert err == ["error: no spectrogram set at nothing-here: manifest.json is missing "
+                   "(run `vaeaudio preprocess --out nothing-here` first)"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text('{"format": "something-else/9"}')
+    assert main(["train", "mlp", "--data", str(other), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "foreign" in err[0] and "Traceback" not in err[0]
-    assert not Path("runs").exists() or not any(Path("runs").glob("mlp-*"))
+    assert len(err) == 1 and err[0].startswith(f"error: {other / 'manifest.json'} is not a vaeaudio-spectrograms/1 "
+                                               "manifest (format: 'something-else/9')"), err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_run_dir_in_use_is_refused(spec_small, tmp_path, capsys):

@@ -23,6 +23,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from . import progress
+from .settings import META_FILE
 
 #: Bytes per read and per copy buffer.
 CHUNK_BYTES = 1 << 20
@@ -32,9 +33,8 @@ MAX_RATIO = 200
 RATIO_MIN_BYTES = 1 << 20
 #: Most entries an archive may hold.
 MAX_ENTRIES = 1_000_000
-#: Speaker folders of AudioMNIST (`data/01` .. `data/60`) and its metadata file.
+#: Speaker folders of AudioMNIST (`data/01` .. `data/60`).
 SPEAKER_DIR = re.compile(r"^\d{2}$")
-META = "audioMNIST_meta.txt"
 
 
 class Refused(Exception):
@@ -65,7 +65,7 @@ def _target(name: str) -> tuple[str, str | None]:
     for i in (0, 1):  # data/... at the top, or under one top folder
         rel = parts[i:]
         if len(parts) > i and rel[0] == "data":
-            if rel == ["data", META] or (len(rel) == 3 and SPEAKER_DIR.match(rel[1]) and rel[2].endswith(".wav")):
+            if rel == ["data", META_FILE] or (len(rel) == 3 and SPEAKER_DIR.match(rel[1]) and rel[2].endswith(".wav")):
                 return "/".join(parts[:i]), "/".join(rel)
     return "", None
 

@@ -52,7 +52,7 @@ class Transform:
     top_db: float = TOP_DB  # dynamic range kept below each clip's maximum, dB
 
     @classmethod
-    def of(cls, mapping: dict) -> "Transform":
+    def of(cls, mapping: dict) -> Transform:
         """The transform named by a mapping holding these fields (e.g. a manifest's settings); other keys are ignored."""
         return cls(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
 

@@ -119,8 +119,11 @@ class Judge:
                              "train one with `vaeaudio classifier train`")
         try:
             self.config = json.loads(cfg.read_text(encoding="utf-8"))
-            if self.config.get("format") != FORMAT:
-                raise ValueError(f"format {self.config.get('format')!r}")
+            if not isinstance(self.config, dict) or self.config.get("format") != FORMAT:
+                raise ValueError(f"format {self.config.get('format') if isinstance(self.config, dict) else None!r}")
+            missing = [k for k in ("data", "preprocess", "settings", "accuracy") if not isinstance(self.config.get(k), dict)]
+            if missing or "manifest_sha256" not in self.config["data"]:
+                raise ValueError(f"no {(missing or ['data.manifest_sha256'])[0]}")
         except ValueError as exc:
             raise ModelError(f"{cfg} is not a {FORMAT} config ({exc})") from None
         import keras

@@ -17,7 +17,17 @@ import typer
 
 from . import progress
 from .errors import UsageError, VaeAudioError, environment_error
-from .settings import ClassifierSettings, DemoSettings, PredictSettings, DownloadSettings, EvaluateSettings, PreprocessSettings, Settings, SynthSettings, TrainSettings
+from .settings import (
+    ClassifierSettings,
+    DemoSettings,
+    DownloadSettings,
+    EvaluateSettings,
+    PredictSettings,
+    PreprocessSettings,
+    Settings,
+    SynthSettings,
+    TrainSettings,
+)
 
 app = typer.Typer(
     name="vaeaudio",

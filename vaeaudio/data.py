@@ -4,7 +4,7 @@ A set is a folder with `manifest.json` (format `vaeaudio-spectrograms/1`) and
 shards `{split}-{NNNNN}.h5` (see `vaeaudio.shards`). `SpectrogramSet(root)`
 validates the manifest; `.arrays("train")` gives numpy arrays of a whole split
 (`spec` (n, 257, 69) float32 in [0, 1], `db_min`/`db_max` (n,) dB, `digit` (n,)
-int8, `speaker`/`path` (n,) str); `.dataset(...)` gives a `tf.data.Dataset`.
+int8, `speaker`/`path` (n,) str); `.transform` is the audio settings it was made with.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -21,9 +20,6 @@ from . import audio
 from .errors import DataError
 from .files import replacing, sha256_file
 from .shards import read_shard
-
-if TYPE_CHECKING:  # pragma: no cover
-    import tensorflow as tf
 
 #: Format tag of the spectrogram set; bumped whenever the contract changes.
 FORMAT = "vaeaudio-spectrograms/1"
@@ -86,7 +82,7 @@ class Manifest(BaseModel):
     speaker_meta: dict
 
     @classmethod
-    def load(cls, root: Path) -> "Manifest":
+    def load(cls, root: Path) -> Manifest:
         """Read and validate `root/manifest.json`; `DataError` if missing, foreign or another version."""
         path = Path(root) / MANIFEST
         if not path.is_file():
@@ -108,7 +104,7 @@ class Manifest(BaseModel):
 
     @classmethod
     def build(cls, *, settings, fingerprint, n_files, shape, bounds, plan, shards, dropped,
-              duplicates, held_out, speaker_meta, version) -> "Manifest":
+              duplicates, held_out, speaker_meta, version) -> Manifest:
         """Assemble the manifest: `plan` maps split -> recordings, `shards` split -> [ShardInfo]."""
         splits = {}
         for name, recs in plan.items():
@@ -199,22 +195,3 @@ class SpectrogramSet:
         shape = {"spec": (0, *self.shape)}
         return {name: (np.concatenate(a) if a else np.zeros(shape.get(name, (0,)), dtype=np.float32))
                 for name, a in parts.items()}
-
-    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
-                labels: bool = False) -> "tf.data.Dataset":
-        """A batched `tf.data.Dataset` of `split` held in memory.
-
-        Elements are spec (batch, bins, frames) float32, or (spec, digit) with
-        `labels=True`. With `shuffle`, the order changes every epoch, drawn from `seed`.
-        """
-        import tensorflow as tf
-
-        arr = self.arrays(split, ("spec", "digit") if labels else ("spec",))
-        spec = tf.constant(arr["spec"])
-        digit = tf.constant(arr["digit"].astype(np.int32)) if labels else None
-        ds = tf.data.Dataset.range(len(arr["spec"]))
-        if shuffle:
-            ds = ds.shuffle(len(arr["spec"]), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-        ds = ds.map(lambda idx: (tf.gather(spec, idx), tf.gather(digit, idx)) if labels else tf.gather(spec, idx))
-        return ds.prefetch(tf.data.AUTOTUNE)

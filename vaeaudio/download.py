@@ -46,9 +46,9 @@ import requests
 import urllib3
 
 from . import locks, progress
+from .archive import CHUNK_BYTES, SPEAKER_DIR, Refused, extension, extract_into
 from .errors import DownloadError
-from .archive import CHUNK_BYTES, META, SPEAKER_DIR, Refused, extension, extract_into
-from .settings import DownloadSettings
+from .settings import META_FILE, DownloadSettings
 
 #: Marker written into `dest` after a complete extraction (JSON).
 MARKER = ".vaeaudio-download.json"
@@ -193,8 +193,8 @@ def _existing(dest: Path, want: str | None) -> dict | None:
 def _our_files(root: Path):
     """Files under `root/data` that an extraction writes (recordings and meta)."""
     data = root / "data"
-    if (data / META).is_file():
-        yield data / META
+    if (data / META_FILE).is_file():
+        yield data / META_FILE
     if not data.is_dir():
         return
     for sub in os.scandir(data):

@@ -29,29 +29,11 @@ import numpy as np
 from . import audio, metrics, progress
 from .data import SpectrogramSet
 from .errors import DataError
-from .settings import EvaluateSettings
+from .settings import LOSSES, SPLITS, EvaluateSettings
 from .synth import render
 
-SPLITS = ("train", "val", "test")
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
                  "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc")
-
-
-def _model_name(settings: dict) -> str:
-    kind = settings.get("kind", "?")
-    name = kind if kind == "mlp" else f"{kind}-{settings.get('arch')}"
-    extras = []
-    if settings.get("dropout"):
-        extras.append(f"dropout {settings['dropout']:g}")
-    if settings.get("regularize"):
-        extras.append("L2 + dropout")
-    if settings.get("conditional"):
-        extras.append("conditional")
-    if settings.get("latent_dim", 2) != 2:
-        extras.append(f"latent {settings['latent_dim']}")
-    if settings.get("beta", 1.0) != 1.0:
-        extras.append(f"beta {settings['beta']:g}")
-    return name + (f" ({', '.join(extras)})" if extras else "")
 
 
 def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: int) -> dict[str, np.ndarray]:
@@ -172,6 +154,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     import keras
 
     keras.utils.set_random_seed(settings.seed)
+    model.sampling.reseed(settings.seed)  # the latent draws of the losses follow --seed, not the saved stream
     arrays, forward = {}, {}
     with progress.bar(sum(data.clips(s) for s in SPLITS), f"evaluate {run.name}", unit="clips") as bar:
         for split in SPLITS:
@@ -205,7 +188,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                       "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power}
     result = {
         "run": str(run),
-        "model": _model_name(config.settings),
+        "model": config.train_settings().describe(),
         "parameters": config.model.get("parameters"),
         "latent_dim": int(ftest["z_mean"].shape[1]),
         "epochs": history[-1]["epoch"] if history else None,
@@ -213,7 +196,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         "data": {"root": str(data.root), "same_as_training": same_data,
                  "clips": {s: int(len(arrays[s]["spec"])) for s in SPLITS}, "split_by": data.manifest.split_by},
         "losses": {s: {k: float(np.mean(forward[s][k])) if len(forward[s][k]) else None
-                       for k in ("reconstruction", "kl", "total")} for s in SPLITS},
+                       for k in LOSSES} for s in SPLITS},
         "latent": {
             "knn_digit_accuracy": metrics.knn_accuracy(ftrain["z_mean"], arrays["train"]["digit"], ftest["z_mean"],
                                                        test["digit"], settings.k),

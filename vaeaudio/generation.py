@@ -14,16 +14,16 @@ spectrograms. Figures (in `metrics.json` under `generation`):
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from . import metrics, progress, resources
-from .classifier import Judge
+from .classifier import MODEL, Judge
 from .data import CLASSIFIER_CACHE, SpectrogramSet
+from .errors import ModelError
 from .settings import ClassifierSettings
 from .synth import render
-
 
 
 def cached_judge(data: SpectrogramSet) -> Judge:
@@ -33,24 +33,30 @@ def cached_judge(data: SpectrogramSet) -> Judge:
 
     folder = data.root / CLASSIFIER_CACHE
     wanted = ClassifierSettings(data=data.root, out=folder)
-    why = "none is cached there yet"
-    try:
-        judge = Judge(folder)
-        same = {k: v for k, v in judge.config.get("settings", {}).items() if k not in ("data", "out")} == \
-            wanted.model_dump(mode="json", exclude={"data", "out"})
-        if judge.config["data"]["manifest_sha256"] != data.sha256():
-            why = "the cached one was trained on other data"
-        elif not same:
-            why = "the cached one was trained with other settings"
-        else:
+    if not (folder / MODEL).exists():
+        why = "none is cached there yet"
+    else:
+        try:
+            judge = Judge(folder)
+            why = _stale(judge, data, wanted)
+        except ModelError as exc:  # damaged or foreign: say what was wrong, and replace it
+            why = f"the cached one is unusable: {exc}"
+        if why is None:
             progress.log(f"using the cached digit classifier in {folder}")
             return judge
-    except Exception:  # noqa: BLE001 - missing or unreadable: train a new one
-        pass
     progress.log(f"training a digit classifier on {data.root} ({why}; cached in {folder} for next time)")
     result = train(wanted)
     progress.log(result.summary())
     return Judge(folder)
+
+
+def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> str | None:
+    """Why a cached judge cannot serve `data` with today's settings `wanted`, or None when it can."""
+    if judge.config["data"]["manifest_sha256"] != data.sha256():
+        return "the cached one was trained on other data"
+    same = {k: v for k, v in judge.config["settings"].items() if k not in ("data", "out")} == \
+        wanted.model_dump(mode="json", exclude={"data", "out"})
+    return None if same else "the cached one was trained with other settings"
 
 
 def generate(model, config, n_per_digit: int, seed: int, n_iter: int,

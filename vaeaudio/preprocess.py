@@ -22,11 +22,11 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -35,13 +35,10 @@ from .corpus import Recording, parse_name, probe, scan
 from .data import CLASSIFIER_CACHE, MANIFEST, Manifest, ShardInfo, shard_name, verify_shard
 from .errors import DataError, Interrupted, UsageError
 from .files import sha256_file
-from .settings import PreprocessSettings
+from .settings import META_FILE, SPLITS, PreprocessSettings
 from .shards import ShardWriter, read_plan_id, read_shard
 from .splits import split_by_speaker, split_by_take
 
-#: AudioMNIST's speaker metadata file (JSON keyed by speaker id).
-META_NAME = "audioMNIST_meta.txt"
-SPLITS = ("train", "val", "test")
 _PROBE_CHUNK = 64
 _FEATURE_CHUNK = 32
 
@@ -172,7 +169,7 @@ def _reusable(path: Path, plan_id: str, recorded: str | None) -> bool:
 
 def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
     for rel in files:
-        if rel.rsplit("/", 1)[-1] == META_NAME:
+        if rel.rsplit("/", 1)[-1] == META_FILE:
             try:
                 meta = json.loads(Path(src, rel).read_text(encoding="utf-8"))
                 return (meta if isinstance(meta, dict) else {}), rel

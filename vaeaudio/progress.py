@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -126,16 +126,6 @@ class Bar:
             if now - self._last_plain >= PLAIN_INTERVAL_S:
                 self._last_plain = now
                 log(self._plain_line())
-
-    def set_total(self, total: int) -> None:
-        """Change the expected total (e.g. once a server reports a size)."""
-        self.total = total
-        if self._rich is not None:
-            self._rich.update(self._task, total=total)
-
-    def elapsed(self) -> float:
-        """Seconds since the bar started."""
-        return time.perf_counter() - self._start
 
     def _finish(self) -> None:
         if self._rich is not None:

@@ -1,6 +1,6 @@
 """Run directories (`runs/<kind>-<YYYYmmdd-HHMMSS>/`): find them, read their config and model.
 
-A run directory holds (design.md):
+A run directory holds (`docs/architecture.md`):
 
     config.json    `RunConfig`: every setting, the data it was trained on, versions
     history.csv    one row per epoch (`HISTORY_COLUMNS`; losses in nats per clip)
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from . import audio, locks, progress
 from .errors import DataError, ModelError, UsageError
 from .files import replacing, sha256_file
+from .settings import LOSSES
 
 FORMAT = "vaeaudio-run/1"
 CONFIG = "config.json"
@@ -37,8 +38,7 @@ MODEL = "model.keras"
 DIGEST_SUFFIX = ".sha256"
 LATEST = "latest"
 DEFAULT_ROOT = Path("runs")
-HISTORY_COLUMNS = ("epoch", "train_reconstruction", "train_kl", "train_total",
-                   "val_reconstruction", "val_kl", "val_total", "seconds", "samples_per_s")
+HISTORY_COLUMNS = ("epoch", *(f"{split}_{k}" for split in ("train", "val") for k in LOSSES), "seconds", "samples_per_s")
 
 
 class DataInfo(BaseModel):

@@ -1,4 +1,4 @@
-"""Typed settings, one pydantic model per stage: the single source of every default.
+"""Typed settings, one pydantic model per stage: the single source of every default (and of the names stages share).
 
 Each field documents its unit and bounds; `vaeaudio.cli` builds its flags from
 these fields (flag `--foo-bar` is field `foo_bar`) and validates a whole model
@@ -17,7 +17,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from .errors import UsageError
 
-
 # The reference pipeline's audio settings (`vaeaudio.audio.Transform` defaults, preprocess's flags).
 #: Sample rate every clip is resampled to, in Hz.
 SAMPLE_RATE = 22050
@@ -29,6 +28,14 @@ N_FFT = 512
 HOP_LENGTH = 256
 #: Dynamic range kept below each clip's maximum, in dB.
 TOP_DB = 80.0
+
+# Names every stage shares.
+#: The splits of a spectrogram set, in order.
+SPLITS = ("train", "val", "test")
+#: The per-clip losses a VAE reports (nats per clip): history.csv columns, TensorBoard tags, evaluate's table.
+LOSSES = ("reconstruction", "kl", "total")
+#: AudioMNIST's speaker metadata file (a JSON object keyed by speaker id), in its `data/` folder.
+META_FILE = "audioMNIST_meta.txt"
 
 #: Sharpening power of `--sharpen auto` for runs that predate the recorded training level (config.json without `data.mean`).
 SHARPEN = 1.25
@@ -319,6 +326,16 @@ class TrainSettings(Settings):
                 raise ValueError("applies to `train cnn --arch strided` only")
             return None
         return v or STRIDED_FILTERS
+
+    def describe(self) -> str:
+        """The model in words for tables: 'mlp (dropout 0.3, conditional)', 'cnn-strided (latent 8, beta 0.5)'."""
+        extras = [f"dropout {self.dropout:g}"] if self.dropout else []
+        extras += ["L2 + dropout"] if self.regularize else []
+        extras += ["conditional"] if self.conditional else []
+        extras += [f"latent {self.latent_dim}"] if self.latent_dim != 2 else []
+        extras += [f"beta {self.beta:g}"] if self.beta != 1.0 else []
+        name = self.kind if self.kind == "mlp" else f"cnn-{self.arch}"
+        return name + (f" ({', '.join(extras)})" if extras else "")
 
     def run_name(self) -> str:
         """Short model name used in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference', '-cond' if conditional."""

@@ -83,7 +83,7 @@ class ShardWriter:
             self.tmp.unlink(missing_ok=True)
             raise
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

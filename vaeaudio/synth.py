@@ -128,12 +128,16 @@ def latent_points(settings: SynthSettings, latent_dim: int) -> tuple[np.ndarray,
 
 
 def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tuple[np.ndarray | None, list[Path]]:
-    """The digit of each output for a conditional run (--digit, else 0-9 in turn), with it in the file names."""
+    """The digit of each output for a conditional run (--digit, else 0-9 in turn; a --grid needs --digit), with it
+    in the file names."""
     if not model.conditional:
         if settings.digit is not None:
             raise UsageError(f"--digit: run {run.name} is not conditional, so it cannot be asked for a digit",
                              "train one with `vaeaudio train mlp --conditional`, or leave --digit out")
         return None, files
+    if settings.grid is not None and settings.digit is None:
+        raise UsageError("--grid on a conditional run needs --digit D: the grid shows one digit varying over the "
+                         "latent space", f"e.g. vaeaudio synth --run {run} --grid {settings.grid} --digit 3 OUTDIR")
     n = len(files)
     digits = np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
     if settings.z is not None:

@@ -7,15 +7,18 @@ have seen; a `tf.data` pipeline gathers and prefetches the batches (B, bins, fra
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
 a `tf.function` (with the Adam update XLA-fused unless `--no-xla`, see
-`make_steps`) and run through `strategy.run`
-under `tf.distribute.get_strategy()` (the default strategy on one machine), so
-that the same loop can later run under a multi-worker strategy; `model.fit`
-is not used. Evaluation runs the same step with `training=False`.
+`make_steps`) and run through `strategy.run` under the strategy of
+`--distribute` (`vaeaudio.distribute`: the default strategy on one machine,
+mirrored, or multi-worker), so one loop serves all three; `model.fit` is not
+used. Evaluation runs the same step with `training=False`.
 
-After every epoch: a row of `history.csv`, TensorBoard scalars in `tb/`, and a
-checkpoint (`vaeaudio.checkpoint`) incl. optimizer and RNG state. Ctrl-C ends
-the current step, checkpoints and raises `TrainingInterrupted` (exit 130); a
-NaN or Inf loss raises `TrainingError` and keeps the last epoch's checkpoint.
+After every epoch: a row of `history.csv` and TensorBoard scalars in `tb/`.
+A checkpoint (`vaeaudio.checkpoint`, incl. optimizer and RNG state) is written
+after the first and the last epoch and otherwise at most every
+`--checkpoint-every` seconds (every epoch with `--checkpoint-every 0` and in
+distributed runs). Ctrl-C ends the current step, checkpoints and raises
+`TrainingInterrupted` (exit 130); a NaN or Inf loss raises `TrainingError` and
+keeps the last checkpoint.
 Losses are in nats per clip (`vaeaudio.models.vae`).
 """
 
@@ -37,10 +40,9 @@ import numpy as np
 from . import __version__, checkpoint, distribute, locks, progress, runs
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError, environment_error
-from .settings import TrainSettings
+from .settings import LOSSES, TrainSettings
 
 CHECKPOINTS = "checkpoints"
-METRICS = ("reconstruction", "kl", "total")
 
 
 class TrainingInterrupted(TrainingError):
@@ -85,7 +87,7 @@ class _Data:
         self.batch_size, self.seed = batch_size, seed
 
     @classmethod
-    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple["_Data", dict[str, float]]:
+    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple[_Data, dict[str, float]]:
         """The splits of `spec_set`, and of its train clips: the median `db_min` and `db_max` (to undo the
         scaling) and the `mean` [0, 1] value (the level `synth --sharpen auto` matches)."""
         train = spec_set.arrays("train", ("spec", "digit", "db_min", "db_max"))
@@ -374,7 +376,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             if not resumed:
                 model.reset_metrics()
             t0 = time.perf_counter()
-            batches = strategy.distribute_datasets_from_function(lambda ctx: data.train_batches(epoch, skip, ctx))
+            batches = strategy.distribute_datasets_from_function(
+                functools.partial(data.train_batches, epoch, skip))  # called with the InputContext
             with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
                 bar.advance(min(skip * bs, n_train))
                 for step, (x, digits) in enumerate(batches, start=skip + 1):
@@ -390,8 +393,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
             for x, digits in strategy.distribute_datasets_from_function(data.val_batches):
                 val_out = eval_step(x, digits)
             val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, saved_epoch)
-            row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in METRICS},
-                   **{f"val_{k}": val_m[k] for k in METRICS},
+            row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in LOSSES},
+                   **{f"val_{k}": val_m[k] for k in LOSSES},
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
             _log_epoch(writer, row, settings.epochs)
@@ -415,7 +418,7 @@ def _log_epoch(writer, row: dict, epochs: int) -> None:
     from tensorflow.core.framework import summary_pb2
 
     scalar = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in METRICS}
+    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in LOSSES}
     with writer.as_default():
         for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
             tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=scalar)

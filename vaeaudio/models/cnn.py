@@ -1,6 +1,6 @@
 """Convolutional VAEs: the reference notebook's CNN, and a fast strided one (the default).
 
-`build_reference` — exactly the reference CNN (reference.md), for (257, 69) and latent 2:
+`build_reference` — exactly the reference CNN (`docs/reference.md`), for (257, 69) and latent 2:
 
     encoder: x (B, 257, 69) -> (B, 257, 69, 1) -> Conv2D 32 3x3 same ReLU -> Conv2D 64 3x3 same ReLU
              -> Flatten (B, 1,134,912) -> Dense 256 ReLU -> z_mean, z_log_var (B, 2)   [290,557,572 parameters]

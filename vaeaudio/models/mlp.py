@@ -1,4 +1,4 @@
-"""The reference MLP-VAE (reference.md), with optional dropout.
+"""The reference MLP-VAE (`docs/reference.md`), with optional dropout.
 
 Shapes for a (257, 69) spectrogram, hidden (1024, 512, 256), latent 2:
 

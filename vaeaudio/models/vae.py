@@ -10,7 +10,7 @@ A conditional VAE's encoder and decoder take the digit too, one-hot (B, 10), as
 a second input: [x, d] -> moments and [z, d] -> logits. Methods take the digits
 as integers (B,) and ignore them for an unconditional model.
 
-Losses, in nats per clip (design.md, reference.md):
+Losses, in nats per clip (as the reference report, `docs/reference.md`):
 
     reconstruction = sum over the F x T bins of binary cross-entropy(x, sigmoid(logits))
     KL             = sum over L of -0.5 (1 + z_log_var - z_mean^2 - exp(z_log_var))
@@ -33,7 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-METRICS = ("reconstruction", "kl", "total")
+from ..settings import LOSSES
+
 DIGITS = 10
 
 
@@ -57,6 +58,11 @@ class Sampling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream from `seed` (a loaded model resumes the stream its checkpoint saved)."""
+        state = self.seed_generator.state
+        state.assign(np.asarray([seed, 0], dtype=state.dtype.name if hasattr(state.dtype, "name") else state.dtype))
 
 
 def with_digit(h, inputs: list, conditional: bool):
@@ -99,7 +105,7 @@ class VAE(keras.Model):
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
         self.conditional = len(encoder.inputs) == 2
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSSES}
         self.built = True  # encoder and decoder are built functional models; Sampling has no weights
 
     @property
@@ -173,7 +179,7 @@ class VAE(keras.Model):
         if training:
             grads = tape.gradient(objective, self.trainable_variables)
             (update or self.apply_gradients)(grads)
-        for i, (name, value) in enumerate(zip(METRICS, (reconstruction, kl, total))):
+        for i, (name, value) in enumerate(zip(LOSSES, (reconstruction, kl, total))):
             if replicas > 1:  # every replica's means cover the global batch
                 self.trackers[name].update_state(sums[i] / tf.maximum(sums[3], 1.0), sample_weight=sums[3])
             else:

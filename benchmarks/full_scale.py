@@ -1,0 +1,167 @@
+"""vaeaudio end to end at AudioMNIST's real size, on this machine: every stage timed, with its peak RSS.
+
+Builds an AudioMNIST-shaped corpus from the 2,500 FSDD recordings in
+`../shared/data/fsdd`: 60 "speakers" x 10 digits x 50 takes = 30,000 mono 16-bit
+48 kHz WAVs in `data/NN/{digit}_{NN}_{take}.wav` plus `data/audioMNIST_meta.txt`.
+Speaker NN is FSDD speaker NN mod 5 made into another voice: played 0.84-1.16x
+faster (pitch and tempo), its own gain (-12..0 dB), spectral tilt and noise floor
+(SNR 25-45 dB), so the 60 differ. The corpus is zipped (stored, like GitHub's
+archive layout `AudioMNIST-master/data/...`), served from 127.0.0.1, and the CLI
+runs on it as a user would, each stage its own process:
+
+    download -> preprocess -> train mlp (1 epoch) -> train cnn (1 epoch, strided)
+    -> evaluate (the MLP run; trains and caches the digit classifier) -> synth (20 draws)
+
+It prints wall time and peak RSS per stage, the total, and the projected time
+of the reference report's 100-epoch runs from the measured epochs. Everything is
+written under `--work` (default: a fresh temporary folder, removed after).
+
+    python benchmarks/full_scale.py                 # 30,000 clips
+    python benchmarks/full_scale.py --clips 600     # a quick rehearsal (clips are spread over the 60 speakers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+BASE = ("george", "jackson", "nicolas", "theo", "yweweler")
+RATE = 48000
+
+
+def voice(speaker: int) -> dict:
+    """The made-up voice of speaker 1..60: its FSDD source and how it is changed."""
+    rng = np.random.default_rng(speaker)
+    return {"source": BASE[(speaker - 1) % 5], "speed": float(rng.uniform(0.84, 1.16)),
+            "gain_db": float(rng.uniform(-12, 0)), "tilt": float(rng.uniform(-0.6, 0.6)),
+            "snr_db": float(rng.uniform(25, 45))}
+
+
+def render_take(y: np.ndarray, sr: int, v: dict, rng) -> np.ndarray:
+    """An FSDD recording (samples,) at `sr` Hz -> the speaker's take at 48 kHz, float32 in [-1, 1]."""
+    out = soxr.resample(y.astype(np.float32), sr * v["speed"], RATE)  # read as faster: higher and shorter
+    out = np.concatenate([out[:1], out[1:] - v["tilt"] * out[:-1]])  # first-order tilt: > 0 brighter, < 0 darker
+    out = out / max(float(np.abs(out).max()), 1e-6) * 10 ** (v["gain_db"] / 20)
+    noise = rng.standard_normal(len(out)) * np.sqrt(np.mean(out**2)) * 10 ** (-v["snr_db"] / 20)
+    return np.clip(out + noise, -1, 1).astype(np.float32)
+
+
+def build_corpus(work: Path, clips: int) -> tuple[Path, int]:
+    """The zip of an AudioMNIST-shaped corpus of `clips` WAVs (spread over 60 speakers); returns (zip, files)."""
+    per_speaker = max(1, clips // 60)
+    takes = [(d, t) for t in range(50) for d in range(10)][:per_speaker]
+    archive = work / "AudioMNIST-master.zip"
+    meta = {f"{s:02d}": {"accent": "made from FSDD", "gender": "male", **voice(s)} for s in range(1, 61)}
+    n = 0
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("AudioMNIST-master/README.md", "AudioMNIST-shaped corpus made from FSDD\n")
+        zf.writestr("AudioMNIST-master/data/audioMNIST_meta.txt", json.dumps(meta))
+        for s in range(1, 61):
+            v, rng = voice(s), np.random.default_rng(1000 + s)
+            for d, t in takes:
+                y, sr = sf.read(FSDD / f"{d}_{v['source']}_{t}.wav", dtype="float32")
+                wav = work / "tmp.wav"
+                sf.write(wav, render_take(y, sr, v, rng), RATE, subtype="PCM_16")
+                zf.write(wav, f"AudioMNIST-master/data/{s:02d}/{d}_{s:02d}_{t}.wav")
+                n += 1
+    (work / "tmp.wav").unlink()
+    return archive, n
+
+
+def serve(folder: Path) -> tuple[ThreadingHTTPServer, int]:
+    """An HTTP server for `folder` on 127.0.0.1 (a free port), serving in a thread."""
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def stage(name: str, args: list[str], cwd: Path) -> dict:
+    """Run `vaeaudio ARGS` in its own process: wall seconds, its own peak RSS (GiB), the summary's last line."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "vaeaudio.cli", "--quiet", *args], cwd=cwd, stdout=out,
+                                stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this process's own rusage, not the children's maximum
+        seconds = time.perf_counter() - t0
+        out.seek(0), err.seek(0)
+        lines, problem = out.read().strip().splitlines(), err.read().strip().splitlines()
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{name} failed (exit {os.waitstatus_to_exitcode(status)}): {problem[-1:]}")
+    return {"stage": name, "seconds": seconds, "rss_gib": usage.ru_maxrss / 2**20, "out": lines[-1:] or [""]}
+
+
+def epoch_seconds(run: Path) -> float:
+    """Seconds of the last epoch in a run's history.csv."""
+    import csv
+
+    with open(run / "history.csv", newline="") as f:
+        return float(list(csv.DictReader(f))[-1]["seconds"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=30000, help="WAVs in the corpus (30,000 = AudioMNIST)")
+    ap.add_argument("--work", type=Path, default=None, help="folder for everything (default: a temporary one)")
+    args = ap.parse_args()
+    if not FSDD.is_dir():
+        raise SystemExit(f"needs the FSDD recordings at {FSDD}")
+    work = args.work or Path(tempfile.mkdtemp(prefix="vaeaudio-full-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows, t_all = [], time.perf_counter()
+    try:
+        t0 = time.perf_counter()
+        archive, n = build_corpus(work, args.clips)
+        print(f"corpus: {n:,} WAVs at 48 kHz, {archive.stat().st_size / 1e9:.2f} GB zip, built in "
+              f"{time.perf_counter() - t0:.0f} s (not counted below)", flush=True)
+        server, port = serve(work)
+        try:
+            plan = [
+                ("download", ["download", "--url", f"http://127.0.0.1:{port}/{archive.name}", "--dest", "AudioMNIST"]),
+                ("preprocess", ["preprocess", "--src", "AudioMNIST", "--out", "spec"]),
+                ("train mlp, 1 epoch", ["train", "mlp", "--data", "spec", "--epochs", "1", "--run-dir", "runs/mlp"]),
+                ("train cnn, 1 epoch", ["train", "cnn", "--data", "spec", "--epochs", "1", "--run-dir", "runs/cnn"]),
+                ("evaluate (mlp)", ["evaluate", "runs/mlp"]),
+                ("synth 20 draws", ["synth", "--run", "runs/mlp", "--random", "20", "synth"]),
+            ]
+            for name, cmd in plan:
+                rows.append(stage(name, cmd, work))
+                r = rows[-1]
+                print(f"{r['stage']:<20} {r['seconds']:8.1f} s   peak RSS {r['rss_gib']:5.2f} GiB   {r['out'][0][:90]}",
+                      flush=True)
+        finally:
+            server.shutdown()
+        total = sum(r["seconds"] for r in rows)
+        print(f"{'total':<20} {total:8.1f} s   ({(time.perf_counter() - t_all) / 60:.1f} min with the corpus)")
+        manifest = json.loads((work / "spec" / "manifest.json").read_text())
+        print(f"clips kept: {sum(s['clips'] for s in manifest['splits'].values()):,} "
+              f"(train {manifest['splits']['train']['clips']:,})")
+        mlp, cnn = epoch_seconds(work / "runs/mlp"), epoch_seconds(work / "runs/cnn")
+        print(f"projected 100 epochs: MLP {100 * mlp / 3600:.1f} h ({mlp:.0f} s/epoch; the report: 5.3 h on a GPU), "
+              f"strided CNN {100 * cnn / 3600:.1f} h ({cnn:.0f} s/epoch)")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
