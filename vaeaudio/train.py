@@ -279,7 +279,7 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
 
     `distribute_` and `connect_timeout` say how this continuation runs (as
     `--distribute`): a run from several workers can go on on one machine and back.
-    A run whose first epoch never ended (no checkpoint) starts from epoch 0; a
+    A run whose first epoch never ended (no checkpoint) starts again from its first epoch; a
     run whose epochs are all done but whose `model.keras` is missing or damaged
     (the final save failed) gets it written from the last checkpoint.
     The run directory is locked while this runs.
