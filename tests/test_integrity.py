@@ -18,6 +18,7 @@ from vaeaudio import checkpoint, runs
 from vaeaudio.cli import main
 from vaeaudio.data import SpectrogramSet
 from vaeaudio.errors import DataError, ModelError
+from vaeaudio.files import sha256_file
 from vaeaudio.shards import read_shard
 
 
@@ -104,6 +105,5 @@ def test_damaged_checkpoint_and_model_are_named(tiny_run, tmp_path, capsys):
 def test_checkpoint_records_its_digest(tiny_run):
     with h5py.File(tiny_run / "checkpoints" / checkpoint.NAME, "r") as f:
         assert len(f.attrs["sha256"]) == 64
-    assert (tiny_run / "model.keras.sha256").read_text().strip() == \
-        __import__("vaeaudio.files", fromlist=["x"]).sha256_file(tiny_run / "model.keras")
+    assert (tiny_run / "model.keras.sha256").read_text().strip() == sha256_file(tiny_run / "model.keras")
     assert json.loads((tiny_run / "config.json").read_text())["format"] == runs.FORMAT
