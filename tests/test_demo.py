@@ -17,7 +17,7 @@ def test_embedded_sample_is_small_and_attributed():
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--epochs", "2", "--no-judge", "--quiet"]) == 0
     summary = capsys.readouterr().out
     assert "demo finished" in summary and "listen to:" in summary
     manifest = json.loads((out / "spectrograms" / "manifest.json").read_text())
@@ -30,3 +30,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     grid = sorted((out / "synth" / "grid").glob("*.wav"))
     assert len(grid) == 9 and len(list((out / "synth" / "random").glob("*.wav"))) == 5
     assert sf.info(grid[0]).samplerate == 22050
+    page = run / "report" / "index.html"
+    assert f"  report:    {page}\n  open:      {page.resolve().as_uri()}\n" in summary + "\n"
+    assert json.loads((run / "report" / "report.json").read_text())["runs"][0]["evaluate"] == "reused"

@@ -24,6 +24,7 @@ from .settings import (
     EvaluateSettings,
     PredictSettings,
     PreprocessSettings,
+    ReportSettings,
     Settings,
     SynthSettings,
     TrainSettings,
@@ -60,7 +61,7 @@ def _root(
 ) -> None:
     """Train variational autoencoders on spoken digits and hear what they learned.
 
-    Pipeline: download -> preprocess -> train -> evaluate -> synth (or `demo` for all of it).
+    Pipeline: download -> preprocess -> train -> evaluate -> report / synth (or `demo` for all of it).
     """
 
 
@@ -140,6 +141,7 @@ def train(
     xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
     checkpoint_every: Annotated[float, opt(T, "checkpoint_every", metavar="SECONDS")] = T.default("checkpoint_every"),
     deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
+    preview_every: Annotated[Optional[int], opt(T, "preview_every", metavar="EPOCHS")] = None,
     distribute: Annotated[str, opt(T, "distribute", metavar="none|mirrored|multi-worker")] = T.default("distribute"),
     connect_timeout: Annotated[float, opt(T, "connect_timeout", metavar="SECONDS")] = T.default("connect_timeout"),
 ) -> None:
@@ -197,6 +199,38 @@ def evaluate(
     from .evaluate import evaluate as run_evaluate
 
     typer.echo(run_evaluate(settings).summary())
+
+
+R = ReportSettings
+
+
+@app.command()
+def report(
+    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", show_default=False, help=R.help("runs"))] = None,
+    out: Annotated[Optional[Path], opt(R, "out")] = None,
+    samples: Annotated[int, opt(R, "samples")] = R.default("samples"),
+    grid: Annotated[int, opt(R, "grid")] = R.default("grid"),
+    map_points: Annotated[int, opt(R, "map_points")] = R.default("map_points"),
+    judge: Annotated[bool, opt(R, "judge")] = R.default("judge"),
+    data: Annotated[Optional[Path], opt(R, "data")] = None,
+    k: Annotated[int, opt(R, "k")] = R.default("k"),
+    listen: Annotated[int, opt(R, "listen")] = R.default("listen"),
+    batch_size: Annotated[int, opt(R, "batch_size")] = R.default("batch_size"),
+    griffin_lim_iters: Annotated[int, opt(R, "griffin_lim_iters")] = R.default("griffin_lim_iters"),
+    sharpen: Annotated[str, opt(R, "sharpen", metavar="auto|P")] = R.default("sharpen"),
+    seed: Annotated[int, opt(R, "seed")] = R.default("seed"),
+    classifier: Annotated[Optional[Path], opt(R, "classifier")] = None,
+    samples_per_digit: Annotated[int, opt(R, "samples_per_digit")] = R.default("samples_per_digit"),
+) -> None:
+    """One page to look at and listen to runs: `vaeaudio report` (runs/latest), `vaeaudio report RUN_A RUN_B --out cmp/`.
+
+    Runs `evaluate` first unless RUN/eval/ is current; the page works from file:// and from any static server.
+    """
+    settings = R.build(**{**{k_: v for k_, v in locals().items()}, "runs": runs or []})
+    _tensorflow()
+    from .report import report as run_report
+
+    typer.echo(run_report(settings).summary())
 
 
 S = SynthSettings
@@ -277,9 +311,10 @@ def demo(
     out: Annotated[Path, opt(M, "out")] = M.default("out"),
     epochs: Annotated[int, opt(M, "epochs")] = M.default("epochs"),
     seed: Annotated[int, opt(M, "seed")] = M.default("seed"),
+    judge: Annotated[bool, opt(M, "judge")] = M.default("judge"),
 ) -> None:
     """Run the whole pipeline offline on a small embedded sample (a few minutes on 2 CPU cores)."""
-    settings = M.build(out=out, epochs=epochs, seed=seed)
+    settings = M.build(out=out, epochs=epochs, seed=seed, judge=judge)
     _tensorflow()
     from .demo import demo as run_demo
 

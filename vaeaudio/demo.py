@@ -5,6 +5,7 @@
       -> DEMO/runs/mlp-<stamp>/  train the reference MLP-VAE (latent 2)
       -> DEMO/runs/.../eval/     evaluate: loss table, latent plots, listening files
       -> DEMO/synth/             synth: a 3 x 3 latent grid and 5 random draws as WAV
+      -> DEMO/runs/.../report/   report: one page (index.html) with the tables, plots and players
 
 Every stage is the same library call the CLI makes; the demo only chains them.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import progress
-from .settings import DemoSettings, EvaluateSettings, PreprocessSettings, SynthSettings, TrainSettings
+from .settings import DemoSettings, PreprocessSettings, ReportSettings, SynthSettings, TrainSettings
 
 #: The embedded sample (see sample/ATTRIBUTION.md: FSDD, CC BY-SA 4.0).
 SAMPLE = Path(__file__).resolve().parent / "sample"
@@ -31,6 +32,7 @@ class DemoResult:
     seconds: float
     metrics: dict
     synth_files: list[Path] = field(default_factory=list)
+    report: Path | None = None  # the page's index.html
 
     def summary(self) -> str:
         """What to look at and what to listen to."""
@@ -44,29 +46,34 @@ class DemoResult:
             f"  listen to: {ev / 'listen'}/ (original vs representation vs model) and "
             f"{self.out / 'synth'}/ ({len(self.synth_files)} generated clips)",
             f"  next:      vaeaudio synth --run {self.run} --z 0.5 -1.2 out.wav",
+            f"  report:    {self.report}",
+            f"  open:      {self.report.resolve().as_uri()}",
         ])
 
 
 def demo(settings: DemoSettings) -> DemoResult:
-    """Run preprocess -> train -> evaluate -> synth on the embedded sample under `settings.out`."""
+    """Run preprocess -> train -> evaluate -> synth -> report on the embedded sample under `settings.out`."""
     from .evaluate import evaluate_run
     from .preprocess import preprocess
+    from .report import evaluate_settings, report
     from .runs import new_run_dir
     from .synth import synth
     from .train import train
 
     t0 = time.perf_counter()
     out = settings.out
-    progress.log(f"demo 1/4: preprocess {len(list(SAMPLE.glob('*.wav')))} FSDD clips from {SAMPLE}")
+    progress.log(f"demo 1/5: preprocess {len(list(SAMPLE.glob('*.wav')))} FSDD clips from {SAMPLE}")
     spec = out / "spectrograms"
     preprocess(PreprocessSettings(src=SAMPLE, out=spec, seed=settings.seed))
-    progress.log(f"demo 2/4: train the reference MLP-VAE for {settings.epochs} epochs")
+    progress.log(f"demo 2/5: train the reference MLP-VAE for {settings.epochs} epochs")
     run = new_run_dir("mlp", root=out / "runs")
     trained = train(TrainSettings(kind="mlp", data=spec, run_dir=run, epochs=settings.epochs, seed=settings.seed))
-    progress.log("demo 3/4: evaluate")
-    metrics = evaluate_run(trained.run_dir, EvaluateSettings(runs=[trained.run_dir], seed=settings.seed,
-                                                             samples_per_digit=0))
-    progress.log("demo 4/4: synthesise a 3 x 3 latent grid and 5 random draws")
+    progress.log("demo 3/5: evaluate")
+    page = ReportSettings(runs=[trained.run_dir], seed=settings.seed, samples_per_digit=0, judge=settings.judge)
+    metrics = evaluate_run(trained.run_dir, evaluate_settings(page))
+    progress.log("demo 4/5: synthesise a 3 x 3 latent grid and 5 random draws")
     files = synth(SynthSettings(run=trained.run_dir, grid=3, out=out / "synth" / "grid", seed=settings.seed)).files
     files += synth(SynthSettings(run=trained.run_dir, random=5, out=out / "synth" / "random", seed=settings.seed)).files
-    return DemoResult(out, trained.run_dir, time.perf_counter() - t0, metrics, files)
+    progress.log("demo 5/5: the report page (reusing the evaluation)")
+    written = report(page)
+    return DemoResult(out, trained.run_dir, time.perf_counter() - t0, metrics, files, written.index)

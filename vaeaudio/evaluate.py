@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, metrics, progress
+from . import audio, metrics, progress, specplot
 from .data import SpectrogramSet
 from .errors import DataError
 from .settings import LOSSES, SPLITS, EvaluateSettings
@@ -50,7 +50,8 @@ def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: in
     return {"z_mean": np.concatenate(z_mean), "reconstruction": recon_a, "kl": kl_a, "total": recon_a + beta * kl_a}
 
 
-def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, title: str) -> dict[str, str]:
+def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, db_range, transform, title: str) -> dict[str, str]:
+    """evaluate's PNGs; `db_range` (n, 2): each shown clip's dB range, `transform` its audio settings (axes in s, Hz, dB)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,15 +95,10 @@ def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, titl
         files["curves"] = str(_save(fig, out / "curves.png", plt))
     n = len(spec_in)
     if n:
-        fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5), dpi=110, squeeze=False)
+        fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5), dpi=110, squeeze=False)
         for i in range(n):
             for row, (spec, label) in enumerate(((spec_in[i], "input"), (spec_out[i], "reconstruction"))):
-                ax = axes[row, i]
-                ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1)
-                ax.set_title(f"test clip {i}: {label}", fontsize=8)
-                ax.set_xlabel("frame", fontsize=7)
-                ax.set_ylabel("frequency bin", fontsize=7)
-                ax.tick_params(labelsize=6)
+                specplot.draw(axes[row, i], spec, *db_range[i], transform, f"test clip {i}: {label}", small=True)
         fig.tight_layout()
         files["reconstructions"] = str(_save(fig, out / "reconstructions.png", plt))
     return files
@@ -172,7 +168,8 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     order = {int(i): j for j, i in enumerate(both)}
     title = f"{run.name}"
     plots = _plots(out, ftest["z_mean"], test["digit"], test["speaker"], history,
-                   test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [], title)
+                   test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [],
+                   np.column_stack([test["db_min"][show], test["db_max"][show]]), config.transform(), title)
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
     generation = None
     if settings.samples_per_digit:
@@ -210,6 +207,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                   "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1"},
         "plots": plots,
         "listen": listen,
+        "settings": settings.model_dump(mode="json", exclude={"runs"}),
         "seconds": time.perf_counter() - t0,
     }
     write_json(out / "metrics.json", result)

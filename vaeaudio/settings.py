@@ -176,6 +176,7 @@ class DemoSettings(Settings):
     out: Path = Field(Path("demo"), description="Folder for everything the demo writes (spectrograms, runs, WAVs).")
     epochs: int = Field(60, ge=1, le=10_000, description="Training epochs of the demo's MLP-VAE (latent 2).")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of the split, training and sampling.")
+    judge: bool = Field(True, description="Label the report's clips with what a digit classifier hears (trains one on the sample first: about 20 s).")
 
 
 class EvaluateSettings(Settings):
@@ -191,6 +192,19 @@ class EvaluateSettings(Settings):
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
     sharpen: Sharpen = Field("auto", description="Sharpening of generated spectrograms, as `synth --sharpen`.")
     samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
+
+
+class ReportSettings(EvaluateSettings):
+    """`vaeaudio report`: one page (index.html with its PNGs and WAVs) to look at and listen to runs.
+
+    Every `evaluate` field is here too: the page reuses RUN/eval/ when it was made with the same values.
+    """
+
+    out: Path | None = Field(None, description="Folder of the page: index.html, its assets and one folder per run (default: RUN/report for one run, report/ for several); an earlier report there is replaced.")
+    samples: int = Field(3, ge=0, le=20, description="Generated clips on the page per digit (conditional runs), or rows of 10 prior draws (others); 0 = none.")
+    grid: int = Field(5, ge=0, le=16, description="Decoded points per side of the playable latent map's grid (2-D latents, unconditional runs; 0 = no grid).")
+    map_points: int = Field(60, ge=0, le=2000, description="Test clips placed on the playable latent map (each plays its recording).")
+    judge: bool = Field(True, description="Label every clip with the digit the classifier hears and its probability (--classifier, else the one evaluate used, else one trained on the run's set and cached there).")
 
 
 class SynthSettings(Settings):
@@ -271,6 +285,7 @@ class TrainSettings(Settings):
     distribute: Literal["none", "mirrored", "multi-worker"] = Field("none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per machine, configured by TF_CONFIG); --batch-size is the global batch.")
     connect_timeout: float = Field(300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up (and for any collective step) before giving up.")
     checkpoint_every: float = Field(30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")
+    preview_every: int | None = Field(None, ge=0, le=100_000, description="Epochs between TensorBoard previews in RUN/tb/ (audio and spectrograms of a few val clips' reconstructions and prior draws, and the latent map); default: 4 per run, and always after the last epoch; 0 = none. Not with --distribute.")
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
 
     @field_validator("hidden", "filters", mode="before")

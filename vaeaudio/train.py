@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, distribute, locks, progress, runs
+from . import __version__, checkpoint, distribute, locks, preview, progress, runs
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError, environment_error
 from .settings import LOSSES, TrainSettings
@@ -98,6 +98,10 @@ class _Data:
         stats = {"db_min": float(np.median(train["db_min"])), "db_max": float(np.median(train["db_max"])),
                  "mean": float(np.mean(train["spec"], dtype=np.float64))}
         return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), stats
+
+    def val_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The val split as numpy: spectrograms (n, bins, frames) and digits (n,)."""
+        return self.val.numpy(), self.val_digits.numpy()
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -270,7 +274,8 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
             "versions": _versions(),
         })
         runs.mark_latest(run)
-    return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role)
+    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
 def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = "none",
@@ -321,7 +326,8 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     if role.chief:
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
-    return _fit(settings, run, data, model, position, history, strategy, role)
+    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
 def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
@@ -343,10 +349,13 @@ def weights_digest(model) -> str:
 
 
 def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history: list[dict], strategy,
-         role: distribute.Role) -> TrainResult:
-    """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder."""
+         role: distribute.Role, previews: preview.Preview | None = None) -> TrainResult:
+    """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder.
+
+    `previews`: TensorBoard audio and images every few epochs (`vaeaudio.preview`), written by the chief."""
     try:
-        return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role)
+        return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role,
+                       previews if role.chief else None)
     except OSError as exc:  # a full disk or a read-only folder: say how to go on once it is fixed
         problem = environment_error(exc, then=f"continue the run with `vaeaudio train --resume {run}`")
         if problem is None:
@@ -356,7 +365,7 @@ def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history:
         role.clean_up()
 
 
-def _epochs(settings, run, out, data, model, start, history, strategy, role) -> TrainResult:
+def _epochs(settings, run, out, data, model, start, history, strategy, role, previews) -> TrainResult:
     import tensorflow as tf
 
     with strategy.scope():
@@ -398,6 +407,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role) -> 
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
             _log_epoch(writer, row, settings.epochs)
+            if previews is not None and previews.due(epoch + 1):
+                previews.write(writer, model, epoch + 1)
             runs.write_history(out, history)
             interrupted = stop.requested and epoch + 1 < settings.epochs
             if (interrupted or epoch + 1 == settings.epochs or saved_at is None

@@ -1,0 +1,153 @@
+"""vaeaudio report: the folder it writes, its reuse of evaluate, and the page as headless Chromium shows it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vaeaudio.cli import main
+from vaeaudio.data import SpectrogramSet
+from vaeaudio.runs import load_config
+
+# Small on purpose: 2 test clips, 1 generated clip per digit, 12 map points, a 3 x 3 grid, 8 Griffin-Lim iterations.
+FLAGS = ["--listen", "2", "--samples", "1", "--map-points", "12", "--grid", "3", "--griffin-lim-iters", "8",
+         "--samples-per-digit", "1"]
+
+
+@pytest.fixture(scope="module")
+def judge(spec_small, tmp_path_factory) -> Path:
+    """A 1-epoch digit classifier: labels are what it hears, not what it should."""
+    out = tmp_path_factory.mktemp("judge") / "classifier"
+    assert main(["classifier", "train", "--data", str(spec_small), "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_run, tiny_cond_run, tmp_path_factory) -> tuple[Path, Path]:
+    """Writable copies of the tiny runs (the report writes RUN/eval/)."""
+    root = tmp_path_factory.mktemp("report-runs")
+    return shutil.copytree(tiny_run, root / tiny_run.name), shutil.copytree(tiny_cond_run, root / tiny_cond_run.name)
+
+
+@pytest.fixture(scope="module")
+def report(runs, judge, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "cmp"
+    assert main(["report", *map(str, runs), "--out", str(out), "--classifier", str(judge), *FLAGS, "--quiet"]) == 0
+    return out
+
+
+def test_folder_holds_the_page_and_every_file_it_names(report, runs, spec_small):
+    meta = json.loads((report / "report.json").read_text())
+    assert meta["format"] == "vaeaudio-report/1"
+    assert [r["name"] for r in meta["runs"]] == [r.name for r in runs]
+    assert [r["evaluate"] for r in meta["runs"]] == ["ran (none yet)"] * 2
+    html = (report / "index.html").read_text()
+    links = set(re.findall(r'(?:src|href)="([^"#]+)"', html))
+    assert not [u for u in links if "://" in u or u.startswith("/")], "every link is relative"
+    assert all((report / u).is_file() for u in links), [u for u in links if not (report / u).is_file()]
+    on_map = min(12, SpectrogramSet(spec_small).clips("test"))
+    for run, entry in zip(runs, meta["runs"]):
+        t = load_config(run).transform()
+        assert entry["audio"] == {"sample_rate": t.sample_rate, "seconds": t.seconds}
+        # 2 clips x 3 versions + 10 generated + the map's test clips, + a 3 x 3 decoded grid for the unconditional run
+        conditional = load_config(run).settings["conditional"]
+        assert len(entry["wavs"]) == 6 + 10 + on_map + (0 if conditional else 9)
+        assert set(entry["wavs"]) <= links
+        for w in entry["wavs"]:
+            info = sf.info(report / w)
+            assert (info.samplerate, info.frames, info.channels) == (t.sample_rate, t.clip_samples, 1)
+    assert html.count("<audio controls preload=\"metadata\"") == 2 * (6 + 10)
+    assert len(re.findall(r"judge hears \d \(p = [01]\.\d\d\)", html)) >= 2 * (6 + 10 + on_map) + 9
+    for name in ("Settings that matter", "Losses (nats per clip", "k-NN digit accuracy", "Per digit",
+                 "generated accuracy", "Playable latent map"):
+        assert name in html
+    size = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
+    assert size < 5e6
+
+
+def test_the_map_grid_spans_where_the_test_clips_lie(report, runs, spec_small):
+    from vaeaudio.runs import load_model
+
+    plain = next(e for e, r in zip(json.loads((report / "report.json").read_text())["runs"], runs)
+                 if not load_config(r).settings["conditional"])
+    z = np.asarray(load_model(Path(plain["run"])).encode(SpectrogramSet(spec_small).arrays("test", ("spec",))["spec"])[0])
+    grid = np.array([g["z"] for g in plain["map"]["grid"]])
+    assert grid.shape == (9, 2)
+    np.testing.assert_allclose(grid.min(0), np.percentile(z, 5, axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grid.max(0), np.percentile(z, 95, axis=0), rtol=1e-4, atol=1e-4)
+    assert {tuple(p["src"].split("/")[-2:]) for p in plain["map"]["grid"]} <= {tuple(w.split("/")[-2:]) for w in plain["wavs"]}
+
+
+def test_reuses_current_evaluation_and_redoes_a_stale_one(report, runs, judge, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "again"
+    assert main(["report", str(runs[0]), "--out", str(out), "--classifier", str(judge), *FLAGS, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{runs[0].name}: evaluate results reused" in printed and f"file://{out.resolve()}/index.html" in printed
+    assert main(["report", str(runs[0]), "--out", str(out), "--classifier", str(judge), *FLAGS, "--k", "3",
+                 "--no-judge", "--quiet"]) == 0
+    assert f"{runs[0].name}: evaluate results ran (made with other settings)" in capsys.readouterr().out
+    page = (out / "index.html").read_text()  # the earlier report was replaced
+    assert not re.search(r"judge hears \d", page) and "no judge" in page
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_report(runs, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["report", str(runs[0]), "--out", str(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {tmp_path} exists and is not a report folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("via", ["http", "file"])
+def test_page_in_headless_chromium(report, tmp_path, via):
+    """No console errors or failed/outside requests; images decode, players load clip-long WAVs, the map plays."""
+    from browser import open_page
+
+    with open_page(report, tmp_path, via=via) as (page, log):
+        images = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
+        assert len(images) == 2 * (3 + 2) and all(w > 0 for _, w in images), images
+        durations = page.evaluate("""async () => {
+            const out = [];
+            for (const a of document.querySelectorAll('audio[src]')) {
+                if (a.readyState < 1) await new Promise(done => {
+                    a.addEventListener('loadedmetadata', done, {once: true});
+                    a.addEventListener('error', done, {once: true});
+                    a.load();
+                });
+                out.push([a.getAttribute('src'), a.duration]);
+            }
+            return out;
+        }""")
+        assert len(durations) == 2 * (6 + 10)
+        seconds = {r["name"]: r["audio"]["seconds"] for r in json.loads((report / "report.json").read_text())["runs"]}
+        assert all(abs(d - seconds[src.split("/")[0]]) < 0.01 for src, d in durations), durations
+        page.evaluate("""() => { window.played = [];
+            for (const p of document.querySelectorAll('audio.map-player'))
+                p.addEventListener('playing', () => window.played.push(p.currentSrc)); }""")
+        points = [page.locator("a.pt.test").last, page.locator("a.pt.grid").last]  # nothing is drawn on top of these
+        for n, point in enumerate(points):
+            point.click()
+            page.wait_for_function(f"() => window.played.length > {n}", timeout=10_000)
+            assert page.evaluate("window.played")[n].endswith("/" + point.get_attribute("href"))
+            assert point.evaluate("a => a.closest('.latent-map').querySelector('.now').textContent") == \
+                "Playing: " + point.get_attribute("data-label")
+        first = page.locator("a.pt.test").first  # keyboard: Tab to a point, Enter plays it
+        first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => window.played.length > 2", timeout=10_000)
+        assert page.evaluate("window.played")[2].endswith("/" + first.get_attribute("href"))
+        shots = {width: tmp_path / f"report-{via}-{width}px.png" for width in (1280, 390)}
+        for width, path in shots.items():
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(path), full_page=True)
+            assert path.stat().st_size > 50_000
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, "the narrow page scrolls sideways"
+    assert log.errors == [] and log.failed == []
+    assert log.requests and all(u.startswith(log.origin) for u in log.requests), log.requests
