@@ -182,3 +182,16 @@ def test_full_or_read_only_disk_is_not_a_bug_and_leaves_no_debris(tmp_path, monk
     monkeypatch.setattr(h5py.Dataset, "__setitem__", real)
     assert run(src, out) == 0  # once space is back, the same command finishes the set
     assert np.isfinite(SpectrogramSet(out).arrays("train")["spec"]).all()
+
+
+def test_hidden_files_are_not_part_of_the_corpus(fsdd_small, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(fsdd_small, src)
+    (src / ".vaeaudio-download.json").write_text("{}")  # download's marker
+    (src / "recordings" / "._0_george_0.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource-fork twin
+    assert main(["preprocess", "--src", str(src), "--out", str(tmp_path / "out"), "--length-percentiles", "0", "100",
+                 "--workers", "1", "--quiet"]) == 0
+    manifest = SpectrogramSet(tmp_path / "out").manifest
+    assert manifest.source.files == 100  # the two hidden files are not counted, kept or dropped
+    assert [d.kind for d in manifest.dropped] == ["length", "length"]  # (0, 100) drops the two extremes
+    assert sum(s.clips for s in manifest.splits.values()) == 98

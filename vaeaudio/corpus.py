@@ -103,7 +103,8 @@ def scan(src: Path, exclude: Path | None = None) -> tuple[list[str], str, list[d
 
     Symlinked folders are followed; a folder reached a second time (a symlink
     cycle, or two links to one folder) is scanned once and the other path
-    reported. Hidden folders (`.git`, ...) and `exclude` (the output folder,
+    reported. Hidden folders and files (`.git`, download's `.vaeaudio-download.json`,
+macOS's `._*`, ...) and `exclude` (the output folder,
     when it lies inside `src`) are skipped. The fingerprint hashes each path,
     size and mtime. Folders that cannot be listed and dangling symlinks come back
     as `dropped` entries ({path, kind, reason}), never silently skipped.
@@ -143,6 +144,8 @@ def scan(src: Path, exclude: Path | None = None) -> tuple[list[str], str, list[d
             keep.append(d)
         dirnames[:] = keep
         for name in filenames:
+            if name.startswith("."):  # hidden: download's marker, locks, macOS's ._ twins; not recordings
+                continue
             full = Path(dirpath, name)
             try:
                 st = full.stat()
