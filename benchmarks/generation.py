@@ -32,7 +32,7 @@ def main() -> None:
     from vaeaudio import metrics
     from vaeaudio.classifier import Judge
     from vaeaudio.data import SpectrogramSet
-    from vaeaudio.generation import generate
+    from vaeaudio.generation import generate, judge_generated
     from vaeaudio.runs import load_config, load_model
     from vaeaudio.synth import sharpen_power
 
@@ -61,10 +61,10 @@ def main() -> None:
         for sharpen in args.sharpen:
             t0 = time.perf_counter()
             power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config)
-            waves, digits = generate(model, config, args.per_digit, 0, iters, power)
+            probs, feats, digits = judge_generated(judge, generate(model, config, args.per_digit, 0, iters, power),
+                                                   config.transform().sample_rate)
             seconds = (time.perf_counter() - t0) / n
-            row(f"Griffin-Lim {iters:4d}, sharpen {sharpen} ({power:.2f})", *judge.predict(judge.featurise_waves(waves, config.transform().sample_rate)),
-                digits, seconds)
+            row(f"Griffin-Lim {iters:4d}, sharpen {sharpen} ({power:.2f})", probs, feats, digits, seconds)
 
 
 if __name__ == "__main__":

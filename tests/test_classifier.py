@@ -89,8 +89,9 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
     from vaeaudio.runs import load_config, load_model
 
     config, judge = load_config(run), Judge(tone_classifier)
-    waves, digits = generate(load_model(run), config, 3, 0, 8, g["sharpen"])
-    assert waves.shape == (30, 17640) and digits is None
+    chunks = list(generate(load_model(run), config, 3, 0, 8, g["sharpen"]))
+    waves = np.concatenate([w for w, _ in chunks])
+    assert waves.shape == (30, 17640) and all(d is None for _, d in chunks)
     probs, feats = judge.predict(judge.featurise_waves(waves, 22050))
     real_p, real_f = judge.predict(SpectrogramSet(config.data.root).arrays("test", ("spec",))["spec"])
     assert g["inception_score"] == pytest.approx(metrics.inception_score(probs), rel=1e-4)

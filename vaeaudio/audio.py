@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import scipy.fft
 import soundfile as sf
 import soxr
 
+from .files import replacing
 from .settings import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB  # noqa: F401  (the defaults' one home)
 
 #: Smallest amplitude before taking the log (librosa's `amplitude_to_db` default).
@@ -84,10 +86,14 @@ def spectrogram_shape(clip_samples: int = CLIP_SAMPLES, n_fft: int = N_FFT, hop_
 def decode(data: bytes) -> tuple[np.ndarray, int]:
     """Decode audio file bytes to a mono float32 waveform in [-1, 1] and its rate in Hz.
 
-    Multi-channel audio is averaged to mono (as librosa does). Raises whatever
-    `soundfile` raises for unreadable data.
+    Multi-channel audio is averaged to mono (as librosa does). Raises
+    `ValueError` with soundfile's reason (e.g. "Format not recognised.") for unreadable data.
     """
-    y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    try:
+        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several kinds; its text names a BytesIO object
+        raise ValueError(re.sub(r"^Error opening <_io\.BytesIO object at 0x[0-9a-fA-F]+>: ?", "", str(exc)) or
+                         type(exc).__name__) from None
     return (y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]), int(sr)
 
 
@@ -260,14 +266,17 @@ def griffin_lim(
     hop_length: int = HOP_LENGTH,
     length: int = CLIP_SAMPLES,
     momentum: float = 0.99,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     n_fft: int | None = None,
 ) -> np.ndarray:
     """Estimate waveforms (n, length) from magnitudes (n, bins, frames) by fast Griffin-Lim.
 
     Same algorithm as `librosa.griffinlim` (Perraudin et al. 2013: random initial
-    phase, `momentum` 0.99), run on the whole batch at once in float32 and in
-    frame-major layout (n, frames, bins), so that no iteration copies a transpose.
+    phase, `momentum` 0.99), run 16 clips at a time in float32 and in frame-major
+    layout (n, frames, bins), so that no iteration copies a transpose. `seed` is
+    an int or a `numpy.random.Generator`: passing one Generator to successive
+    calls on consecutive chunks of a batch gives exactly the waves of one call on
+    the whole batch (what `vaeaudio.synth` relies on to work in bounded memory).
     `n_fft` defaults to 2 x (bins - 1); an odd frame length must be given.
     """
     mag = np.ascontiguousarray(np.swapaxes(np.asarray(magnitude, dtype=np.float32), -1, -2))  # (n, F, bins)
@@ -296,11 +305,13 @@ def griffin_lim(
             angles *= 1.0 / (np.abs(angles) + 1e-16)
         return to_wave(m * angles).astype(np.float32)
 
-    rng = np.random.default_rng(seed)
-    angles = np.exp(2j * np.pi * rng.random(mag.shape, dtype=np.float32)).astype(np.complex64)
+    rng = np.random.default_rng(seed)  # a Generator passed as `seed` is used (and advanced) as it is
+    out = np.empty((len(mag), length), np.float32)
     with scipy.fft.set_workers(-1):  # FFTs on every core; 16 clips at a time stay in cache
-        return np.concatenate([run(mag[i : i + _GL_CHUNK], angles[i : i + _GL_CHUNK])
-                               for i in range(0, len(mag), _GL_CHUNK)]) if len(mag) else np.zeros((0, length), np.float32)
+        for i in range(0, len(mag), _GL_CHUNK):  # the phases drawn block by block are those of one draw for all
+            m = mag[i : i + _GL_CHUNK]
+            out[i : i + len(m)] = run(m, np.exp(2j * np.pi * rng.random(m.shape, dtype=np.float32)).astype(np.complex64))
+    return out
 
 
 def peak_normalise(y: np.ndarray, peak: float = PEAK) -> np.ndarray:
@@ -313,5 +324,6 @@ def write_wav(path: str | Path, y: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
     """Write a mono waveform (samples,) in [-1, 1] as 16-bit PCM WAV; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16")
+    with replacing(path, fsync=False) as tmp:  # a full disk leaves the old file or none, never half a WAV
+        sf.write(tmp, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
     return path

@@ -9,7 +9,8 @@ Layout (float32 unless noted):
 | `optimizer/NNNNN`  | every optimizer variable: iteration count, learning rate, Adam slots  |
 | `metrics/NNNNN`    | the running loss sums and counts of an epoch stopped part-way          |
 | attrs              | `format`, `epoch` (epochs completed), `step` (steps done in the next   |
-|                    | epoch, > 0 only after Ctrl-C), `seconds` (time spent in that epoch)    |
+|                    | epoch, > 0 only after Ctrl-C), `seconds` (time spent in that epoch),  |
+|                    | `sha256` (of every variable's bytes in order: checked on restore)      |
 
 Variables are matched by position and checked by shape, since Keras names
 variables with process-wide counters. Arrays are written and read one
@@ -21,7 +22,7 @@ the previous checkpoint whole.
 
 from __future__ import annotations
 
-import os
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import h5py
 import numpy as np
 
 from .errors import ModelError
+from .files import replacing
 
 FORMAT = "vaeaudio-checkpoint/1"
 NAME = "state.h5"
@@ -52,19 +54,24 @@ def _groups(model) -> dict[str, list]:
 
 
 def save(folder: Path, model, position: Position) -> Path:
-    """Write `folder/state.h5` atomically with the state of `model` (and its optimizer) at `position`."""
+    """Write `folder/state.h5` atomically with the state of `model` (and its optimizer) at `position`.
+
+    On any failure (a full disk, a read-only folder) the temporary file is
+    removed and the previous checkpoint stays as it was.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    path, tmp = folder / NAME, folder / (NAME + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    path = folder / NAME
+    with replacing(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update({"format": FORMAT, "epoch": position.epoch, "step": position.step,
                         "seconds": position.seconds})
+        h = hashlib.sha256()
         for group, variables in _groups(model).items():
             g = f.create_group(group)
             for i, v in enumerate(variables):
-                g.create_dataset(f"{i:05d}", data=np.asarray(v.numpy()))
-        f.flush()
-        os.fsync(f.id.get_vfd_handle())
-    os.replace(tmp, path)
+                data = np.asarray(v.numpy())
+                h.update(np.ascontiguousarray(data).tobytes())
+                g.create_dataset(f"{i:05d}", data=data)
+        f.attrs["sha256"] = h.hexdigest()
     return path
 
 
@@ -82,6 +89,7 @@ def restore(folder: Path, model) -> Position:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise ModelError(f"{path} is not a {FORMAT} file")
+            h = hashlib.sha256()
             for group, variables in _groups(model).items():
                 stored = f[group]
                 if len(stored) != len(variables):
@@ -91,7 +99,13 @@ def restore(folder: Path, model) -> Position:
                     data = stored[f"{i:05d}"]
                     if tuple(data.shape) != tuple(v.shape):
                         raise ModelError(f"{path}: {group} variable {i} has shape {data.shape}, expected {tuple(v.shape)}")
-                    v.assign(data[()])
+                    value = data[()]
+                    h.update(np.ascontiguousarray(value).tobytes())
+                    v.assign(value)
+            if "sha256" in f.attrs and f.attrs["sha256"] != h.hexdigest():
+                raise ModelError(f"{path} is damaged: its variables differ from the sha256 recorded when it was written",
+                                 "the run cannot be resumed from it; start it again")
             return Position(int(f.attrs["epoch"]), int(f.attrs["step"]), float(f.attrs["seconds"]))
-    except (OSError, KeyError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc})", "the run cannot be resumed; start it again") from None
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:  # h5py's kinds for a damaged file
+        raise ModelError(f"{path} is damaged or unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+                         "the run cannot be resumed from it; start it again") from None

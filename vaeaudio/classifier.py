@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, progress
+from . import audio, locks, progress, runs
 from .data import SpectrogramSet
 from .errors import DataError, ModelError
 from .settings import ClassifierSettings, PredictSettings
@@ -129,6 +129,7 @@ class Judge:
         import keras
 
         _noise_floor_layer()  # registered before loading a model that holds one
+        runs.check_model_file(path, "train it again with `vaeaudio classifier train`")
         try:
             model = keras.saving.load_model(path, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
@@ -195,16 +196,25 @@ class ClassifierResult:
 
 
 def train(settings: ClassifierSettings) -> ClassifierResult:
-    """Train a digit classifier on `settings.data`'s train split; writes `out/classifier.keras` + config."""
-    import keras
+    """Train a digit classifier on `settings.data`'s train split; writes `out/classifier.keras` + config.
 
+    Without `settings.out` the folder is a new `runs/classifier-<YYYYmmdd-HHMMSS>[-N]`
+    (`runs.new_run_dir`); the folder is locked while training.
+    """
     data = SpectrogramSet(settings.data)
     arrays = {s: data.arrays(s, ("spec", "digit")) for s in ("train", "val", "test")}
-    x, y = arrays["train"]["spec"], arrays["train"]["digit"].astype(np.int32)
-    if len(set(y.tolist())) < 2:
+    if len(set(arrays["train"]["digit"].tolist())) < 2:
         raise DataError(f"{data.root} has fewer than two digits in its train split; nothing to classify")
-    out = settings.out or Path("runs") / f"classifier-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    out = settings.out or runs.new_run_dir("classifier")
+    with locks.hold(out, "classifier folder"):
+        return _train(settings, data, arrays, out)
+
+
+def _train(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: Path) -> ClassifierResult:
+    """`train` with the lock of `out` held."""
+    import keras
+
+    x, y = arrays["train"]["spec"], arrays["train"]["digit"].astype(np.int32)
     model = build(data.shape, settings.seed, settings.noise_floor)
     model.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -232,10 +242,8 @@ def train(settings: ClassifierSettings) -> ClassifierResult:
         "settings": settings.model_dump(mode="json"),
         "accuracy": {s: _accuracy(model, arrays[s]["spec"], arrays[s]["digit"]) for s in ("train", "val", "test")},
     }
-    tmp = out / (MODEL + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(out / MODEL)
-    (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    runs.save_model(out / MODEL, model)
+    runs.write_json(out / CONFIG, config)
     return ClassifierResult(out, config)
 
 

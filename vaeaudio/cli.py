@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from . import progress
-from .errors import UsageError, VaeAudioError
+from .errors import UsageError, VaeAudioError, environment_error
 from .settings import (
     RECIPES,
     ClassifierSettings,
@@ -375,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if flags["debug"]:
             raise
+        problem = environment_error(exc)  # no space, read-only, permission denied: not a bug
+        if problem is not None:
+            _error(problem.line())
+            return problem.exit_code
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
         return 1
 

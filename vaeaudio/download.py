@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlparse
 import requests
 import urllib3
 
-from . import progress
+from . import locks, progress
 from .archive import CHUNK_BYTES, SPEAKER_DIR, Refused, extension, extract_into
 from .errors import DownloadError
 from .settings import META_FILE, DownloadSettings
@@ -105,6 +105,17 @@ def download(settings: DownloadSettings) -> DownloadResult:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"cannot create {dest.parent}: {exc.strerror}", "choose another --dest") from None
+    with locks.hold(dest, "download destination", dest.parent / f".{dest.name}.lock"):
+        marker = _existing(dest, want)  # another download may have finished while this one waited
+        if marker is not None:
+            return DownloadResult(dest, marker.get("url", ""), marker["archive_sha256"], marker["files"],
+                                  marker["recordings"], marker["speakers"], marker["bytes"],
+                                  time.perf_counter() - start, already_complete=True)
+        return _download(settings, dest, want, start)
+
+
+def _download(settings: DownloadSettings, dest: Path, want: str | None, start: float) -> DownloadResult:
+    """`download` with the lock of `dest` held."""
     _remove_stale(dest)
 
     local = _local_path(settings.url)

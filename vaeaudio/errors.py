@@ -7,6 +7,8 @@ wrong (exit 2); everything else is exit 1.
 
 from __future__ import annotations
 
+import re
+
 
 class VaeAudioError(Exception):
     """A failure the user can act on: `str(err)` is one line, `err.hint` says what to do."""
@@ -43,3 +45,56 @@ class ModelError(VaeAudioError):
 
 class TrainingError(VaeAudioError):
     """Training stopped because it could not go on (for example a NaN loss)."""
+
+
+class EnvironmentProblem(VaeAudioError):
+    """The machine refused an operation: no space left, read-only, permission denied, a file vanished."""
+
+
+#: errno -> (what happened, what to fix) for `environment_error`.
+_ERRNO_ADVICE = {
+    28: ("no space left on the device", "free some space (the half-written file was removed)"),
+    122: ("disk quota exceeded", "free some space (the half-written file was removed)"),
+    30: ("the file system is read-only", "choose a writable folder, or remount it read-write"),
+    13: ("permission denied", "check the owner and mode of the file and its folder (ls -l), or choose another folder"),
+    1: ("operation not permitted", "check the owner and mode of the file and its folder (ls -l), or choose another folder"),
+    2: ("no such file or directory (it vanished, or was never there)", "check the path; if another program removed it,"
+        " put it back"),
+}
+
+
+def environment_error(exc: BaseException, then: str = "run the command again") -> EnvironmentProblem | None:
+    """The `EnvironmentProblem` for an `OSError` (or one it was raised from) whose errno is in `_ERRNO_ADVICE`;
+    its hint is what to fix, and `then` what to do after.
+
+    Libraries wrap OS errors (h5py puts the errno only into its message, Keras
+    re-raises), so the chain of causes is searched and `errno = N` in a message counts.
+    Returns None for anything else, which stays an internal error.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError):
+            code = exc.errno
+            if code is None:
+                m = re.search(r"errno\s*=\s*(\d+)", str(exc))
+                code = int(m.group(1)) if m else None
+            if code in _ERRNO_ADVICE:
+                what, fix = _ERRNO_ADVICE[code]
+                hint = f"{fix}, then {then}"
+                path = re.sub(r"\.tmp(\.keras)?$", "", str(exc.filename or _quoted_path(str(exc)) or ""))
+                return EnvironmentProblem(f"{path}: {what}" if path else what, hint)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _quoted_path(message: str) -> str | None:
+    """A file name h5py quotes in its messages (`name = '/x/y.h5'`), if any."""
+    m = re.search(r"name = '([^']+)'", message)
+    return m.group(1) if m else None
+
+
+class Interrupted(VaeAudioError):
+    """Ctrl-C: the command stopped; the message says what was kept and how to go on."""
+
+    exit_code = 130

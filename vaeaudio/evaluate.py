@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +140,7 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
 
 def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     """Evaluate one run directory; writes RUN/eval/ and returns its metrics (as in metrics.json)."""
-    from .runs import load_config, load_model, read_history
+    from .runs import load_config, load_model, read_history, write_json
 
     t0 = time.perf_counter()
     config = load_config(run)
@@ -178,33 +177,37 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                    test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [],
                    np.column_stack([test["db_min"][show], test["db_max"][show]]), config.transform(), title)
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
-    generation, waves, digits = None, None, None
+    generation, digits, heard, recogniser = None, None, [], None
     if settings.samples_per_digit or settings.recogniser:
         from .synth import sharpen_power
 
         mixture = latents.choose(run, settings.prior)
         power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
+    if settings.recogniser:
+        from .recognise import Recogniser
+
+        recogniser = Recogniser()
     if settings.samples_per_digit:
         from .classifier import Judge
-        from .generation import cached_judge, generate, generation_metrics
+        from .generation import cached_judge, generate, generation_metrics, judge_generated, overheard
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
-        waves, digits = generate(model, config, settings.samples_per_digit, settings.seed,
-                                 settings.griffin_lim_iters, power, mixture)
-        generation = {**generation_metrics(judge, waves, config.transform().sample_rate, digits, test["spec"],
-                                           test["digit"]),
+        chunks = generate(model, config, settings.samples_per_digit, settings.seed, settings.griffin_lim_iters, power,
+                          mixture)
+        if recogniser is not None:  # the recogniser hears each chunk on its way to the classifier
+            chunks = overheard(chunks, recogniser, config.transform().sample_rate, heard)
+        gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
+        generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
                       "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
                       "prior": "mixture" if mixture is not None else "normal"}
     # --- the independent recogniser (vaeaudio.recognise): what a listener hears, beside the classifier
     listening = None
-    if settings.recogniser:
+    if recogniser is not None:
         from .generation import listening_metrics
-        from .recognise import Recogniser
 
-        listening = listening_metrics(Recogniser(), model, arrays["train"], test, ftest["z_mean"],
-                                      Path(data.manifest.source.root),
-                                      config.transform(), settings.griffin_lim_iters, settings.seed, waves, digits,
-                                      power)
+        listening = listening_metrics(recogniser, model, arrays["train"], test, ftest["z_mean"],
+                                      Path(data.manifest.source.root), config.transform(), settings.griffin_lim_iters,
+                                      settings.seed, np.concatenate(heard) if heard else None, digits, power)
     # ---
     result = {
         "run": str(run),
@@ -234,7 +237,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         "settings": settings.model_dump(mode="json", exclude={"runs"}),
         "seconds": time.perf_counter() - t0,
     }
-    (out / "metrics.json").write_text(json.dumps(result, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    write_json(out / "metrics.json", result)
     _write_tables(out, [result])
     return result
 

@@ -14,19 +14,17 @@ spectrograms. Figures (in `metrics.json` under `generation`):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from . import audio, latents, metrics, progress
+from . import audio, latents, metrics, progress, resources
 from .classifier import MODEL, Judge
-from .data import SpectrogramSet
+from .data import CLASSIFIER_CACHE, SpectrogramSet
 from .errors import ModelError
 from .settings import ClassifierSettings
 from .synth import render
-
-#: Folder, inside a spectrogram set, of the classifier `evaluate` trains and reuses.
-CACHE = "classifier"
 
 
 def cached_judge(data: SpectrogramSet) -> Judge:
@@ -34,7 +32,7 @@ def cached_judge(data: SpectrogramSet) -> Judge:
     made with other settings than today's defaults (an older vaeaudio's judge is replaced, not trusted)."""
     from .classifier import train
 
-    folder = data.root / CACHE
+    folder = data.root / CLASSIFIER_CACHE
     wanted = ClassifierSettings(data=data.root, out=folder)
     if not (folder / MODEL).exists():
         why = "none is cached there yet"
@@ -63,30 +61,55 @@ def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> st
 
 
 def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
-             sharpen: float = 1.0, mixture=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Waveforms (n, clip_samples) at the run's sample rate of 10 x n_per_digit generated clips, 16-bit
-    quantised, and their digits (n,) (or None).
+             sharpen: float = 1.0, mixture=None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """10 x n_per_digit generated clips, a chunk at a time: (waves (k, clip_samples) float32 at the run's sample
+    rate, 16-bit quantised, their digits (k,) or None).
 
     A conditional model makes n_per_digit clips of each digit; an unconditional
-    one 10 x n_per_digit draws, from the prior, or from the run's latent `mixture` when given (`vaeaudio.latents`).
+    one 10 x n_per_digit draws, from the prior, or from the run's latent `mixture` when given
+    (`vaeaudio.latents`). Chunks hold `resources.chunk_clips` clips, so memory stays flat however many
+    are asked for; the clips do not depend on the chunk size (`synth.render` with one phase stream).
     """
     n = 10 * n_per_digit
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
     z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(seed), mixture)
-    spec = model.decode_all(z, digits)
-    waves = render(spec, config.data.db_min, config.data.db_max, config.transform(), n_iter=n_iter, seed=seed,
-                   sharpen=sharpen)
-    return np.round(np.clip(waves, -1, 1) * 32767) / 32767, digits
+    transform = config.transform()
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    phases = np.random.default_rng(seed)
+    for s in range(0, n, chunk):
+        part = slice(s, s + chunk)
+        d = None if digits is None else digits[part]
+        waves = render(model.decode_all(z[part], d), config.data.db_min, config.data.db_max, transform,
+                       n_iter=n_iter, seed=phases, sharpen=sharpen)
+        yield (np.round(np.clip(waves, -1, 1) * 32767) / 32767).astype(np.float32), d
 
 
-def generation_metrics(judge: Judge, waves: np.ndarray, sample_rate: int, digits: np.ndarray | None,
+def judge_generated(judge: Judge, chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], sample_rate: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(probabilities (n, 10), features (n, 128), digits (n,) or None) of `generate`'s chunks at `sample_rate` Hz,
+    judged a chunk at a time."""
+    probs, feats, digits = [], [], []
+    with progress.bar(None, "generate and judge", unit="clips") as bar:
+        for waves, d in chunks:
+            p, f = judge.predict(judge.featurise_waves(waves, sample_rate))
+            probs.append(p)
+            feats.append(f)
+            digits.append(d)
+            bar.advance(len(waves))
+    if not probs:
+        return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32), None
+    return (np.concatenate(probs), np.concatenate(feats),
+            None if digits[0] is None else np.concatenate(digits))
+
+
+def generation_metrics(judge: Judge, gen_p: np.ndarray, gen_f: np.ndarray, digits: np.ndarray | None,
                        real_spec: np.ndarray, real_digits: np.ndarray) -> dict:
-    """The figures of the module docstring, for generated waveforms (n, samples) at `sample_rate` Hz and real
-    test spectrograms (m, bins, frames) made as the judge's training set was."""
-    gen_p, gen_f = judge.predict(judge.featurise_waves(waves, sample_rate))
+    """The figures of the module docstring, for the judge's probabilities (n, 10) and features (n, 128) of
+    generated clips (`judge_generated`) and real test spectrograms (m, bins, frames) made as the judge's
+    training set was."""
     real_p, real_f = judge.predict(real_spec)
     out = {
-        "samples": int(len(waves)),
+        "samples": int(len(gen_p)),
         "classifier": str(judge.folder),
         "classifier_test_accuracy": judge.config["accuracy"].get("test"),
         "inception_score": metrics.inception_score(gen_p),
@@ -105,6 +128,15 @@ def generation_metrics(judge: Judge, waves: np.ndarray, sample_rate: int, digits
     return out
 
 
+def overheard(chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], recogniser, sample_rate: int,
+              heard: list) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """`generate`'s chunks passed on unchanged, each heard by `recogniser` (`vaeaudio.recognise.Recogniser`)
+    on the way: its digits (k,) are appended to `heard`."""
+    for waves, d in chunks:
+        heard.append(recogniser.hear(waves, sample_rate))
+        yield waves, d
+
+
 def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
     """The recordings `paths` (n,) under `root` as preprocess cut them (`transform.to_clip`):
     (n, clip_samples) at its sample rate, or None when any of them is no longer there."""
@@ -115,13 +147,27 @@ def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
     return np.stack(clips) if clips else np.zeros((0, transform.clip_samples), np.float32)
 
 
+def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | None:
+    """The digits (n,) `recogniser` hears in clips made `resources.chunk_clips` at a time by `clips_of(slice)`
+    (-> (k, clip_samples) at `transform.sample_rate`, or None: then None), so memory stays flat."""
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    heard = []
+    for s in range(0, n, chunk):
+        waves = clips_of(slice(s, s + chunk))
+        if waves is None:
+            return None
+        heard.append(recogniser.hear(waves, transform.sample_rate))
+    return np.concatenate(heard) if heard else np.zeros(0, int)
+
+
 def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.ndarray, root: Path, transform,
-                      n_iter: int, seed: int, waves: np.ndarray | None, digits: np.ndarray | None,
+                      n_iter: int, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
                       sharpen: float = 1.0) -> dict:
     """What an independent recogniser (`vaeaudio.recognise.Recogniser`) hears, as `recognise.scores`, in:
 
-    - `generated`: `waves` (n, clip_samples), scored against the digits asked for (`digits`, None for an
-      unconditional run: then only `clips` and `nothing_heard`);
+    - `generated`: the digits (n,) the recogniser `heard` in the generated clips (`overheard`), scored
+      against the digits asked for (`digits`, None for an unconditional run: then only `clips` and
+      `nothing_heard`);
     - `real_train`: the recordings of the train split (`train` holds "path", "digit", "speaker"): the
       voices generated clips imitate;
     - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did
@@ -131,25 +177,29 @@ def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.nda
       the clip's own dB range, sharpened as generated clips are (`sharpen`, recorded in the result);
     and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
     way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
-    representation and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`.
+    representation and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`;
+    all are made and heard a chunk at a time (`resources.chunk_clips`), so memory stays flat.
     """
     from . import recognise
 
-    rate, digit, speaker = transform.sample_rate, test["digit"], test["speaker"]
+    digit, speaker = test["digit"], test["speaker"]
     out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence", "sharpen": sharpen}
-    if waves is not None:
-        heard = recogniser.hear(waves, rate)
+    if heard is not None:
         out["generated"] = (recognise.scores(heard, digits) if digits is not None else
                             {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
     for key, split in (("real_train", train), ("real", test)):
-        real = real_clips(root, split["path"], transform)
-        out[key] = (recognise.scores(recogniser.hear(real, rate), split["digit"], split["speaker"])
-                    if real is not None else None)
-    representation = render(test["spec"], test["db_min"], test["db_max"], transform, n_iter=n_iter, seed=seed)
-    out["representation"] = recognise.scores(recogniser.hear(representation, rate), digit, speaker)
-    recon = render(model.decode_all(z_mean, digit if model.conditional else None), test["db_min"], test["db_max"],
-                   transform, n_iter=n_iter, seed=seed, sharpen=sharpen)
-    out["reconstruction"] = recognise.scores(recogniser.hear(recon, rate), digit, speaker)
+        heard_real = _heard_in_chunks(recogniser, len(split["path"]),
+                                      lambda part, p=split["path"]: real_clips(root, p[part], transform), transform)
+        out[key] = recognise.scores(heard_real, split["digit"], split["speaker"]) if heard_real is not None else None
+    phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips
+    heard_repr = _heard_in_chunks(recogniser, len(digit), lambda part: render(
+        test["spec"][part], test["db_min"][part], test["db_max"][part], transform, n_iter=n_iter, seed=phases), transform)
+    out["representation"] = recognise.scores(heard_repr, digit, speaker)
+    phases = np.random.default_rng(seed)
+    heard_recon = _heard_in_chunks(recogniser, len(digit), lambda part: render(
+        model.decode_all(z_mean[part], digit[part] if model.conditional else None), test["db_min"][part],
+        test["db_max"][part], transform, n_iter=n_iter, seed=phases, sharpen=sharpen), transform)
+    out["reconstruction"] = recognise.scores(heard_recon, digit, speaker)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
     out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))

@@ -99,9 +99,10 @@ def modified_inception_score(probs: np.ndarray, eps: float = 1e-12) -> float:
     """
     p = np.asarray(probs, dtype=np.float64)
     logp = np.log(p + eps)
-    # KL(p_i || p_j) = sum_c p_ic log p_ic - sum_c p_ic log p_jc
-    kl = (p * logp).sum(1)[:, None] - p @ logp.T
-    return float(np.exp(kl.mean()))
+    # KL(p_i || p_j) = sum_c p_ic log p_ic - sum_c p_ic log p_jc; its mean over all n^2 pairs is
+    # mean_i sum_c p_ic log p_ic - sum_c mean_i p_ic mean_j log p_jc: O(n) memory, not an n x n matrix
+    # (20,000 samples made a 3.2 GB one, twice).
+    return float(np.exp((p * logp).sum(1).mean() - p.mean(0) @ logp.mean(0)))
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,108 +1,49 @@
 """`vaeaudio preprocess`: a folder of recordings -> a spectrogram set (manifest.json + HDF5 shards).
 
 Stages (each file is read twice; nothing is held for the whole corpus):
-  1. scan: walk `src`, parse `{digit}_{speaker}_{take}.wav` names, fingerprint the tree.
+  1. scan: walk `src`, parse `{digit}_{speaker}_{take}.wav` names, fingerprint the tree (`vaeaudio.corpus`).
   2. probe (parallel): hash, decode, check each recording -> length after resampling, or a reason to drop it.
   3. decide: drop duplicates and length outliers, split into train / val / test, plan the shards.
   4. featurise (parallel): waveform -> (257, 69) spectrogram in [0, 1] (`vaeaudio.audio`), written in
      order into shards that are renamed into place only when complete.
   5. manifest.json, written last and atomically.
 
-A re-run with the same source and settings returns at once; a re-run after a
-crash keeps the shards that were completed for the same plan and redoes the
-rest, giving byte-identical shards.
+A re-run with the same source and settings returns at once once every shard's
+sha256 matches the manifest; a re-run after a crash (or onto a damaged shard)
+keeps the whole shards written for the same plan and redoes the rest, giving
+byte-identical shards. `out` is locked (`vaeaudio.locks`) while it is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 import re
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, audio, progress
-from .data import MANIFEST, Manifest, ShardInfo, shard_name
-from .errors import DataError, UsageError
+from . import __version__, audio, locks, progress
+from .corpus import Recording, parse_name, probe, scan
+from .data import CLASSIFIER_CACHE, MANIFEST, Manifest, ShardInfo, shard_name, verify_shard
+from .errors import DataError, Interrupted, UsageError
+from .files import sha256_file
 from .settings import META_FILE, SPLITS, PreprocessSettings
-from .shards import ShardWriter, read_plan_id, sha256_file
+from .shards import ShardWriter, read_plan_id, read_shard
 from .splits import split_by_speaker, split_by_take
 
-#: Recording file names: digit, speaker id, take number.
-NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
 _PROBE_CHUNK = 64
 _FEATURE_CHUNK = 32
 
 
-@dataclass(frozen=True)
-class Recording:
-    """A file whose name parsed as a recording: path relative to the source root."""
-
-    path: str
-    digit: int
-    speaker: str
-    take: int
-
-
-def parse_name(rel_path: str) -> Recording | str:
-    """Parse `.../{digit}_{speaker}_{take}.wav`; return a `Recording` or the reason it is not one.
-
-    When the parent folder and the speaker in the name are both numbers (AudioMNIST's
-    `data/NN/d_NN_t.wav`) they must agree.
-    """
-    parts = rel_path.split("/")
-    m = NAME_RE.match(parts[-1])
-    if not m:
-        return "name does not match {digit}_{speaker}_{take}.wav"
-    speaker = m["speaker"]
-    folder = parts[-2] if len(parts) > 1 else ""
-    if folder.isdigit() and speaker.isdigit() and int(folder) != int(speaker):
-        return f"speaker {speaker} in the name disagrees with folder {folder}"
-    return Recording(rel_path, int(m["digit"]), speaker, int(m["take"]))
-
-
 # --------------------------------------------------------------------------- workers
-def _probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, str | None]]:
-    """Worker: for each file, (sha256, resampled length in samples, reason to drop or None).
-
-    `args` = (source root, relative paths, silence floor in dBFS, target rate in Hz).
-    """
-    root, paths, silence_dbfs, target_sr = args
-    floor = 10.0 ** (silence_dbfs / 20.0)
-    out = []
-    for rel in paths:
-        data = Path(root, rel).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if not data:
-            out.append((digest, 0, "empty file"))
-            continue
-        try:
-            y, sr = audio.decode(data)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a reason, not a crash
-            out.append((digest, 0, f"unreadable audio: {str(exc).splitlines()[0][:120]}"))
-            continue
-        if y.size == 0:
-            out.append((digest, 0, "no audio samples"))
-        elif not np.isfinite(y).all():
-            out.append((digest, 0, "contains NaN or Inf samples"))
-        elif (peak := float(np.abs(y).max())) < floor:
-            level = 20 * math.log10(peak) if peak > 0 else float("-inf")
-            out.append((digest, 0, f"silent (peak {level:.1f} dBFS)"))
-        else:
-            out.append((digest, audio.resampled_length(len(y), sr, target_sr), None))
-    return out
-
-
 def _featurise(args: tuple[str, list[str], dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Worker: recordings -> (spec (n, bins, frames), db_min (n,), db_max (n,)) as float32."""
     root, paths, s = args
@@ -145,31 +86,6 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-# --------------------------------------------------------------------------- scan
-def scan(src: Path, exclude: Path | None = None) -> tuple[list[str], str]:
-    """All files under `src` (relative POSIX paths, sorted) and a fingerprint of the tree.
-
-    Hidden folders (`.git`, ...) and `exclude` (the output folder, when it lies
-    inside `src`) are skipped. The fingerprint hashes each path, size and mtime.
-    """
-    files = []
-    h = hashlib.sha256()
-    excluded = exclude.resolve() if exclude is not None else None
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and Path(dirpath, d).resolve() != excluded
-        )
-        for name in filenames:
-            full = Path(dirpath, name)
-            st = full.stat()
-            rel = full.relative_to(src).as_posix()
-            files.append((rel, st.st_size, st.st_mtime_ns))
-    files.sort()
-    for rel, size, mtime in files:
-        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
-    return [f[0] for f in files], h.hexdigest()
-
-
 # --------------------------------------------------------------------------- result
 @dataclass
 class PreprocessResult:
@@ -181,7 +97,6 @@ class PreprocessResult:
     up_to_date: bool = False
     featurised: int = 0
     reused_shards: int = 0
-    dropped_kinds: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -193,7 +108,7 @@ class PreprocessResult:
         lines = [f"wrote {total:,} clips ({counts}) to {self.out}/ in {self.seconds:.1f} s"
                  + (f" ({self.featurised / max(self.seconds, 1e-9):,.0f} clips/s)" if self.featurised else "")]
         if self.reused_shards:
-            lines.append(f"reused {self.reused_shards} complete shard(s) from an interrupted run")
+            lines.append(f"kept {self.reused_shards} whole shard(s) already on disk")
         kinds = Counter(d.kind for d in m.dropped)
         if kinds:
             parts = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
@@ -210,27 +125,46 @@ def _check_out(out: Path) -> None:
         return
     if not out.is_dir():
         raise UsageError(f"--out: {out} exists and is not a folder")
+    ours = (MANIFEST, MANIFEST + ".tmp", locks.LOCK, CLASSIFIER_CACHE)
     foreign = [p.name for p in out.iterdir()
-               if not (p.name in (MANIFEST, MANIFEST + ".tmp") or re.fullmatch(r"(train|val|test)-\d{5}\.h5(\.tmp)?", p.name))]
+               if not (p.name in ours or re.fullmatch(r"(train|val|test)-\d{5}\.h5(\.tmp)?", p.name))]
     if foreign:
         raise UsageError(f"--out: {out} holds other files ({', '.join(sorted(foreign)[:3])}...) and is not a spectrogram set",
                          "choose an empty or new folder")
 
 
-def _load_current(out: Path, settings: PreprocessSettings, fingerprint: str) -> Manifest | None:
-    """The existing manifest if it describes this source and settings and its shards are all there."""
+def _load_current(out: Path, settings: PreprocessSettings, fingerprint: str) -> tuple[Manifest | None, dict[str, str]]:
+    """(the existing manifest if it describes this source and settings and its shards are all there and whole,
+    the sha256 it records for each shard file (empty without a manifest))."""
     try:
         m = Manifest.load(out)
     except DataError:
-        return None
+        return None, {}
+    recorded = {shard.file: shard.sha256 for split in m.splits.values() for shard in split.shards}
     if m.settings != settings.content() or m.source.fingerprint != fingerprint:
-        return None
-    for split in m.splits.values():
-        for shard in split.shards:
-            p = out / shard.file
-            if not p.is_file() or p.stat().st_size != shard.bytes:
-                return None
-    return m
+        return None, recorded
+    try:
+        for split in m.splits.values():
+            for shard in split.shards:
+                verify_shard(out / shard.file, shard)
+    except DataError as exc:
+        progress.log(f"{exc}; rewriting it")
+        return None, recorded
+    return m, recorded
+
+
+def _reusable(path: Path, plan_id: str, recorded: str | None) -> bool:
+    """True when the shard at `path` was written for `plan_id` and is whole: its sha256 is the one the old
+    manifest recorded, or (a shard of an interrupted run, which no manifest describes) its values read back sound."""
+    if read_plan_id(path) != plan_id:
+        return False
+    if recorded is not None:
+        return sha256_file(path) == recorded
+    try:
+        read_shard(path, ("spec", "db_min", "db_max", "digit"))
+    except DataError:
+        return False
+    return True
 
 
 def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
@@ -255,18 +189,27 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
     if not src.is_dir():
         raise DataError(f"source folder {src} does not exist", "pass --src DIR holding {digit}_{speaker}_{take}.wav files")
     _check_out(out)
-    files, fingerprint = scan(src, exclude=out)
-    current = _load_current(out, settings, fingerprint)
+    with locks.hold(out, "spectrogram set"):
+        try:
+            return _build(settings, t0)
+        except KeyboardInterrupt:
+            raise Interrupted(f"preprocess interrupted; {out} has no manifest yet",
+                              "run the same command again: it keeps the shards already written") from None
+
+
+def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
+    """`preprocess` with the lock of `settings.out` held."""
+    src, out = settings.src, settings.out
+    files, fingerprint, dropped = scan(src, exclude=out)
+    current, recorded = _load_current(out, settings, fingerprint)
     if current is not None:
         return PreprocessResult(out, current, time.perf_counter() - t0, up_to_date=True)
 
-    out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # no manifest may describe shards being rewritten
     for stale in out.glob("*.tmp"):
         stale.unlink()
 
     meta, meta_path = _speaker_meta(src, files)
-    dropped: list[dict] = []
     recordings: list[Recording] = []
     for rel in files:
         if rel == meta_path:
@@ -289,24 +232,22 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
         with progress.bar(len(recordings), "scan", unit="files") as bar:
             tasks = ((str(src), [r.path for r in chunk], settings.silence_dbfs, settings.sample_rate)
                      for chunk in _chunks(recordings, _PROBE_CHUNK))
-            for res in pool.map(_probe, tasks):
+            for res in pool.map(probe, tasks):
                 probed.extend(res)
                 bar.advance(len(res))
         # -- decide ----------------------------------------------------------------
         good, lengths, seen = [], [], {}
         duplicates: dict[str, list[str]] = defaultdict(list)
-        for rec, (digest, length, reason) in zip(recordings, probed):
-            if reason is not None:
-                kind = reason.split(" ")[0].rstrip(":")
-                kind = {"contains": "nan", "no": "empty"}.get(kind, kind)
+        for rec, (digest, length, kind, reason) in zip(recordings, probed):
+            if kind is not None:
                 dropped.append({"path": rec.path, "kind": kind, "reason": reason})
                 continue
-            lengths.append(length)
-            if digest in seen:
+            if digest in seen:  # before the length bounds: a copy must not weigh in the percentiles
                 duplicates[seen[digest]].append(rec.path)
                 dropped.append({"path": rec.path, "kind": "duplicate", "reason": f"byte-identical to {seen[digest]}"})
                 continue
             seen[digest] = rec.path
+            lengths.append(length)
             good.append((rec, length))
         if not good:
             raise DataError(f"no usable recordings under {src} ({len(files)} files looked at, {len(dropped)} dropped)",
@@ -340,7 +281,8 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
         for old in out.glob("*.h5"):
             if old.name not in wanted:
                 old.unlink()
-        todo = [(name, i, recs) for name, i, recs in shards if read_plan_id(out / shard_name(name, i)) != plan_id]
+        todo = [(name, i, recs) for name, i, recs in shards
+                if not _reusable(out / shard_name(name, i), plan_id, recorded.get(shard_name(name, i)))]
         written: dict[str, ShardInfo] = {}
         # -- featurise ---------------------------------------------------------------
         feat = {k: getattr(settings, k) for k in ("sample_rate", "clip_samples", "n_fft", "hop_length", "top_db")}

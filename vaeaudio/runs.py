@@ -16,6 +16,7 @@ and `load_model` for the model.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -24,14 +25,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from . import audio, progress
-from .errors import DataError, ModelError
+from . import audio, locks, progress
+from .errors import DataError, ModelError, UsageError
+from .files import replacing, sha256_file
 from .settings import LOSSES
 
 FORMAT = "vaeaudio-run/1"
 CONFIG = "config.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
+#: Beside a saved model: its sha256, written by `save_model`.
+DIGEST_SUFFIX = ".sha256"
 LATEST = "latest"
 DEFAULT_ROOT = Path("runs")
 HISTORY_COLUMNS = ("epoch", *(f"{split}_{k}" for split in ("train", "val") for k in LOSSES), "seconds", "samples_per_s")
@@ -72,13 +76,21 @@ class RunConfig(BaseModel):
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT, now: datetime | None = None) -> Path:
-    """A fresh path `root/<name>-<YYYYmmdd-HHMMSS>` (suffixed -2, -3... if taken)."""
+    """Create and return a new empty folder `root/<name>-<YYYYmmdd-HHMMSS>` (suffixed -2, -3... if taken).
+
+    The folder is made with one `mkdir` that fails if it exists, so two
+    processes started in the same second get two folders.
+    """
     base = root / f"{name}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+    root.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 def mark_latest(run: Path) -> None:
@@ -90,6 +102,23 @@ def mark_latest(run: Path) -> None:
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run.name)
     os.replace(tmp, link)
+
+
+def lock_new_run(run: Path, held: contextlib.ExitStack) -> None:
+    """Take the lock of the new run directory `run` into `held`; `UsageError` if it is in use or not empty.
+
+    A folder that is neither empty nor a vaeaudio run is refused without
+    writing into it; a run being trained is refused naming its process.
+    """
+    refuse = UsageError(f"--run-dir {run} already exists and is not empty",
+                        f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+    if run.exists() and not run.is_dir():
+        raise refuse
+    if run.is_dir() and not (run / CONFIG).exists() and any(p.name != locks.LOCK for p in run.iterdir()):
+        raise refuse
+    held.enter_context(locks.hold(run, "run directory"))
+    if any(p.name != locks.LOCK for p in run.iterdir()):
+        raise refuse
 
 
 def resolve_run(path: str | Path | None) -> Path:
@@ -107,9 +136,8 @@ def resolve_run(path: str | Path | None) -> Path:
 
 def write_json(path: Path, data: dict) -> None:
     """Write `data` as indented JSON to `path` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 def load_config(run: Path) -> RunConfig:
@@ -134,7 +162,6 @@ def _older_run_audio(run: Path, config: RunConfig) -> dict:
     """The audio settings of a run made before runs recorded them: those of its spectrogram set when that set
     is still there unchanged, else the defaults that every verb then assumed. Said once per run and process."""
     from .data import MANIFEST, Manifest
-    from .shards import sha256_file
 
     root = Path(config.data.root)
     try:
@@ -155,20 +182,59 @@ def _older_run_audio(run: Path, config: RunConfig) -> dict:
 _SAID: set[Path] = set()
 
 
+def save_model(path: Path, model) -> None:
+    """Save a Keras `model` to `path` (.keras) atomically, with its sha256 in `path.sha256` (see `check_model_file`).
+
+    The old digest is removed first, so a crash part-way leaves a model without
+    a digest (not checked) rather than one with a wrong digest.
+    """
+    digest = Path(f"{path}{DIGEST_SUFFIX}")
+    digest.unlink(missing_ok=True)
+    with replacing(path, ".tmp.keras") as tmp:  # Keras insists on the .keras suffix
+        model.save(tmp)
+        sha = sha256_file(tmp)
+    with replacing(digest) as tmp:
+        tmp.write_text(sha + "\n", encoding="ascii")
+
+
+def check_model_file(path: Path, hint: str) -> None:
+    """`ModelError` (with `hint`) unless `path` is a zip archive whose sha256 is the one recorded at save, if any."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a Keras model file (not a zip archive): it is damaged or was replaced", hint)
+    digest = Path(f"{path}{DIGEST_SUFFIX}")
+    if digest.is_file() and digest.read_text(encoding="ascii").strip() != sha256_file(path):
+        raise ModelError(f"{path} is damaged: its sha256 differs from the one recorded when it was saved", hint)
+
+
+def has_whole_model(run: Path) -> bool:
+    """True when the run's `model.keras` exists and passes `check_model_file`."""
+    try:
+        check_model_file(run / MODEL, "")
+    except (ModelError, OSError):
+        return False
+    return True
+
+
 def load_model(run: Path):
-    """The final `VAE` of run directory `run`, loaded in Keras safe mode."""
+    """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after `check_model_file`."""
     path = Path(run) / MODEL
+    again = f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`"
     if not path.is_file():
         raise ModelError(f"{path} is missing: the run has not finished",
-                         f"finish it with `vaeaudio train --resume {run} --epochs N`")
+                         f"finish it with `vaeaudio train --resume {run}`")
+    check_model_file(path, again)
     import keras
 
     from . import models  # noqa: F401  registers the custom classes
 
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
+    try:  # compile=False: the optimizer state saved with the model is not needed to decode or evaluate (resume
+        # reads the checkpoint), and skipping it lowers the peak memory of loading the reference MLP by 190 MB
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {exc})") from None
+        raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+                         again) from None
 
 
 def read_history(run: Path) -> list[dict[str, float]]:
@@ -182,11 +248,8 @@ def read_history(run: Path) -> list[dict[str, float]]:
 
 def write_history(run: Path, rows: list[dict[str, float]]) -> None:
     """Write all `rows` to `history.csv` atomically."""
-    path = Path(run) / HISTORY
-    tmp = path.with_name(HISTORY + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(Path(run) / HISTORY) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
         w.writeheader()
         for row in rows:
             w.writerow({k: (row[k] if k == "epoch" else f"{row[k]:.9g}") for k in HISTORY_COLUMNS})
-    os.replace(tmp, path)

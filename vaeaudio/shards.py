@@ -18,25 +18,18 @@ gives byte-identical files (and the same sha256).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .errors import DataError
+from .files import sha256_file
+
 SHARD_FORMAT = "vaeaudio-shard/1"
 _STR = h5py.string_dtype("utf-8")
 _FIELDS = ("spec", "db_min", "db_max", "digit", "speaker", "path")
-
-
-def sha256_file(path: Path, block: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ShardWriter:
@@ -78,13 +71,17 @@ class ShardWriter:
         self.f["db_max"][start:end] = db_max
 
     def close(self) -> None:
-        """Flush, hash, fsync and rename the shard into place."""
-        self.f.close()
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        self.sha256 = sha256_file(self.tmp)
-        self.bytes = self.tmp.stat().st_size
-        os.replace(self.tmp, self.path)
+        """Flush, hash, fsync and rename the shard into place (the temporary file is removed if any step fails)."""
+        try:
+            self.f.close()
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            self.sha256 = sha256_file(self.tmp)
+            self.bytes = self.tmp.stat().st_size
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -93,8 +90,10 @@ class ShardWriter:
         if exc_type is None:
             self.close()
         else:
-            self.f.close()
-            self.tmp.unlink(missing_ok=True)
+            try:
+                self.f.close()
+            finally:
+                self.tmp.unlink(missing_ok=True)
 
 
 def read_plan_id(path: Path) -> str | None:
@@ -107,10 +106,39 @@ def read_plan_id(path: Path) -> str | None:
 
 
 def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.ndarray]:
-    """Read a shard's datasets as numpy arrays (strings as str arrays)."""
-    with h5py.File(path, "r") as f:
-        out = {}
-        for name in fields:
-            ds = f[name]
-            out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
-        return out
+    """Read a shard's datasets as numpy arrays (strings as str arrays), checked by `check_values`.
+
+    Raises `DataError` naming the file when it is not a readable shard of this
+    format or its values are out of range.
+    """
+    hint = f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards"
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != SHARD_FORMAT:
+                raise DataError(f"shard {path} is not a {SHARD_FORMAT} file (format: {f.attrs.get('format')!r})", hint)
+            out = {}
+            for name in fields:
+                ds = f[name]
+                out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
+        raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})", hint) from None
+    problem = check_values(out)
+    if problem:
+        raise DataError(f"shard {path} is damaged: {problem}", hint)
+    return out
+
+
+def check_values(arrays: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with a shard's arrays, or None: `spec` finite in [0, 1], dB ranges finite, digits 0-9."""
+    spec = arrays.get("spec")
+    if spec is not None and spec.size:
+        lo, hi = float(spec.min()), float(spec.max())  # NaN propagates into min/max
+        if not (0.0 <= lo and hi <= 1.0):
+            return f"spectrogram values span {lo:g}..{hi:g}, outside [0, 1]"
+    for name in ("db_min", "db_max"):
+        if name in arrays and not np.isfinite(arrays[name]).all():
+            return f"{name} holds NaN or Inf"
+    digit = arrays.get("digit")
+    if digit is not None and digit.size and not ((digit >= 0) & (digit <= 9)).all():
+        return "a digit label is outside 0-9"
+    return None

@@ -24,13 +24,14 @@ from statistics import NormalDist
 
 import numpy as np
 
-from . import audio, latents, progress
+from . import audio, latents, progress, resources
 from .errors import UsageError
+from .files import replacing
 from .settings import AUTO_CONTRAST, GRIFFIN_LIM_ITERS, SHARPEN, SynthSettings
 
 
 def render(spec: np.ndarray, db_min, db_max, transform: audio.Transform, phase: str = "griffin-lim",
-           n_iter: int = GRIFFIN_LIM_ITERS, seed: int = 0, sharpen: float = 1.0) -> np.ndarray:
+           n_iter: int = GRIFFIN_LIM_ITERS, seed: int | np.random.Generator = 0, sharpen: float = 1.0) -> np.ndarray:
     """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, transform.clip_samples) float32.
 
     The one way from a spectrogram to sound: `transform` is the audio settings of
@@ -40,7 +41,8 @@ def render(spec: np.ndarray, db_min, db_max, transform: audio.Transform, phase: 
     maps each bin v to v^p first: quiet bins (a VAE's blur) drop further than loud
     ones, restoring contrast. `phase` 'griffin-lim' estimates the phase
     (`audio.griffin_lim`); 'zero' is the reference report's inverse STFT of the
-    magnitude alone.
+    magnitude alone. `seed` may be a `numpy.random.Generator` shared by calls on
+    consecutive chunks of one batch: their waves are then those of one call.
     """
     spec = np.asarray(spec, dtype=np.float32)
     if spec.shape[1:] != transform.shape:
@@ -155,7 +157,13 @@ def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tup
 
 
 def synth(settings: SynthSettings) -> SynthResult:
-    """Decode the requested latent points of a run and write one WAV each."""
+    """Decode the requested latent points of a run and write one WAV each.
+
+    Works a chunk of `resources.chunk_clips` clips at a time (decode, render,
+    write), so memory stays flat however many clips are asked for; the waves
+    are the same whatever the chunk size. Refuses a request whose WAVs would not
+    fit on the disk, and says when it replaces existing files.
+    """
     from .runs import load_config, load_model, resolve_run
 
     run = resolve_run(settings.run)
@@ -166,18 +174,32 @@ def synth(settings: SynthSettings) -> SynthResult:
         progress.log(f"--prior {settings.prior}: drawing from {run.name}'s latent mixture ({latents.FILE})")
     z, files = latent_points(settings, model.latent_dim, mixture)
     digits, files = _digits(settings, model, run, files)
-    spec = model.decode_all(z, digits)
+    transform = config.transform()
+    resources.require_disk(settings.out.parent if settings.z is not None else settings.out,
+                           len(files) * (2 * transform.clip_samples + 44) + 64 * len(files),
+                           f"{len(files):,} WAV files of {transform.seconds:g} s")
     power = sharpen_power(settings.sharpen, model, config, mixture=mixture) if settings.phase == "griffin-lim" else 1.0
     if settings.sharpen == "auto" and settings.phase == "griffin-lim":
         progress.log(f"--sharpen auto: power {power:g} for {run.name}")
-    transform = config.transform()
-    waves = render(spec, config.data.db_min, config.data.db_max, transform, settings.phase,
-                   settings.griffin_lim_iters, settings.seed, sharpen=power)
-    for f, wave in zip(files, waves):
-        audio.write_wav(f, wave, transform.sample_rate)
-    if settings.z is None:
-        table, header = z, [f"z{i}" for i in range(model.latent_dim)]
+    table = settings.out / "z.csv" if settings.z is None else None
+    existing = sum(f.exists() for f in files) + bool(table and table.exists())
+    if existing:
+        progress.log(f"replacing {existing:,} existing file(s) in {files[0].parent}")
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    rng = np.random.default_rng(settings.seed)  # one phase stream for all chunks: chunking does not change the waves
+    with progress.bar(len(files), "synth", unit="clips") as bar:
+        for s in range(0, len(files), chunk):
+            part = slice(s, s + chunk)
+            spec = model.decode_all(z[part], None if digits is None else digits[part])
+            waves = render(spec, config.data.db_min, config.data.db_max, transform, settings.phase,
+                           settings.griffin_lim_iters, rng, sharpen=power)
+            for f, wave in zip(files[part], waves):
+                audio.write_wav(f, wave, transform.sample_rate)
+            bar.advance(len(waves))
+    if table is not None:
+        values, header = z, [f"z{i}" for i in range(model.latent_dim)]
         if digits is not None:
-            table, header = np.column_stack([digits, z]), ["digit", *header]
-        np.savetxt(settings.out / "z.csv", table, delimiter=",", fmt="%.6g", header=",".join(header), comments="")
+            values, header = np.column_stack([digits, z]), ["digit", *header]
+        with replacing(table, fsync=False) as tmp:
+            np.savetxt(tmp, values, delimiter=",", fmt="%.6g", header=",".join(header), comments="")
     return SynthResult(files, z, digits)

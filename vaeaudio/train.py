@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, distribute, latents, preview, progress, runs
+from . import __version__, checkpoint, distribute, latents, locks, preview, progress, runs
 from .data import SpectrogramSet
-from .errors import DataError, TrainingError, UsageError
+from .errors import DataError, TrainingError, UsageError, environment_error
 from .settings import LOSSES, TrainSettings
 
 CHECKPOINTS = "checkpoints"
@@ -239,13 +239,23 @@ def _versions() -> dict[str, str]:
 
 
 def train(settings: TrainSettings) -> TrainResult:
-    """Train a new run as `settings` say; returns when all epochs are done."""
+    """Train a new run as `settings` say; returns when all epochs are done.
+
+    The run directory is locked (`vaeaudio.locks`) until training ends.
+    """
+    if settings.distribute == "multi-worker" and settings.run_dir is None:
+        raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
+                         "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    with contextlib.ExitStack() as held:
+        return _train(settings, spec_set, held)
+
+
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
-        if role.chief and run.exists() and (not run.is_dir() or any(run.iterdir())):
-            raise UsageError(f"--run-dir {run} already exists and is not empty",
-                             f"choose a new folder, or continue that run with `vaeaudio train --resume {run}`")
+        if role.chief:
+            runs.lock_new_run(run, held)
         data, stats = _Data.load(spec_set, settings.batch_size, settings.seed)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
@@ -274,8 +284,18 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
 
     `distribute_` and `connect_timeout` say how this continuation runs (as
     `--distribute`): a run from several workers can go on on one machine and back.
+    A run whose first epoch never ended (no checkpoint) starts again from its first epoch; a
+    run whose epochs are all done but whose `model.keras` is missing or damaged
+    (the final save failed) gets it written from the last checkpoint.
+    The run directory is locked while this runs.
     """
     run = runs.resolve_run(run_path)
+    with contextlib.ExitStack() as held:
+        return _resume(run, epochs, distribute_, connect_timeout, held)
+
+
+def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: float,
+            held: contextlib.ExitStack) -> TrainResult:
     config = runs.load_config(run)
     settings = config.train_settings()
     settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
@@ -285,17 +305,27 @@ def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = 
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
+        if role.chief:
+            held.enter_context(locks.hold(run, "run directory"))
         data, _ = _Data.load(spec_set, settings.batch_size, settings.seed)
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
-            position = checkpoint.restore(run / CHECKPOINTS, model)
+            if checkpoint.exists(run / CHECKPOINTS):
+                position = checkpoint.restore(run / CHECKPOINTS, model)
+            else:
+                progress.log(f"{run.name} has no checkpoint (its first epoch never ended): starting from epoch 1")
+                position = checkpoint.Position(0)
+    history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
+    if position.epoch >= settings.epochs and role.chief and history and not runs.has_whole_model(run):
+        runs.save_model(run / runs.MODEL, model)
+        progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+        return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
     if position.epoch >= settings.epochs:
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
                          f"ask for more, e.g. --epochs {position.epoch + 10}")
     if role.chief:
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
-    history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
     previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
@@ -326,6 +356,11 @@ def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history:
     try:
         return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role,
                        previews if role.chief else None)
+    except OSError as exc:  # a full disk or a read-only folder: say how to go on once it is fixed
+        problem = environment_error(exc, then=f"continue the run with `vaeaudio train --resume {run}`")
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         role.clean_up()
 
@@ -382,9 +417,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
             if interrupted:
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
-    tmp = out / ".model.tmp.keras"
-    model.save(tmp)
-    tmp.replace(out / runs.MODEL)
+    runs.save_model(out / runs.MODEL, model)
     if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
         latents.store(out, model, data.train.numpy(), data.train_digits.numpy() if settings.conditional else None,
                       settings.latent_mixture, settings.seed)
