@@ -10,7 +10,8 @@ settings of the set it was trained on (`RunConfig.transform()`):
 
 - test clips: the original recording | through the representation alone (the
   ceiling) | through the model, with spectrograms in s / Hz / dB;
-- generated clips: digits x samples (conditional runs) or rows of prior draws;
+- generated clips: digits x samples (conditional runs) or rows of random draws,
+  from the run's latent mixture when it stored one (as synth), else the prior;
 - for 2-D latents the playable latent map: test clips' latent means (playing
   their recordings) and an N x N grid of decoded points spanning where the test
   clips lie (5th to 95th percentile of each axis; playing their decodings;
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, progress
+from . import audio, latents, progress
 from .data import SpectrogramSet
 from .errors import UsageError
 from .settings import EvaluateSettings, ReportSettings
@@ -180,8 +181,9 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
     return clips
 
 
-def _generated(dest: Path, model, config, settings, power: float, label) -> dict:
-    """Prior draws: `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
+def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
+    """Random draws, from the run's latent `mixture` (`vaeaudio.latents`) or else the prior, as synth makes them:
+    `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
     from .synth import render
 
     transform = config.transform()
@@ -189,8 +191,8 @@ def _generated(dest: Path, model, config, settings, power: float, label) -> dict
         return {"rows": []}
     rng = np.random.default_rng(settings.seed)
     n = 10 * settings.samples
-    z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
     digits = np.repeat(np.arange(10), settings.samples) if model.conditional else None
+    z = latents.draw(n, model.latent_dim, digits, rng, mixture)
     waves = render(model.decode_all(z, digits), config.data.db_min, config.data.db_max, transform,
                    n_iter=settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
     if model.conditional:
@@ -202,7 +204,7 @@ def _generated(dest: Path, model, config, settings, power: float, label) -> dict
     cells = [{"src": p, "asked": None if digits is None else int(digits[k]), "heard": heard[k]}
              for k, p in enumerate(paths)]
     width = settings.samples if model.conditional else 10
-    return {"conditional": bool(model.conditional), "sharpen": power,
+    return {"conditional": bool(model.conditional), "sharpen": power, "mixture": mixture is not None,
             "rows": [cells[r : r + width] for r in range(0, n, width)]}
 
 
@@ -264,11 +266,12 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     z_mean = np.concatenate([np.zeros((0, model.latent_dim), np.float32)] + [
         np.asarray(model.encode(test["spec"][s : s + bs], test["digit"][s : s + bs])[0])
         for s in range(0, len(test["spec"]), bs)])
-    power = sharpen_power(settings.sharpen, model, config, settings.seed)
+    mixture = latents.choose(run, settings.prior)  # where synth and evaluate draw from: the run's mixture if it has one
+    power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
     with progress.bar(3, f"report {run.name}", unit="parts") as bar:
         clips = _test_clips(dest, model, config, data, test, z_mean, settings, label)
         bar.advance(1)
-        generated = _generated(dest, model, config, settings, power, label)
+        generated = _generated(dest, model, config, settings, power, label, mixture)
         bar.advance(1)
         latent_map = _latent_map(dest, model, config, data, test, z_mean, settings, power, label)
         bar.advance(1)

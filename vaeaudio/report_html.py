@@ -149,15 +149,16 @@ def _generated(s: dict) -> str:
     g = s["generated"]
     if not g["rows"]:
         return "<p>No generated clips (<code>--samples 0</code>).</p>"
+    source = "the run's latent mixture" if g.get("mixture") else "the prior N(0, I)"
     if not g["conditional"]:
-        cells = "".join(_audio(c["src"], f"prior draw {n + 1}: {_heard(c['heard'])}")
+        cells = "".join(_audio(c["src"], f"random draw {n + 1}: {_heard(c['heard'])}")
                         for n, c in enumerate(c for r in g["rows"] for c in r))
-        return (f"<p>Draws from the prior N(0, I), decoded (sharpening power {g['sharpen']:g}).</p>"
+        return (f"<p>Draws from {source}, decoded (sharpening power {g['sharpen']:g}).</p>"
                 f'<div class="players">{cells}</div>')
     header = ["digit asked", *(f"sample {i + 1}" for i in range(len(g["rows"][0])))]
     rows = [[str(r[0]["asked"])] + [_audio(c["src"], f"asked {c['asked']}: {_heard(c['heard'])}") for c in r]
             for r in g["rows"]]
-    return _table(f"Generated clips, digits x samples (prior draws decoded for each digit; sharpening power "
+    return _table(f"Generated clips, digits x samples (draws from {source} decoded for each digit; sharpening power "
                   f"{g['sharpen']:g})", header, rows, "audio-grid")
 
 

@@ -211,7 +211,7 @@ class ReportSettings(EvaluateSettings):
     """
 
     out: Path | None = Field(None, description="Folder of the page: index.html, its assets and one folder per run (default: RUN/report for one run, report/ for several); an earlier report there is replaced.")
-    samples: int = Field(3, ge=0, le=20, description="Generated clips on the page per digit (conditional runs), or rows of 10 prior draws (others); 0 = none.")
+    samples: int = Field(3, ge=0, le=20, description="Generated clips on the page per digit (conditional runs), or rows of 10 random draws (others), drawn as --prior says; 0 = none.")
     grid: int = Field(5, ge=0, le=16, description="Decoded points per side of the playable latent map's grid (2-D latents, unconditional runs; 0 = no grid).")
     map_points: int = Field(60, ge=0, le=2000, description="Test clips placed on the playable latent map (each plays its recording).")
     judge: bool = Field(True, description="Label every clip with the digit the classifier hears and its probability (--classifier, else the one evaluate used, else one trained on the run's set and cached there).")
