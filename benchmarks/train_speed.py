@@ -62,11 +62,12 @@ def _settings(kind: str, precision: str = "float32", **extra):
 
 def vaeaudio_rate(x: np.ndarray, steps: int, precision: str) -> float:
     """Steady-state clips/s of vaeaudio's training step (after 5 warm-up steps)."""
-    from vaeaudio.train import _Data, build_model, make_steps
+    from vaeaudio.batches import Batches
+    from vaeaudio.train import build_model, make_steps
 
     model = build_model(_settings("mlp", precision), x.shape[1:])
     step, _ = make_steps(model)
-    data = _Data(x, x[:128], 128, 0)
+    data = Batches(x, x[:128], 128, 0)
     batches = iter(data.train_batches(0))
     for _ in range(5):
         float(step(*next(batches))["total"])
@@ -143,12 +144,13 @@ def one_epoch(kind: str, spec: Path, clips: int, epochs: int) -> None:
     import tensorflow as tf
 
     from vaeaudio import checkpoint
+    from vaeaudio.batches import Batches
     from vaeaudio.data import SpectrogramSet
     from vaeaudio.distribute import Role
-    from vaeaudio.train import _Data, _fit, build_model
+    from vaeaudio.train import _fit, build_model
 
     x = SpectrogramSet(spec).arrays("train", ("spec",))["spec"]
-    data = _Data(tiled(x, clips), x[:512], 128, 0)
+    data = Batches(tiled(x, clips), x[:512], 128, 0)
     del x
     with tempfile.TemporaryDirectory() as run:
         precision = "mixed_bfloat16" if kind.endswith("-bf16") else "float32"

@@ -105,10 +105,10 @@ def test_roles_from_tf_config():
 def test_each_worker_gets_its_own_part_of_every_global_batch():
     import tensorflow as tf
 
-    from vaeaudio.train import _Data
+    from vaeaudio.batches import Batches
 
     n, batch = 70, 16
-    data = _Data(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), np.zeros((4, 2, 3), np.float32),
+    data = Batches(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), np.zeros((4, 2, 3), np.float32),
                  batch, seed=5)
     seen = []
     for pid in range(2):

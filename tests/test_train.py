@@ -84,15 +84,15 @@ def test_resume_refuses_settings_and_finished_runs(spec_small, tmp_path, capsys)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path, capsys, monkeypatch):
-    from vaeaudio import train as train_mod
+    from vaeaudio.batches import Batches
 
-    batches = train_mod._Data.train_batches
+    batches = Batches.train_batches
 
     def poisoned(self, epoch, skip=0, ctx=None):
         ds = batches(self, epoch, skip, ctx)
         return ds.map(lambda x, d: (x * np.float32("nan"), d)) if epoch == 1 else ds
 
-    monkeypatch.setattr(train_mod._Data, "train_batches", poisoned)
+    monkeypatch.setattr(Batches, "train_batches", poisoned)
     run = tmp_path / "nan"
     assert _train(spec_small, run, 3) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -6,10 +6,12 @@ is imported only by the stages that train or run models.
 
 Code map (details, file formats and data flow in `docs/architecture.md`):
 verbs `download`, `preprocess`, `train`, `evaluate`, `synth`, `classifier`,
-`demo` (one module each); formats `shards` and `data` (spectrogram sets),
-`runs` and `checkpoint` (run directories); helpers `audio` (the transform and
-its inverse), `archive`, `splits`, `distribute`, `models/`, `metrics`,
-`generation`, `progress`; foundations `settings` and `errors`.
+`report`, `demo` (one module each); formats `shards` and `data` (spectrogram
+sets), `runs`, `checkpoint` and `latents` (run directories); helpers `audio`
+(the transform and its inverse), `archive`, `corpus`, `splits`, `batches`,
+`distribute`, `models/`, `metrics`, `generation`, `recognise`, `preview`,
+`specplot`, `report_html`, `resources`, `progress`; foundations `settings`,
+`errors`, `files` and `locks`.
 """
 
 __version__ = "0.1.0"

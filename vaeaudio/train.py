@@ -1,9 +1,8 @@
 """`vaeaudio train`: fit a VAE on a spectrogram set, with a run directory a user can trust.
 
-Data: the train and val splits of the set are read once into memory as float32
-tensors x (n, bins, frames) in [0, 1]. Every epoch draws its own order from
-(seed, epoch), so a run resumed at any step sees exactly the batches it would
-have seen; a `tf.data` pipeline gathers and prefetches the batches (B, bins, frames).
+Data: the train and val splits of the set, in memory and batched per epoch
+from (seed, epoch) (`vaeaudio.batches`), so a resumed run sees exactly the
+batches it would have seen.
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
 a `tf.function` (with the Adam update XLA-fused unless `--no-xla`, see
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, checkpoint, distribute, latents, locks, preview, progress, runs
+from .batches import Batches
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError, environment_error
 from .settings import LOSSES, TrainSettings
@@ -71,73 +71,6 @@ class TrainResult:
         return (f"trained {self.trained} epoch(s) in {self.seconds:.1f} s, {self.epochs} in all; "
                 f"val loss {r['val_total']:.2f} per clip (reconstruction {r['val_reconstruction']:.2f}, "
                 f"KL {r['val_kl']:.3f}); {where}" + (f"; weights sha256 {self.digest[:16]}" if self.digest else ""))
-
-
-class _Data:
-    """The train and val splits in memory, batched per epoch (see the module docstring)."""
-
-    def __init__(self, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int,
-                 train_digits: np.ndarray | None = None, val_digits: np.ndarray | None = None):
-        """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1]; digits (n,) (zeros if None)."""
-        import tensorflow as tf
-
-        self.train, self.val = tf.constant(train), tf.constant(val)
-        digits = lambda d, n: tf.constant(np.zeros(n, np.int32) if d is None else np.asarray(d, np.int32))  # noqa: E731
-        self.train_digits, self.val_digits = digits(train_digits, len(train)), digits(val_digits, len(val))
-        self.batch_size, self.seed = batch_size, seed
-
-    @classmethod
-    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple[_Data, dict[str, float]]:
-        """The splits of `spec_set`, and of its train clips: the median `db_min` and `db_max` (to undo the
-        scaling) and the `mean` [0, 1] value (the level `synth --sharpen auto` matches)."""
-        train = spec_set.arrays("train", ("spec", "digit", "db_min", "db_max"))
-        val = spec_set.arrays("val", ("spec", "digit"))
-        if not len(train["spec"]) or not len(val["spec"]):
-            raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
-                            f"(has {len(train['spec'])} and {len(val['spec'])})", "re-run `vaeaudio preprocess` on more recordings")
-        stats = {"db_min": float(np.median(train["db_min"])), "db_max": float(np.median(train["db_max"])),
-                 "mean": float(np.mean(train["spec"], dtype=np.float64))}
-        return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), stats
-
-    def val_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The val split as numpy: spectrograms (n, bins, frames) and digits (n,)."""
-        return self.val.numpy(), self.val_digits.numpy()
-
-    @property
-    def sizes(self) -> tuple[int, int]:
-        return int(self.train.shape[0]), int(self.val.shape[0])
-
-    def steps(self) -> int:
-        """Training steps per epoch (the last batch may be smaller)."""
-        return math.ceil(self.sizes[0] / self.batch_size)
-
-    def _batches(self, source, digits, order: np.ndarray, ctx=None):
-        """Batches (x (B, bins, frames), digits (B,)) in `order`.
-
-        With a `tf.distribute.InputContext` `ctx` of several replicas, each global
-        batch of `order` is split into one part per input pipeline (worker) and
-        that part into one piece per local replica; this pipeline yields its
-        pieces, so every clip is seen once per epoch across workers.
-        """
-        import tensorflow as tf
-
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            ds = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
-        else:
-            local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
-            pieces = [piece for s in range(0, len(order), self.batch_size)
-                      for piece in np.array_split(np.array_split(order[s : s + self.batch_size],
-                                                                 ctx.num_input_pipelines)[ctx.input_pipeline_id], local)]
-            ds = tf.data.Dataset.from_generator(lambda: iter(pieces), output_signature=tf.TensorSpec([None], tf.int64))
-        return ds.map(lambda idx: (tf.gather(source, idx), tf.gather(digits, idx))).prefetch(2)
-
-    def train_batches(self, epoch: int, skip: int = 0, ctx=None):
-        """Epoch `epoch`'s shuffled batches, from batch `skip` on (this pipeline's pieces with `ctx`)."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.sizes[0])
-        return self._batches(self.train, self.train_digits, order[skip * self.batch_size:], ctx)
-
-    def val_batches(self, ctx=None):
-        return self._batches(self.val, self.val_digits, np.arange(self.sizes[1]), ctx)
 
 
 class _StopOnSigint:
@@ -256,7 +189,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
             runs.lock_new_run(run, held)
-        data, stats = _Data.load(spec_set, settings.batch_size, settings.seed)
+        data, stats = Batches.load(spec_set, settings.batch_size, settings.seed)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
             model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
@@ -307,7 +240,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
             held.enter_context(locks.hold(run, "run directory"))
-        data, _ = _Data.load(spec_set, settings.batch_size, settings.seed)
+        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed)
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
             if checkpoint.exists(run / CHECKPOINTS):
@@ -348,7 +281,7 @@ def weights_digest(model) -> str:
     return h.hexdigest()
 
 
-def _fit(settings: TrainSettings, run: Path, data: _Data, model, start, history: list[dict], strategy,
+def _fit(settings: TrainSettings, run: Path, data: Batches, model, start, history: list[dict], strategy,
          role: distribute.Role, previews: preview.Preview | None = None) -> TrainResult:
     """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder.
 
