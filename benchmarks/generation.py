@@ -34,7 +34,7 @@ def main() -> None:
     from vaeaudio.data import SpectrogramSet
     from vaeaudio.generation import generate, judge_generated
     from vaeaudio.runs import load_config, load_model
-    from vaeaudio.synth import sharpen_power
+    from vaeaudio.sound import sharpen_power
 
     config, model = load_config(args.run), load_model(args.run)
     data = SpectrogramSet(config.data.root)

@@ -50,7 +50,7 @@ def main() -> None:
     from vaeaudio.data import SpectrogramSet
     from vaeaudio.generation import CACHE, real_clips
     from vaeaudio.runs import load_config, load_model
-    from vaeaudio.synth import render, sharpen_power
+    from vaeaudio.sound import render, sharpen_power
 
     data = SpectrogramSet(args.data)
     judge, listener = Judge(data.root / CACHE), recognise.Recogniser()

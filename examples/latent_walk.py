@@ -4,7 +4,7 @@
 
 z goes from -2 to +2 along the first latent axis (the others stay 0); a
 conditional run says digit D (default 0) at every step. Uses vaeaudio as a
-library: `runs` to load, the model's `decode`, `synth.render` with the run's audio settings,
+library: `runs` to load, the model's `decode`, `sound.render` with the run's audio settings,
 `audio.write_wav` for the files.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from vaeaudio import audio
 from vaeaudio.runs import load_config, load_model, resolve_run
-from vaeaudio.synth import render, sharpen_power
+from vaeaudio.sound import render, sharpen_power
 
 
 def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:

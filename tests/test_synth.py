@@ -8,7 +8,8 @@ import soundfile as sf
 
 from vaeaudio import audio
 from vaeaudio.cli import main
-from vaeaudio.synth import grid_points, render, sharpen_power
+from vaeaudio.sound import render, sharpen_power
+from vaeaudio.synth import grid_points
 
 
 def _wav(path):

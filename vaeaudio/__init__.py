@@ -8,7 +8,7 @@ Code map (details, file formats and data flow in `docs/architecture.md`):
 verbs `download`, `preprocess`, `train`, `evaluate`, `synth`, `classifier`,
 `report`, `demo` (one module each); formats `shards` and `data` (spectrogram
 sets), `runs`, `checkpoint` and `latents` (run directories); helpers `audio`
-(the transform and its inverse), `archive`, `corpus`, `splits`, `batches`,
+(the transform and its inverse), `sound` (spectrograms to sound), `archive`, `corpus`, `splits`, `batches`,
 `distribute`, `models/`, `metrics`, `generation`, `recognise`, `preview`,
 `specplot`, `report_html`, `resources`, `progress`; foundations `settings`,
 `errors`, `files` and `locks`.

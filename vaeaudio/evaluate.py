@@ -35,7 +35,7 @@ from . import audio, latents, metrics, progress, specplot
 from .data import SpectrogramSet
 from .errors import DataError
 from .settings import LOSSES, SPLITS, EvaluateSettings
-from .synth import render
+from .sound import render
 
 TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
                  "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
@@ -179,7 +179,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
     generation, digits, heard, recogniser = None, None, [], None
     if settings.samples_per_digit or settings.recogniser:
-        from .synth import sharpen_power
+        from .sound import sharpen_power
 
         mixture = latents.choose(run, settings.prior)
         power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)

@@ -24,7 +24,7 @@ from .classifier import MODEL, Judge
 from .data import CLASSIFIER_CACHE, SpectrogramSet
 from .errors import ModelError
 from .settings import ClassifierSettings
-from .synth import render
+from .sound import render
 
 
 def cached_judge(data: SpectrogramSet) -> Judge:
@@ -68,7 +68,7 @@ def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
     A conditional model makes n_per_digit clips of each digit; an unconditional
     one 10 x n_per_digit draws, from the prior, or from the run's latent `mixture` when given
     (`vaeaudio.latents`). Chunks hold `resources.chunk_clips` clips, so memory stays flat however many
-    are asked for; the clips do not depend on the chunk size (`synth.render` with one phase stream).
+    are asked for; the clips do not depend on the chunk size (`sound.render` with one phase stream).
     """
     n = 10 * n_per_digit
     digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None

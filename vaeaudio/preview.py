@@ -77,7 +77,7 @@ class Preview:
 
     def write(self, writer, model, epoch: int) -> None:
         """Decode, render and write this epoch's audio and image summaries."""
-        from .synth import render
+        from .sound import render
 
         digits = self.val_digits
         z_mean = np.concatenate([np.asarray(model.encode(self.val[s : s + 256], digits[s : s + 256])[0], np.float32)

@@ -149,7 +149,7 @@ def _original(root: Path, rel: str, transform) -> np.ndarray | None:
 def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) -> list[dict]:
     """The page's test clips: three WAVs each (original if the recording is still there) and a spectrogram PNG."""
     from . import specplot
-    from .synth import render
+    from .sound import render
 
     transform = config.transform()
     n = len(test["spec"])
@@ -184,7 +184,7 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
 def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
     """Random draws, from the run's latent `mixture` (`vaeaudio.latents`) or else the prior, as synth makes them:
     `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
-    from .synth import render
+    from .sound import render
 
     transform = config.transform()
     if not settings.samples:
@@ -210,7 +210,7 @@ def _generated(dest: Path, model, config, settings, power: float, label, mixture
 
 def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: float, label) -> dict | None:
     """Points of the playable map (2-D latents): test clips (their recordings) and decoded grid points."""
-    from .synth import render
+    from .sound import render
 
     if z_mean.shape[1] != 2:
         return None
@@ -246,7 +246,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     import keras
 
     from .runs import load_config, load_model
-    from .synth import sharpen_power
+    from .sound import sharpen_power
 
     metrics, how = evaluated(run, evaluate_settings(settings))
     config = load_config(run)
