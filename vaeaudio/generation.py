@@ -1,7 +1,8 @@
-"""Judge generated audio with a digit classifier: accuracy, inception scores, Frechet distance.
+"""Judge generated audio with both judges: the digit classifier and an independent recogniser.
 
-Generated clips take the path a user hears: z ~ N(0, I) (and a digit, for a
-conditional run) -> decoder -> undo the scaling -> Griffin-Lim -> 16-bit
+Generated clips take the path a user hears: z from the run's latent mixture when
+it stored one, else N(0, I) (and a digit, for a conditional run) -> decoder ->
+undo the scaling -> Griffin-Lim -> 16-bit
 waveform (as written to WAV) -> featurised again exactly as preprocess does ->
 classifier. Real test clips go to the same classifier from their stored
 spectrograms. Figures (in `metrics.json` under `generation`):
@@ -10,6 +11,10 @@ spectrograms. Figures (in `metrics.json` under `generation`):
   the classifier hears as d, overall and per digit; `real_test_accuracy` beside it;
 - `inception_score` / `modified_inception_score` of generated and real test clips;
 - `frechet_distance`: between classifier features of generated and real test clips.
+
+What the recogniser (`vaeaudio.recognise`) hears in generated clips, real
+recordings, the representation alone and reconstructions is `listening_metrics`
+(in `metrics.json` under `recogniser`).
 """
 
 from __future__ import annotations
