@@ -101,5 +101,6 @@ def test_recipe_run_stores_a_mixture_that_synth_draws_from(spec_small, tmp_path,
     # the report's generated clips come from the same place as synth's
     page = tmp_path / "page"
     assert main(["report", str(run), "--out", str(page), "--no-judge", "--samples", "1", "--listen", "0",
-                 "--samples-per-digit", "0", "--griffin-lim-iters", "2", "--quiet"]) == 0
+                 "--samples-per-digit", "0", "--griffin-lim-iters", "2", "--prior", "mixture", "--no-recogniser",
+                 "--quiet"]) == 0
     assert "draws from the run's latent mixture decoded for each digit" in (page / "index.html").read_text()

@@ -229,6 +229,8 @@ def report(
     seed: Annotated[int, opt(R, "seed")] = R.default("seed"),
     classifier: Annotated[Optional[Path], opt(R, "classifier")] = None,
     samples_per_digit: Annotated[int, opt(R, "samples_per_digit")] = R.default("samples_per_digit"),
+    recogniser: Annotated[bool, opt(R, "recogniser")] = R.default("recogniser"),
+    prior: Annotated[str, opt(R, "prior", metavar="auto|mixture|normal")] = R.default("prior"),
 ) -> None:
     """One page to look at and listen to runs: `vaeaudio report` (runs/latest), `vaeaudio report RUN_A RUN_B --out cmp/`.
 
