@@ -84,7 +84,7 @@ def test_latent_walk_example_uses_the_runs_settings(made, tmp_path):
     assert [_rate_and_length(f) for f in files] == [(expected.sample_rate, expected.clip_samples)] * 2
 
 
-def test_the_classifier_featurises_as_the_set_does(made, fsdd_small, tmp_path):
+def test_the_classifier_featurises_as_the_set_does(made, fsdd_small, tiny_run, tmp_path, capsys):
     spec, _, expected = made
     out = tmp_path / "judge"
     assert main(["classifier", "train", "--data", str(spec), "--out", str(out), "--epochs", "1", "--quiet"]) == 0
@@ -101,6 +101,14 @@ def test_the_classifier_featurises_as_the_set_does(made, fsdd_small, tmp_path):
     y, sr = audio.read(source)
     from_8k = judge.featurise_waves(y[None], sr)
     assert from_8k.shape == again.shape and np.abs(from_8k - again).mean() < 0.02
+    # a judge of another representation is refused, not fed spectrograms it cannot read
+    run = shutil.copytree(tiny_run, tmp_path / "default-run")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--classifier", str(out), "--samples-per-digit", "1", "--listen", "0",
+                 "--no-recogniser", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the classifier in {out} was trained on spectrograms made with other audio "
+                          "settings") and err.count("\n") == 1
 
 
 def test_a_run_made_before_audio_settings_were_recorded(made, tmp_path, capsys):

@@ -192,6 +192,10 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         from .generation import cached_judge, generate, generation_metrics, judge_generated, overheard
 
         judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
+        if judge.transform != data.transform:  # it would read the set's spectrograms in another representation
+            raise DataError(f"the classifier in {judge.folder} was trained on spectrograms made with other audio "
+                            f"settings ({judge.transform}) than {data.root} ({data.transform})",
+                            "pass one trained on a set made like this one, or leave --classifier out")
         chunks = generate(model, config, settings.samples_per_digit, settings.seed, settings.griffin_lim_iters, power,
                           mixture)
         if recogniser is not None:  # the recogniser hears each chunk on its way to the classifier
