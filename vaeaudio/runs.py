@@ -161,18 +161,16 @@ def load_config(run: Path) -> RunConfig:
 def _older_run_audio(run: Path, config: RunConfig) -> dict:
     """The audio settings of a run made before runs recorded them: those of its spectrogram set when that set
     is still there unchanged, else the defaults that every verb then assumed. Said once per run and process."""
-    from .data import MANIFEST, Manifest
+    from .data import SpectrogramSet
 
-    root = Path(config.data.root)
+    found = audio.Transform()
+    how = f"the defaults of that time ({found})"
     try:
-        if sha256_file(root / MANIFEST) == config.data.manifest_sha256:
-            found, how = audio.Transform.of(Manifest.load(root).settings), f"those of its set {root}"
-        else:
-            found, how = None, ""
-    except (OSError, DataError):  # the set is gone or unreadable: fall back to the defaults
-        found = None
-    if found is None:
-        found, how = audio.Transform(), "the defaults (22,050 Hz, 17,640 samples, n_fft 512, hop 256)"
+        spec_set = SpectrogramSet(config.data.root)
+        if spec_set.sha256() == config.data.manifest_sha256:
+            found, how = spec_set.transform, f"those of its set {spec_set.root}"
+    except (OSError, DataError):  # the set is gone or unreadable: the defaults
+        pass
     if run not in _SAID:
         _SAID.add(run)
         progress.log(f"note: run {run.name} predates recorded audio settings; using {how}")
