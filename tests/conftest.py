@@ -6,12 +6,17 @@ recordings (5 speakers x 10 digits x takes 0-4, 8 kHz).
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from vaeaudio.demo import SAMPLE as FSDD
+
+# The kernel choice's per-machine cache (`vaeaudio.kernels`) of this test session, not the user's ~/.cache.
+os.environ["VAEAUDIO_CACHE"] = tempfile.mkdtemp(prefix="vaeaudio-test-cache-")
 
 SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
 TAKES = range(5)  # the takes the sample holds

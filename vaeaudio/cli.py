@@ -142,6 +142,7 @@ def train(
     seed: Annotated[int, opt(T, "seed")] = T.default("seed"),
     precision: Annotated[str, opt(T, "precision", metavar="float32|mixed_bfloat16")] = T.default("precision"),
     xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
+    kernels: Annotated[str, opt(T, "kernels", metavar="auto|onednn|xla|openblas")] = T.default("kernels"),
     checkpoint_every: Annotated[float, opt(T, "checkpoint_every", metavar="SECONDS")] = T.default("checkpoint_every"),
     deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
     preview_every: Annotated[Optional[int], opt(T, "preview_every", metavar="EPOCHS")] = None,

@@ -268,6 +268,20 @@ class DownloadSettings(Settings):
                                    description="Refuse archives whose entries declare more than this many uncompressed bytes in total (zip-bomb guard), in bytes; AudioMNIST (9.5 h of 48 kHz 16-bit audio) is about 3.3e9.")
 
 
+#: Kernels a matrix product can run on (`vaeaudio.kernels`): TensorFlow's oneDNN, XLA, numpy's OpenBLAS.
+KERNEL_PATHS = ("onednn", "xla", "openblas")
+#: Environment variable naming vaeaudio's cache folder (default $XDG_CACHE_HOME/vaeaudio or ~/.cache/vaeaudio).
+CACHE_ENV = "VAEAUDIO_CACHE"
+
+
+def cache_dir() -> Path:
+    """The folder of what vaeaudio measures once per machine (e.g. the kernel choice): $VAEAUDIO_CACHE, else
+    $XDG_CACHE_HOME/vaeaudio, else ~/.cache/vaeaudio."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaeaudio"
+
+
 #: Layer widths used when `--hidden` / `--filters` are not given.
 MLP_HIDDEN = (1024, 512, 256)
 STRIDED_FILTERS = (16, 32, 64, 128)
@@ -299,7 +313,8 @@ class TrainSettings(Settings):
     epochs: int = Field(50, ge=1, le=100_000, description="Epochs to train in total (with --resume: the total to reach).")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the per-epoch shuffle.")
     precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' (bfloat16 compute, float32 weights and losses).")
-    xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel (losses and gradients always run on TensorFlow's own kernels).")
+    xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel.")
+    kernels: Literal[("auto", *KERNEL_PATHS)] = Field("auto", description="Kernel of the large Dense products (forward and both gradients): 'auto' times oneDNN, XLA and OpenBLAS once per shape on this machine (cached in ~/.cache/vaeaudio) and keeps the fastest of each; or one path for all.")
     distribute: Literal["none", "mirrored", "multi-worker"] = Field("none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per machine, configured by TF_CONFIG); --batch-size is the global batch.")
     connect_timeout: float = Field(300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up (and for any collective step) before giving up.")
     checkpoint_every: float = Field(30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, distribute, latents, locks, preview, progress, runs
+from . import __version__, checkpoint, distribute, kernels, latents, locks, preview, progress, runs
 from .batches import Batches
 from .data import SpectrogramSet
 from .errors import DataError, TrainingError, UsageError, environment_error
@@ -147,18 +147,26 @@ def build_model(settings: TrainSettings, shape: tuple[int, int]):
     import keras
     import tensorflow as tf
 
-    from .models import build
+    from .models import build, choose_kernels, dense_layers
 
     keras.utils.set_random_seed(settings.seed)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(settings.precision)
+    strategy = tf.distribute.get_strategy()
     try:
-        with tf.distribute.get_strategy().scope():
+        with strategy.scope():
             model = build(settings, shape)
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.lr))
             model.optimizer.build(model.trainable_variables)
     finally:
         keras.config.set_dtype_policy(previous)
+    replica_batch = max(1, settings.batch_size // strategy.num_replicas_in_sync)
+    if settings.precision == "mixed_bfloat16" and not kernels.native_bf16():
+        largest = max((tuple(layer.kernel.shape) for layer in dense_layers(model)), key=math.prod)
+        progress.log(f"--precision mixed_bfloat16: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so its "
+                     f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as in "
+                     "float32 here; --precision float32 is the faster choice on it")
+    choose_kernels(model, replica_batch, settings.kernels)
     return model
 
 
@@ -311,6 +319,10 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
     saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
     # Several workers must all save or all skip (reading metric state may be a collective): a clock is not shared.
     every = settings.checkpoint_every if settings.distribute == "none" else 0.0
+    # One pipeline for every epoch of this call (building one costs as much as a step), read n_steps a epoch.
+    batches = iter(strategy.distribute_datasets_from_function(functools.partial(
+        data.train_batches, start.epoch, start.step, epochs=settings.epochs - start.epoch)))  # gets the InputContext
+    val_batches = strategy.distribute_datasets_from_function(data.val_batches)
     with _determinism(settings.deterministic), _StopOnSigint() as stop:
         for epoch in range(start.epoch, settings.epochs):
             resumed = epoch == start.epoch and start.step > 0
@@ -318,11 +330,10 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
             if not resumed:
                 model.reset_metrics()
             t0 = time.perf_counter()
-            batches = strategy.distribute_datasets_from_function(
-                functools.partial(data.train_batches, epoch, skip))  # called with the InputContext
             with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
                 bar.advance(min(skip * bs, n_train))
-                for step, (x, digits) in enumerate(batches, start=skip + 1):
+                for step in range(skip + 1, n_steps + 1):
+                    x, digits = next(batches)
                     out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out, saved_epoch)
                     done = min(step * bs, n_train) - skip * bs
                     bar.advance(min(step * bs, n_train) - (step - 1) * bs, step=f"{step}/{n_steps}",
@@ -332,7 +343,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                         raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; checkpoint written", again)
             train_s = spent + time.perf_counter() - t0
             model.reset_metrics()
-            for x, digits in strategy.distribute_datasets_from_function(data.val_batches):
+            for x, digits in val_batches:
                 val_out = eval_step(x, digits)
             val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, saved_epoch)
             row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in LOSSES},

@@ -35,6 +35,7 @@ import math
 
 import keras
 
+from .dense import Dense
 from .vae import VAE, functional, with_digit
 
 
@@ -49,11 +50,11 @@ def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in, conditi
     if regularize:
         h = keras.layers.Dropout(0.2, seed=seed, name="flatten_dropout")(h)
     h = with_digit(h, inputs, conditional)
-    h = keras.layers.Dense(256, activation="relu", name="enc_dense")(h)
+    h = Dense(256, activation="relu", name="enc_dense")(h)
     if regularize:
         h = keras.layers.Dropout(0.2, seed=seed + 1, name="dense_dropout")(h)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    z_mean = Dense(latent_dim, name="z_mean")(h)
+    z_log_var = Dense(latent_dim, name="z_log_var")(h)
     return functional(inputs, [z_mean, z_log_var], "encoder")
 
 
@@ -68,8 +69,8 @@ def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, reg
     encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional)
 
     z_in = [keras.Input((latent_dim,), name="z")]
-    h = keras.layers.Dense(256, name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
-    h = keras.layers.Dense(math.prod(shape) * 64, activation="relu", name="dec_dense_1")(h)
+    h = Dense(256, name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
+    h = Dense(math.prod(shape) * 64, activation="relu", name="dec_dense_1")(h)
     h = keras.layers.Reshape((*shape, 64), name="unflatten")(h)
     h = keras.layers.Conv2DTranspose(32, 3, padding="same", activation="relu", name="dec_conv_0", **reg)(h)
     h = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits", **reg)(h)
@@ -92,8 +93,8 @@ def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128),
     encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional)
 
     z_in = [keras.Input((latent_dim,), name="z")]
-    h = keras.layers.Dense(256, activation="relu", name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
-    h = keras.layers.Dense(math.prod(sizes[-1]) * filters[-1], activation="relu", name="dec_dense_1")(h)
+    h = Dense(256, activation="relu", name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
+    h = Dense(math.prod(sizes[-1]) * filters[-1], activation="relu", name="dec_dense_1")(h)
     h = keras.layers.Reshape((*sizes[-1], filters[-1]), name="unflatten")(h)
     outs = list(reversed(filters[:-1])) + [1]
     for i, f in enumerate(outs):

@@ -20,12 +20,13 @@ import math
 
 import keras
 
+from .dense import Dense
 from .vae import VAE, functional, with_digit
 
 
 def _hidden(x, widths, dropout: float, seed: int, prefix: str):
     for i, width in enumerate(widths):
-        x = keras.layers.Dense(width, activation="relu", name=f"{prefix}_dense_{i}")(x)
+        x = Dense(width, activation="relu", name=f"{prefix}_dense_{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, seed=seed + i, name=f"{prefix}_dropout_{i}")(x)
     return x
@@ -38,12 +39,12 @@ def build_mlp(shape: tuple[int, int] = (257, 69), hidden=(1024, 512, 256), laten
     inputs = [keras.Input(shape, name="spectrogram")]
     h = with_digit(keras.layers.Flatten(name="flatten")(inputs[0]), inputs, conditional)
     h = _hidden(h, hidden, dropout, seed, "enc")
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    z_mean = Dense(latent_dim, name="z_mean")(h)
+    z_log_var = Dense(latent_dim, name="z_log_var")(h)
     encoder = functional(inputs, [z_mean, z_log_var], "encoder")
 
     inputs = [keras.Input((latent_dim,), name="z")]
     h = _hidden(with_digit(inputs[0], inputs, conditional), tuple(reversed(hidden)), dropout, seed + 100, "dec")
-    logits = keras.layers.Dense(n, name="logits")(h)
+    logits = Dense(n, name="logits")(h)
     decoder = functional(inputs, keras.layers.Reshape(shape, name="unflatten")(logits), "decoder")
     return VAE(encoder, decoder, beta=beta, seed=seed, name="mlp_vae")

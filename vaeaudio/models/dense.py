@@ -1,0 +1,46 @@
+"""`Dense`: Keras's Dense layer whose product runs on the kernel `vaeaudio.kernels` chose for its shape.
+
+Its config and weights are Keras's Dense's (saved as `vaeaudio>Dense`); its
+`plan`, set after building by `choose_kernels`, is not saved: every process
+chooses for the machine it runs on. Without a plan (or for inputs of
+more than two axes) it is exactly `keras.layers.Dense`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from .. import kernels
+
+
+@keras.saving.register_keras_serializable(package="vaeaudio")
+class Dense(keras.layers.Dense):
+    """`keras.layers.Dense` on a chosen matmul kernel: x (B, i) -> activation(x W + b) (B, o)."""
+
+    plan: kernels.Plan | None = None
+
+    def call(self, inputs, training=None):
+        if self.plan is None or len(inputs.shape) != 2 or self.lora_enabled or self.quantization_mode:
+            return super().call(inputs, training=training)
+        x = kernels.matmul(inputs, keras.ops.convert_to_tensor(self.kernel), self.plan)
+        if self.bias is not None:
+            x = keras.ops.add(x, self.bias)
+        return x if self.activation is None else self.activation(x)
+
+
+def dense_layers(model: keras.Model) -> list[Dense]:
+    """Every `Dense` layer inside `model` (its encoder and decoder included)."""
+    return [layer for layer in model._flatten_layers() if isinstance(layer, Dense)]
+
+
+def choose_kernels(model: keras.Model, batch: int, force: str = "auto") -> None:
+    """Give every `Dense` layer of `model` the plan `kernels.plans` picks for its shape at `batch` (see `--kernels`)."""
+    layers = dense_layers(model)
+    by_dtype: dict[str, list[Dense]] = {}
+    for layer in layers:
+        by_dtype.setdefault(layer.compute_dtype, []).append(layer)
+    for dtype, group in by_dtype.items():
+        shapes = [tuple(int(n) for n in layer.kernel.shape) for layer in group]
+        chosen = kernels.plans(shapes, batch, dtype, force)
+        for layer, shape in zip(group, shapes):
+            layer.plan = chosen[shape]
