@@ -95,19 +95,31 @@ def serve(folder: Path) -> tuple[ThreadingHTTPServer, int]:
     return server, server.server_address[1]
 
 
+# Runs the CLI and, at exit, writes its own peak RSS (VmHWM) to the file $VAEAUDIO_BENCH_RSS: the rusage a
+# parent gets from wait4 would carry the parent's own resident size over the fork.
+_CLI_WITH_PEAK = ("import atexit, os, runpy, sys\n"
+                  "def peak():\n"
+                  "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+                  "    open(os.environ['VAEAUDIO_BENCH_RSS'], 'w').write(hwm)\n"
+                  "atexit.register(peak)\n"
+                  "sys.argv = ['vaeaudio', *sys.argv[1:]]\n"
+                  "runpy.run_module('vaeaudio.cli', run_name='__main__')\n")
+
+
 def stage(name: str, args: list[str], cwd: Path) -> dict:
     """Run `vaeaudio ARGS` in its own process: wall seconds, its own peak RSS (GiB), the summary's last line."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as rss:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "vaeaudio.cli", "--quiet", *args], cwd=cwd, stdout=out,
-                                stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)  # this process's own rusage, not the children's maximum
+        code = subprocess.run([sys.executable, "-c", _CLI_WITH_PEAK, "--quiet", *args], cwd=cwd, stdout=out, stderr=err,
+                              text=True, env={**os.environ, "VAEAUDIO_BENCH_RSS": rss.name}).returncode
         seconds = time.perf_counter() - t0
         out.seek(0), err.seek(0)
         lines, problem = out.read().strip().splitlines(), err.read().strip().splitlines()
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{name} failed (exit {os.waitstatus_to_exitcode(status)}): {problem[-1:]}")
-    return {"stage": name, "seconds": seconds, "rss_gib": usage.ru_maxrss / 2**20, "out": lines[-1:] or [""]}
+        peak_kib = int(rss.read() or 0)
+    if code:
+        raise SystemExit(f"{name} failed (exit {code}): {problem[-1:]}")
+    return {"stage": name, "seconds": seconds, "rss_gib": peak_kib / 2**20, "out": lines[-1:] or [""]}
 
 
 def epoch_seconds(run: Path) -> float:

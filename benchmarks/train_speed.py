@@ -1,25 +1,31 @@
-"""Benchmark training: vaeaudio's step vs a naive keras-io VAE, the matmul peak, bf16, epoch times.
+"""Benchmark training against this machine's own floor and against naive Keras, all in one run.
 
-All on real FSDD spectrograms (preprocessed once into a temporary folder and
-tiled to the sizes needed), batch 128, in one run:
+On real FSDD spectrograms (`../shared/data/fsdd`, preprocessed into a temporary
+folder and tiled to the sizes needed), batch 128:
 
-1. Steady-state training clips/s of the reference MLP (37.65 M parameters):
-   vaeaudio's step (`vaeaudio.train.make_steps`, float32 and mixed_bfloat16) vs a
-   naive keras-io-style VAE (a `keras.Model` with a plain `train_step`, compiled
-   with defaults, `fit` on a numpy array). Target: >= 2.0x the naive VAE.
-2. The machine's floor for that step (`floor.py`): every matmul of the step at the
-   best rate any library here reaches for its shape (oneDNN, XLA, numpy/OpenBLAS),
-   plus the Adam update's bytes at the measured memory bandwidth; the step's time
-   as a multiple of it, and the floor of an epoch of 22,840 clips.
-3. float32 vs mixed_bfloat16 after the same epochs on FSDD: final validation loss
-   (target: within 1 %).
-4. One epoch of 22,840 clips through vaeaudio's real training loop (`_fit`: history,
-   TensorBoard, checkpoints), each model in its own process for its peak RSS:
-   MLP in float32 and mixed_bfloat16 (goal <= 19 s), strided CNN (<= 2x the MLP),
-   reference CNN (<= 500 s, RSS < 20 GiB).
+1. The kernels: per matmul shape of the reference MLP's step, the rate of every
+   path (oneDNN, XLA, numpy/OpenBLAS with its variables unset; `floor.py`) and
+   the path `vaeaudio.kernels` chose for each product (`--kernels auto`).
+2. The step: vaeaudio's steady-state step (float32, mixed_bfloat16, and with each
+   single path), a naive keras-io VAE (`fit`), and the step / floor ratio, the
+   floor being every matmul at its shape's best rate plus Adam's bytes at the
+   measured memory bandwidth (target <= 1.3x).
+3. No overhead between steps: FSDD split by speaker (1,384 training clips) and by
+   take (1,903), trained through `vaeaudio.train.train`; steady-state work of an
+   epoch (clips / 128 x the steady-state step) / its training seconds from
+   history.csv (target >= 0.9).
+4. float32 vs mixed_bfloat16 after the same epochs on FSDD: validation loss.
+5. The classifier (`vaeaudio classifier train`): its epoch against its steady-state step.
+6. Epochs of `--epoch-clips` clips through vaeaudio's real loop, each in its own
+   process (peak RSS): MLP float32 and mixed_bfloat16 (second epoch), strided and
+   reference CNN (first epoch) against the same layouts written naively
+   (keras-io style, `fit`, first epoch): target faster, RSS < 20 GiB.
 
-Usage: python benchmarks/train_speed.py [--steps 30] [--bf16-epochs 5] [--epoch-clips 22840]
-                                        [--models mlp,mlp-bf16,strided,reference]
+Another CPU's kernels can be approximated on this one: ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell holds
+oneDNN and OpenBLAS to AVX2 (XLA's matmuls are Eigen's, built for AVX2 in TensorFlow's wheel anyway).
+
+Usage: python benchmarks/train_speed.py [--quick] [--steps 20] [--epoch-clips 22840] [--cnn-clips 22840]
+                                        [--models mlp,mlp-bf16,strided,naive-strided,reference,naive-reference]
 """
 
 from __future__ import annotations
@@ -37,15 +43,16 @@ from pathlib import Path
 import numpy as np
 
 FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd"
+BATCH = 128
 
 
-def fsdd_set(tmp: Path) -> Path:
-    """FSDD (2,500 clips) preprocessed with the default settings into `tmp/spec`."""
+def fsdd_set(tmp: Path, split_by: str = "take") -> Path:
+    """FSDD (2,500 clips) preprocessed with the default settings, split by `split_by`, into `tmp/spec-<split_by>`."""
     from vaeaudio.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings
 
-    out = tmp / "spec"
-    preprocess(PreprocessSettings(src=FSDD, out=out))
+    out = tmp / f"spec-{split_by}"
+    preprocess(PreprocessSettings(src=FSDD, out=out, split_by=split_by))
     return out
 
 
@@ -57,31 +64,40 @@ def _settings(kind: str, precision: str = "float32", **extra):
     from vaeaudio.settings import TrainSettings
 
     arch = {"kind": "cnn", "arch": kind} if kind in ("strided", "reference") else {"kind": "mlp"}
-    return TrainSettings(**arch, precision=precision, batch_size=128, epochs=1, seed=0, **extra)
+    if kind == "reference":  # at the default 1e-3 its first Adam step blows the 1.1 M-wide layers up (NaN by step 4)
+        extra.setdefault("lr", 1e-4)
+    return TrainSettings(**arch, precision=precision, batch_size=BATCH, epochs=1, seed=0, **extra)
 
 
-def vaeaudio_rate(x: np.ndarray, steps: int, precision: str) -> float:
-    """Steady-state clips/s of vaeaudio's training step (after 5 warm-up steps)."""
+def step_seconds(x: np.ndarray, steps: int, precision: str = "float32", kernels: str = "auto") -> float:
+    """Median seconds of vaeaudio's reference-MLP training step (after 5 warm-up steps), reading the loss each
+    step as the real loop does."""
     from vaeaudio.batches import Batches
     from vaeaudio.train import build_model, make_steps
 
-    model = build_model(_settings("mlp", precision), x.shape[1:])
+    model = build_model(_settings("mlp", precision, kernels=kernels), x.shape[1:])
     step, _ = make_steps(model)
-    data = Batches(x, x[:128], 128, 0)
-    batches = iter(data.train_batches(0))
+    batches = iter(Batches(x, x[:BATCH], BATCH, 0).train_batches(0))
     for _ in range(5):
         float(step(*next(batches))["total"])
-    t0 = time.perf_counter()
+    times = []
     for _ in range(steps):
-        float(step(*next(batches))["total"])  # the real loop reads the loss every step too
-    return steps * 128 / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        float(step(*next(batches))["total"])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
-def naive_rate(x: np.ndarray, steps: int) -> float:
-    """Steady-state clips/s of a keras-io-style VAE trained with `fit` (compile defaults)."""
+def naive_vae(kind: str, shape: tuple[int, int]):
+    """The layout `kind` ('mlp', 'strided', 'reference') written as the keras-io VAE example: sigmoid decoder,
+    Keras's binary cross-entropy, `fit` with compile defaults."""
+    import math
+
     import keras
     import tensorflow as tf
     from keras import layers, ops
+
+    from vaeaudio.settings import STRIDED_FILTERS
 
     class Sampling(layers.Layer):
         def call(self, inputs):
@@ -107,125 +123,269 @@ def naive_rate(x: np.ndarray, steps: int) -> float:
             self.total_loss_tracker.update_state(total)
             return {"loss": self.total_loss_tracker.result()}
 
-    shape = x.shape[1:]
-    inp = keras.Input(shape)
-    h = layers.Flatten()(inp)
-    for w in (1024, 512, 256):
-        h = layers.Dense(w, activation="relu")(h)
+    inp, zin = keras.Input(shape), keras.Input((2,))
+    if kind == "mlp":
+        h = layers.Flatten()(inp)
+        for w in (1024, 512, 256):
+            h = layers.Dense(w, activation="relu")(h)
+        d = zin
+        for w in (256, 512, 1024):
+            d = layers.Dense(w, activation="relu")(d)
+        out = layers.Reshape(shape)(layers.Dense(math.prod(shape), activation="sigmoid")(d))
+    elif kind == "reference":
+        h = layers.Reshape((*shape, 1))(inp)
+        h = layers.Conv2D(64, 3, padding="same", activation="relu")(layers.Conv2D(32, 3, padding="same", activation="relu")(h))
+        h = layers.Dense(256, activation="relu")(layers.Flatten()(h))
+        d = layers.Dense(math.prod(shape) * 64, activation="relu")(layers.Dense(256)(zin))
+        d = layers.Conv2DTranspose(32, 3, padding="same", activation="relu")(layers.Reshape((*shape, 64))(d))
+        out = layers.Reshape(shape)(layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(d))
+    else:  # strided, with the output padding that restores (257, 69)
+        sizes, h = [tuple(shape)], layers.Reshape((*shape, 1))(inp)
+        for f in STRIDED_FILTERS:
+            h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
+            sizes.append(tuple(math.ceil(n / 2) for n in sizes[-1]))
+        h = layers.Dense(256, activation="relu")(layers.Flatten()(h))
+        d = layers.Dense(math.prod(sizes[-1]) * STRIDED_FILTERS[-1], activation="relu")(
+            layers.Dense(256, activation="relu")(zin))
+        d = layers.Reshape((*sizes[-1], STRIDED_FILTERS[-1]))(d)
+        outs = [*reversed(STRIDED_FILTERS[:-1]), 1]
+        for i, f in enumerate(outs):
+            pad = tuple(b - (2 * s - 1) for s, b in zip(sizes[-1 - i], sizes[-2 - i]))
+            d = layers.Conv2DTranspose(f, 3, strides=2, padding="same", output_padding=pad,
+                                       activation="sigmoid" if i == len(outs) - 1 else "relu")(d)
+        out = layers.Reshape(shape)(d)
     z_mean, z_log_var = layers.Dense(2)(h), layers.Dense(2)(h)
     encoder = keras.Model(inp, [z_mean, z_log_var, Sampling()([z_mean, z_log_var])])
-    zin = keras.Input((2,))
-    h = zin
-    for w in (256, 512, 1024):
-        h = layers.Dense(w, activation="relu")(h)
-    decoder = keras.Model(zin, layers.Reshape(shape)(layers.Dense(int(np.prod(shape)), activation="sigmoid")(h)))
-    vae = NaiveVAE(encoder, decoder)
+    vae = NaiveVAE(encoder, keras.Model(zin, out))
     vae.compile(optimizer=keras.optimizers.Adam())
-    vae.fit(x[: 5 * 128], epochs=1, batch_size=128, verbose=0)  # warm-up: tracing and compilation
+    return vae
+
+
+def naive_step_seconds(x: np.ndarray, steps: int) -> float:
+    """Seconds per step of the naive keras-io MLP-VAE in `fit` (after a warm-up fit that traces it)."""
+    vae = naive_vae("mlp", x.shape[1:])
+    vae.fit(x[: 5 * BATCH], epochs=1, batch_size=BATCH, verbose=0)
     t0 = time.perf_counter()
-    vae.fit(x[: steps * 128], epochs=1, batch_size=128, verbose=0)
-    return steps * 128 / (time.perf_counter() - t0)
+    vae.fit(x[: steps * BATCH], epochs=1, batch_size=BATCH, verbose=0)
+    return (time.perf_counter() - t0) / steps
+
+
+def overhead(spec: Path, run: Path, step: float, epochs: int = 4) -> dict:
+    """Train the reference MLP on `spec` through `vaeaudio.train.train`; the epochs' training seconds (from
+    history.csv: clips / clips per second) against clips / 128 x the steady-state `step`."""
+    from vaeaudio.train import train
+
+    result = train(_settings("mlp").model_copy(update={"data": spec, "epochs": epochs, "run_dir": run}))
+    from vaeaudio.runs import load_config, read_history
+
+    n = load_config(run).data.clips["train"]
+    seconds = [n / r["samples_per_s"] for r in read_history(run)[1:]]  # the first epoch traces the step
+    work = n / BATCH * step
+    return {"clips": n, "train_s": seconds, "work_s": work, "ratio": work / float(np.median(seconds)),
+            "val_total": result.last["val_total"]}
 
 
 def bf16_losses(spec: Path, epochs: int, tmp: Path) -> dict[str, float]:
     """Final validation loss of the reference MLP after `epochs` on FSDD, float32 vs mixed_bfloat16."""
     from vaeaudio.train import train
 
-    out = {}
-    for precision in ("float32", "mixed_bfloat16"):
-        s = _settings("mlp", precision).model_copy(update={"data": spec, "epochs": epochs,
-                                                           "run_dir": tmp / f"bf16-{precision}"})
-        out[precision] = train(s).last["val_total"]
-    return out
+    return {p: train(_settings("mlp", p).model_copy(update={"data": spec, "epochs": epochs,
+                                                            "run_dir": tmp / f"bf16-{p}"})).last["val_total"]
+            for p in ("float32", "mixed_bfloat16")}
 
 
-def one_epoch(kind: str, spec: Path, clips: int, epochs: int) -> None:
-    """In a child process: `epochs` epochs of `clips` tiled FSDD clips; prints JSON with the last epoch's seconds."""
+def classifier_epochs(spec: Path, epochs: int = 4) -> dict:
+    """The classifier as `vaeaudio classifier train` builds and fits it (Keras `fit`, with validation), its epochs
+    after the first timed by a callback; against its steady-state step (the compiled train function in a loop on
+    a repeating dataset) x the steps of an epoch. Also the judge's prediction rate (`Judge.predict`)."""
+    import keras
     import tensorflow as tf
 
-    from vaeaudio import checkpoint
-    from vaeaudio.batches import Batches
+    from vaeaudio import classifier
     from vaeaudio.data import SpectrogramSet
-    from vaeaudio.distribute import Role
-    from vaeaudio.train import _fit, build_model
+    from vaeaudio.settings import ClassifierSettings
 
-    x = SpectrogramSet(spec).arrays("train", ("spec",))["spec"]
-    data = Batches(tiled(x, clips), x[:512], 128, 0)
-    del x
-    with tempfile.TemporaryDirectory() as run:
-        precision = "mixed_bfloat16" if kind.endswith("-bf16") else "float32"
-        settings = _settings(kind.removesuffix("-bf16"), precision).model_copy(update={"epochs": epochs, "run_dir": Path(run)})
-        model = build_model(settings, data.train.shape[1:])
-        _fit(settings, Path(run), data, model, checkpoint.Position(0), [], tf.distribute.get_strategy(), Role())
+    s, data = ClassifierSettings(data=spec), SpectrogramSet(spec)
+    tr, va = data.arrays("train", ("spec", "digit")), data.arrays("val", ("spec", "digit"))
+    x, y = tr["spec"], tr["digit"].astype(np.int32)
+    model = classifier.build(x.shape[1:], s.seed, s.noise_floor)
+    model.compile(optimizer=keras.optimizers.Adam(s.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    marks = []
+    mark = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: marks.append(time.perf_counter()),
+                                          on_epoch_end=lambda e, logs: marks.append(time.perf_counter()))
+    model.fit(x, y, batch_size=s.batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[mark],
+              validation_data=(va["spec"], va["digit"].astype(np.int32)))
+    seconds = [marks[i + 1] - marks[i] for i in range(2, len(marks), 2)]  # the first epoch traces
+    n = len(x) // s.batch_size
+    batches = iter(tf.data.Dataset.from_tensor_slices((x[: n * s.batch_size], y[: n * s.batch_size]))
+                   .batch(s.batch_size).repeat())
+    model.make_train_function()
+    for _ in range(3):
+        model.train_function(batches)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model.train_function(batches)
+    step = (time.perf_counter() - t0) / n
+    with tempfile.TemporaryDirectory() as out:
+        from vaeaudio.runs import save_model
+
+        save_model(Path(out) / classifier.MODEL, model)
+        (Path(out) / classifier.CONFIG).write_text(json.dumps({
+            "format": classifier.FORMAT, "data": {"manifest_sha256": data.sha256()}, "preprocess": data.manifest.settings,
+            "settings": {}, "accuracy": {}}))
+        judge = classifier.Judge(Path(out))
+        judge.predict(x[:512])
+        t0 = time.perf_counter()
+        judge.predict(x)
+        predict = len(x) / (time.perf_counter() - t0)
+    return {"clips": len(x), "seconds": seconds, "step_s": step, "work_s": len(x) / s.batch_size * step,
+            "predict_clips_s": predict}
+
+
+def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
+    """In a child process: `epochs` epochs of `clips` tiled FSDD clips; prints JSON with every epoch's seconds."""
+    import tensorflow as tf
+
+    from vaeaudio.data import SpectrogramSet
+
+    x = tiled(SpectrogramSet(spec).arrays("train", ("spec",))["spec"], clips)
+    if kind.startswith("naive-"):
+        vae = naive_vae(kind.removeprefix("naive-"), x.shape[1:])
+        seconds = []
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            vae.fit(x, epochs=1, batch_size=BATCH, shuffle=True, verbose=0)
+            seconds.append(time.perf_counter() - t0)
+        params = sum(int(np.prod(w.shape)) for w in vae.trainable_weights)
+    else:
+        from vaeaudio import checkpoint
+        from vaeaudio.batches import Batches
+        from vaeaudio.distribute import Role
         from vaeaudio.runs import read_history
+        from vaeaudio.train import _fit, build_model
 
-        rows = read_history(Path(run))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    print(json.dumps({"kind": kind, "seconds": [r["seconds"] for r in rows], "rss_gib": rss,
-                      "params": int(model.count_params())}))
+        data = Batches(x, x[:512], BATCH, 0)
+        del x
+        with tempfile.TemporaryDirectory() as run:
+            precision = "mixed_bfloat16" if kind.endswith("-bf16") else "float32"
+            settings = _settings(kind.removesuffix("-bf16"), precision).model_copy(update={"epochs": epochs,
+                                                                                         "run_dir": Path(run)})
+            model = build_model(settings, tuple(data.train.shape[1:]))
+            _fit(settings, Path(run), data, model, checkpoint.Position(0), [], tf.distribute.get_strategy(), Role())
+            seconds = [r["seconds"] for r in read_history(Path(run))]
+        params = model.count_params()
+    print(json.dumps({"kind": kind, "seconds": seconds, "rss_gib": peak_rss_gib(), "params": int(params)}))
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory in GiB (VmHWM: ru_maxrss would carry the parent's over the exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def cpu() -> str:
+    """The CPU's model name and the vector flags that decide the kernels."""
+    from vaeaudio import kernels
+
+    m = kernels.machine()
+    return (f"{m['cpu']}, {m['cores']} cores usable, flags {' '.join(m['flags'])}; native bfloat16: "
+            f"{'yes' if kernels.native_bf16(m) else 'no'}" + (f"; {m['env']}" if m["env"] else ""))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=30, help="timed steps of batch 128 per measurement")
-    ap.add_argument("--bf16-epochs", type=int, default=5)
-    ap.add_argument("--epoch-clips", type=int, default=22840)
-    ap.add_argument("--models", default="mlp,mlp-bf16,strided,reference")
-    ap.add_argument("--one-epoch", nargs=3, metavar=("KIND", "SPEC", "EPOCHS"), help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=20, help="timed steps of batch 128 per step measurement")
+    ap.add_argument("--bf16-epochs", type=int, default=3)
+    ap.add_argument("--epoch-clips", type=int, default=22840, help="clips of the MLP and strided CNN epochs")
+    ap.add_argument("--cnn-clips", type=int, default=22840, help="clips of the reference CNN epochs (ours and naive)")
+    ap.add_argument("--models", default="mlp,mlp-bf16,strided,naive-strided,reference,naive-reference")
+    ap.add_argument("--quick", action="store_true", help="sections 1 and 2 only (the kernels and the step)")
+    ap.add_argument("--epoch-child", nargs=4, metavar=("KIND", "SPEC", "CLIPS", "EPOCHS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vaeaudio import progress
 
-    progress.configure(quiet=True)
-    if args.one_epoch:
-        kind, spec, epochs = args.one_epoch
-        one_epoch(kind, Path(spec), args.epoch_clips, int(epochs))
+    if args.epoch_child:
+        progress.configure(quiet=True)
+        kind, spec, clips, epochs = args.epoch_child
+        epoch_child(kind, Path(spec), int(clips), int(epochs))
         return
-    print(f"host: {os.cpu_count()} CPU cores")
+    print(f"CPU: {cpu()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        spec = fsdd_set(tmp)
-        from vaeaudio.data import SpectrogramSet
-
-        x = tiled(SpectrogramSet(spec).arrays("train", ("spec",))["spec"], (args.steps + 10) * 128)
-        print(f"1. reference MLP, batch 128, {args.steps} timed steps, real FSDD spectrograms {x.shape[1:]}:")
-        ours = vaeaudio_rate(x, args.steps, "float32")
-        bf16 = vaeaudio_rate(x, args.steps, "mixed_bfloat16")
-        naive = naive_rate(x, args.steps)
-        print(f"   naive keras-io VAE (fit)     : {naive:8.1f} clips/s")
-        print(f"   vaeaudio float32             : {ours:8.1f} clips/s  {ours / naive:.2f}x naive (target >= 2.0x)")
-        print(f"   vaeaudio mixed_bfloat16      : {bf16:8.1f} clips/s  {bf16 / naive:.2f}x naive, {bf16 / ours:.2f}x float32")
+        progress.configure(quiet=True)
+        spec = {s: fsdd_set(tmp, s) for s in ("speaker", "take")}
         import floor
 
+        from vaeaudio import kernels
+        from vaeaudio.data import SpectrogramSet
+        from vaeaudio.settings import KERNEL_PATHS
+
+        print("1. the reference MLP's matmuls: GFLOP/s of every path per shape, and what `--kernels auto` chose", flush=True)
         m = floor.measure()
-        step = 128 / ours
-        steps_per_epoch = -(-args.epoch_clips // 128)
-        print("2. the floor of that step on this machine, per matmul shape (GFLOP/s):")
         print(floor.report(m))
-        print(f"   vaeaudio float32 step {1e3 * step:.1f} ms = {step / m['floor_s']:.2f}x the floor "
-              f"({m['step_flop'] / step / 1e9:.1f} GFLOP/s); epoch of {args.epoch_clips} clips: floor "
-              f"{steps_per_epoch * m['floor_s']:.1f} s, steady-state steps {steps_per_epoch * step:.1f} s")
+        progress.configure(quiet=False)  # the kernel choice's own log line
+        plans = kernels.plans([(17733, 1024), (1024, 17733)], BATCH, "float32")
+        progress.configure(quiet=True)
+        for (i, o), plan in plans.items():
+            print(f"   chosen for the layer {i} -> {o}: forward {plan.forward}, weight-grad {plan.weight_grad}, "
+                  f"input-grad {plan.input_grad}")
+
+        x = tiled(SpectrogramSet(spec["take"]).arrays("train", ("spec",))["spec"], (args.steps + 10) * BATCH)
+        print(f"2. the step (batch {BATCH}, median of {args.steps}):", flush=True)
+        step = step_seconds(x, args.steps)
+        single = {p: step_seconds(x, args.steps, kernels=p) for p in KERNEL_PATHS}
+        bf16 = step_seconds(x, args.steps, "mixed_bfloat16")
+        naive = naive_step_seconds(x, args.steps)
         del x
-        losses = bf16_losses(spec, args.bf16_epochs, tmp)
+        for name, s in (("naive keras-io VAE (fit)", naive), *((f"vaeaudio, --kernels {p}", t) for p, t in single.items()),
+                        ("vaeaudio, --kernels auto", step), ("vaeaudio, mixed_bfloat16", bf16)):
+            print(f"   {name:28s} {1e3 * s:7.1f} ms  {BATCH / s:7.1f} clips/s  {s / m['floor_s']:.2f}x the floor  "
+                  f"{naive / s:.2f}x naive")
+        print(f"   floor {1e3 * m['floor_s']:.1f} ms: step / floor = {step / m['floor_s']:.2f} (target <= 1.3); "
+              f"{m['step_flop'] / step / 1e9:.0f} GFLOP/s; bf16 step {step / bf16:.2f}x as fast as float32", flush=True)
+
+        if args.quick:
+            return
+        print("3. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)", flush=True)
+        for split in ("speaker", "take"):
+            r = overhead(spec[split], tmp / f"run-{split}", step)
+            print(f"   FSDD by {split}: {r['clips']} clips, epochs {', '.join(f'{s:.2f}' for s in r['train_s'])} s, "
+                  f"steady-state work {r['work_s']:.2f} s -> {r['ratio']:.2f} (target >= 0.9)", flush=True)
+
+        losses = bf16_losses(spec["take"], args.bf16_epochs, tmp)
         f32, b16 = losses["float32"], losses["mixed_bfloat16"]
-        print(f"3. val loss after {args.bf16_epochs} epochs on FSDD: float32 {f32:.2f}, mixed_bfloat16 {b16:.2f} "
-              f"({100 * (b16 - f32) / f32:+.2f} %, target within 1 %)")
-        print(f"4. epochs of {args.epoch_clips} clips through the real training loop (one process each):")
+        print(f"4. val loss after {args.bf16_epochs} epochs on FSDD by take: float32 {f32:.2f}, mixed_bfloat16 {b16:.2f} "
+              f"({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
+
+        c = classifier_epochs(spec["take"])
+        print(f"5. classifier on FSDD by take ({c['clips']} clips): epochs {', '.join(f'{t:.2f}' for t in c['seconds'])} s "
+              f"(incl. validation); steady-state step {1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
+              f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
+              f"{c['predict_clips_s']:.0f} clips/s", flush=True)
+
+        print("6. epochs through the real loop, one process each (our MLP: 2nd epoch; CNNs and naive: 1st, incl. tracing):",
+              flush=True)
         times = {}
         for kind in args.models.split(","):
-            epochs = "1" if kind == "reference" else "2"  # 2: the second is steady state
-            proc = subprocess.run([sys.executable, __file__, "--epoch-clips", str(args.epoch_clips),
-                                   "--one-epoch", kind, str(spec), epochs], capture_output=True, text=True)
+            clips = args.cnn_clips if kind.endswith("reference") else args.epoch_clips
+            epochs = "2" if kind.startswith("mlp") else "1"
+            proc = subprocess.run([sys.executable, __file__, "--epoch-child", kind, str(spec["take"]), str(clips), epochs],
+                                  capture_output=True, text=True)
             if proc.returncode:
-                print(f"   {kind}: failed ({proc.stderr.strip().splitlines()[-1:]})")
+                print(f"   {kind}: failed ({proc.stderr.strip().splitlines()[-1:]})", flush=True)
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             times[kind] = r["seconds"][-1]
-            note = " (incl. XLA compilation)" if epochs == "1" else ""
-            print(f"   {kind:10s} {r['params']:>11,} params: {times[kind]:7.1f} s/epoch{note}, "
-                  f"{args.epoch_clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB")
-        if "mlp" in times and "strided" in times:
-            print(f"   strided / MLP epoch time: {times['strided'] / times['mlp']:.2f} (target <= 2)")
+            print(f"   {kind:16s} {r['params']:>12,} params, {clips} clips: {times[kind]:7.1f} s/epoch, "
+                  f"{clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB", flush=True)
+        if "mlp" in times and "mlp-bf16" in times:
+            print(f"   mlp-bf16 / mlp epoch: {times['mlp-bf16'] / times['mlp']:.2f} (bf16 must be faster where native)")
+        for kind in ("strided", "reference"):
+            if kind in times and f"naive-{kind}" in times:
+                print(f"   {kind} / naive {kind} epoch: {times[kind] / times[f'naive-{kind}']:.2f} (target < 1)")
 
 
 if __name__ == "__main__":

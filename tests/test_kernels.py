@@ -108,8 +108,8 @@ def test_dense_on_any_plan_is_kerass_dense_and_saves_as_it(tmp_path):
 def test_train_settings_choose_the_kernels(monkeypatch):
     model = build_model(TrainSettings(kind="mlp", hidden=(8,), kernels="xla", batch_size=4), (6, 5))
     assert {layer.plan for layer in dense_layers(model)} == {kernels.Plan("xla", "xla", "xla")}
-    choose_kernels(model, 4, "onednn")
-    assert {layer.plan for layer in dense_layers(model)} == {kernels.Plan()}
+    choose_kernels(model, 4, "onednn")  # all oneDNN: Keras's own call
+    assert {layer.plan for layer in dense_layers(model)} == {None}
 
 
 def test_bfloat16_without_native_support_says_so_in_one_line(monkeypatch, capsys):
@@ -126,3 +126,5 @@ def test_native_bf16_reads_the_cpu_flags():
     assert kernels.native_bf16({"flags": ["avx2", "avx512_bf16"]})
     assert kernels.native_bf16({"flags": ["amx_bf16"]})
     assert not kernels.native_bf16({"flags": ["avx2", "fma", "avx512f"]})
+    assert not kernels.native_bf16({"flags": ["avx512_bf16"], "env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}})  # oneDNN held below
+    assert kernels.native_bf16({"flags": ["avx512_bf16"], "env": {"ONEDNN_MAX_CPU_ISA": "avx512_core_bf16"}})

@@ -39,8 +39,10 @@ import numpy as np
 from . import files, progress
 from .settings import KERNEL_PATHS, cache_dir
 
-#: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN.
-MIN_FLOP = 5e8
+#: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN. Below it, a few ms a product, the
+#: launch of a nested XLA kernel and the fusions oneDNN loses (MatMul + BiasAdd + ReLU) outweigh any gain: the
+#: strided CNN's 713 MFLOP products on their fastest paths made its step 167 ms instead of 158.
+MIN_FLOP = 2e9
 FORMAT = "vaeaudio-kernels/1"
 CACHE = "kernels.json"
 PRODUCTS = ("forward", "weight-grad", "input-grad")
@@ -125,9 +127,13 @@ def machine() -> dict:
 
 
 def native_bf16(m: dict | None = None) -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX)."""
-    flags = (m or machine())["flags"]
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """Whether oneDNN computes bfloat16 natively here: the CPU has AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA
+    (if set) does not hold oneDNN below them."""
+    m = m or machine()
+    cap = m.get("env", {}).get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if cap != "ALL" and not any(isa in cap for isa in ("BF16", "AMX", "AVX10")):
+        return False
+    return "avx512_bf16" in m["flags"] or "amx_bf16" in m["flags"]
 
 
 def _fingerprint(m: dict) -> str:

@@ -42,5 +42,5 @@ def choose_kernels(model: keras.Model, batch: int, force: str = "auto") -> None:
     for dtype, group in by_dtype.items():
         shapes = [tuple(int(n) for n in layer.kernel.shape) for layer in group]
         chosen = kernels.plans(shapes, batch, dtype, force)
-        for layer, shape in zip(group, shapes):
-            layer.plan = chosen[shape]
+        for layer, shape in zip(group, shapes):  # all on oneDNN: Keras's own call, which oneDNN fuses with the bias
+            layer.plan = None if chosen[shape] == kernels.Plan() else chosen[shape]
