@@ -57,7 +57,11 @@ def fsdd_set(tmp: Path, split_by: str = "take") -> Path:
 
 
 def tiled(x: np.ndarray, n: int) -> np.ndarray:
-    return np.ascontiguousarray(np.resize(x, (n, *x.shape[1:])))
+    """`x` (k, ...) repeated to n rows, written into one new array (np.resize holds two more copies on the way)."""
+    out = np.empty((n, *x.shape[1:]), x.dtype)
+    for s in range(0, n, len(x)):
+        out[s : s + len(x)] = x[: n - s]
+    return out
 
 
 def _settings(kind: str, precision: str = "float32", **extra):
@@ -194,10 +198,10 @@ def bf16_losses(spec: Path, epochs: int, tmp: Path) -> dict[str, float]:
             for p in ("float32", "mixed_bfloat16")}
 
 
-def classifier_epochs(spec: Path, epochs: int = 4) -> dict:
-    """The classifier as `vaeaudio classifier train` builds and fits it (Keras `fit`, with validation), its epochs
-    after the first timed by a callback; against its steady-state step (the compiled train function in a loop on
-    a repeating dataset) x the steps of an epoch. Also the judge's prediction rate (`Judge.predict`)."""
+def classifier_epochs(spec: Path, out: Path, epochs: int = 5) -> dict:
+    """`vaeaudio classifier train` for `epochs` epochs (validation each epoch), its epochs after the first from
+    its config; against its steady-state step (the compiled train function in a loop on a repeating dataset) x the
+    steps of an epoch. Also the judge's prediction rate (`Judge.predict`)."""
     import keras
     import tensorflow as tf
 
@@ -205,17 +209,12 @@ def classifier_epochs(spec: Path, epochs: int = 4) -> dict:
     from vaeaudio.data import SpectrogramSet
     from vaeaudio.settings import ClassifierSettings
 
-    s, data = ClassifierSettings(data=spec), SpectrogramSet(spec)
-    tr, va = data.arrays("train", ("spec", "digit")), data.arrays("val", ("spec", "digit"))
+    s = ClassifierSettings(data=spec, out=out, epochs=epochs, patience=epochs)
+    seconds = classifier.train(s).config["epoch_seconds"][1:]  # the first epoch traces
+    tr = SpectrogramSet(spec).arrays("train", ("spec", "digit"))
     x, y = tr["spec"], tr["digit"].astype(np.int32)
     model = classifier.build(x.shape[1:], s.seed, s.noise_floor)
     model.compile(optimizer=keras.optimizers.Adam(s.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    marks = []
-    mark = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: marks.append(time.perf_counter()),
-                                          on_epoch_end=lambda e, logs: marks.append(time.perf_counter()))
-    model.fit(x, y, batch_size=s.batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[mark],
-              validation_data=(va["spec"], va["digit"].astype(np.int32)))
-    seconds = [marks[i + 1] - marks[i] for i in range(2, len(marks), 2)]  # the first epoch traces
     n = len(x) // s.batch_size
     batches = iter(tf.data.Dataset.from_tensor_slices((x[: n * s.batch_size], y[: n * s.batch_size]))
                    .batch(s.batch_size).repeat())
@@ -226,20 +225,12 @@ def classifier_epochs(spec: Path, epochs: int = 4) -> dict:
     for _ in range(n):
         model.train_function(batches)
     step = (time.perf_counter() - t0) / n
-    with tempfile.TemporaryDirectory() as out:
-        from vaeaudio.runs import save_model
-
-        save_model(Path(out) / classifier.MODEL, model)
-        (Path(out) / classifier.CONFIG).write_text(json.dumps({
-            "format": classifier.FORMAT, "data": {"manifest_sha256": data.sha256()}, "preprocess": data.manifest.settings,
-            "settings": {}, "accuracy": {}}))
-        judge = classifier.Judge(Path(out))
-        judge.predict(x[:512])
-        t0 = time.perf_counter()
-        judge.predict(x)
-        predict = len(x) / (time.perf_counter() - t0)
+    judge = classifier.Judge(out)
+    judge.predict(x[:512])
+    t0 = time.perf_counter()
+    judge.predict(x)
     return {"clips": len(x), "seconds": seconds, "step_s": step, "work_s": len(x) / s.batch_size * step,
-            "predict_clips_s": predict}
+            "predict_clips_s": len(x) / (time.perf_counter() - t0)}
 
 
 def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
@@ -360,7 +351,7 @@ def main() -> None:
         print(f"4. val loss after {args.bf16_epochs} epochs on FSDD by take: float32 {f32:.2f}, mixed_bfloat16 {b16:.2f} "
               f"({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
 
-        c = classifier_epochs(spec["take"])
+        c = classifier_epochs(spec["take"], tmp / "classifier")
         print(f"5. classifier on FSDD by take ({c['clips']} clips): epochs {', '.join(f'{t:.2f}' for t in c['seconds'])} s "
               f"(incl. validation); steady-state step {1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
               f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
@@ -375,7 +366,8 @@ def main() -> None:
             proc = subprocess.run([sys.executable, __file__, "--epoch-child", kind, str(spec["take"]), str(clips), epochs],
                                   capture_output=True, text=True)
             if proc.returncode:
-                print(f"   {kind}: failed ({proc.stderr.strip().splitlines()[-1:]})", flush=True)
+                said = [line for line in proc.stderr.splitlines() if line.strip() and line[:5] not in ("E0000", "I0000", "W0000")]
+                print(f"   {kind}: failed, exit {proc.returncode} ({said[-1:] or 'killed: out of memory?'})", flush=True)
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             times[kind] = r["seconds"][-1]

@@ -47,6 +47,8 @@ def test_learns_ten_tones(tone_classifier):
     cfg = json.loads((tone_classifier / "config.json").read_text())
     assert cfg["format"] == "vaeaudio-classifier/1" and cfg["shape"] == [257, 69]
     assert cfg["accuracy"]["test"] >= 0.9, cfg["accuracy"]
+    assert len(cfg["epoch_seconds"]) == cfg["epochs"] and all(s > 0 for s in cfg["epoch_seconds"])
+    assert sum(cfg["epoch_seconds"]) <= cfg["seconds"]
     import keras
 
     model = keras.saving.load_model(tone_classifier / "classifier.keras", safe_mode=True)

@@ -120,3 +120,19 @@ def test_each_worker_gets_its_own_part_of_every_global_batch():
     assert sorted(np.concatenate(seen[0] + seen[1]).tolist()) == list(range(n))  # every clip once per epoch
     rebuilt = np.concatenate([np.concatenate([a, b]) for a, b in zip(*seen)])
     assert rebuilt.tolist() == order.tolist()  # the same global batches as on one machine
+
+
+def test_one_pipeline_serves_every_epoch_from_the_step_it_resumes_at():
+    from vaeaudio.batches import Batches
+
+    n, batch = 37, 8  # 5 batches an epoch, the last of 5 clips
+    data = Batches(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32),
+                   np.zeros((3, 2, 3), np.float32), batch, seed=9, train_digits=np.arange(n) % 10)
+    got = [(x[:, 0, 0].numpy().astype(int), d.numpy()) for x, d in data.train_batches(2, skip=3, epochs=3)]
+    want = np.concatenate([data.order(2)[3 * batch:], data.order(3), data.order(4)])
+    assert [len(x) for x, _ in got] == [8, 5] + [8, 8, 8, 8, 5] * 2  # epoch 2 from batch 3, then 3 and 4 whole
+    assert np.concatenate([x for x, _ in got]).tolist() == want.tolist()
+    assert all((d == x % 10).all() for x, d in got)  # each clip keeps its digit
+    assert sorted(data.order(3).tolist()) == list(range(n)) and data.order(3).tolist() != data.order(4).tolist()
+    val = [x[:, 0, 0].numpy().tolist() for x, _ in data.val_batches()]
+    assert val == [[0.0, 0.0, 0.0]]

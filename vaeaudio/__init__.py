@@ -9,7 +9,7 @@ verbs `download`, `preprocess`, `train`, `evaluate`, `synth`, `classifier`,
 `report`, `demo` (one module each); formats `shards` and `data` (spectrogram
 sets), `runs`, `checkpoint` and `latents` (run directories); helpers `audio`
 (the transform and its inverse), `sound` (spectrograms to sound), `archive`, `corpus`, `splits`, `batches`,
-`distribute`, `models/`, `metrics`, `generation`, `recognise`, `preview`,
+`distribute`, `kernels` (the fastest matmul kernel per shape), `models/`, `metrics`, `generation`, `recognise`, `preview`,
 `specplot`, `report_html`, `resources`, `progress`; foundations `settings`,
 `errors`, `files` and `locks`.
 """

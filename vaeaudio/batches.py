@@ -86,7 +86,10 @@ class Batches:
 
         ds = pieces.flat_map(lambda flat, lengths: tf.data.Dataset.from_tensor_slices(
             tf.RaggedTensor.from_row_lengths(flat, lengths)))
-        return ds.map(lambda idx: (tf.gather(source, idx), tf.gather(digits, idx))).prefetch(2)
+        def gather(idx):
+            idx = tf.reshape(idx, [-1])  # a ragged row's rank is not known statically; Keras's fit needs it
+            return tf.gather(source, idx), tf.gather(digits, idx)
+        return ds.map(gather).prefetch(2)
 
     def _epoch_pieces(self, order: np.ndarray, ctx) -> tuple[np.ndarray, np.ndarray]:
         """`_pieces` of `order` as (their indices one after another (n,) int64, their lengths (k,) int64)."""

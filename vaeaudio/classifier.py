@@ -20,9 +20,11 @@ reaches 0.84-0.88 on the held-out speaker (0.85 without the noise floor, 0.71
 when early-stopped on validation loss, which a single validation speaker makes
 stop too soon); split by take, 0.98-0.996.
 
-Trained with Keras `fit` on the train split, early-stopped on validation
+Trained with Keras `fit` on the train split (batched by `vaeaudio.batches` as the
+VAEs are: one input pipeline for all epochs), early-stopped on validation
 accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) with
-`config.json` (data manifest sha256, preprocess settings, accuracies).
+`config.json` (data manifest sha256, preprocess settings, accuracies, seconds
+of every epoch).
 `Judge.predict` gives probabilities and features of spectrograms or WAV files
 (featurised exactly as `vaeaudio preprocess` does), for `vaeaudio.metrics`.
 """
@@ -30,6 +32,7 @@ accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) w
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -218,23 +221,30 @@ def _train(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out
     """`train` with the lock of `out` held."""
     import keras
 
-    x, y = arrays["train"]["spec"], arrays["train"]["digit"].astype(np.int32)
+    from .batches import Batches
+
+    train, val = arrays["train"], arrays["val"]
     model = build(data.shape, settings.seed, settings.noise_floor)
     model.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    val = arrays["val"]
     has_val = len(val["spec"]) > 0
+    # Batched as `train` batches: one pipeline for every epoch (Keras keeps its iterator when told the steps of an
+    # epoch), each epoch's order from (seed, epoch); Keras's own from numpy arrays started a pipeline per epoch.
+    batches = Batches(train["spec"], val["spec"], settings.batch_size, settings.seed, train["digit"], val["digit"])
+    marks: list[float] = []
     t0 = time.perf_counter()
     with progress.bar(settings.epochs, "classifier", unit="epochs") as bar:
-        callbacks = [keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda e, logs: bar.advance(1, loss=float(logs["loss"]),
-                                                     val_acc=float(logs.get("val_accuracy", float("nan")))))]
+        def epoch_end(epoch, logs):
+            marks.append(time.perf_counter())
+            bar.advance(1, loss=float(logs["loss"]), val_acc=float(logs.get("val_accuracy", float("nan"))))
+        callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=epoch_end)]
         if has_val:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=settings.patience,
                                                            restore_best_weights=True))
-        history = model.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0,
-                            validation_data=(val["spec"], val["digit"].astype(np.int32)) if has_val else None,
-                            callbacks=callbacks)
+        history = model.fit(batches.train_batches(0, epochs=settings.epochs), steps_per_epoch=batches.steps(),
+                            epochs=settings.epochs, shuffle=False, verbose=0, callbacks=callbacks,
+                            validation_data=batches.val_batches().repeat() if has_val else None,
+                            validation_steps=math.ceil(len(val["spec"]) / settings.batch_size) if has_val else None)
     config = {
         "format": FORMAT,
         "created": datetime.now().isoformat(timespec="seconds"),
@@ -243,6 +253,7 @@ def _train(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out
         "shape": list(data.shape),
         "epochs": len(history.history["loss"]),
         "seconds": time.perf_counter() - t0,
+        "epoch_seconds": np.diff([t0, *marks]).round(3).tolist(),
         "settings": settings.model_dump(mode="json"),
         "accuracy": {s: _accuracy(model, arrays[s]["spec"], arrays[s]["digit"]) for s in ("train", "val", "test")},
     }
