@@ -11,7 +11,8 @@ moments and writes parameter and moments: 7 x 4 bytes per parameter (float32).
 Floor = sum over the step's matmuls of FLOP / the best rate any library here
 reaches for that very shape and layout (TensorFlow's oneDNN kernels, the same
 under XLA, numpy's OpenBLAS with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for
-that measurement only) + Adam bytes / the measured memory bandwidth (numpy
+that measurement only, unless ONEDNN_MAX_CPU_ISA is set: then the run stands in
+for a smaller CPU and OpenBLAS keeps the kernel it was given) + Adam bytes / the measured memory bandwidth (numpy
 a = b + c on 512 MiB arrays: 3 x 4 bytes moved per element).
 
 Usage: python benchmarks/floor.py        (prints the per-shape table and the floor)
@@ -116,7 +117,9 @@ def _numpy_child(shapes: list) -> None:
 
 def numpy_rates(shapes) -> tuple[list[float], float, list[str]]:
     """numpy's GFLOP/s per shape, memory bandwidth in GB/s and the BLAS kernel, from a child process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    # With ONEDNN_MAX_CPU_ISA set the run stands in for a smaller CPU: OpenBLAS keeps the kernel it was given too.
+    keep = "ONEDNN_MAX_CPU_ISA" in os.environ
+    env = {k: v for k, v in os.environ.items() if keep or k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     proc = subprocess.run([sys.executable, __file__, "--numpy-child", json.dumps(shapes)], env=env,
                           capture_output=True, text=True, check=True)
     r = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -58,10 +58,11 @@ def _train(spec, run, epochs, *extra) -> int:
                  "--deterministic", "--quiet", *TINY, *extra])
 
 
-def test_resumed_run_matches_an_uninterrupted_one(spec_small, tmp_path):
+@pytest.mark.parametrize("kernels", ["auto", "xla", "openblas"])  # every product on that path (the tiny layers too)
+def test_resumed_run_matches_an_uninterrupted_one(spec_small, tmp_path, kernels):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert _train(spec_small, whole, 3) == 0
-    assert _train(spec_small, parts, 2) == 0
+    assert _train(spec_small, whole, 3, "--kernels", kernels) == 0
+    assert _train(spec_small, parts, 2, "--kernels", kernels) == 0
     assert main(["train", "--resume", str(parts), "--epochs", "3", "--quiet"]) == 0
     a, b = _history(whole), _history(parts)
     assert len(a) == len(b) == 3
