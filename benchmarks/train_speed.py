@@ -6,20 +6,21 @@ folder and tiled to the sizes needed), batch 128:
 1. The kernels: per matmul shape of the reference MLP's step, the rate of every
    path (oneDNN, XLA, numpy/OpenBLAS with its variables unset; `floor.py`) and
    the path `vaeaudio.kernels` chose for each product (`--kernels auto`).
-2. The step: vaeaudio's steady-state step (float32, mixed_bfloat16, and with each
+2. Epochs of `--epoch-clips` clips through vaeaudio's real loop, each in its own
+   process (peak RSS), run while this process is still small: MLP float32 and
+   mixed_bfloat16 (second epoch), strided and reference CNN (first epoch) against
+   the same layouts written naively (keras-io style, `fit`, first epoch): target
+   faster, RSS < 20 GiB.
+3. The step: vaeaudio's steady-state step (float32, mixed_bfloat16, and with each
    single path), a naive keras-io VAE (`fit`), and the step / floor ratio, the
    floor being every matmul at its shape's best rate plus Adam's bytes at the
    measured memory bandwidth (target <= 1.3x).
-3. No overhead between steps: FSDD split by speaker (1,384 training clips) and by
+4. No overhead between steps: FSDD split by speaker (1,384 training clips) and by
    take (1,903), trained through `vaeaudio.train.train`; steady-state work of an
    epoch (clips / 128 x the steady-state step) / its training seconds from
    history.csv (target >= 0.9).
-4. float32 vs mixed_bfloat16 after the same epochs on FSDD: validation loss.
-5. The classifier (`vaeaudio classifier train`): its epoch against its steady-state step.
-6. Epochs of `--epoch-clips` clips through vaeaudio's real loop, each in its own
-   process (peak RSS): MLP float32 and mixed_bfloat16 (second epoch), strided and
-   reference CNN (first epoch) against the same layouts written naively
-   (keras-io style, `fit`, first epoch): target faster, RSS < 20 GiB.
+5. float32 vs mixed_bfloat16 after the same epochs on FSDD: validation loss.
+6. The classifier (`vaeaudio classifier train`): its epochs against its steady-state step.
 
 Another CPU's kernels can be approximated on this one: ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell holds
 oneDNN and OpenBLAS to AVX2 (XLA's matmuls are Eigen's, built for AVX2 in TensorFlow's wheel anyway).
@@ -276,6 +277,32 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def real_loop_epochs(args, spec: Path) -> None:
+    """Epochs through the real loop and the naive ones, each in its own process (run first, while this process
+    holds little: the reference CNN's children peak at 16-18 GiB)."""
+    print("2. epochs through the real loop, one process each (our MLP: 2nd epoch; CNNs and naive: 1st, incl. tracing):",
+          flush=True)
+    times = {}
+    for kind in args.models.split(","):
+        clips = args.cnn_clips if kind.endswith("reference") else args.epoch_clips
+        epochs = "2" if kind.startswith("mlp") else "1"
+        proc = subprocess.run([sys.executable, __file__, "--epoch-child", kind, str(spec["take"]), str(clips), epochs],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            said = [line for line in proc.stderr.splitlines() if line.strip() and line[:5] not in ("E0000", "I0000", "W0000")]
+            print(f"   {kind}: failed, exit {proc.returncode} ({said[-1:] or 'killed: out of memory?'})", flush=True)
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        times[kind] = r["seconds"][-1]
+        print(f"   {kind:16s} {r['params']:>12,} params, {clips} clips: {times[kind]:7.1f} s/epoch, "
+              f"{clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB", flush=True)
+    if "mlp" in times and "mlp-bf16" in times:
+        print(f"   mlp-bf16 / mlp epoch: {times['mlp-bf16'] / times['mlp']:.2f} (bf16 must be faster where native)")
+    for kind in ("strided", "reference"):
+        if kind in times and f"naive-{kind}" in times:
+            print(f"   {kind} / naive {kind} epoch: {times[kind] / times[f'naive-{kind}']:.2f} (target < 1)")
+
+
 def cpu() -> str:
     """The CPU's model name and the vector flags that decide the kernels."""
     from vaeaudio import kernels
@@ -292,7 +319,7 @@ def main() -> None:
     ap.add_argument("--epoch-clips", type=int, default=22840, help="clips of the MLP and strided CNN epochs")
     ap.add_argument("--cnn-clips", type=int, default=22840, help="clips of the reference CNN epochs (ours and naive)")
     ap.add_argument("--models", default="mlp,mlp-bf16,strided,naive-strided,reference,naive-reference")
-    ap.add_argument("--quick", action="store_true", help="sections 1 and 2 only (the kernels and the step)")
+    ap.add_argument("--quick", action="store_true", help="sections 1 and 3 only (the kernels and the step)")
     ap.add_argument("--epoch-child", nargs=4, metavar=("KIND", "SPEC", "CLIPS", "EPOCHS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -324,8 +351,10 @@ def main() -> None:
             print(f"   chosen for the layer {i} -> {o}: forward {plan.forward}, weight-grad {plan.weight_grad}, "
                   f"input-grad {plan.input_grad}")
 
+        if not args.quick:
+            real_loop_epochs(args, spec)
         x = tiled(SpectrogramSet(spec["take"]).arrays("train", ("spec",))["spec"], (args.steps + 10) * BATCH)
-        print(f"2. the step (batch {BATCH}, median of {args.steps}):", flush=True)
+        print(f"3. the step (batch {BATCH}, median of {args.steps}):", flush=True)
         step = step_seconds(x, args.steps)
         single = {p: step_seconds(x, args.steps, kernels=p) for p in KERNEL_PATHS}
         # oneDNN held below its bfloat16 ISA on a CPU that has it aborts on bfloat16 matmuls (a real CPU without
@@ -343,7 +372,7 @@ def main() -> None:
 
         if args.quick:
             return
-        print("3. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)", flush=True)
+        print("4. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)", flush=True)
         for split in ("speaker", "take"):
             r = overhead(spec[split], tmp / f"run-{split}", step)
             print(f"   FSDD by {split}: {r['clips']} clips, epochs {', '.join(f'{s:.2f}' for s in r['train_s'])} s, "
@@ -351,36 +380,14 @@ def main() -> None:
 
         losses = bf16_losses(spec["take"], args.bf16_epochs, tmp)
         f32, b16 = losses["float32"], losses["mixed_bfloat16"]
-        print(f"4. val loss after {args.bf16_epochs} epochs on FSDD by take: float32 {f32:.2f}, mixed_bfloat16 {b16:.2f} "
+        print(f"5. val loss after {args.bf16_epochs} epochs on FSDD by take: float32 {f32:.2f}, mixed_bfloat16 {b16:.2f} "
               f"({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
 
         c = classifier_epochs(spec["take"], tmp / "classifier")
-        print(f"5. classifier on FSDD by take ({c['clips']} clips): epochs {', '.join(f'{t:.2f}' for t in c['seconds'])} s "
+        print(f"6. classifier on FSDD by take ({c['clips']} clips): epochs {', '.join(f'{t:.2f}' for t in c['seconds'])} s "
               f"(incl. validation); steady-state step {1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
               f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
               f"{c['predict_clips_s']:.0f} clips/s", flush=True)
-
-        print("6. epochs through the real loop, one process each (our MLP: 2nd epoch; CNNs and naive: 1st, incl. tracing):",
-              flush=True)
-        times = {}
-        for kind in args.models.split(","):
-            clips = args.cnn_clips if kind.endswith("reference") else args.epoch_clips
-            epochs = "2" if kind.startswith("mlp") else "1"
-            proc = subprocess.run([sys.executable, __file__, "--epoch-child", kind, str(spec["take"]), str(clips), epochs],
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                said = [line for line in proc.stderr.splitlines() if line.strip() and line[:5] not in ("E0000", "I0000", "W0000")]
-                print(f"   {kind}: failed, exit {proc.returncode} ({said[-1:] or 'killed: out of memory?'})", flush=True)
-                continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            times[kind] = r["seconds"][-1]
-            print(f"   {kind:16s} {r['params']:>12,} params, {clips} clips: {times[kind]:7.1f} s/epoch, "
-                  f"{clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB", flush=True)
-        if "mlp" in times and "mlp-bf16" in times:
-            print(f"   mlp-bf16 / mlp epoch: {times['mlp-bf16'] / times['mlp']:.2f} (bf16 must be faster where native)")
-        for kind in ("strided", "reference"):
-            if kind in times and f"naive-{kind}" in times:
-                print(f"   {kind} / naive {kind} epoch: {times[kind] / times[f'naive-{kind}']:.2f} (target < 1)")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,12 @@ def test_a_damaged_or_unwritable_cache_is_timed_again(tmp_path, monkeypatch, cap
     (tmp_path / kernels.CACHE).write_text("{not json")
     assert kernels.plans([(8, 8)], 2, "float32", cache=tmp_path)[(8, 8)].forward == "xla"
     assert len(calls) == 3 and json.loads((tmp_path / kernels.CACHE).read_text())["format"] == kernels.FORMAT
+    fp = next(iter(json.loads((tmp_path / kernels.CACHE).read_text())["machines"]))
+    for bad in ([], {"format": kernels.FORMAT, "machines": []}, {"format": kernels.FORMAT, "machines": {fp: "x"}},
+                {"format": kernels.FORMAT, "machines": {fp: {"rates": {"2x8x8:float32:forward": {"xla": "fast"}}}}}):
+        (tmp_path / kernels.CACHE).write_text(json.dumps(bad))  # valid JSON, wrong shape: timed again, rewritten
+        calls.clear()
+        assert kernels.plans([(8, 8)], 2, "float32", cache=tmp_path)[(8, 8)].forward == "xla" and len(calls) == 3
     blocked = tmp_path / "file"
     blocked.write_text("")
     kernels.plans([(8, 8)], 2, "float32", cache=blocked / "sub")  # its parent is a file: nothing cached, no error

@@ -35,6 +35,7 @@ class Batches:
         digits = lambda d, n: held(np.zeros(n, np.int32) if d is None else d, np.int32)  # noqa: E731
         self.train_digits, self.val_digits = digits(train_digits, len(train)), digits(val_digits, len(val))
         self.batch_size, self.seed = batch_size, seed
+
     @classmethod
     def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple[Batches, dict[str, float]]:
         """The splits of `spec_set`, and of its train clips: the median `db_min` and `db_max` (to undo the

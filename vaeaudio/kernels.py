@@ -11,7 +11,7 @@ shape: on an AVX-512 CPU TensorFlow's oneDNN kernels reach 340-400 GFLOP/s on th
 reference MLP's shapes but only 200 on its transposed input-grad, where XLA's
 reaches 286; with oneDNN held to AVX2 its forward falls to 134 while XLA's stays
 at 332. So no fixed choice is right: `plans` times every path once per shape
-(a second or two), keeps the fastest for each product, and caches the rates in
+(a few seconds), keeps the fastest for each product, and caches the rates in
 `<cache>/kernels.json` (`settings.cache_dir()`) under a fingerprint of the
 machine (CPU model and flags, cores, library versions, the variables that steer
 the kernels), so later runs on the same machine start at once.
@@ -141,11 +141,21 @@ def _fingerprint(m: dict) -> str:
 
 
 def _read_cache(path: Path) -> dict:
+    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}}} of the cache file; what is missing,
+    damaged or malformed is left out (measured again and rewritten)."""
     try:
         data = json.loads(path.read_text())
-        return data["machines"] if data.get("format") == FORMAT and isinstance(data.get("machines"), dict) else {}
-    except (OSError, ValueError, KeyError, TypeError):  # missing or damaged: measure again and rewrite it
+    except (OSError, ValueError):
         return {}
+    machines = data.get("machines") if isinstance(data, dict) and data.get("format") == FORMAT else None
+    out = {}
+    for fp, entry in (machines or {}).items() if isinstance(machines, dict) else ():
+        rates = entry.get("rates") if isinstance(entry, dict) else None
+        if isinstance(rates, dict):
+            good = {k: r for k, r in rates.items() if isinstance(r, dict) and r
+                    and all(isinstance(v, (int, float)) and v > 0 for v in r.values())}
+            out[fp] = {"machine": entry.get("machine"), "rates": good}
+    return out
 
 
 def _write_cache(path: Path, fp: str, m: dict, rates: dict) -> None:

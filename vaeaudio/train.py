@@ -1,15 +1,18 @@
 """`vaeaudio train`: fit a VAE on a spectrogram set, with a run directory a user can trust.
 
 Data: the train and val splits of the set, in memory and batched per epoch
-from (seed, epoch) (`vaeaudio.batches`), so a resumed run sees exactly the
-batches it would have seen.
+from (seed, epoch) (`vaeaudio.batches`) by one input pipeline for all the
+epochs of a call, so a resumed run sees exactly the batches it would have seen
+and no epoch waits for a pipeline to be built.
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
 a `tf.function` (with the Adam update XLA-fused unless `--no-xla`, see
 `make_steps`) and run through `strategy.run` under the strategy of
 `--distribute` (`vaeaudio.distribute`: the default strategy on one machine,
 mirrored, or multi-worker), so one loop serves all three; `model.fit` is not
-used. Evaluation runs the same step with `training=False`.
+used. Evaluation runs the same step with `training=False`. The large Dense
+products run on the kernels `--kernels` picks for this machine
+(`vaeaudio.kernels`, chosen in `build_model`).
 
 After every epoch: a row of `history.csv` and TensorBoard scalars in `tb/`.
 A checkpoint (`vaeaudio.checkpoint`, incl. optimizer and RNG state) is written
@@ -116,7 +119,8 @@ def make_steps(model, xla: bool = True):
     """(train_step, eval_step): (x (B, bins, frames), digits (B,)) -> running means {name: scalar}, via `strategy.run`.
 
     Losses and gradients run on TensorFlow's own kernels (oneDNN on CPU: its
-    convolutions and bfloat16 matmuls are 2x faster than XLA's here). With `xla`,
+    convolutions and bfloat16 matmuls are 2x faster than XLA's here), except the
+    large Dense products, on the kernels `build_model` chose. With `xla`,
     the optimizer update, memory-bound over every parameter, is one XLA-fused
     kernel; under a distribution strategy the optimizer all-reduces the
     gradients itself, so the update is left uncompiled there. Both steps
@@ -143,7 +147,9 @@ def make_steps(model, xla: bool = True):
 
 
 def build_model(settings: TrainSettings, shape: tuple[int, int]):
-    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision."""
+    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision, its Dense
+    products on the kernels `settings.kernels` picks for this machine (and a line saying so on a CPU without
+    native bfloat16 when bfloat16 is asked for)."""
     import keras
     import tensorflow as tf
 
@@ -319,7 +325,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
     saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
     # Several workers must all save or all skip (reading metric state may be a collective): a clock is not shared.
     every = settings.checkpoint_every if settings.distribute == "none" else 0.0
-    # One pipeline for every epoch of this call (building one costs as much as a step), read n_steps a epoch.
+    # One pipeline for every epoch of this call (building one costs as much as a step), read n_steps an epoch.
     batches = iter(strategy.distribute_datasets_from_function(functools.partial(
         data.train_batches, start.epoch, start.step, epochs=settings.epochs - start.epoch)))  # gets the InputContext
     val_batches = strategy.distribute_datasets_from_function(data.val_batches)
