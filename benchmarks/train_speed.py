@@ -289,8 +289,11 @@ def real_loop_epochs(args, spec: Path) -> None:
         proc = subprocess.run([sys.executable, __file__, "--epoch-child", kind, str(spec["take"]), str(clips), epochs],
                               capture_output=True, text=True)
         if proc.returncode:
-            said = [line for line in proc.stderr.splitlines() if line.strip() and line[:5] not in ("E0000", "I0000", "W0000")]
-            print(f"   {kind}: failed, exit {proc.returncode} ({said[-1:] or 'killed: out of memory?'})", flush=True)
+            said = [line for line in proc.stderr.splitlines()
+                    if line.strip() and line[:5] not in ("E0000", "I0000", "W0000") and not line.startswith("WARNING: All log")]
+            why = (f"killed by signal {-proc.returncode}" + (": out of memory?" if proc.returncode == -9 else "")
+                   if proc.returncode < 0 else f"exit {proc.returncode}: {said[-1] if said else '?'}")
+            print(f"   {kind}: failed ({why})", flush=True)
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         times[kind] = r["seconds"][-1]
