@@ -92,9 +92,9 @@ def main() -> None:
     if args.probe:
         probe(int(args.probe[0]), [int(p) for p in args.probe[1].split(",")], args.reps)
         return
-    from vaeaudio import progress
-    from vaeaudio.preprocess import preprocess
+    from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings
+    from vaeaudio.util import progress
 
     progress.configure(quiet=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Benchmark: `vaeaudio.download.download` against a plain download + `ZipFile.extractall`.
+"""Benchmark: `vaeaudio.corpus.download.download` against a plain download + `ZipFile.extractall`.
 
 Builds (once, cached in the system temp folder) an AudioMNIST-shaped zip:
 60 speakers x 10 digits x 50 takes = 30,000 WAVs of `--samples` 16-bit samples
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import requests
 
-from vaeaudio import progress
-from vaeaudio.download import download
+from vaeaudio.corpus.download import download
 from vaeaudio.settings import DownloadSettings
+from vaeaudio.util import progress
 
 
 def build(samples: int) -> Path:

@@ -29,12 +29,13 @@ def main() -> None:
     parser.add_argument("--sharpen", nargs="+", default=["1", "1.25", "1.5", "2", "auto"], help="powers, or auto")
     args = parser.parse_args()
 
-    from vaeaudio import metrics
-    from vaeaudio.classifier import Judge
-    from vaeaudio.data import SpectrogramSet
-    from vaeaudio.generation import generate, judge_generated
-    from vaeaudio.runs import load_config, load_model
-    from vaeaudio.sound import sharpen_power
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
+    from vaeaudio.judging import metrics
+    from vaeaudio.judging.generation import generate, judge_generated
+    from vaeaudio.judging.judge import Judge
+    from vaeaudio.models.saving import load_model
+    from vaeaudio.models.sharpen import sharpen_power
 
     config, model = load_config(args.run), load_model(args.run)
     data = SpectrogramSet(config.data.root)

@@ -2,7 +2,7 @@
 
 For each run (all trained on the same spectrogram set, whose cached classifier
 `evaluate` made), every row is a set of clips scored twice: by the independent
-recogniser (`vaeaudio.recognise`: heard as the digit meant?) and by the digit
+recogniser (`vaeaudio.judging.recognise`: heard as the digit meant?) and by the digit
 classifier trained on the set (`generation`'s judge: is the digit in the
 spectrogram?). Rows:
 
@@ -11,7 +11,7 @@ spectrogram?). Rows:
 - reconstruction from the posterior mean, and from one posterior sample, of each test clip
   (rendered with the clip's own dB range, no sharpening);
 - N per digit drawn from the prior N(0, I), and from a per-digit Gaussian mixture fitted to the
-  training clips' encoder means (`vaeaudio.latents`, K components), each at the sharpening powers asked
+  training clips' encoder means (`vaeaudio.formats.latents`, K components), each at the sharpening powers asked
   for (`auto` as synth picks it for that source of points).
 
 For an unconditional run no digit is asked for: its generated rows score the recogniser
@@ -45,12 +45,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from vaeaudio import latents, recognise
-    from vaeaudio.classifier import Judge
-    from vaeaudio.data import SpectrogramSet
-    from vaeaudio.generation import CACHE, real_clips
-    from vaeaudio.runs import load_config, load_model
-    from vaeaudio.sound import render, sharpen_power
+    from vaeaudio.formats import latents
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
+    from vaeaudio.judging import recognise
+    from vaeaudio.judging.generation import CACHE, real_clips
+    from vaeaudio.judging.judge import Judge
+    from vaeaudio.models.saving import load_model
+    from vaeaudio.models.sharpen import sharpen_power
+    from vaeaudio.sound.render import render
 
     data = SpectrogramSet(args.data)
     judge, listener = Judge(data.root / CACHE), recognise.Recogniser()

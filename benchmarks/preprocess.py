@@ -64,9 +64,9 @@ def naive(files: list[Path]) -> float:
 
 
 def vae(corpus: Path, workers: int) -> tuple[float, int]:
-    from vaeaudio import progress
-    from vaeaudio.preprocess import preprocess
+    from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings
+    from vaeaudio.util import progress
 
     progress.configure(quiet=True)
     with tempfile.TemporaryDirectory() as tmp:

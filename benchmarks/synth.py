@@ -1,6 +1,6 @@
 """Benchmark synthesis: batched Griffin-Lim vs a loop of librosa.griffinlim, and a cold `vaeaudio synth`.
 
-1. 100 real clips (FSDD, 257 x 69 magnitudes), 64 iterations: `vaeaudio.audio.griffin_lim`
+1. 100 real clips (FSDD, 257 x 69 magnitudes), 64 iterations: `vaeaudio.sound.dsp.griffin_lim`
    on the whole batch vs `librosa.griffinlim` per clip, in the same run, with the
    spectral convergence of both (target: >= 3x faster at equal quality).
 2. Wall time of a cold `vaeaudio synth --z 0.5 -1.2 out.wav` process vs a cold
@@ -25,28 +25,28 @@ FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" /
 
 
 def magnitudes(n: int) -> np.ndarray:
-    from vaeaudio import audio
+    from vaeaudio.sound import dsp
 
     files = sorted(FSDD.glob("*.wav"))[:: max(1, 2500 // n)][:n]
-    waves = np.stack([audio.to_clip(*audio.read(f)) for f in files])
-    return np.abs(audio.stft(waves)).astype(np.float32)
+    waves = np.stack([dsp.to_clip(*dsp.read(f)) for f in files])
+    return np.abs(dsp.stft(waves)).astype(np.float32)
 
 
 def convergence(mag: np.ndarray, waves: np.ndarray) -> float:
-    from vaeaudio import audio
+    from vaeaudio.sound import dsp
 
-    rebuilt = np.abs(audio.stft(waves))
+    rebuilt = np.abs(dsp.stft(waves))
     return float(np.mean([np.linalg.norm(rebuilt[i] - mag[i]) / np.linalg.norm(mag[i]) for i in range(len(mag))]))
 
 
 def griffin_lim(n: int, iters: int) -> None:
     import librosa
 
-    from vaeaudio import audio
+    from vaeaudio.sound import dsp
 
     mag = magnitudes(n)
     t0 = time.perf_counter()
-    ours = audio.griffin_lim(mag, n_iter=iters)
+    ours = dsp.griffin_lim(mag, n_iter=iters)
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
     theirs = np.stack([librosa.griffinlim(m, n_iter=iters, hop_length=256, n_fft=512, length=17640) for m in mag])
@@ -60,11 +60,11 @@ def griffin_lim(n: int, iters: int) -> None:
 
 
 def tiny_run(root: Path) -> Path:
-    from vaeaudio import progress
+    from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.demo import SAMPLE
-    from vaeaudio.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings, TrainSettings
-    from vaeaudio.train import train
+    from vaeaudio.training.train import train
+    from vaeaudio.util import progress
 
     progress.configure(quiet=True)
     preprocess(PreprocessSettings(src=SAMPLE, out=root / "spec"))

@@ -5,7 +5,7 @@ folder and tiled to the sizes needed), batch 128:
 
 1. The kernels: per matmul shape of the reference MLP's step, the rate of every
    path (oneDNN, XLA, numpy/OpenBLAS with its variables unset; `floor.py`) and
-   the path `vaeaudio.kernels` chose for each product (`--kernels auto`).
+   the path `vaeaudio.models.kernels` chose for each product (`--kernels auto`).
 2. Epochs of `--epoch-clips` clips through vaeaudio's real loop, each in its own
    process (peak RSS), run while this process is still small: MLP float32 and
    mixed_bfloat16 (second epoch), strided and reference CNN (first epoch) against
@@ -16,7 +16,7 @@ folder and tiled to the sizes needed), batch 128:
    floor being every matmul at its shape's best rate plus Adam's bytes at the
    measured memory bandwidth (target <= 1.3x).
 4. No overhead between steps: FSDD split by speaker (1,384 training clips) and by
-   take (1,903), trained through `vaeaudio.train.train`; steady-state work of an
+   take (1,903), trained through `vaeaudio.training.train.train`; steady-state work of an
    epoch (clips / 128 x the steady-state step) / its training seconds from
    history.csv (target >= 0.9).
 5. float32 vs mixed_bfloat16 after the same epochs on FSDD: validation loss.
@@ -49,7 +49,7 @@ BATCH = 128
 
 def fsdd_set(tmp: Path, split_by: str = "take") -> Path:
     """FSDD (2,500 clips) preprocessed with the default settings, split by `split_by`, into `tmp/spec-<split_by>`."""
-    from vaeaudio.preprocess import preprocess
+    from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings
 
     out = tmp / f"spec-{split_by}"
@@ -77,8 +77,8 @@ def _settings(kind: str, precision: str = "float32", **extra):
 def step_seconds(x: np.ndarray, steps: int, precision: str = "float32", kernels: str = "auto") -> float:
     """Median seconds of vaeaudio's reference-MLP training step (after 5 warm-up steps), reading the loss each
     step as the real loop does."""
-    from vaeaudio.batches import Batches
-    from vaeaudio.train import build_model, make_steps
+    from vaeaudio.training.batches import Batches
+    from vaeaudio.training.train import build_model, make_steps
 
     model = build_model(_settings("mlp", precision, kernels=kernels), x.shape[1:])
     step, _ = make_steps(model)
@@ -176,12 +176,12 @@ def naive_step_seconds(x: np.ndarray, steps: int) -> float:
 
 
 def overhead(spec: Path, run: Path, step: float, epochs: int = 4) -> dict:
-    """Train the reference MLP on `spec` through `vaeaudio.train.train`; the epochs' training seconds (from
+    """Train the reference MLP on `spec` through `vaeaudio.training.train.train`; the epochs' training seconds (from
     history.csv: clips / clips per second) against clips / 128 x the steady-state `step`."""
-    from vaeaudio.train import train
+    from vaeaudio.training.train import train
 
     result = train(_settings("mlp").model_copy(update={"data": spec, "epochs": epochs, "run_dir": run}))
-    from vaeaudio.runs import load_config, read_history
+    from vaeaudio.formats.runs import load_config, read_history
 
     n = load_config(run).data.clips["train"]
     seconds = [n / r["samples_per_s"] for r in read_history(run)[1:]]  # the first epoch traces the step
@@ -192,7 +192,7 @@ def overhead(spec: Path, run: Path, step: float, epochs: int = 4) -> dict:
 
 def bf16_losses(spec: Path, epochs: int, tmp: Path) -> dict[str, float]:
     """Final validation loss of the reference MLP after `epochs` on FSDD, float32 vs mixed_bfloat16."""
-    from vaeaudio.train import train
+    from vaeaudio.training.train import train
 
     return {p: train(_settings("mlp", p).model_copy(update={"data": spec, "epochs": epochs,
                                                             "run_dir": tmp / f"bf16-{p}"})).last["val_total"]
@@ -206,15 +206,15 @@ def classifier_epochs(spec: Path, out: Path, epochs: int = 5) -> dict:
     import keras
     import tensorflow as tf
 
-    from vaeaudio import classifier
-    from vaeaudio.data import SpectrogramSet
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
+    from vaeaudio.judging import classifier, judge
     from vaeaudio.settings import ClassifierSettings
 
     s = ClassifierSettings(data=spec, out=out, epochs=epochs, patience=epochs)
     seconds = classifier.train(s).config["epoch_seconds"][1:]  # the first epoch traces
     tr = SpectrogramSet(spec).arrays("train", ("spec", "digit"))
     x, y = tr["spec"], tr["digit"].astype(np.int32)
-    model = classifier.build(x.shape[1:], s.seed, s.noise_floor)
+    model = judge.build(x.shape[1:], s.seed, s.noise_floor)
     model.compile(optimizer=keras.optimizers.Adam(s.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     n = len(x) // s.batch_size
     batches = iter(tf.data.Dataset.from_tensor_slices((x[: n * s.batch_size], y[: n * s.batch_size]))
@@ -226,10 +226,10 @@ def classifier_epochs(spec: Path, out: Path, epochs: int = 5) -> dict:
     for _ in range(n):
         model.train_function(batches)
     step = (time.perf_counter() - t0) / n
-    judge = classifier.Judge(out)
-    judge.predict(x[:512])
+    trained = judge.Judge(out)
+    trained.predict(x[:512])
     t0 = time.perf_counter()
-    judge.predict(x)
+    trained.predict(x)
     return {"clips": len(x), "seconds": seconds, "step_s": step, "work_s": len(x) / s.batch_size * step,
             "predict_clips_s": len(x) / (time.perf_counter() - t0)}
 
@@ -238,7 +238,7 @@ def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
     """In a child process: `epochs` epochs of `clips` tiled FSDD clips; prints JSON with every epoch's seconds."""
     import tensorflow as tf
 
-    from vaeaudio.data import SpectrogramSet
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
 
     x = tiled(SpectrogramSet(spec).arrays("train", ("spec",))["spec"], clips)
     if kind.startswith("naive-"):
@@ -250,11 +250,11 @@ def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
             seconds.append(time.perf_counter() - t0)
         params = sum(int(np.prod(w.shape)) for w in vae.trainable_weights)
     else:
-        from vaeaudio import checkpoint
-        from vaeaudio.batches import Batches
-        from vaeaudio.distribute import Role
-        from vaeaudio.runs import read_history
-        from vaeaudio.train import _fit, build_model
+        from vaeaudio.formats.runs import read_history
+        from vaeaudio.training import checkpoint
+        from vaeaudio.training.batches import Batches
+        from vaeaudio.training.distribute import Role
+        from vaeaudio.training.train import _fit, build_model
 
         data = Batches(x, x[:512], BATCH, 0)
         del x
@@ -308,7 +308,7 @@ def real_loop_epochs(args, spec: Path) -> None:
 
 def cpu() -> str:
     """The CPU's model name and the vector flags that decide the kernels."""
-    from vaeaudio import kernels
+    from vaeaudio.models import kernels
 
     m = kernels.machine()
     return (f"{m['cpu']}, {m['cores']} cores usable, flags {' '.join(m['flags'])}; native bfloat16: "
@@ -326,7 +326,7 @@ def main() -> None:
     ap.add_argument("--epoch-child", nargs=4, metavar=("KIND", "SPEC", "CLIPS", "EPOCHS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from vaeaudio import progress
+    from vaeaudio.util import progress
 
     if args.epoch_child:
         progress.configure(quiet=True)
@@ -340,8 +340,8 @@ def main() -> None:
         spec = {s: fsdd_set(tmp, s) for s in ("speaker", "take")}
         import floor
 
-        from vaeaudio import kernels
-        from vaeaudio.data import SpectrogramSet
+        from vaeaudio.formats.spectrogram_set import SpectrogramSet
+        from vaeaudio.models import kernels
         from vaeaudio.settings import KERNEL_PATHS
 
         print("1. the reference MLP's matmuls: GFLOP/s of every path per shape, and what `--kernels auto` chose", flush=True)

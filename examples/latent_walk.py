@@ -4,8 +4,8 @@
 
 z goes from -2 to +2 along the first latent axis (the others stay 0); a
 conditional run says digit D (default 0) at every step. Uses vaeaudio as a
-library: `runs` to load, the model's `decode`, `sound.render` with the run's audio settings,
-`audio.write_wav` for the files.
+library: `vaeaudio.models.saving` to load, the model's `decode`, `vaeaudio.sound.render` with the run's audio settings,
+`dsp.write_wav` for the files.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vaeaudio import audio
-from vaeaudio.runs import load_config, load_model, resolve_run
-from vaeaudio.sound import render, sharpen_power
+from vaeaudio.formats.runs import load_config, resolve_run
+from vaeaudio.models.saving import load_model
+from vaeaudio.models.sharpen import sharpen_power
+from vaeaudio.sound import dsp
+from vaeaudio.sound.render import render
 
 
 def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:
@@ -31,7 +33,7 @@ def walk(run: Path, out: Path, steps: int = 8, digit: int = 0) -> list[Path]:
     power = sharpen_power("auto", model, config)  # the contrast of the training clips
     transform = config.transform()  # the audio settings of the set the run was trained on
     waves = render(spec, config.data.db_min, config.data.db_max, transform, sharpen=power)  # (steps, clip_samples)
-    return [audio.write_wav(out / f"step-{i:02d}_z0{z[i, 0]:+.2f}.wav", w, transform.sample_rate)
+    return [dsp.write_wav(out / f"step-{i:02d}_z0{z[i, 0]:+.2f}.wav", w, transform.sample_rate)
             for i, w in enumerate(waves)]
 
 

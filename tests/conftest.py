@@ -15,7 +15,7 @@ import pytest
 
 from vaeaudio.demo import SAMPLE as FSDD
 
-# The kernel choice's per-machine cache (`vaeaudio.kernels`) of this test session, not the user's ~/.cache.
+# The kernel choice's per-machine cache (`vaeaudio.models.kernels`) of this test session, not the user's ~/.cache.
 os.environ["VAEAUDIO_CACHE"] = tempfile.mkdtemp(prefix="vaeaudio-test-cache-")
 
 SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
@@ -42,7 +42,7 @@ def fsdd_small(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def spec_small(tmp_path_factory, fsdd_small) -> Path:
     """A spectrogram set of `fsdd_small` (all lengths kept, split by take), built once per session."""
-    from vaeaudio.preprocess import preprocess
+    from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings
 
     out = tmp_path_factory.mktemp("spec_small") / "spectrograms"
@@ -54,7 +54,7 @@ def spec_small(tmp_path_factory, fsdd_small) -> Path:
 def tiny_run(tmp_path_factory, spec_small) -> Path:
     """A finished 3-epoch run of a small MLP-VAE (latent 2) on `spec_small` (read-only)."""
     from vaeaudio.settings import TrainSettings
-    from vaeaudio.train import train
+    from vaeaudio.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "mlp-tiny"
     train(TrainSettings(kind="mlp", data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2, epochs=3,
@@ -66,7 +66,7 @@ def tiny_run(tmp_path_factory, spec_small) -> Path:
 def tiny_cond_run(tmp_path_factory, spec_small) -> Path:
     """A finished 2-epoch run of a small conditional MLP-VAE (latent 2) on `spec_small` (read-only)."""
     from vaeaudio.settings import TrainSettings
-    from vaeaudio.train import train
+    from vaeaudio.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "mlp-cond-tiny"
     train(TrainSettings(kind="mlp", conditional=True, data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2,

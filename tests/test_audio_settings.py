@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vaeaudio import audio
 from vaeaudio.cli import main
-from vaeaudio.data import SpectrogramSet
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.sound import dsp
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -35,7 +35,7 @@ def made(request, fsdd_small, tmp_path_factory):
     assert main(["train", "mlp", "--data", str(spec), "--run-dir", str(run), "--hidden", "32", "--epochs", "1",
                  "--batch-size", "32", "--quiet"]) == 0
     flags = dict(zip(CASES[request.param][::2], CASES[request.param][1::2]))
-    expected = audio.Transform(sample_rate=int(flags.get("--sample-rate", 22050)),
+    expected = dsp.Transform(sample_rate=int(flags.get("--sample-rate", 22050)),
                                clip_samples=int(flags.get("--clip-samples", 17640)),
                                n_fft=int(flags.get("--n-fft", 512)), hop_length=int(flags.get("--hop-length", 256)))
     return spec, run, expected
@@ -88,7 +88,7 @@ def test_the_classifier_featurises_as_the_set_does(made, fsdd_small, tiny_run, t
     spec, _, expected = made
     out = tmp_path / "judge"
     assert main(["classifier", "train", "--data", str(spec), "--out", str(out), "--epochs", "1", "--quiet"]) == 0
-    from vaeaudio.classifier import Judge
+    from vaeaudio.judging.judge import Judge
 
     judge = Judge(out)
     assert judge.transform == expected
@@ -98,7 +98,7 @@ def test_the_classifier_featurises_as_the_set_does(made, fsdd_small, tiny_run, t
     assert again.shape == (1, *expected.shape)
     np.testing.assert_allclose(again[0], stored["spec"][0], atol=1e-5)
     # generated audio at the run's rate is featurised at the judge's rate: the same clip at 8 kHz agrees closely
-    y, sr = audio.read(source)
+    y, sr = dsp.read(source)
     from_8k = judge.featurise_waves(y[None], sr)
     assert from_8k.shape == again.shape and np.abs(from_8k - again).mean() < 0.02
     # a judge of another representation is refused, not fed spectrograms it cannot read
@@ -112,8 +112,8 @@ def test_the_classifier_featurises_as_the_set_does(made, fsdd_small, tiny_run, t
 
 
 def test_a_run_made_before_audio_settings_were_recorded(made, tmp_path, capsys):
-    from vaeaudio import progress
-    from vaeaudio.runs import load_config
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.util import progress
 
     spec, run, expected = made
     old = tmp_path / "old-run"
@@ -128,4 +128,4 @@ def test_a_run_made_before_audio_settings_were_recorded(made, tmp_path, capsys):
     assert err.count(f"run {old.name} predates recorded audio settings; using those of its set") == 1
     config["data"]["root"] = str(tmp_path / "gone")
     (old / "config.json").write_text(json.dumps(config))
-    assert load_config(old).transform() == audio.Transform()  # nothing to go by: the defaults of that time
+    assert load_config(old).transform() == dsp.Transform()  # nothing to go by: the defaults of that time

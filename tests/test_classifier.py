@@ -84,11 +84,12 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
     assert g["samples"] == 30 and g["classifier"] == str(tone_classifier)
     assert g["griffin_lim_iters"] == 8 and 0.25 <= g["sharpen"] <= 8  # the auto power, as a number
     # the same figures again by hand: the same draws, the judge's probabilities, the metric formulas
-    from vaeaudio import metrics
-    from vaeaudio.classifier import Judge
-    from vaeaudio.data import SpectrogramSet
-    from vaeaudio.generation import generate
-    from vaeaudio.runs import load_config, load_model
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
+    from vaeaudio.judging import metrics
+    from vaeaudio.judging.generation import generate
+    from vaeaudio.judging.judge import Judge
+    from vaeaudio.models.saving import load_model
 
     config, judge = load_config(run), Judge(tone_classifier)
     chunks = list(generate(load_model(run), config, 3, 0, 8, g["sharpen"]))
@@ -142,7 +143,7 @@ def test_evaluate_trains_caches_and_reuses_a_judge(tiny_cond_run, spec_small, tm
 
 
 def test_noise_floor_only_in_training():
-    from vaeaudio.classifier import _noise_floor_layer
+    from vaeaudio.judging.judge import _noise_floor_layer
 
     x = np.zeros((4, 257, 69), np.float32)
     x[:, 10:20, 5:40] = np.linspace(0.2, 1.0, 35, dtype=np.float32)  # a 'formant' over silence at the floor
@@ -158,10 +159,10 @@ def test_noise_floor_only_in_training():
 
 
 def test_a_damaged_cached_judge_is_named_and_replaced(spec_small, tmp_path, capsys, monkeypatch):
-    import vaeaudio.generation as generation
-    from vaeaudio import progress
-    from vaeaudio.data import SpectrogramSet
+    import vaeaudio.judging.generation as generation
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
     from vaeaudio.settings import ClassifierSettings
+    from vaeaudio.util import progress
 
     data = tmp_path / "spec"
     shutil.copytree(spec_small, data, ignore=shutil.ignore_patterns("classifier"))

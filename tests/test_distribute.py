@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vaeaudio.cli import main
-from vaeaudio.distribute import read_tf_config
+from vaeaudio.training.distribute import read_tf_config
 
 
 def _free_ports(n: int) -> list[int]:
@@ -105,7 +105,7 @@ def test_roles_from_tf_config():
 def test_each_worker_gets_its_own_part_of_every_global_batch():
     import tensorflow as tf
 
-    from vaeaudio.batches import Batches
+    from vaeaudio.training.batches import Batches
 
     n, batch = 70, 16
     data = Batches(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), np.zeros((4, 2, 3), np.float32),
@@ -123,7 +123,7 @@ def test_each_worker_gets_its_own_part_of_every_global_batch():
 
 
 def test_one_pipeline_serves_every_epoch_from_the_step_it_resumes_at():
-    from vaeaudio.batches import Batches
+    from vaeaudio.training.batches import Batches
 
     n, batch = 37, 8  # 5 batches an epoch, the last of 5 clips
     data = Batches(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32),

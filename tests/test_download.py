@@ -1,4 +1,4 @@
-"""Tests for `vaeaudio.download`: archives built in code, served from 127.0.0.1."""
+"""Tests for `vaeaudio.corpus.download`: archives built in code, served from 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from vaeaudio import archive, cli
-from vaeaudio import download as dl
-from vaeaudio.errors import DownloadError
+from vaeaudio import cli
+from vaeaudio.corpus import archive
+from vaeaudio.corpus import download as dl
 from vaeaudio.settings import DownloadSettings
+from vaeaudio.util.errors import DownloadError
 
 TOP = "AudioMNIST-master/"
 META = json.dumps({"01": {"accent": "german", "age": 30, "gender": "male"}}).encode()

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from vaeaudio import metrics
 from vaeaudio.cli import main
-from vaeaudio.data import SpectrogramSet
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.judging import metrics
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_recogniser_figures(evaluated, spec_small):
 
 def test_latent_scores_match_a_hand_computation(evaluated, spec_small):
     """Recompute the k-NN accuracy from the run's own encoder."""
-    from vaeaudio.runs import load_model
+    from vaeaudio.models.saving import load_model
 
     model = load_model(evaluated)
     data = SpectrogramSet(spec_small)

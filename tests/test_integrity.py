@@ -14,12 +14,14 @@ import h5py
 import numpy as np
 import pytest
 
-from vaeaudio import checkpoint, runs
 from vaeaudio.cli import main
-from vaeaudio.data import SpectrogramSet
-from vaeaudio.errors import DataError, ModelError
-from vaeaudio.files import sha256_file
-from vaeaudio.shards import read_shard
+from vaeaudio.formats import runs
+from vaeaudio.formats.shards import read_shard
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.models import saving
+from vaeaudio.training import checkpoint
+from vaeaudio.util.errors import DataError, ModelError
+from vaeaudio.util.files import sha256_file
 
 
 def overwrite_dataset(path: Path, name: str, value: float) -> None:
@@ -94,7 +96,7 @@ def test_damaged_checkpoint_and_model_are_named(tiny_run, tmp_path, capsys):
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"model\.keras is damaged: its sha256 differs from the one recorded"):
-        runs.load_model(run)
+        saving.load_model(run)
     # random bytes in model.keras: said so, not "File not found"
     model.write_bytes(np.random.default_rng(0).bytes(5000))
     assert main(["synth", "--run", str(run), "--random", "1", str(tmp_path / "out"), "--quiet"]) == 1

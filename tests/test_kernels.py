@@ -1,4 +1,4 @@
-"""The matmul kernel choice (`vaeaudio.kernels`, `--kernels`): every path computes the same product and
+"""The matmul kernel choice (`vaeaudio.models.kernels`, `--kernels`): every path computes the same product and
 gradients, the choice is the fastest measured, cached per machine, said in one line, and not saved in models."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vaeaudio import kernels, progress
-from vaeaudio.models import Dense, choose_kernels, dense_layers
+from vaeaudio.models import Dense, choose_kernels, dense_layers, kernels
 from vaeaudio.settings import KERNEL_PATHS, TrainSettings
-from vaeaudio.train import build_model
+from vaeaudio.training.train import build_model
+from vaeaudio.util import progress
 
 
 @pytest.mark.parametrize("forward", KERNEL_PATHS)

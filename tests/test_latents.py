@@ -1,4 +1,4 @@
-"""vaeaudio.latents: the per-digit latent mixture, its file, and the recipe that stores one for synth."""
+"""vaeaudio.formats.latents: the per-digit latent mixture, its file, and the recipe that stores one for synth."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from vaeaudio import latents
 from vaeaudio.cli import main
-from vaeaudio.errors import ModelError, UsageError
+from vaeaudio.formats import latents
 from vaeaudio.settings import TrainSettings
+from vaeaudio.util.errors import ModelError, UsageError
 
 
 def _clusters(n_per_digit=200, seed=0):

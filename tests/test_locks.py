@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from vaeaudio import locks
 from vaeaudio.cli import main
-from vaeaudio.errors import UsageError
+from vaeaudio.util import locks
+from vaeaudio.util.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ class Holder:
     """Another process holding `locks.hold(folder, ...)` (with `lock_file`) until killed."""
 
     def __init__(self, folder: Path, lock_file: Path | None = None):
-        code = ("import sys, time; from pathlib import Path; from vaeaudio import locks\n"
+        code = ("import sys, time; from pathlib import Path; from vaeaudio.util import locks\n"
                 "with locks.hold(Path(sys.argv[1]), 'x', Path(sys.argv[2]) if sys.argv[2] else None):\n"
                 "    print('locked', flush=True); time.sleep(120)")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

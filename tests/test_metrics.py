@@ -1,9 +1,10 @@
-"""vaeaudio.metrics against hand computations on tiny sets."""
+"""vaeaudio.judging.metrics against hand computations on tiny sets."""
 
 import numpy as np
 import pytest
 
-from vaeaudio import metrics
+from vaeaudio.judging import metrics
+from vaeaudio.sound import plots
 
 
 def test_knn_accuracy_by_hand():
@@ -41,7 +42,7 @@ def test_pca_projects_onto_the_main_axes():
     z = np.zeros((200, 5))
     z[:, 3] = rng.normal(0, 10, 200)
     z[:, 1] = rng.normal(0, 3, 200)
-    p, var = metrics.pca_2d(z)
+    p, var = plots.pca_2d(z)
     assert p.shape == (200, 2) and var[0] > var[1] > 0.05 and var.sum() == pytest.approx(1.0)
     assert abs(np.corrcoef(p[:, 0], z[:, 3])[0, 1]) > 0.999
 

@@ -16,12 +16,12 @@ import soxr
 from conftest import FSDD, SPEAKERS
 
 from vaeaudio.cli import main
-from vaeaudio.data import FORMAT, SpectrogramSet
-from vaeaudio.errors import DataError, UsageError
-from vaeaudio.preprocess import Recording, parse_name, preprocess
+from vaeaudio.corpus.preprocess import Recording, parse_name, preprocess
+from vaeaudio.corpus.splits import split_by_speaker, split_by_take
+from vaeaudio.formats.shards import ShardWriter
+from vaeaudio.formats.spectrogram_set import FORMAT, SpectrogramSet
 from vaeaudio.settings import PreprocessSettings
-from vaeaudio.shards import ShardWriter
-from vaeaudio.splits import split_by_speaker, split_by_take
+from vaeaudio.util.errors import DataError, UsageError
 
 
 # --------------------------------------------------------------------------- names
@@ -225,7 +225,7 @@ def test_shard_writer_is_atomic(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from vaeaudio.shards import ShardWriter
+from vaeaudio.formats.shards import ShardWriter
 from vaeaudio.cli import main
 calls = {"n": 0}
 real = ShardWriter.write

@@ -17,7 +17,7 @@ import pytest
 from conftest import FSDD
 
 from vaeaudio.cli import main
-from vaeaudio.data import SpectrogramSet
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
 
 
 def small_corpus(root: Path, speakers=("george", "theo"), takes=range(2)) -> Path:
@@ -141,7 +141,7 @@ def test_rerun_into_a_set_with_a_cached_classifier(tmp_path, capsys):
 
 
 def test_ctrl_c_says_what_was_kept(tmp_path, monkeypatch, capsys):
-    from vaeaudio import shards
+    from vaeaudio.formats import shards
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaeaudio.runs import load_config
+from vaeaudio.formats.runs import load_config
 
 
 def summaries(run: Path) -> dict[int, dict[str, tuple[str, np.ndarray]]]:

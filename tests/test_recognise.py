@@ -1,4 +1,4 @@
-"""vaeaudio.recognise: the independent listener hears real digits, and no digit in silence or noise."""
+"""vaeaudio.judging.recognise: the independent listener hears real digits, and no digit in silence or noise."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaeaudio import audio
-from vaeaudio.recognise import NOTHING, Recogniser, ratio, scores
+from vaeaudio.judging.recognise import NOTHING, Recogniser, ratio, scores
+from vaeaudio.sound import dsp
 
 SAMPLE = Path(__file__).resolve().parents[1] / "vaeaudio" / "sample"
 
@@ -19,7 +19,7 @@ def recogniser():
 
 
 def _read(name: str) -> tuple[np.ndarray, int]:
-    return audio.read(SAMPLE / name)
+    return dsp.read(SAMPLE / name)
 
 
 def test_real_recordings_are_heard_right(recogniser):
@@ -34,7 +34,7 @@ def test_real_recordings_are_heard_right(recogniser):
 def test_a_clip_at_the_training_rate_is_heard_as_at_its_own(recogniser):
     """evaluate feeds 22,050 Hz clips of 17,640 samples: resampled to 16 kHz, the word is the same."""
     y, sr = _read("7_theo_0.wav")
-    clip = audio.to_clip(y, sr, 22050, 17640)
+    clip = dsp.to_clip(y, sr, 22050, 17640)
     assert recogniser.hear(np.stack([clip, clip]), 22050).tolist() == [7, 7]
 
 
@@ -55,7 +55,7 @@ def test_silence_noise_and_a_tone_are_not_heard_as_digits(recogniser):
 def test_most_of_the_embedded_sample_is_heard_right(recogniser):
     """The 250 embedded FSDD recordings (8 kHz, five speakers): 0.69 heard right with pocketsphinx 5.1.1."""
     names = sorted(SAMPLE.glob("*.wav"))
-    heard = np.array([recogniser.hear(audio.read(p)[0][None], 8000)[0] for p in names])
+    heard = np.array([recogniser.hear(dsp.read(p)[0][None], 8000)[0] for p in names])
     digits = np.array([int(p.name[0]) for p in names])
     s = scores(heard, digits, np.array([p.name.split("_")[1] for p in names]))
     assert s["clips"] == 250 and 0.6 <= s["accuracy"] <= 0.8

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from vaeaudio.cli import main
-from vaeaudio.data import SpectrogramSet
-from vaeaudio.runs import load_config
+from vaeaudio.formats.runs import load_config
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
 
 # Small on purpose: 2 test clips, 1 generated clip per digit, 12 map points, a 3 x 3 grid, 8 Griffin-Lim iterations.
 FLAGS = ["--listen", "2", "--samples", "1", "--map-points", "12", "--grid", "3", "--griffin-lim-iters", "8",
@@ -72,7 +72,7 @@ def test_folder_holds_the_page_and_every_file_it_names(report, runs, spec_small)
 
 
 def test_the_map_grid_spans_where_the_test_clips_lie(report, runs, spec_small):
-    from vaeaudio.runs import load_model
+    from vaeaudio.models.saving import load_model
 
     plain = next(e for e, r in zip(json.loads((report / "report.json").read_text())["runs"], runs)
                  if not load_config(r).settings["conditional"])

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vaeaudio import resources
-from vaeaudio import synth as synth_mod
 from vaeaudio.cli import main
+from vaeaudio.listening import synth as synth_mod
 from vaeaudio.settings import SynthSettings
+from vaeaudio.util import resources
 
 
 def _synth(run: Path, out: Path, n: int, chunk: int, monkeypatch, iters: int = 2):
@@ -61,8 +61,9 @@ def test_chunk_size_follows_available_memory(monkeypatch):
 
 
 def test_generation_for_evaluate_is_chunked_too(tiny_cond_run, monkeypatch):
-    from vaeaudio.generation import generate
-    from vaeaudio.runs import load_config, load_model
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.judging.generation import generate
+    from vaeaudio.models.saving import load_model
 
     model, config = load_model(tiny_cond_run), load_config(tiny_cond_run)
     monkeypatch.setattr(resources, "chunk_clips", lambda per_clip: 16)
@@ -96,7 +97,7 @@ def test_synth_says_when_it_replaces_files(tiny_run, tmp_path, capsys):
 
 def test_modified_inception_score_needs_no_pairwise_matrix():
     """evaluate --samples-per-digit 2000 judged 20,000 clips: an n x n KL matrix took 2 x 3.2 GB."""
-    from vaeaudio.metrics import modified_inception_score
+    from vaeaudio.judging.metrics import modified_inception_score
 
     p = np.random.default_rng(0).dirichlet(np.full(10, 0.3), 300)
     logp = np.log(p + 1e-12)

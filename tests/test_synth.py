@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vaeaudio import audio
 from vaeaudio.cli import main
-from vaeaudio.sound import render, sharpen_power
-from vaeaudio.synth import grid_points
+from vaeaudio.listening.synth import grid_points
+from vaeaudio.models.sharpen import sharpen_power
+from vaeaudio.sound import dsp
+from vaeaudio.sound.render import render
 
 
 def _wav(path):
@@ -78,15 +79,16 @@ def test_zero_phase_is_the_reference_and_differs(tiny_run, tmp_path):
 
 
 def test_run_records_the_training_level(tiny_cond_run, spec_small):
-    from vaeaudio.data import SpectrogramSet
-    from vaeaudio.runs import load_config
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
 
     train = SpectrogramSet(spec_small).arrays("train", ("spec",))["spec"]
     assert load_config(tiny_cond_run).data.mean == pytest.approx(float(train.mean(dtype=np.float64)), rel=1e-6)
 
 
 def test_sharpen_auto_is_a_contrast_factor_beyond_the_training_level(tiny_cond_run):
-    from vaeaudio.runs import load_config, load_model
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.models.saving import load_model
 
     config, model = load_config(tiny_cond_run), load_model(tiny_cond_run)
     assert sharpen_power(1.5, model, config) == 1.5
@@ -102,7 +104,7 @@ def test_sharpen_auto_is_a_contrast_factor_beyond_the_training_level(tiny_cond_r
 def test_sharpen_lowers_quiet_bins_only():
     spec = np.full((1, 257, 69), 0.3, np.float32)
     spec[0, 20:40, 10:50] = 1.0
-    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, audio.Transform(), n_iter=16, sharpen=p)[0]))
+    plain, sharp = (np.abs(np.fft.rfft(render(spec, -80.0, 0.0, dsp.Transform(), n_iter=16, sharpen=p)[0]))
                     for p in (1.0, 2.0))
     # peak-normalised, so the loud part keeps its level and the 0.3 floor (-56 dB) drops to 0.09 (-73 dB)
     assert np.median(sharp) < 0.5 * np.median(plain)

@@ -85,7 +85,7 @@ def test_resume_refuses_settings_and_finished_runs(spec_small, tmp_path, capsys)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path, capsys, monkeypatch):
-    from vaeaudio.batches import Batches
+    from vaeaudio.training.batches import Batches
 
     batches = Batches.train_batches
 
@@ -112,7 +112,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path,
 def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every, extra, saved):
     """--checkpoint-every: the first and last epoch always write one; between them only when that much time
     passed. Distributed runs save every epoch: workers do not share a clock, and must save together."""
-    from vaeaudio import train as train_mod
+    from vaeaudio.training import train as train_mod
 
     written = []
     save = train_mod.checkpoint.save

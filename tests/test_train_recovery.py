@@ -10,9 +10,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from vaeaudio import runs
 from vaeaudio.cli import main
-from vaeaudio.errors import environment_error
+from vaeaudio.formats import runs
+from vaeaudio.util.errors import environment_error
 
 TINY = ["--hidden", "16,8", "--batch-size", "32", "--seed", "2", "--quiet"]
 
@@ -43,7 +43,7 @@ def test_failed_final_save_can_be_finished_with_resume(spec_small, tmp_path, mon
 
 
 def test_run_whose_first_epoch_failed_can_be_resumed(spec_small, tmp_path, monkeypatch, capsys):
-    from vaeaudio import checkpoint
+    from vaeaudio.training import checkpoint
 
     run = tmp_path / "r"
     monkeypatch.setattr(checkpoint.h5py.Group, "create_dataset",
@@ -98,7 +98,7 @@ def test_multi_worker_needs_a_run_dir(spec_small, capsys):
 
 
 def test_classifier_runs_started_in_the_same_second_get_two_folders(spec_small, tmp_path, monkeypatch):
-    from vaeaudio import classifier
+    from vaeaudio.judging import classifier
     from vaeaudio.settings import ClassifierSettings
 
     class Frozen(datetime):

@@ -15,9 +15,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from . import progress
-from .errors import UsageError, VaeAudioError, environment_error
-from .settings import (
+from vaeaudio.settings import (
     RECIPES,
     ClassifierSettings,
     DemoSettings,
@@ -30,6 +28,8 @@ from .settings import (
     SynthSettings,
     TrainSettings,
 )
+from vaeaudio.util import progress
+from vaeaudio.util.errors import UsageError, VaeAudioError, environment_error
 
 app = typer.Typer(
     name="vaeaudio",
@@ -80,7 +80,7 @@ def download(
 ) -> None:
     """Fetch AudioMNIST (or a mirror's archive), verify it and extract only its recordings."""
     settings = D.build(**{k: v for k, v in locals().items()})
-    from .download import download as run
+    from vaeaudio.corpus.download import download as run
 
     result = run(settings)
     typer.echo(result.summary())
@@ -110,7 +110,7 @@ def preprocess(
 ) -> None:
     """Turn recordings named {digit}_{speaker}_{take}.wav into normalised spectrogram shards."""
     settings = P.build(**{k: v for k, v in locals().items()})
-    from .preprocess import preprocess as run
+    from vaeaudio.corpus.preprocess import preprocess as run
 
     result = run(settings)
     typer.echo(result.summary())
@@ -164,7 +164,7 @@ def train(
                              "only --epochs, --distribute and --connect-timeout may be")
         T.build(kind="mlp", epochs=epochs or 1, distribute=distribute, connect_timeout=connect_timeout)  # refuse bad values first
         _tensorflow()
-        from .train import resume as run_resume
+        from vaeaudio.training.train import resume as run_resume
 
         typer.echo(run_resume(resume, epochs, distribute, connect_timeout).summary())
         return
@@ -177,7 +177,7 @@ def train(
                   if k not in RECIPES[recipe] or getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
     settings = T.build(kind=kind, **values)
     _tensorflow()
-    from .train import train as run_train
+    from vaeaudio.training.train import train as run_train
 
     typer.echo(run_train(settings).summary())
 
@@ -205,7 +205,7 @@ def evaluate(
                        griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, seed=seed, classifier=classifier,
                        samples_per_digit=samples_per_digit, recogniser=recogniser, prior=prior)
     _tensorflow()
-    from .evaluate import evaluate as run_evaluate
+    from vaeaudio.judging.evaluate import evaluate as run_evaluate
 
     typer.echo(run_evaluate(settings).summary())
 
@@ -239,7 +239,7 @@ def report(
     """
     settings = R.build(**{**{k_: v for k_, v in locals().items()}, "runs": runs or []})
     _tensorflow()
-    from .report import report as run_report
+    from vaeaudio.listening.report import report as run_report
 
     typer.echo(run_report(settings).summary())
 
@@ -273,7 +273,7 @@ def synth(
     settings = S.build(run=run, z=values if z else None, random=random, digit=digit, grid=grid, out=Path(out), seed=seed,
                        temperature=temperature, griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, phase=phase, prior=prior)
     _tensorflow()
-    from .synth import synth as run_synth
+    from vaeaudio.listening.synth import synth as run_synth
 
     typer.echo(run_synth(settings).summary())
 
@@ -297,7 +297,7 @@ def classifier_train(
     """Train a small CNN digit classifier on a spectrogram set's train split."""
     settings = C.build(**{k: v for k, v in locals().items()})
     _tensorflow()
-    from .classifier import train as run
+    from vaeaudio.judging.classifier import train as run
 
     typer.echo(run(settings).summary())
 
@@ -310,7 +310,7 @@ def classifier_predict(
     """Print the digit and its probability for each WAV file, one line each."""
     settings = PredictSettings.build(wavs=wavs, model=model)
     _tensorflow()
-    from .classifier import predict as run
+    from vaeaudio.judging.classifier import predict as run
 
     typer.echo(run(settings).summary())
 
@@ -328,7 +328,7 @@ def demo(
     """Run the whole pipeline offline on a small embedded sample (a few minutes on 2 CPU cores)."""
     settings = M.build(out=out, epochs=epochs, seed=seed, judge=judge)
     _tensorflow()
-    from .demo import demo as run_demo
+    from vaeaudio.demo import demo as run_demo
 
     typer.echo(run_demo(settings).summary())
 

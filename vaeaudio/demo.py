@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import progress
-from .settings import DemoSettings, PreprocessSettings, ReportSettings, SynthSettings, TrainSettings
+from vaeaudio.settings import DemoSettings, PreprocessSettings, ReportSettings, SynthSettings, TrainSettings
+from vaeaudio.util import progress
 
 #: The embedded sample (see sample/ATTRIBUTION.md: FSDD, CC BY-SA 4.0).
 SAMPLE = Path(__file__).resolve().parent / "sample"
@@ -53,12 +53,12 @@ class DemoResult:
 
 def demo(settings: DemoSettings) -> DemoResult:
     """Run preprocess -> train -> evaluate -> synth -> report on the embedded sample under `settings.out`."""
-    from .evaluate import evaluate_run
-    from .preprocess import preprocess
-    from .report import evaluate_settings, report
-    from .runs import new_run_dir
-    from .synth import synth
-    from .train import train
+    from vaeaudio.corpus.preprocess import preprocess
+    from vaeaudio.formats.runs import new_run_dir
+    from vaeaudio.judging.evaluate import evaluate_run
+    from vaeaudio.listening.report import evaluate_settings, report
+    from vaeaudio.listening.synth import synth
+    from vaeaudio.training.train import train
 
     t0 = time.perf_counter()
     out = settings.out

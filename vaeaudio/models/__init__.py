@@ -7,10 +7,10 @@ Every layout maps x (B, bins, frames) in [0, 1] through an encoder to
 
 from __future__ import annotations
 
-from .cnn import build_reference, build_strided
-from .dense import Dense, choose_kernels, dense_layers
-from .mlp import build_mlp
-from .vae import VAE, Sampling, loss_terms
+from vaeaudio.models.cnn import build_reference, build_strided
+from vaeaudio.models.dense import Dense, choose_kernels, dense_layers
+from vaeaudio.models.mlp import build_mlp
+from vaeaudio.models.vae import VAE, Sampling, loss_terms
 
 __all__ = ["VAE", "Dense", "Sampling", "build", "choose_kernels", "dense_layers", "build_mlp", "build_reference", "build_strided", "loss_terms"]
 

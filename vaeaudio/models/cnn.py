@@ -35,8 +35,8 @@ import math
 
 import keras
 
-from .dense import Dense
-from .vae import VAE, functional, with_digit
+from vaeaudio.models.dense import Dense
+from vaeaudio.models.vae import VAE, functional, with_digit
 
 
 def _conv_kwargs(regularize: bool) -> dict:

@@ -1,4 +1,4 @@
-"""`Dense`: Keras's Dense layer whose product runs on the kernel `vaeaudio.kernels` chose for its shape.
+"""`Dense`: Keras's Dense layer whose product runs on the kernel `vaeaudio.models.kernels` chose for its shape.
 
 Its config and weights are Keras's Dense's (saved as `vaeaudio>Dense`); its
 `plan`, set after building by `choose_kernels`, is not saved: every process
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from .. import kernels
+from vaeaudio.models import kernels
 
 
 @keras.saving.register_keras_serializable(package="vaeaudio")

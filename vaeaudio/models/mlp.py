@@ -20,8 +20,8 @@ import math
 
 import keras
 
-from .dense import Dense
-from .vae import VAE, functional, with_digit
+from vaeaudio.models.dense import Dense
+from vaeaudio.models.vae import VAE, functional, with_digit
 
 
 def _hidden(x, widths, dropout: float, seed: int, prefix: str):

@@ -24,7 +24,7 @@ stay comparable with unregularised runs and with the reference report.
 
 `VAE.step(x, training)` is the one place that computes losses, gradients, the
 optimizer update and the running metrics; `train_step`/`test_step` call it (so
-`fit` works too), and `vaeaudio.train` runs it through `strategy.run`.
+`fit` works too), and `vaeaudio.training.train` runs it through `strategy.run`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..settings import LOSSES
+from vaeaudio.formats.runs import LOSSES
 
 DIGITS = 10
 
@@ -156,7 +156,7 @@ class VAE(keras.Model):
         """One step on batch x (B, F, T) and its digits (B,): losses, and with `training` gradients and the update.
 
         `update(grads)` applies the gradients (default: `optimizer.apply` to the
-        trainable variables; `vaeaudio.train` passes an XLA-compiled one). Under a
+        trainable variables; `vaeaudio.training.train` passes an XLA-compiled one). Under a
         strategy with several replicas, the loss each replica differentiates is its
         sum over the global batch's clip count (the optimizer sums the gradients),
         and the running means cover the global batch.

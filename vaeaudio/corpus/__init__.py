@@ -1,0 +1,1 @@
+"""Corpus -> spectrogram set: download and extract, scan a source tree, split, preprocess."""

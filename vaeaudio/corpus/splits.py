@@ -1,0 +1,98 @@
+"""Train / validation / test splits of a corpus, as index arrays (0 train, 1 val, 2 test).
+
+- `split_by_take`: stratified by digit over all clips, as the reference
+  (sklearn-style counts: ceil(test_fraction x n) to test, then
+  ceil(val_fraction x rest) to validation); every speaker is in every split.
+- `split_by_speaker`: whole speakers held out, so test loss measures unseen voices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vaeaudio.util.errors import DataError, UsageError
+
+
+def _allocate(counts: np.ndarray, n_pick: int, rng: np.random.Generator) -> np.ndarray:
+    """Split `n_pick` over classes in proportion to `counts` (largest remainder, ties at random)."""
+    exact = counts * n_pick / counts.sum()
+    alloc = np.floor(exact).astype(int)
+    remainder = exact - alloc
+    order = np.lexsort((rng.random(len(counts)), -remainder))
+    alloc[order[: n_pick - alloc.sum()]] += 1
+    return np.minimum(alloc, counts)
+
+
+def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask choosing ceil(fraction * n) items, stratified by label."""
+    classes, counts = np.unique(labels, return_counts=True)
+    n_pick = int(math.ceil(fraction * len(labels)))
+    mask = np.zeros(len(labels), dtype=bool)
+    for cls, k in zip(classes, _allocate(counts, n_pick, rng)):
+        idx = np.flatnonzero(labels == cls)
+        mask[rng.permutation(idx)[:k]] = True
+    return mask
+
+
+def split_by_take(digits: np.ndarray, test_fraction: float, val_fraction: float, seed: int) -> np.ndarray:
+    """Split index per clip (0 train, 1 val, 2 test), stratified by digit, as the reference.
+
+    ceil(test_fraction * n) clips go to test, then ceil(val_fraction * rest) to val
+    (28,198 clips -> 22,840 / 2,538 / 2,820).
+    """
+    rng = np.random.default_rng(seed)
+    split = np.zeros(len(digits), dtype=np.int8)
+    test = _stratified_pick(digits, test_fraction, rng)
+    split[test] = 2
+    rest = np.flatnonzero(~test)
+    val = _stratified_pick(digits[rest], val_fraction, rng)
+    split[rest[val]] = 1
+    return split
+
+
+def split_by_speaker(
+    speakers: np.ndarray,
+    digits: np.ndarray,
+    test_fraction: float,
+    val_fraction: float,
+    seed: int,
+    test_speakers: list[str] | None = None,
+    tries: int = 1000,
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Hold out whole speakers: returns the split index per clip and the speakers of each split.
+
+    ceil(test_fraction * S) speakers go to test (or `test_speakers`), then
+    ceil(val_fraction * rest) to val, at least one each and at least one left
+    for training. Draws (seeded) are repeated until every split holds every digit.
+    """
+    names = sorted(set(speakers.tolist()))
+    if len(names) < 3:
+        raise DataError(f"--split-by speaker needs at least 3 speakers, found {len(names)}", "use --split-by take")
+    if test_speakers:
+        unknown = sorted(set(test_speakers) - set(names))
+        if unknown:
+            raise UsageError(f"--test-speakers: unknown speaker(s) {', '.join(unknown)} (known: {', '.join(names)})")
+        if len(set(test_speakers)) > len(names) - 2:
+            raise UsageError("--test-speakers: leave at least two speakers for training and validation")
+    all_digits = set(digits.tolist())
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        if test_speakers:
+            test = sorted(set(test_speakers))
+            pool = [s for s in names if s not in test]
+        else:
+            perm = [names[i] for i in rng.permutation(len(names))]
+            n_test = min(max(1, math.ceil(test_fraction * len(names))), len(names) - 2)
+            test, pool = sorted(perm[:n_test]), perm[n_test:]
+        pool = [pool[i] for i in rng.permutation(len(pool))]
+        n_val = min(max(1, math.ceil(val_fraction * len(pool))), len(pool) - 1)
+        val, train = sorted(pool[:n_val]), sorted(pool[n_val:])
+        split = np.zeros(len(speakers), dtype=np.int8)
+        split[np.isin(speakers, val)] = 1
+        split[np.isin(speakers, test)] = 2
+        if all(set(digits[split == k].tolist()) == all_digits for k in range(3)):
+            return split, {"train": train, "val": val, "test": test}
+    raise DataError("could not hold out speakers so that every split has every digit",
+                    "choose --test-speakers yourself or use --split-by take")

@@ -1,0 +1,133 @@
+"""Where the training clips sit in latent space, to draw new points from there instead of from N(0, I).
+
+A VAE's prior N(0, I) is only what the KL term pulls the posteriors towards: the
+training clips' encoder means occupy part of it, and prior draws that land
+between them decode to blurred averages that a listener does not hear as a
+word. `fit` fits a Gaussian mixture (full covariances, K components) to the
+encoder means of the training clips, one mixture per digit for a conditional
+run (one in all otherwise); `LatentMixture.sample` draws from it.
+
+Stored in a run as `latents.npz` (`FORMAT`, written atomically):
+
+    weights (G, K), means (G, K, L), cholesky (G, K, L, L) of the covariances,
+    G = 10 digits (conditional) or 1, K components, L latent dimensions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.util.errors import ModelError, UsageError
+
+FILE = "latents.npz"
+FORMAT = "vaeaudio-latents/1"
+#: Added to the covariances' diagonal when fitting (latent units squared): keeps a component of few clips proper.
+REG_COVAR = 1e-4
+
+
+@dataclass(frozen=True)
+class LatentMixture:
+    """A Gaussian mixture per group (digit) in latent space; see the module docstring for the shapes."""
+
+    weights: np.ndarray  # (G, K), rows sum to 1
+    means: np.ndarray  # (G, K, L)
+    cholesky: np.ndarray  # (G, K, L, L), lower triangular
+
+    @property
+    def conditional(self) -> bool:
+        return len(self.weights) > 1
+
+    def sample(self, n: int, digits: np.ndarray | None, rng: np.random.Generator,
+               temperature: float = 1.0) -> np.ndarray:
+        """n points (n, L) float32: from digit `digits[i]`'s mixture (conditional), else from the one mixture;
+        `temperature` scales each draw's distance from its component's mean."""
+        groups = np.zeros(n, int) if not self.conditional else np.asarray(digits, int)
+        comp = np.array([rng.choice(self.weights.shape[1], p=self.weights[g]) for g in groups], dtype=int)
+        eps = rng.standard_normal((n, self.means.shape[-1]))
+        z = self.means[groups, comp] + temperature * np.einsum("nij,nj->ni", self.cholesky[groups, comp], eps)
+        return z.astype(np.float32)
+
+    def save(self, path: Path) -> Path:
+        """Write to `path` (.npz) atomically."""
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, format=np.array(FORMAT), weights=self.weights, means=self.means, cholesky=self.cholesky)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> LatentMixture:
+        """Read a mixture written by `save`; a foreign or damaged file is a `ModelError`."""
+        try:
+            with np.load(path) as f:
+                if str(f["format"]) != FORMAT:
+                    raise ValueError(f"format {f['format']}")
+                return cls(f["weights"], f["means"], f["cholesky"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{path} is not a {FORMAT} file ({exc})",
+                             "delete it to sample from N(0, I), or retrain the run") from None
+
+
+def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> LatentMixture:
+    """A mixture of `components` full-covariance Gaussians fitted by EM to latent points z (n, L), one per digit
+    0-9 of `digits` (n,) when given (each digit needs a clip; fewer clips than components get fewer components,
+    padded with zero weight; a single clip gets one narrow component at its point)."""
+    from sklearn.mixture import GaussianMixture
+
+    groups = [z] if digits is None else [z[np.asarray(digits) == d] for d in range(10)]
+    dim = z.shape[1]
+    weights, means, chol = (np.zeros((len(groups), components)), np.zeros((len(groups), components, dim)),
+                            np.tile(np.eye(dim), (len(groups), components, 1, 1)))
+    missing = [g for g, points in enumerate(groups) if not len(points)]
+    if missing:
+        raise ModelError(f"no training clip of digit {missing[0]} to fit the latent mixture to",
+                         "train on a set that holds every digit")
+    for g, points in enumerate(groups):
+        if len(points) == 1:  # one clip: one component there, of the regularising width
+            weights[g, 0], means[g, 0], chol[g, 0] = 1.0, points[0], np.sqrt(REG_COVAR) * np.eye(dim)
+            continue
+        k = min(components, len(points))
+        gm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, random_state=seed).fit(points)
+        weights[g, :k], means[g, :k], chol[g, :k] = gm.weights_, gm.means_, np.linalg.cholesky(gm.covariances_)
+    return LatentMixture(weights / weights.sum(1, keepdims=True), means, chol)
+
+
+def encoder_means(model, spec: np.ndarray, digits: np.ndarray | None, batch: int = 256) -> np.ndarray:
+    """The encoder means (n, L) of spectrograms (n, bins, frames) [with their digits (n,)]."""
+    parts = [np.asarray(model.encode(spec[s : s + batch], None if digits is None else digits[s : s + batch])[0])
+             for s in range(0, len(spec), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, model.latent_dim), np.float32)
+
+
+def store(run: Path, model, spec: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> Path:
+    """Fit the mixture to the encoder means of the training clips `spec` (n, bins, frames) [with their `digits`
+    (n,), for a conditional run] and write it to `run/latents.npz`."""
+    return fit(encoder_means(model, spec, digits), digits, components, seed).save(Path(run) / FILE)
+
+
+def load(run: Path) -> LatentMixture | None:
+    """The mixture stored in `run`, or None when it has none."""
+    path = Path(run) / FILE
+    return LatentMixture.load(path) if path.is_file() else None
+
+
+def choose(run: Path, prior: str) -> LatentMixture | None:
+    """The mixture to draw from for `--prior` 'auto' (the run's, if it stored one), 'mixture' (the run's; refused
+    when it has none) or 'normal' (None: N(0, I))."""
+    mixture = load(run) if prior != "normal" else None
+    if prior == "mixture" and mixture is None:
+        raise UsageError(f"--prior mixture: run {Path(run).name} stored no latent mixture ({FILE})",
+                         "train with --latent-mixture K (or --recipe intelligible), or use --prior normal")
+    return mixture
+
+
+def draw(n: int, latent_dim: int, digits: np.ndarray | None, rng: np.random.Generator,
+         mixture: LatentMixture | None = None, temperature: float = 1.0) -> np.ndarray:
+    """n latent points (n, latent_dim) float32: from `mixture` (per digit of `digits` (n,) when it is
+    conditional), or from the prior N(0, temperature^2 I) when there is none."""
+    if mixture is not None:
+        return mixture.sample(n, digits, rng, temperature)
+    return (rng.standard_normal((n, latent_dim)) * temperature).astype(np.float32)

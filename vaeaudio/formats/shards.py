@@ -1,0 +1,144 @@
+"""HDF5 spectrogram shards: `{split}-{NNNNN}.h5`, written atomically, read as numpy arrays.
+
+Each shard holds n clips:
+
+| dataset          | shape / type            | meaning                                      |
+|------------------|-------------------------|----------------------------------------------|
+| `spec`           | (n, bins, frames) f32   | dB spectrogram min-max scaled to [0, 1]       |
+| `db_min, db_max` | (n,) float32            | the clip's dB range before scaling            |
+| `digit`          | (n,) int8               | the spoken digit                              |
+| `speaker`        | (n,) utf-8 string       | speaker id as in the source                   |
+| `path`           | (n,) utf-8 string       | source file, relative to the source root      |
+
+Attributes: `format`, `plan` (id of the preprocess plan that wrote it), `clips`.
+Shards are written to `NAME.tmp` and renamed when complete, so a file with the
+final name is always whole. Object timestamps are off, so the same content
+gives byte-identical files (and the same sha256).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from vaeaudio.util.errors import DataError
+from vaeaudio.util.files import sha256_file
+
+SHARD_FORMAT = "vaeaudio-shard/1"
+_STR = h5py.string_dtype("utf-8")
+_FIELDS = ("spec", "db_min", "db_max", "digit", "speaker", "path")
+
+
+class ShardWriter:
+    """Write one shard of `n` clips under a temporary name; `close()` renames it into place.
+
+    Use as a context manager: on an exception the temporary file is removed and
+    no file with the final name appears.
+    """
+
+    def __init__(self, path: Path, n: int, shape: tuple[int, int], plan_id: str):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.n = n
+        self.sha256: str | None = None
+        self.bytes = 0
+        self.f = h5py.File(self.tmp, "w", libver="earliest", track_order=False)
+        self.f.attrs["format"] = SHARD_FORMAT
+        self.f.attrs["plan"] = plan_id
+        self.f.attrs["clips"] = n
+        opts = {"track_times": False}
+        self.f.create_dataset("spec", (n, *shape), dtype="f4", **opts)  # contiguous: fastest to write
+        for name in ("db_min", "db_max"):
+            self.f.create_dataset(name, (n,), dtype="f4", **opts)
+        self.f.create_dataset("digit", (n,), dtype="i1", **opts)
+        for name in ("speaker", "path"):
+            self.f.create_dataset(name, (n,), dtype=_STR, **opts)
+
+    def write_labels(self, digit, speaker, path) -> None:
+        """Labels for all n clips: digits (int), speaker ids and source paths (str)."""
+        self.f["digit"][:] = np.asarray(digit, dtype=np.int8)
+        self.f["speaker"][:] = np.asarray(speaker, dtype=object)
+        self.f["path"][:] = np.asarray(path, dtype=object)
+
+    def write(self, start: int, spec: np.ndarray, db_min: np.ndarray, db_max: np.ndarray) -> None:
+        """Spectrograms (k, bins, frames) and their dB ranges (k,) for clips start..start+k."""
+        end = start + len(spec)
+        self.f["spec"][start:end] = spec
+        self.f["db_min"][start:end] = db_min
+        self.f["db_max"][start:end] = db_max
+
+    def close(self) -> None:
+        """Flush, hash, fsync and rename the shard into place (the temporary file is removed if any step fails)."""
+        try:
+            self.f.close()
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            self.sha256 = sha256_file(self.tmp)
+            self.bytes = self.tmp.stat().st_size
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.f.close()
+            finally:
+                self.tmp.unlink(missing_ok=True)
+
+
+def read_plan_id(path: Path) -> str | None:
+    """The plan id stored in a complete shard, or None when the file is missing or unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get("plan"))
+    except (OSError, KeyError):
+        return None
+
+
+def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.ndarray]:
+    """Read a shard's datasets as numpy arrays (strings as str arrays), checked by `check_values`.
+
+    Raises `DataError` naming the file when it is not a readable shard of this
+    format or its values are out of range.
+    """
+    hint = f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards"
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != SHARD_FORMAT:
+                raise DataError(f"shard {path} is not a {SHARD_FORMAT} file (format: {f.attrs.get('format')!r})", hint)
+            out = {}
+            for name in fields:
+                ds = f[name]
+                out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
+        raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})", hint) from None
+    problem = check_values(out)
+    if problem:
+        raise DataError(f"shard {path} is damaged: {problem}", hint)
+    return out
+
+
+def check_values(arrays: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with a shard's arrays, or None: `spec` finite in [0, 1], dB ranges finite, digits 0-9."""
+    spec = arrays.get("spec")
+    if spec is not None and spec.size:
+        lo, hi = float(spec.min()), float(spec.max())  # NaN propagates into min/max
+        if not (0.0 <= lo and hi <= 1.0):
+            return f"spectrogram values span {lo:g}..{hi:g}, outside [0, 1]"
+    for name in ("db_min", "db_max"):
+        if name in arrays and not np.isfinite(arrays[name]).all():
+            return f"{name} holds NaN or Inf"
+    digit = arrays.get("digit")
+    if digit is not None and digit.size and not ((digit >= 0) & (digit <= 9)).all():
+        return "a digit label is outside 0-9"
+    return None

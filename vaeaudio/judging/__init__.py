@@ -1,0 +1,1 @@
+"""Judging what a run learned: scores, the digit classifier, the independent recogniser, evaluate."""

@@ -1,0 +1,63 @@
+"""`vaeaudio classifier train` and `vaeaudio classifier predict`: the digit classifier as verbs (`vaeaudio.judging.judge`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.formats import runs
+from vaeaudio.judging import judge
+from vaeaudio.judging.judge import MODEL, Judge
+from vaeaudio.settings import ClassifierSettings, PredictSettings
+from vaeaudio.util.errors import ModelError
+
+
+@dataclass
+class ClassifierResult:
+    """Where the classifier is and how well it does."""
+
+    folder: Path
+    config: dict
+
+    def summary(self) -> str:
+        acc = self.config["accuracy"]
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in acc.items() if v is not None)
+        return (f"classifier: {self.folder} ({self.config['epochs']} epochs, {self.config['seconds']:.0f} s); "
+                f"accuracy {parts}")
+
+
+def train(settings: ClassifierSettings) -> ClassifierResult:
+    """Train a digit classifier on `settings.data`'s train split; writes `out/classifier.keras` + config.
+
+    Without `settings.out` the folder is a new `runs/classifier-<YYYYmmdd-HHMMSS>[-N]` (`runs.new_run_dir`).
+    """
+    out = settings.out or runs.new_run_dir("classifier")
+    return ClassifierResult(out, judge.train(settings, out))
+
+
+def newest(root: Path = Path("runs")) -> Path:
+    """The newest `root/classifier-*` folder holding a classifier."""
+    found = sorted(p for p in root.glob("classifier-*") if (p / MODEL).is_file())
+    if not found:
+        raise ModelError(f"no classifier under {root}/", "train one with `vaeaudio classifier train` or pass --model")
+    return found[-1]
+
+
+@dataclass
+class Prediction:
+    """Predicted digits of WAV files."""
+
+    paths: list[Path]
+    probs: np.ndarray  # (n, 10)
+
+    def summary(self) -> str:
+        return "\n".join(f"{p}\t{int(pr.argmax())}\t{pr.max():.3f}" for p, pr in zip(self.paths, self.probs))
+
+
+def predict(settings: PredictSettings) -> Prediction:
+    """The digit and its probability for each WAV of `settings.wavs`."""
+    judge = Judge(settings.model or newest())
+    probs, _ = judge.predict(judge.featurise_files(settings.wavs))
+    return Prediction(list(settings.wavs), probs)

@@ -1,0 +1,213 @@
+"""Judge generated audio with both judges: the digit classifier and an independent recogniser.
+
+Generated clips take the path a user hears: z from the run's latent mixture when
+it stored one, else N(0, I) (and a digit, for a conditional run) -> decoder ->
+undo the scaling -> Griffin-Lim -> 16-bit
+waveform (as written to WAV) -> featurised again exactly as preprocess does ->
+classifier. Real test clips go to the same classifier from their stored
+spectrograms. Figures (in `metrics.json` under `generation`):
+
+- `generated_accuracy` (conditional runs): the share of samples of digit d that
+  the classifier hears as d, overall and per digit; `real_test_accuracy` beside it;
+- `inception_score` / `modified_inception_score` of generated and real test clips;
+- `frechet_distance`: between classifier features of generated and real test clips.
+
+What the recogniser (`vaeaudio.judging.recognise`) hears in generated clips, real
+recordings, the representation alone and reconstructions is `listening_metrics`
+(in `metrics.json` under `recogniser`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.formats import latents
+from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
+from vaeaudio.judging import judge, metrics
+from vaeaudio.judging.judge import MODEL, Judge
+from vaeaudio.settings import ClassifierSettings
+from vaeaudio.sound import dsp
+from vaeaudio.sound.render import render
+from vaeaudio.util import progress, resources
+from vaeaudio.util.errors import ModelError
+
+
+def cached_judge(data: SpectrogramSet) -> Judge:
+    """The classifier cached in `data.root/classifier/`; trained first if absent, made for other data, or
+    made with other settings than today's defaults (an older vaeaudio's judge is replaced, not trusted)."""
+    folder = data.root / CLASSIFIER_CACHE
+    wanted = ClassifierSettings(data=data.root, out=folder)
+    if not (folder / MODEL).exists():
+        why = "none is cached there yet"
+    else:
+        try:
+            cached = Judge(folder)
+            why = _stale(cached, data, wanted)
+        except ModelError as exc:  # damaged or foreign: say what was wrong, and replace it
+            why = f"the cached one is unusable: {exc}"
+        if why is None:
+            progress.log(f"using the cached digit classifier in {folder}")
+            return cached
+    progress.log(f"training a digit classifier on {data.root} ({why}; cached in {folder} for next time)")
+    config = judge.train(wanted, folder)
+    progress.log(f"classifier: {folder} ({config['epochs']} epochs, {config['seconds']:.0f} s)")
+    return Judge(folder)
+
+
+def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> str | None:
+    """Why a cached judge cannot serve `data` with today's settings `wanted`, or None when it can."""
+    if judge.config["data"]["manifest_sha256"] != data.sha256():
+        return "the cached one was trained on other data"
+    same = {k: v for k, v in judge.config["settings"].items() if k not in ("data", "out")} == \
+        wanted.model_dump(mode="json", exclude={"data", "out"})
+    return None if same else "the cached one was trained with other settings"
+
+
+def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
+             sharpen: float = 1.0, mixture=None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """10 x n_per_digit generated clips, a chunk at a time: (waves (k, clip_samples) float32 at the run's sample
+    rate, 16-bit quantised, their digits (k,) or None).
+
+    A conditional model makes n_per_digit clips of each digit; an unconditional
+    one 10 x n_per_digit draws, from the prior, or from the run's latent `mixture` when given
+    (`vaeaudio.formats.latents`). Chunks hold `resources.chunk_clips` clips, so memory stays flat however many
+    are asked for; the clips do not depend on the chunk size (`vaeaudio.sound.render.render` with one phase stream).
+    """
+    n = 10 * n_per_digit
+    digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
+    z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(seed), mixture)
+    transform = config.transform()
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    phases = np.random.default_rng(seed)
+    for s in range(0, n, chunk):
+        part = slice(s, s + chunk)
+        d = None if digits is None else digits[part]
+        waves = render(model.decode_all(z[part], d), config.data.db_min, config.data.db_max, transform,
+                       n_iter=n_iter, seed=phases, sharpen=sharpen)
+        yield (np.round(np.clip(waves, -1, 1) * 32767) / 32767).astype(np.float32), d
+
+
+def judge_generated(judge: Judge, chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], sample_rate: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(probabilities (n, 10), features (n, 128), digits (n,) or None) of `generate`'s chunks at `sample_rate` Hz,
+    judged a chunk at a time."""
+    probs, feats, digits = [], [], []
+    with progress.bar(None, "generate and judge", unit="clips") as bar:
+        for waves, d in chunks:
+            p, f = judge.predict(judge.featurise_waves(waves, sample_rate))
+            probs.append(p)
+            feats.append(f)
+            digits.append(d)
+            bar.advance(len(waves))
+    if not probs:
+        return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32), None
+    return (np.concatenate(probs), np.concatenate(feats),
+            None if digits[0] is None else np.concatenate(digits))
+
+
+def generation_metrics(judge: Judge, gen_p: np.ndarray, gen_f: np.ndarray, digits: np.ndarray | None,
+                       real_spec: np.ndarray, real_digits: np.ndarray) -> dict:
+    """The figures of the module docstring, for the judge's probabilities (n, 10) and features (n, 128) of
+    generated clips (`judge_generated`) and real test spectrograms (m, bins, frames) made as the judge's
+    training set was."""
+    real_p, real_f = judge.predict(real_spec)
+    out = {
+        "samples": int(len(gen_p)),
+        "classifier": str(judge.folder),
+        "classifier_test_accuracy": judge.config["accuracy"].get("test"),
+        "inception_score": metrics.inception_score(gen_p),
+        "modified_inception_score": metrics.modified_inception_score(gen_p),
+        "real_test_inception_score": metrics.inception_score(real_p),
+        "real_test_modified_inception_score": metrics.modified_inception_score(real_p),
+        "frechet_distance": metrics.frechet_distance(gen_f, real_f),
+        "real_test_accuracy": float((real_p.argmax(1) == real_digits).mean()) if len(real_p) else None,
+    }
+    if digits is not None:
+        hit = gen_p.argmax(1) == digits
+        out["generated_accuracy"] = float(hit.mean())
+        out["generated_accuracy_per_digit"] = {str(d): float(hit[digits == d].mean()) for d in range(10)}
+        out["real_test_accuracy_per_digit"] = {
+            str(d): float((real_p.argmax(1)[real_digits == d] == d).mean()) for d in range(10) if (real_digits == d).any()}
+    return out
+
+
+def overheard(chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], recogniser, sample_rate: int,
+              heard: list) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """`generate`'s chunks passed on unchanged, each heard by `recogniser` (`vaeaudio.judging.recognise.Recogniser`)
+    on the way: its digits (k,) are appended to `heard`."""
+    for waves, d in chunks:
+        heard.append(recogniser.hear(waves, sample_rate))
+        yield waves, d
+
+
+def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
+    """The recordings `paths` (n,) under `root` as preprocess cut them (`transform.to_clip`):
+    (n, clip_samples) at its sample rate, or None when any of them is no longer there."""
+    files = [Path(root) / str(p) for p in paths]
+    if not all(f.is_file() for f in files):
+        return None
+    clips = [transform.to_clip(*dsp.read(f)) for f in files]
+    return np.stack(clips) if clips else np.zeros((0, transform.clip_samples), np.float32)
+
+
+def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | None:
+    """The digits (n,) `recogniser` hears in clips made `resources.chunk_clips` at a time by `clips_of(slice)`
+    (-> (k, clip_samples) at `transform.sample_rate`, or None: then None), so memory stays flat."""
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    heard = []
+    for s in range(0, n, chunk):
+        waves = clips_of(slice(s, s + chunk))
+        if waves is None:
+            return None
+        heard.append(recogniser.hear(waves, transform.sample_rate))
+    return np.concatenate(heard) if heard else np.zeros(0, int)
+
+
+def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.ndarray, root: Path, transform,
+                      n_iter: int, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
+                      sharpen: float = 1.0) -> dict:
+    """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser`) hears, as `recognise.scores`, in:
+
+    - `generated`: the digits (n,) the recogniser `heard` in the generated clips (`overheard`), scored
+      against the digits asked for (`digits`, None for an unconditional run: then only `clips` and
+      `nothing_heard`);
+    - `real_train`: the recordings of the train split (`train` holds "path", "digit", "speaker"): the
+      voices generated clips imitate;
+    - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did
+      (either is None when the corpus is gone);
+    - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
+    - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
+      the clip's own dB range, sharpened as generated clips are (`sharpen`, recorded in the result);
+    and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
+    way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
+    representation and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`;
+    all are made and heard a chunk at a time (`resources.chunk_clips`), so memory stays flat.
+    """
+    from vaeaudio.judging import recognise
+
+    digit, speaker = test["digit"], test["speaker"]
+    out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence", "sharpen": sharpen}
+    if heard is not None:
+        out["generated"] = (recognise.scores(heard, digits) if digits is not None else
+                            {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
+    for key, split in (("real_train", train), ("real", test)):
+        heard_real = _heard_in_chunks(recogniser, len(split["path"]),
+                                      lambda part, p=split["path"]: real_clips(root, p[part], transform), transform)
+        out[key] = recognise.scores(heard_real, split["digit"], split["speaker"]) if heard_real is not None else None
+    phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips
+    heard_repr = _heard_in_chunks(recogniser, len(digit), lambda part: render(
+        test["spec"][part], test["db_min"][part], test["db_max"][part], transform, n_iter=n_iter, seed=phases), transform)
+    out["representation"] = recognise.scores(heard_repr, digit, speaker)
+    phases = np.random.default_rng(seed)
+    heard_recon = _heard_in_chunks(recogniser, len(digit), lambda part: render(
+        model.decode_all(z_mean[part], digit[part] if model.conditional else None), test["db_min"][part],
+        test["db_max"][part], transform, n_iter=n_iter, seed=phases, sharpen=sharpen), transform)
+    out["reconstruction"] = recognise.scores(heard_recon, digit, speaker)
+    accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
+    out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
+    out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))
+    out["seconds_per_clip"] = recogniser.seconds / max(recogniser.clips, 1)
+    return out

@@ -1,0 +1,252 @@
+"""A small CNN digit classifier: the judge of generated audio (as SC09 papers use one).
+
+    x (B, 257, 69) in [0, 1]
+      -> NoiseFloor: a random noise floor, renormalised (training only)
+      -> (B, 257, 69, 1) -> RandomTranslation in time, up to 10 % each way (training only)
+      -> 4 x [Conv2D 3x3 stride 2 (16, 32, 64, 64) + BatchNorm + ReLU]  -> (B, 17, 5, 64)
+      -> average over time (a digit is where its energy sits in frequency,
+         wherever it starts)                                            -> (B, 17, 1, 64)
+      -> Flatten (1088) -> Dense 128 ReLU  = features (B, 128)
+      -> Dropout 0.3 -> Dense 10 softmax  = p(digit | x) (B, 10)
+
+The noise floor matters for a judge of generated audio: FSDD's 8 kHz recordings
+are silent above 4 kHz and in their pauses (85 % of a spectrogram's bins sit
+exactly at the -80 dB floor), so a classifier trained on them alone is thrown by
+the faint noise (about -78 dB) that Griffin-Lim leaves there, inaudible as it is:
+zeroing the band above 4 kHz of generated clips raised such a classifier's
+accuracy on them from 0.82-0.96 to 0.98-0.99. Trained with the noise floor, it
+hears what a listener hears. On FSDD split by speaker (3 training speakers) it
+reaches 0.84-0.88 on the held-out speaker (0.85 without the noise floor, 0.71
+when early-stopped on validation loss, which a single validation speaker makes
+stop too soon); split by take, 0.98-0.996.
+
+Trained with Keras `fit` on the train split (batched by `vaeaudio.batches` as the
+VAEs are: one input pipeline for all epochs), early-stopped on validation
+accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) with
+`config.json` (data manifest sha256, preprocess settings, accuracies, seconds
+of every epoch).
+`Judge.predict` gives probabilities and features of spectrograms or WAV files
+(featurised exactly as `vaeaudio preprocess` does), for `vaeaudio.metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.formats import runs
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.models import saving
+from vaeaudio.settings import ClassifierSettings
+from vaeaudio.sound import dsp
+from vaeaudio.util import locks, progress
+from vaeaudio.util.errors import DataError, ModelError
+
+MODEL = "classifier.keras"
+CONFIG = "config.json"
+FORMAT = "vaeaudio-classifier/1"
+
+
+def build(shape: tuple[int, int], seed: int = 0, noise_floor: float = 0.3):
+    """The classifier: x (B, bins, frames) -> p(digit) (B, 10); its layer `features` is (B, 128)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    x_in = keras.Input(shape, name="spectrogram")
+    x = _noise_floor_layer()(noise_floor, seed=seed)(x_in)
+    x = layers.Reshape((*shape, 1))(x)
+    x = layers.RandomTranslation(0.0, 0.1, fill_mode="constant", seed=seed)(x)  # clips start at different times
+    for filters in (16, 32, 64, 64):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))  # short trainings: 0.99 lags
+    x = layers.AveragePooling2D((1, x.shape[2]))(x)  # average over time, keep frequency
+    features = layers.Dense(128, activation="relu", name="features")(layers.Flatten()(x))
+    probs = layers.Dense(10, activation="softmax", name="digit")(layers.Dropout(0.3)(features))
+    return keras.Model(x_in, probs, name="digit_classifier")
+
+
+_NOISE_FLOOR = None
+
+
+def _noise_floor_layer():
+    """The `NoiseFloor` Keras layer class (defined and registered on first use, so importing vaeaudio stays light)."""
+    global _NOISE_FLOOR
+    if _NOISE_FLOOR is not None:
+        return _NOISE_FLOOR
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable("vaeaudio")
+    class NoiseFloor(keras.layers.Layer):
+        """Training only: x (B, bins, frames) in [0, 1] -> max(x, noise) min-max rescaled to [0, 1] per clip.
+
+        noise = u + 0.07 N(0, 1) per bin, u ~ U(0, level) per clip: in the dB domain the
+        louder of signal and noise dominates their sum, and 0.07 of the 80 dB range
+        (5.6 dB) is the spread of a noise STFT's log-magnitude. level 0.3 puts the
+        floor up to 24 dB above -80 dB. At inference it passes x through.
+        """
+
+        def __init__(self, level: float = 0.3, seed: int = 0, **kwargs):
+            super().__init__(**kwargs)
+            self.level, self.seed = float(level), int(seed)
+            self.generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x, training=False):
+            if not training or self.level <= 0:
+                return x
+            u = keras.random.uniform((ops.shape(x)[0], 1, 1), 0.0, self.level, seed=self.generator)
+            y = ops.maximum(x, u + 0.07 * keras.random.normal(ops.shape(x), seed=self.generator))
+            lo, hi = ops.min(y, axis=(1, 2), keepdims=True), ops.max(y, axis=(1, 2), keepdims=True)
+            return (y - lo) / ops.maximum(hi - lo, 1e-6)
+
+        def get_config(self):
+            return {**super().get_config(), "level": self.level, "seed": self.seed}
+
+    _NOISE_FLOOR = NoiseFloor
+    return NoiseFloor
+
+
+class Judge:
+    """A trained classifier: probabilities and features of spectrograms or WAV files."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        path = self.folder / MODEL
+        cfg = self.folder / CONFIG
+        if not path.is_file() or not cfg.is_file():
+            raise ModelError(f"no classifier in {self.folder} ({MODEL} or {CONFIG} missing)",
+                             "train one with `vaeaudio classifier train`")
+        try:
+            self.config = json.loads(cfg.read_text(encoding="utf-8"))
+            if not isinstance(self.config, dict) or self.config.get("format") != FORMAT:
+                raise ValueError(f"format {self.config.get('format') if isinstance(self.config, dict) else None!r}")
+            missing = [k for k in ("data", "preprocess", "settings", "accuracy") if not isinstance(self.config.get(k), dict)]
+            if missing or "manifest_sha256" not in self.config["data"]:
+                raise ValueError(f"no {(missing or ['data.manifest_sha256'])[0]}")
+        except ValueError as exc:
+            raise ModelError(f"{cfg} is not a {FORMAT} config ({exc})") from None
+        import keras
+
+        _noise_floor_layer()  # registered before loading a model that holds one
+        saving.check_model_file(path, "train it again with `vaeaudio classifier train`")
+        try:
+            model = keras.saving.load_model(path, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
+            raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {exc})") from None
+        import tensorflow as tf
+
+        self.model = keras.Model(model.input, [model.output, model.get_layer("features").output])
+        # Compiled once per batch shape: 1.35x the eager call's clips/s (4,480 vs 3,310 on FSDD at batch 256).
+        self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def predict(self, spec: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Spectrograms (n, bins, frames) -> (probabilities (n, 10), features (n, 128))."""
+        probs, feats = [], []
+        for s in range(0, len(spec), batch):
+            p, f = self._call(np.asarray(spec[s : s + batch], np.float32))
+            probs.append(np.asarray(p))
+            feats.append(np.asarray(f))
+        if not probs:
+            return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32)
+        return np.concatenate(probs), np.concatenate(feats)
+
+    @property
+    def transform(self) -> dsp.Transform:
+        """The audio settings of the set the classifier was trained on: what its input spectrograms mean."""
+        return dsp.Transform.of(self.config["preprocess"])
+
+    def featurise_waves(self, waves: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Waveforms (n, samples) at `sample_rate` Hz -> spectrograms (n, bins, frames) as preprocess makes them
+        with the judge's own audio settings (resampled and cut to its clip length first)."""
+        t = self.transform
+        if not len(waves):
+            return np.zeros((0, *t.shape), np.float32)
+        return t.featurise(np.stack([t.to_clip(w, sample_rate) for w in waves]))[0]
+
+    def featurise_files(self, paths: list[Path]) -> np.ndarray:
+        """WAV files -> spectrograms (n, bins, frames), exactly as `vaeaudio preprocess` featurises."""
+        t = self.transform
+        waves = []
+        for p in paths:
+            try:
+                y, sr = dsp.read(p)
+            except Exception as exc:  # noqa: BLE001 - soundfile raises several kinds
+                raise DataError(f"cannot read {p}: {str(exc).splitlines()[0][:120]}") from None
+            if y.size == 0 or not np.isfinite(y).all():
+                raise DataError(f"{p} is empty or holds NaN/Inf samples")
+            waves.append(t.to_clip(y, sr))
+        return t.featurise(np.stack(waves))[0]
+
+
+def _accuracy(predict, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float | None:
+    """Share of the clips x (n, bins, frames) whose most probable digit under `predict` (x -> (B, 10)) is y (n,)."""
+    if not len(x):
+        return None
+    hits = sum(int((np.asarray(predict(x[s : s + batch])).argmax(1) == y[s : s + batch]).sum())
+               for s in range(0, len(x), batch))
+    return hits / len(x)
+
+
+def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: Path) -> dict:
+    """Train the classifier on `arrays['train']` (spec, digit) of `data`, early-stopped on val accuracy; writes
+    `out/classifier.keras` and `out/config.json` and returns the config. The caller holds the lock of `out`."""
+    import keras
+    import tensorflow as tf
+
+    from vaeaudio.training.batches import Batches
+
+    train, val = arrays["train"], arrays["val"]
+    model = build(data.shape, settings.seed, settings.noise_floor)
+    model.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    has_val = len(val["spec"]) > 0
+    # Batched as `train` batches: one pipeline for every epoch (Keras keeps its iterator when told the steps of an
+    # epoch), each epoch's order from (seed, epoch); Keras's own from numpy arrays started a pipeline per epoch.
+    batches = Batches(train["spec"], val["spec"], settings.batch_size, settings.seed, train["digit"], val["digit"])
+    # Validation by a compiled call at each epoch's end, not fit's validation_data: that held some epochs up by
+    # 0.5-0.9 s before it began (1.7 s epochs on FSDD; without it every epoch took 1.66 s).
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    marks: list[float] = []
+    t0 = time.perf_counter()
+    with progress.bar(settings.epochs, "classifier", unit="epochs") as bar:
+        def epoch_end(epoch, logs):  # runs before EarlyStopping, which reads the val_accuracy it sets
+            if has_val:
+                logs["val_accuracy"] = _accuracy(predict, val["spec"], val["digit"])
+            marks.append(time.perf_counter())
+            bar.advance(1, loss=float(logs["loss"]), val_acc=float(logs.get("val_accuracy", float("nan"))))
+        callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=epoch_end)]
+        if has_val:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=settings.patience,
+                                                           restore_best_weights=True))
+        history = model.fit(batches.train_batches(0, epochs=settings.epochs), steps_per_epoch=batches.steps(),
+                            epochs=settings.epochs, shuffle=False, verbose=0, callbacks=callbacks)
+    config = {
+        "format": FORMAT,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "data": {"root": str(data.root.resolve()), "manifest_sha256": data.sha256(), "split_by": data.manifest.split_by},
+        "preprocess": data.manifest.settings,
+        "shape": list(data.shape),
+        "epochs": len(history.history["loss"]),
+        "seconds": time.perf_counter() - t0,
+        "epoch_seconds": np.diff([t0, *marks]).round(3).tolist(),
+        "settings": settings.model_dump(mode="json"),
+        "accuracy": {s: _accuracy(predict, arrays[s]["spec"], arrays[s]["digit"]) for s in ("train", "val", "test")},
+    }
+    saving.save_model(out / MODEL, model)
+    runs.write_json(out / CONFIG, config)
+    return config
+
+
+def train(settings: ClassifierSettings, out: Path) -> dict:
+    """Train a digit classifier on `settings.data`'s train split into folder `out` (locked meanwhile); the config."""
+    data = SpectrogramSet(settings.data)
+    arrays = {s: data.arrays(s, ("spec", "digit")) for s in ("train", "val", "test")}
+    if len(set(arrays["train"]["digit"].tolist())) < 2:
+        raise DataError(f"{data.root} has fewer than two digits in its train split; nothing to classify")
+    with locks.hold(out, "classifier folder"):
+        return fit(settings, data, arrays, out)

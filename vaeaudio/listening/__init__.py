@@ -1,0 +1,1 @@
+"""What a listener gets: synth (latent points -> WAV) and the report page."""

@@ -1,0 +1,270 @@
+"""The HTML of `vaeaudio report`: plain tables, images and `<audio controls>`, readable without JavaScript.
+
+`page(sections)` takes the per-run dicts `vaeaudio.listening.report` gathers and returns
+the whole document. The only script (report.js) makes the latent map's points
+play in place; without it each point is a link to its WAV. Every path on the
+page is relative, and nothing is fetched from elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+#: matplotlib's tab10, the digit colours of evaluate's latent plots.
+DIGIT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+SPLITS = ("train", "val", "test")
+LOSSES = (("reconstruction", "reconstruction"), ("kl", "KL"), ("total", "total"))
+MAP_SIZE = 480  # SVG user units of the latent map's side
+
+
+def _num(v, fmt: str = ".3f") -> str:
+    if v is None or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return format(v, fmt)
+
+
+def _table(caption: str, header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """A table (cells already HTML) in a horizontally scrolling box; the first column holds row headers."""
+    head = "".join(f'<th scope="col">{h}</th>' for h in header)
+    body = "".join("<tr>" + "".join((f'<th scope="row">{c}</th>' if i == 0 else f"<td>{c}</td>")
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return (f'<div class="scroll"><table class="{cls}"><caption>{caption}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _heard(h) -> str:
+    return "no judge" if h is None else f"judge hears {h[0]} (p = {h[1]:.2f})"
+
+
+def _audio(src: str, label: str) -> str:
+    return (f'<figure class="player"><audio controls preload="metadata" src="{escape(src)}" '
+            f'aria-label="{escape(label)}"><a href="{escape(src)}">{escape(label)}</a></audio>'
+            f"<figcaption>{escape(label)}</figcaption></figure>")
+
+
+def _settings_table(sections: list[dict]) -> str:
+    def row(name, f):
+        return [name] + [escape(str(f(s))) for s in sections]
+
+    def clips(s):
+        c = s["data"]["clips"]
+        return " / ".join(_num(c.get(k)) for k in SPLITS)
+
+    rows = [row("model", lambda s: s["metrics"].get("model", s["model"].get("name"))),
+            row("parameters", lambda s: _num(s["model"].get("parameters"))),
+            row("latent size", lambda s: s["metrics"].get("latent_dim", s["settings"].get("latent_dim"))),
+            row("beta", lambda s: s["settings"].get("beta")),
+            row("conditional", lambda s: "yes" if s["settings"].get("conditional") else "no"),
+            row("epochs", lambda s: s["metrics"].get("epochs")),
+            row("training time (s)", lambda s: _num(s["metrics"].get("training_seconds"), ".0f")),
+            row("data set", lambda s: s["data"]["root"]),
+            row("split by", lambda s: s["data"]["split_by"]),
+            row("clips train / val / test", clips),
+            row("audio", lambda s: f"{s['audio']['sample_rate']} Hz, {s['audio']['seconds']:.2f} s clips"),
+            row("evaluate results", lambda s: s["evaluate"])]
+    return _table("Settings that matter", ["", *(escape(s["name"]) for s in sections)], rows)
+
+
+def _loss_table(sections: list[dict]) -> str:
+    rows = []
+    for split in SPLITS:
+        for key, name in LOSSES:
+            rows.append([f"{split} {name}"] + [_num((s["metrics"]["losses"].get(split) or {}).get(key), ".2f")
+                                                for s in sections])
+    return _table("Losses (nats per clip: sum over bins, mean over clips; total = reconstruction + beta x KL)",
+                  ["", *(escape(s["name"]) for s in sections)], rows, "numbers")
+
+
+def _latent_table(sections: list[dict]) -> str:
+    lat = [s["metrics"].get("latent", {}) for s in sections]
+    rows = [[f"k-NN digit accuracy (k = {escape(str(lat[0].get('k', '?')))})"] + [_num(x.get("knn_digit_accuracy")) for x in lat],
+            ["chance accuracy"] + [_num(x.get("chance_accuracy")) for x in lat],
+            ["silhouette by digit (-1..1)"] + [_num(x.get("silhouette_digit")) for x in lat],
+            ["silhouette by speaker (-1..1)"] + [_num(x.get("silhouette_speaker")) for x in lat]]
+    return _table("Latent space (test clips' latent means)", ["", *(escape(s["name"]) for s in sections)], rows, "numbers")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """Numeric entries of nested dicts as {"a.b": value}; dicts keyed by digits 0-9 are kept whole (per-digit rows)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and all(str(x).isdigit() for x in v):
+            out[key] = v
+        elif isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = v
+    return out
+
+
+def _generation_tables(sections: list[dict]) -> str:
+    """Every numeric entry of metrics.json's `generation` (new keys appear by themselves), then per-digit ones."""
+    flat = [_flatten(s["metrics"].get("generation") or {}) for s in sections]
+    if not any(flat):
+        return ('<p>No generation metrics: evaluate ran with <code>--samples-per-digit 0</code>. '
+                "Run <code>vaeaudio report --samples-per-digit 50</code> for them.</p>")
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    header = ["", *(escape(s["name"]) for s in sections)]
+    scalars = [k for k in keys if not any(isinstance(f.get(k), dict) for f in flat)]
+    per_digit = [k for k in keys if k not in scalars]
+    html = _table("Generated clips as the judge hears them (every figure in metrics.json's generation)", header,
+                  [[escape(k.replace("_", " "))] + [_num(f.get(k), ".4g") for f in flat] for k in scalars], "numbers")
+    if per_digit:
+        rows = [[f"{escape(s['name'])}: {escape(k.replace('_', ' '))}"] + [_num((f.get(k) or {}).get(str(d)), ".2f")
+                                                                          for d in range(10)]
+                for s, f in zip(sections, flat) for k in per_digit if f.get(k)]
+        html += _table("Per digit", ["", *(f"digit {d}" for d in range(10))], rows, "numbers")
+    return html
+
+
+def _plots(s: dict) -> str:
+    names = {"curves": "Loss curves per epoch (train and val, nats per clip)",
+             "latent_digit": "Test clips' latent means by digit", "latent_speaker": "Test clips' latent means by speaker"}
+    figs = [f'<figure class="plot {"wide" if k == "curves" else ""}"><img src="{escape(src)}" alt="{escape(names[k])} of {escape(s["name"])}" '
+            f'><figcaption>{escape(names[k])}</figcaption></figure>' for k, src in s["plots"].items()]
+    return '<div class="plots">' + "".join(figs) + "</div>" if figs else "<p>No plots (evaluate wrote none).</p>"
+
+
+def _clips(s: dict) -> str:
+    if not s["clips"]:
+        return "<p>No test clips (<code>--listen 0</code> or an empty test split).</p>"
+    kinds = {"original": "original recording", "representation": "representation alone (the ceiling)",
+             "model": "through the model"}
+    cards = []
+    for n, c in enumerate(s["clips"]):
+        players = "".join(_audio(a["src"], f"{kinds[a['kind']]}: {_heard(a['heard'])}") for a in c["audio"])
+        cards.append(f'<article class="clip"><h4>Test clip {n}: digit {c["digit"]}, speaker {escape(c["speaker"])}</h4>'
+                     f'<div class="players">{players}</div>'
+                     f'<img src="{escape(c["png"])}" alt="spectrograms of test clip {n}: input and through the model, '
+                     f'time in s, frequency in Hz, level in dB"></article>')
+    return "".join(cards)
+
+
+def _generated(s: dict) -> str:
+    g = s["generated"]
+    if not g["rows"]:
+        return "<p>No generated clips (<code>--samples 0</code>).</p>"
+    source = "the run's latent mixture" if g.get("mixture") else "the prior N(0, I)"
+    if not g["conditional"]:
+        cells = "".join(_audio(c["src"], f"random draw {n + 1}: {_heard(c['heard'])}")
+                        for n, c in enumerate(c for r in g["rows"] for c in r))
+        return (f"<p>Draws from {source}, decoded (sharpening power {g['sharpen']:g}).</p>"
+                f'<div class="players">{cells}</div>')
+    header = ["digit asked", *(f"sample {i + 1}" for i in range(len(g["rows"][0])))]
+    rows = [[str(r[0]["asked"])] + [_audio(c["src"], f"asked {c['asked']}: {_heard(c['heard'])}") for c in r]
+            for r in g["rows"]]
+    return _table(f"Generated clips, digits x samples (draws from {source} decoded for each digit; sharpening power "
+                  f"{g['sharpen']:g})", header, rows, "audio-grid")
+
+
+def _latent_map(s: dict) -> str:
+    m = s["map"]
+    if m is None:
+        return ""
+    pts, grid = m["points"], m["grid"]
+    # Each axis spans the grid and the middle 95% of the points; points beyond sit on the frame's edge
+    # (an outlier would otherwise squeeze everything into a corner).
+    pad = 30
+    span = []
+    for axis in (0, 1):
+        values = sorted(p["z"][axis] for p in pts)
+        inner = [values[int(q * (len(values) - 1))] for q in (0.025, 0.975)] if values else []
+        ends = inner + [g["z"][axis] for g in grid] or [-1.0, 1.0]
+        lo, hi = min(ends), max(ends)
+        margin = 0.08 * (hi - lo) or 1.0
+        span.append((lo - margin, hi + margin))
+
+    def xy(z):
+        (x0, x1), (y0, y1) = span
+        x, y = min(max(z[0], x0), x1), min(max(z[1], y0), y1)
+        side = MAP_SIZE - 2 * pad
+        return pad + (x - x0) / (x1 - x0) * side, MAP_SIZE - pad - (y - y0) / (y1 - y0) * side
+
+    (x0, x1), (y0, y1) = span
+    parts = [f'<rect class="frame" x="{pad}" y="{pad}" width="{MAP_SIZE - 2 * pad}" height="{MAP_SIZE - 2 * pad}"/>']
+    if x0 < 0 < x1:
+        parts.append(f'<line class="axis" x1="{xy([0, y0])[0]:.1f}" y1="{xy([0, y0])[1]:.1f}" '
+                     f'x2="{xy([0, y1])[0]:.1f}" y2="{xy([0, y1])[1]:.1f}"/>')
+    if y0 < 0 < y1:
+        parts.append(f'<line class="axis" x1="{xy([x0, 0])[0]:.1f}" y1="{xy([x0, 0])[1]:.1f}" '
+                     f'x2="{xy([x1, 0])[0]:.1f}" y2="{xy([x1, 0])[1]:.1f}"/>')
+    parts += [f'<text x="{pad}" y="{MAP_SIZE - 10}">{x0:.2g}</text>',
+              f'<text x="{MAP_SIZE / 2}" y="{MAP_SIZE - 10}" text-anchor="middle">z[0]</text>',
+              f'<text x="{MAP_SIZE - pad}" y="{MAP_SIZE - 10}" text-anchor="end">{x1:.2g}</text>',
+              f'<text x="4" y="{MAP_SIZE - pad}">{y0:.2g}</text>',
+              f'<text x="4" y="{MAP_SIZE / 2}">z[1]</text>',
+              f'<text x="4" y="{pad - 10}">{y1:.2g}</text>']
+    rows = []
+    for g in grid:
+        x, y = xy(g["z"])
+        label = f"decoded z = ({g['z'][0]:+.2f}, {g['z'][1]:+.2f}): {_heard(g['heard'])}"
+        parts.append(f'<a class="pt grid" href="{escape(g["src"])}" data-label="{escape(label)}" aria-label="{escape(label)}">'
+                     f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14"/><title>{escape(label)}</title></a>')
+        rows.append(f'<li><a href="{escape(g["src"])}">{escape(label)}</a></li>')
+    for p in pts:
+        x, y = xy(p["z"])
+        label = (f"test clip, digit {p['digit']}, speaker {p['speaker']}, z = ({p['z'][0]:+.2f}, {p['z'][1]:+.2f}): "
+                 f"{_heard(p['heard'])}")
+        parts.append(f'<a class="pt test" href="{escape(p["src"])}" data-label="{escape(label)}" aria-label="{escape(label)}">'
+                     f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{DIGIT_COLOURS[p["digit"] % 10]}"/>'
+                     f"<title>{escape(label)}</title></a>")
+        rows.append(f'<li><a href="{escape(p["src"])}">{escape(label)}</a></li>')
+    legend = "".join(f'<li><span class="swatch" style="background:{c}"></span>{d}</li>' for d, c in enumerate(DIGIT_COLOURS))
+    what = (f"Circles: {len(pts)} test clips at their latent means, coloured by digit (they play the recording). "
+            + (f"Grey squares: a {m['grid_n']} x {m['grid_n']} grid of points decoded by the model (they play the "
+               "decoding)." if grid else "No decoded grid (conditional runs decode per digit: see the generated clips)."))
+    return (f'<section class="latent-map" aria-labelledby="map-{escape(s["name"])}">'
+            f'<h3 id="map-{escape(s["name"])}">Playable latent map</h3><p>{what} Click a point, or Tab to it and '
+            f'press Enter, to hear it.</p><div class="map-box"><svg viewBox="0 0 {MAP_SIZE} {MAP_SIZE}" role="group" '
+            f'aria-label="latent map of {escape(s["name"])}">{"".join(parts)}</svg><div class="map-side">'
+            f'<ul class="legend" aria-label="digit colours">{legend}</ul><audio class="map-player" controls '
+            f'preload="none"></audio><p class="now" aria-live="polite">Nothing playing yet.</p></div></div>'
+            f"<details><summary>Every point of the map as a link</summary><ul>{''.join(rows)}</ul></details></section>")
+
+
+def _run(s: dict) -> str:
+    judge = f"judge: the digit classifier in <code>{escape(s['judge'])}</code>" if s["judge"] else "no judge (--no-judge)"
+    return (f'<section class="run" id="run-{escape(s["name"])}"><h2>{escape(s["name"])}</h2>'
+            f'<p class="meta"><code>{escape(s["run"])}</code>; evaluate results {escape(s["evaluate"])}; {judge}.</p>'
+            f"<h3>Plots</h3>{_plots(s)}"
+            f"<h3>Test clips: original | representation alone | model</h3>{_clips(s)}"
+            f"<h3>Generated clips</h3>{_generated(s)}{_latent_map(s)}</section>")
+
+
+def page(sections: list[dict]) -> str:
+    """The whole report page for the runs' sections (in order)."""
+    names = ", ".join(s["name"] for s in sections)
+    nav = "".join(f'<li><a href="#run-{escape(s["name"])}">{escape(s["name"])}</a></li>' for s in sections)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="vaeaudio report">
+<title>vaeaudio report: {escape(names)}</title>
+<link rel="stylesheet" href="report.css">
+<script src="report.js" defer></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to the results</a>
+<header><h1>vaeaudio report</h1><p>{len(sections)} run(s): {escape(names)}</p>
+<nav aria-label="runs"><ul><li><a href="#compare">Tables</a></li>{nav}</ul></nav></header>
+<main id="main">
+<section id="compare"><h2>Runs side by side</h2>
+{_settings_table(sections)}
+{_loss_table(sections)}
+{_latent_table(sections)}
+<h3>Generation</h3>
+{_generation_tables(sections)}
+</section>
+{"".join(_run(s) for s in sections)}
+</main>
+<footer><p>Written by vaeaudio. Everything on this page is in this folder: copy, zip or serve it as it is.</p></footer>
+</body>
+</html>
+"""

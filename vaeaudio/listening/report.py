@@ -1,0 +1,339 @@
+"""`vaeaudio report`: one page to look at and listen to what one or more runs learned.
+
+    vaeaudio report                          runs/latest -> runs/latest/report/index.html
+    vaeaudio report RUN_A RUN_B --out cmp/   one page comparing runs
+
+Builds on `evaluate`: a run's RUN/eval/metrics.json is reused when it is current
+(written after the run's model.keras, with the same evaluate settings), else
+`evaluate` runs first; the result says which. Then, per run, with the audio
+settings of the set it was trained on (`RunConfig.transform()`):
+
+- test clips: the original recording | through the representation alone (the
+  ceiling) | through the model, with spectrograms in s / Hz / dB;
+- generated clips: digits x samples (conditional runs) or rows of random draws,
+  from the run's latent mixture when it stored one (as synth), else the prior;
+- for 2-D latents the playable latent map: test clips' latent means (playing
+  their recordings) and an N x N grid of decoded points spanning where the test
+  clips lie (5th to 95th percentile of each axis; playing their decodings;
+  unconditional runs only), all pre-rendered WAVs;
+- every clip labelled with what the digit classifier (the judge) hears, and with
+  what probability.
+
+The folder (`report.json` names its format, `vaeaudio-report/1`):
+
+    OUT/index.html, report.css, report.js, report.json
+    OUT/<run>/  curves.png latent_digit.png latent_speaker.png clipN.png clipN_{original,representation,model}.wav
+                gen/dD_sS.wav (or gen/rR_sS.wav)  map/tNN.wav  map/gRR-CC.wav
+
+It is written into a hidden sibling folder and moved into place at the end.
+HTML lives in `vaeaudio.listening.page`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.formats import latents
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.settings import EvaluateSettings, ReportSettings
+from vaeaudio.sound import dsp
+from vaeaudio.util import progress
+from vaeaudio.util.errors import UsageError
+
+FORMAT = "vaeaudio-report/1"
+INDEX = "index.html"
+ASSETS = Path(__file__).resolve().parent / "assets"
+#: evaluate's plots copied onto the page, in page order.
+PLOTS = ("curves", "latent_digit", "latent_speaker")
+
+
+@dataclass
+class ReportResult:
+    """The page written and what it took."""
+
+    out: Path
+    runs: list[dict] = field(default_factory=list)  # per run: name, evaluate ("reused" | "ran"), wavs
+    bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def index(self) -> Path:
+        return self.out / INDEX
+
+    def summary(self) -> str:
+        """Which evaluations were reused, the page's path and a file:// URL."""
+        lines = [f"{r['name']}: evaluate results {r['evaluate']}; {len(r['wavs'])} WAVs on the page" for r in self.runs]
+        lines += [f"report: {self.index} ({self.bytes / 1e6:.1f} MB, {self.seconds:.0f} s)",
+                  f"open:   {self.index.resolve().as_uri()}"]
+        return "\n".join(lines)
+
+
+def evaluate_settings(settings: ReportSettings) -> EvaluateSettings:
+    """The `evaluate` part of report settings (every field they share)."""
+    return EvaluateSettings(**settings.model_dump(include=set(EvaluateSettings.model_fields)))
+
+
+def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
+    """RUN/eval/metrics.json if current (written after model.keras, same evaluate settings), else a fresh
+    evaluation; returns (metrics, "reused" or "ran (why)")."""
+    from vaeaudio.formats.runs import MODEL
+    from vaeaudio.judging.evaluate import evaluate_run
+
+    path = run / "eval" / "metrics.json"
+    wanted = settings.model_dump(mode="json", exclude={"runs"})
+    why = "none yet"
+    if path.is_file():
+        try:
+            m = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            m, why = {}, "metrics.json is unreadable"
+        if m and path.stat().st_mtime < (run / MODEL).stat().st_mtime:
+            why = "the model is newer"
+        elif m and m.get("settings") != wanted:
+            why = "made with other settings"
+        elif m:
+            progress.log(f"report: reusing {path} (current)")
+            return m, "reused"
+    progress.log(f"report: running evaluate on {run.name} ({why})")
+    return evaluate_run(run, settings.model_copy(update={"runs": [run]})), f"ran ({why})"
+
+
+class _Labeller:
+    """What the judge hears in waveforms at `sample_rate` Hz: [(digit, probability)], or Nones without a judge."""
+
+    def __init__(self, judge, sample_rate: int):
+        self.judge, self.sample_rate = judge, sample_rate
+
+    def __call__(self, waves: np.ndarray) -> list[tuple[int, float] | None]:
+        if self.judge is None or not len(waves):
+            return [None] * len(waves)
+        p, _ = self.judge.predict(self.judge.featurise_waves(np.asarray(waves), self.sample_rate))
+        return [(int(row.argmax()), float(row.max())) for row in p]
+
+
+def _judge(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sample_rate: int) -> _Labeller:
+    """The labeller of a run's clips: --classifier, else the judge evaluate used, else the set's cached one."""
+    if not settings.judge:
+        return _Labeller(None, sample_rate)
+    from vaeaudio.judging.generation import cached_judge
+    from vaeaudio.judging.judge import Judge
+
+    used = (metrics.get("generation") or {}).get("classifier")
+    if settings.classifier:
+        return _Labeller(Judge(settings.classifier), sample_rate)
+    if used and Path(used).is_dir():
+        return _Labeller(Judge(Path(used)), sample_rate)
+    return _Labeller(cached_judge(data), sample_rate)
+
+
+def _wavs(folder: Path, names: list[str], waves: np.ndarray, sr: int, run_dir: Path) -> list[str]:
+    """Write `waves` (n, samples) as folder/name.wav; their paths relative to the page's folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [dsp.write_wav(folder / f"{n}.wav", w, sr).relative_to(run_dir.parent).as_posix()
+            for n, w in zip(names, waves)]
+
+
+def _original(root: Path, rel: str, transform) -> np.ndarray | None:
+    source = root / rel
+    if not source.is_file():
+        return None
+    y, sr = dsp.read(source)
+    return dsp.peak_normalise(transform.to_clip(y, sr))
+
+
+def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) -> list[dict]:
+    """The page's test clips: three WAVs each (original if the recording is still there) and a spectrogram PNG."""
+    from vaeaudio.sound import plots
+    from vaeaudio.sound.render import render
+
+    transform = config.transform()
+    n = len(test["spec"])
+    pick = np.linspace(0, n - 1, min(settings.listen, n)).round().astype(int) if n else np.zeros(0, int)
+    if not len(pick):
+        return []
+    recon = np.asarray(model.decode(z_mean[pick], test["digit"][pick]))
+    root = Path(data.manifest.source.root)
+    plt = plots.pyplot()
+    clips = []
+    for j, i in enumerate(pick):
+        lo, hi = float(test["db_min"][i]), float(test["db_max"][i])
+        waves = {"original": _original(root, str(test["path"][i]), transform),
+                 "representation": render(test["spec"][i][None], lo, hi, transform, n_iter=settings.griffin_lim_iters,
+                                          seed=settings.seed)[0],
+                 "model": render(recon[j][None], lo, hi, transform, n_iter=settings.griffin_lim_iters,
+                                 seed=settings.seed)[0]}
+        waves = {k: w for k, w in waves.items() if w is not None}
+        paths = _wavs(dest, [f"clip{j}_{k}" for k in waves], np.stack(list(waves.values())), transform.sample_rate, dest)
+        heard = label(np.stack(list(waves.values())))
+        fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.4), dpi=90)
+        plots.draw(axes[0], test["spec"][i], lo, hi, transform, "input (the representation)", small=True)
+        plots.draw(axes[1], recon[j], lo, hi, transform, "through the model", small=True)
+        fig.tight_layout()
+        (dest / f"clip{j}.png").write_bytes(plots.png(fig, plt))
+        clips.append({"digit": int(test["digit"][i]), "speaker": str(test["speaker"][i]), "path": str(test["path"][i]),
+                      "png": f"{dest.name}/clip{j}.png",
+                      "audio": [{"kind": k, "src": p, "heard": h} for k, p, h in zip(waves, paths, heard)]})
+    return clips
+
+
+def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
+    """Random draws, from the run's latent `mixture` (`vaeaudio.formats.latents`) or else the prior, as synth makes them:
+    `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
+    from vaeaudio.sound.render import render
+
+    transform = config.transform()
+    if not settings.samples:
+        return {"rows": []}
+    rng = np.random.default_rng(settings.seed)
+    n = 10 * settings.samples
+    digits = np.repeat(np.arange(10), settings.samples) if model.conditional else None
+    z = latents.draw(n, model.latent_dim, digits, rng, mixture)
+    waves = render(model.decode_all(z, digits), config.data.db_min, config.data.db_max, transform,
+                   n_iter=settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
+    if model.conditional:
+        names = [f"d{d}_s{s}" for d in range(10) for s in range(settings.samples)]
+    else:
+        names = [f"r{r}_s{s}" for r in range(settings.samples) for s in range(10)]
+    paths = _wavs(dest / "gen", names, waves, transform.sample_rate, dest)
+    heard = label(waves)
+    cells = [{"src": p, "asked": None if digits is None else int(digits[k]), "heard": heard[k]}
+             for k, p in enumerate(paths)]
+    width = settings.samples if model.conditional else 10
+    return {"conditional": bool(model.conditional), "sharpen": power, "mixture": mixture is not None,
+            "rows": [cells[r : r + width] for r in range(0, n, width)]}
+
+
+def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: float, label) -> dict | None:
+    """Points of the playable map (2-D latents): test clips (their recordings) and decoded grid points."""
+    from vaeaudio.sound.render import render
+
+    if z_mean.shape[1] != 2:
+        return None
+    transform = config.transform()
+    n = len(z_mean)
+    pick = np.linspace(0, n - 1, min(settings.map_points, n)).round().astype(int) if n else np.zeros(0, int)
+    root = Path(data.manifest.source.root)
+    originals = [(i, _original(root, str(test["path"][i]), transform)) for i in pick]
+    originals = [(i, w) for i, w in originals if w is not None]
+    points = []
+    if originals:
+        waves = np.stack([w for _, w in originals])
+        paths = _wavs(dest / "map", [f"t{k:02d}" for k in range(len(originals))], waves, transform.sample_rate, dest)
+        for (i, _), p, h in zip(originals, paths, label(waves)):
+            points.append({"z": [float(v) for v in z_mean[i]], "digit": int(test["digit"][i]),
+                           "speaker": str(test["speaker"][i]), "src": p, "heard": h})
+    grid = []
+    if settings.grid and not model.conditional and n:
+        lo, hi = np.percentile(z_mean, [5, 95], axis=0)  # over the clips, not the prior: a click near a clip decodes there
+        axes = [np.linspace(lo[d], hi[d], settings.grid) for d in range(2)]
+        z = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.float32)
+        waves = render(model.decode_all(z, None), config.data.db_min, config.data.db_max, transform,
+                       n_iter=settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
+        g = settings.grid
+        names = [f"g{k // g:02d}-{k % g:02d}" for k in range(len(z))]
+        paths = _wavs(dest / "map", names, waves, transform.sample_rate, dest)
+        grid = [{"z": [float(v) for v in zz], "src": p, "heard": h} for zz, p, h in zip(z, paths, label(waves))]
+    return {"points": points, "grid": grid, "grid_n": settings.grid if grid else 0}
+
+
+def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
+    """Everything the page shows of one run; its files go to `dest` (OUT/<run name>)."""
+    import keras
+
+    from vaeaudio.formats.runs import load_config
+    from vaeaudio.models.saving import load_model
+    from vaeaudio.models.sharpen import sharpen_power
+
+    metrics, how = evaluated(run, evaluate_settings(settings))
+    config = load_config(run)
+    model = load_model(run)
+    data = SpectrogramSet(settings.data or config.data.root)
+    label = _judge(settings, metrics, data, config.transform().sample_rate)
+    keras.utils.set_random_seed(settings.seed)
+    dest.mkdir(parents=True)
+    plots = {}
+    for name in PLOTS:
+        source = run / "eval" / f"{name}.png"
+        if source.is_file():
+            shutil.copyfile(source, dest / source.name)
+            plots[name] = f"{dest.name}/{source.name}"
+    test = data.arrays("test")
+    bs = settings.batch_size
+    z_mean = np.concatenate([np.zeros((0, model.latent_dim), np.float32)] + [
+        np.asarray(model.encode(test["spec"][s : s + bs], test["digit"][s : s + bs])[0])
+        for s in range(0, len(test["spec"]), bs)])
+    mixture = latents.choose(run, settings.prior)  # where synth and evaluate draw from: the run's mixture if it has one
+    power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
+    with progress.bar(3, f"report {run.name}", unit="parts") as bar:
+        clips = _test_clips(dest, model, config, data, test, z_mean, settings, label)
+        bar.advance(1)
+        generated = _generated(dest, model, config, settings, power, label, mixture)
+        bar.advance(1)
+        latent_map = _latent_map(dest, model, config, data, test, z_mean, settings, power, label)
+        bar.advance(1)
+    transform = config.transform()
+    wavs = sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.wav"))
+    return {"name": dest.name, "run": str(run), "evaluate": how, "metrics": metrics, "settings": config.settings,
+            "model": config.model, "data": {"root": str(data.root), "split_by": data.manifest.split_by,
+                                            "clips": metrics.get("data", {}).get("clips", {})},
+            "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds},
+            "judge": None if label.judge is None else str(label.judge.folder),
+            "plots": plots, "clips": clips, "generated": generated, "map": latent_map, "wavs": wavs}
+
+
+def _is_report(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "report.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _default_out(runs: list[Path]) -> Path:
+    return runs[0] / "report" if len(runs) == 1 else Path("report")
+
+
+def report(settings: ReportSettings) -> ReportResult:
+    """Write the page for `settings.runs` (default runs/latest) to `settings.out`."""
+    from vaeaudio.formats.runs import resolve_run
+    from vaeaudio.listening.page import page
+
+    t0 = time.perf_counter()
+    runs = [resolve_run(r) for r in (settings.runs or [None])]
+    out = Path(settings.out or _default_out(runs))
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_report(out))):
+        raise UsageError(f"--out {out} exists and is not a report folder", "choose a new or empty folder; a report folder is replaced")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        names: dict[str, int] = {}
+        sections = []
+        for run in runs:
+            names[run.name] = names.get(run.name, 0) + 1
+            name = run.name if names[run.name] == 1 else f"{run.name}-{names[run.name]}"
+            sections.append(_run_section(run, tmp / name, settings))
+        for asset in ("report.css", "report.js"):
+            shutil.copyfile(ASSETS / asset, tmp / asset)
+        (tmp / INDEX).write_text(page(sections), encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps({
+            "format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "wavs", "map")}
+                     for s in sections],
+        }, indent=1) + "\n", encoding="utf-8")
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return ReportResult(out, [{"name": s["name"], "evaluate": s["evaluate"], "wavs": s["wavs"]} for s in sections],
+                        size, time.perf_counter() - t0)

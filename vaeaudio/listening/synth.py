@@ -1,0 +1,153 @@
+"""`vaeaudio synth`: latent points -> spectrograms -> waveforms -> 16-bit WAV files.
+
+    z (n, L)  --decoder-->  spec (n, bins, frames) in [0, 1]   ((257, 69) with the default audio settings)
+              --undo min-max with the run's dB range-->  dB (0 = clip maximum)
+              --10^(dB/20)-->  magnitude
+              --batched Griffin-Lim (200 iterations) or zero phase-->  waveform (n, clip_samples)
+              --peak to -1 dBFS-->  WAV at the run's sample rate
+
+The audio settings (sample rate, clip length, STFT frame and hop) are those of
+the spectrogram set the run was trained on, recorded in its config.json
+(`RunConfig.transform()`).
+
+The dB range is the training split's median `db_min` / `db_max` (stored in the
+run's config.json): a decoded spectrogram has no range of its own, and the
+median clip's is the most typical one (about -80 dB to 0 dB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from vaeaudio.formats import latents
+from vaeaudio.models.sharpen import sharpen_power
+from vaeaudio.settings import SynthSettings
+from vaeaudio.sound import dsp
+from vaeaudio.sound.render import render
+from vaeaudio.util import progress, resources
+from vaeaudio.util.errors import UsageError
+from vaeaudio.util.files import replacing
+
+
+def grid_points(n: int) -> np.ndarray:
+    """An n x n grid (n*n, 2) over the standard normal's quantiles (i + 0.5) / n, row-major."""
+    q = np.array([NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)])
+    return np.stack(np.meshgrid(q, q, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+def _z_label(z: np.ndarray) -> str:
+    return "_".join(f"{v:+.2f}" for v in z)
+
+
+@dataclass
+class SynthResult:
+    """The files written and the latent point of each."""
+
+    files: list[Path]
+    z: np.ndarray  # (n, L)
+    digits: np.ndarray | None = None  # (n,) for a conditional run
+
+    def summary(self) -> str:
+        """One line per file: path, [digit] and z."""
+        digits = [None] * len(self.files) if self.digits is None else self.digits
+        return "\n".join(f"{f}\t" + ("" if d is None else f"digit={d}\t") + f"z={' '.join(f'{v:.4g}' for v in z)}"
+                         for f, z, d in zip(self.files, self.z, digits))
+
+
+def latent_points(settings: SynthSettings, latent_dim: int, mixture=None) -> tuple[np.ndarray, list[Path]]:
+    """The latent points (n, latent_dim) a synth request asks for, and their output paths; --random draws come
+    from `mixture` (`vaeaudio.formats.latents`, per digit of `asked_digits`) when given, else from N(0, T^2 I)."""
+    if settings.z is not None:
+        if len(settings.z) != latent_dim:
+            raise UsageError(f"--z: the run's latent space has {latent_dim} dimension(s), got {len(settings.z)} value(s)")
+        return np.asarray([settings.z], dtype=np.float32), [settings.out]
+    if settings.grid is not None:
+        if latent_dim != 2:
+            raise UsageError(f"--grid needs a 2-D latent space; this run's has {latent_dim} dimensions", "use --random")
+        z = grid_points(settings.grid).astype(np.float32)
+        n = settings.grid
+        return z, [settings.out / f"grid-{i // n:02d}-{i % n:02d}_z{_z_label(p)}.wav" for i, p in enumerate(z)]
+    z = latents.draw(settings.random, latent_dim, asked_digits(settings, settings.random),
+                     np.random.default_rng(settings.seed), mixture, settings.temperature)
+    named = latent_dim <= 4
+    return z, [settings.out / (f"random-{i:03d}" + (f"_z{_z_label(p)}" if named else "") + ".wav")
+               for i, p in enumerate(z)]
+
+
+def asked_digits(settings: SynthSettings, n: int) -> np.ndarray:
+    """The digit of each of n outputs of a conditional run (n,): --digit, else 0-9 in turn."""
+    return np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
+
+
+def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tuple[np.ndarray | None, list[Path]]:
+    """The digit of each output for a conditional run (--digit, else 0-9 in turn; a --grid needs --digit), with it
+    in the file names."""
+    if not model.conditional:
+        if settings.digit is not None:
+            raise UsageError(f"--digit: run {run.name} is not conditional, so it cannot be asked for a digit",
+                             "train one with `vaeaudio train mlp --conditional`, or leave --digit out")
+        return None, files
+    if settings.grid is not None and settings.digit is None:
+        raise UsageError("--grid on a conditional run needs --digit D: the grid shows one digit varying over the "
+                         "latent space", f"e.g. vaeaudio synth --run {run} --grid {settings.grid} --digit 3 OUTDIR")
+    digits = asked_digits(settings, len(files))
+    if settings.z is not None:
+        return digits, files
+    named = [f.with_name(f.name.replace("-", f"-digit{d}-", 1) if f.name.startswith("grid-")
+                         else f.name.replace("_", f"_digit{d}_", 1) if "_" in f.name else f"{f.stem}_digit{d}.wav")
+             for f, d in zip(files, digits)]
+    return digits, named
+
+
+def synth(settings: SynthSettings) -> SynthResult:
+    """Decode the requested latent points of a run and write one WAV each.
+
+    Works a chunk of `resources.chunk_clips` clips at a time (decode, render,
+    write), so memory stays flat however many clips are asked for; the waves
+    are the same whatever the chunk size. Refuses a request whose WAVs would not
+    fit on the disk, and says when it replaces existing files.
+    """
+    from vaeaudio.formats.runs import load_config, resolve_run
+    from vaeaudio.models.saving import load_model
+
+    run = resolve_run(settings.run)
+    config = load_config(run)
+    model = load_model(run)
+    mixture = latents.choose(run, settings.prior)
+    if mixture is not None and settings.random is not None:
+        progress.log(f"--prior {settings.prior}: drawing from {run.name}'s latent mixture ({latents.FILE})")
+    z, files = latent_points(settings, model.latent_dim, mixture)
+    digits, files = _digits(settings, model, run, files)
+    transform = config.transform()
+    resources.require_disk(settings.out.parent if settings.z is not None else settings.out,
+                           len(files) * (2 * transform.clip_samples + 44) + 64 * len(files),
+                           f"{len(files):,} WAV files of {transform.seconds:g} s")
+    power = sharpen_power(settings.sharpen, model, config, mixture=mixture) if settings.phase == "griffin-lim" else 1.0
+    if settings.sharpen == "auto" and settings.phase == "griffin-lim":
+        progress.log(f"--sharpen auto: power {power:g} for {run.name}")
+    table = settings.out / "z.csv" if settings.z is None else None
+    existing = sum(f.exists() for f in files) + bool(table and table.exists())
+    if existing:
+        progress.log(f"replacing {existing:,} existing file(s) in {files[0].parent}")
+    chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
+    rng = np.random.default_rng(settings.seed)  # one phase stream for all chunks: chunking does not change the waves
+    with progress.bar(len(files), "synth", unit="clips") as bar:
+        for s in range(0, len(files), chunk):
+            part = slice(s, s + chunk)
+            spec = model.decode_all(z[part], None if digits is None else digits[part])
+            waves = render(spec, config.data.db_min, config.data.db_max, transform, settings.phase,
+                           settings.griffin_lim_iters, rng, sharpen=power)
+            for f, wave in zip(files[part], waves):
+                dsp.write_wav(f, wave, transform.sample_rate)
+            bar.advance(len(waves))
+    if table is not None:
+        values, header = z, [f"z{i}" for i in range(model.latent_dim)]
+        if digits is not None:
+            values, header = np.column_stack([digits, z]), ["digit", *header]
+        with replacing(table, fsync=False) as tmp:
+            np.savetxt(tmp, values, delimiter=",", fmt="%.6g", header=",".join(header), comments="")
+    return SynthResult(files, z, digits)

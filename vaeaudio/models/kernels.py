@@ -1,0 +1,263 @@
+"""The fastest matrix-product kernel this CPU has, chosen per shape by timing, and remembered per machine.
+
+A Dense layer y = x W (x (B, i), W (i, o)) costs three products per training step:
+
+    forward       x W          (B, i) x (i, o)     -> (B, o)
+    weight-grad   x^T dy       (i, B) x (B, o)     -> (i, o)
+    input-grad    dy W^T       (B, o) x (o, i)     -> (B, i)
+
+each 2 B i o FLOP. Which kernel runs them fastest depends on the CPU and the
+shape: on an AVX-512 CPU TensorFlow's oneDNN kernels reach 340-400 GFLOP/s on the
+reference MLP's shapes but only 200 on its transposed input-grad, where XLA's
+reaches 286; with oneDNN held to AVX2 its forward falls to 134 while XLA's stays
+at 332. So no fixed choice is right: `plans` times every path once per shape
+(a few seconds), keeps the fastest for each product, and caches the rates in
+`<cache>/kernels.json` (`vaeaudio.util.cache.cache_dir()`) under a fingerprint of the
+machine (CPU model and flags, cores, library versions, the variables that steer
+the kernels), so later runs on the same machine start at once.
+
+Paths: 'onednn' (TensorFlow's own MatMul), 'xla' (the same product compiled by
+XLA, nested in the step), 'openblas' (numpy's BLAS through `tf.numpy_function`;
+float32 only). `matmul(x, w, plan)` runs a product on its plan's paths and
+differentiates through the same choice. Products below `MIN_FLOP` keep oneDNN:
+timing them costs more than any difference.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.settings import KERNEL_PATHS
+from vaeaudio.util import files, progress
+from vaeaudio.util.cache import cache_dir
+
+#: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN. Below it, a few ms a product, the
+#: launch of a nested XLA kernel and the fusions oneDNN loses (MatMul + BiasAdd + ReLU) outweigh any gain: the
+#: strided CNN's 713 MFLOP products on their fastest paths made its step 167 ms instead of 158.
+MIN_FLOP = 2e9
+FORMAT = "vaeaudio-kernels/1"
+CACHE = "kernels.json"
+PRODUCTS = ("forward", "weight-grad", "input-grad")
+#: Environment variables that change which kernel is fastest (part of the machine's fingerprint).
+STEERING = ("ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS",
+            "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS")
+_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "avx_vnni")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The path of each product of one Dense layer: forward, weight-grad, input-grad."""
+
+    forward: str = "onednn"
+    weight_grad: str = "onednn"
+    input_grad: str = "onednn"
+
+
+def _operands(product: str, b: int, i: int, o: int) -> tuple[tuple[int, int], tuple[int, int], bool, bool]:
+    """(shape of a, shape of c, transpose_a, transpose_b) of `product` for a layer (i -> o) at batch b, as stored."""
+    return {"forward": ((b, i), (i, o), False, False), "weight-grad": ((b, i), (b, o), True, False),
+            "input-grad": ((b, o), (i, o), False, True)}[product]
+
+
+@functools.cache
+def _xla(ta: bool, tb: bool):
+    import tensorflow as tf
+
+    return tf.function(lambda a, c: tf.linalg.matmul(a, c, transpose_a=ta, transpose_b=tb), jit_compile=True)
+
+
+def _numpy_product(ta: bool, tb: bool):
+    def product(a, c):
+        return np.matmul(a.T if ta else a, c.T if tb else c)
+    return product
+
+
+def product(a, c, ta: bool, tb: bool, path: str):
+    """op(a) x op(c) on `path` ('onednn', 'xla' or 'openblas'); op transposes where `ta`/`tb` say."""
+    import tensorflow as tf
+
+    if path == "xla":
+        return _xla(ta, tb)(a, c)
+    if path == "openblas" and a.dtype == tf.float32:
+        out = tf.numpy_function(_numpy_product(ta, tb), [a, c], tf.float32, stateful=False)
+        out.set_shape([a.shape[1 if ta else 0], c.shape[0 if tb else 1]])
+        return out
+    return tf.linalg.matmul(a, c, transpose_a=ta, transpose_b=tb)
+
+
+def matmul(x, w, plan: Plan):
+    """x (B, i) x w (i, o) -> (B, o) on `plan`'s forward path; its gradients on the plan's other two paths."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def f(x, w):
+        def grad(dy):
+            return product(dy, w, False, True, plan.input_grad), product(x, dy, True, False, plan.weight_grad)
+        return product(x, w, False, False, plan.forward), grad
+
+    return f(tf.convert_to_tensor(x), tf.convert_to_tensor(w))  # values, not variables: the tape sees the read
+
+
+def machine() -> dict:
+    """What decides which kernel is fastest here: CPU model and vector flags, usable cores, versions, steering variables."""
+    import tensorflow as tf
+
+    model, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model, "flags": [f for f in _CPU_FLAGS if f in flags], "cores": cores,
+            "tensorflow": tf.__version__, "numpy": np.__version__,
+            "env": {k: os.environ[k] for k in STEERING if k in os.environ}}
+
+
+def native_bf16(m: dict | None = None) -> bool:
+    """Whether oneDNN computes bfloat16 natively here: the CPU has AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA
+    (if set) does not hold oneDNN below them."""
+    m = m or machine()
+    cap = m.get("env", {}).get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if cap != "ALL" and not any(isa in cap for isa in ("BF16", "AMX", "AVX10")):
+        return False
+    return "avx512_bf16" in m["flags"] or "amx_bf16" in m["flags"]
+
+
+def _fingerprint(m: dict) -> str:
+    return hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_cache(path: Path) -> dict:
+    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}}} of the cache file; what is missing,
+    damaged or malformed is left out (measured again and rewritten)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    machines = data.get("machines") if isinstance(data, dict) and data.get("format") == FORMAT else None
+    out = {}
+    for fp, entry in (machines or {}).items() if isinstance(machines, dict) else ():
+        rates = entry.get("rates") if isinstance(entry, dict) else None
+        if isinstance(rates, dict):
+            good = {k: r for k, r in rates.items() if isinstance(r, dict) and r
+                    and all(isinstance(v, (int, float)) and v > 0 for v in r.values())}
+            out[fp] = {"machine": entry.get("machine"), "rates": good}
+    return out
+
+
+def _write_cache(path: Path, fp: str, m: dict, rates: dict) -> None:
+    """Merge this machine's rates into the cache file (atomically; a cache that cannot be written is skipped)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        machines = _read_cache(path)  # another process may have added its own since
+        entry = machines.setdefault(fp, {"machine": m, "rates": {}})
+        entry["rates"].update(rates)
+        with files.replacing(path, suffix=f".{os.getpid()}.tmp") as tmp:
+            tmp.write_text(json.dumps({"format": FORMAT, "machines": machines}, indent=1))
+    except OSError as exc:
+        progress.log(f"kernel choice not cached ({path}: {exc.strerror or exc}); it will be timed again next run")
+
+
+def _time(fn, min_seconds: float = 0.1, min_calls: int = 3) -> float:
+    """Seconds of the fastest call of `fn` after one warm-up call (which compiles): the least disturbed one."""
+    fn()
+    best, n, t0 = float("inf"), 0, time.perf_counter()
+    while n < min_calls or time.perf_counter() - t0 < min_seconds:
+        t = time.perf_counter()
+        fn()
+        best, n = min(best, time.perf_counter() - t), n + 1
+    return best
+
+
+def _candidates(dtype: str) -> tuple[str, ...]:
+    return KERNEL_PATHS if dtype == "float32" else tuple(p for p in KERNEL_PATHS if p != "openblas")
+
+
+def time_paths(b: int, i: int, o: int, dtype: str, product_: str) -> dict[str, float]:
+    """GFLOP/s of every path for one product of a layer (i -> o) at batch b in `dtype`."""
+    import tensorflow as tf
+
+    sa, sc, ta, tb = _operands(product_, b, i, o)
+    a = tf.random.uniform(sa, dtype=tf.float32)
+    c = tf.random.uniform(sc, dtype=tf.float32)
+    a, c = tf.cast(a, dtype), tf.cast(c, dtype)
+    rates = {}
+    for path in _candidates(dtype):
+        f = tf.function(lambda a, c: tf.reduce_sum(tf.cast(product(a, c, ta, tb, path), tf.float32)))  # noqa: B023
+        rates[path] = 2 * b * i * o / _time(lambda: float(f(a, c))) / 1e9  # noqa: B023
+    return rates
+
+
+def _key(b: int, i: int, o: int, dtype: str, product_: str) -> str:
+    return f"{b}x{i}x{o}:{dtype}:{product_}"
+
+
+def rates(shapes: list[tuple[int, int]], batch: int, dtype: str, cache: Path | None = None) -> tuple[dict, str]:
+    """GFLOP/s of every path for every product of each layer shape (i, o) at `batch` in `dtype`, keyed by
+    `_key`, and how they were had ('timed in N s' or 'cached in PATH'): from this machine's cache where it has
+    them, else timed now and added to it."""
+    m = machine()
+    fp, path = _fingerprint(m), (cache or cache_dir()) / CACHE
+    known = _read_cache(path).get(fp, {}).get("rates", {})
+    new, t0 = {}, time.perf_counter()
+    for i, o in sorted(set(shapes)):
+        for p in PRODUCTS:
+            k = _key(batch, i, o, dtype, p)
+            if not isinstance(known.get(k), dict) or set(known[k]) != set(_candidates(dtype)):
+                new[k] = time_paths(batch, i, o, dtype, p)
+    if new:
+        _write_cache(path, fp, m, new)
+    return {**known, **new}, (f"timed in {time.perf_counter() - t0:.1f} s" if new else f"cached in {path}")
+
+
+def plans(shapes: list[tuple[int, int]], batch: int, dtype: str, force: str = "auto",
+          cache: Path | None = None) -> dict[tuple[int, int], Plan]:
+    """A `Plan` per layer shape (i, o) at `batch` in `dtype` ('float32' or 'bfloat16').
+
+    `force` other than 'auto' puts every product on that path (openblas only in
+    float32, else oneDNN). With 'auto', products of at least `MIN_FLOP` get the
+    fastest path by `rates`; one log line says what was chosen, from which rates,
+    and whether they were cached.
+    """
+    if force != "auto":
+        path = force if force in _candidates(dtype) else "onednn"
+        return {s: Plan(path, path, path) for s in shapes}
+    big = sorted({s for s in shapes if 2 * batch * s[0] * s[1] >= MIN_FLOP})
+    out = {s: Plan() for s in shapes}
+    if not big:
+        return out
+    measured, how = rates(big, batch, dtype, cache)
+    said = []
+    for i, o in big:
+        best = {p: max(measured[_key(batch, i, o, dtype, p)].items(), key=lambda kv: kv[1]) for p in PRODUCTS}
+        out[(i, o)] = Plan(*(best[p][0] for p in PRODUCTS))
+        said.append(f"{i}->{o}: " + ", ".join(
+            f"{p} {best[p][0]} {best[p][1]:.0f}" + "".join(
+                f"/{q} {r:.0f}" for q, r in measured[_key(batch, i, o, dtype, p)].items() if q != best[p][0])
+            for p in PRODUCTS))
+    progress.log(f"matmul kernels ({dtype}, batch {batch}; the fastest path's GFLOP/s / the others' on this CPU, "
+                 f"{how}): " + "; ".join(said))
+    return out
+
+
+def bf16_slowdown(shape: tuple[int, int], batch: int, cache: Path | None = None) -> float:
+    """How many times longer the three products of a layer `shape` (i, o) take in bfloat16 than in float32
+    here, each on its fastest path (timed once per machine, cached with the kernel choice)."""
+    f32, _ = rates([shape], batch, "float32", cache)
+    b16, _ = rates([shape], batch, "bfloat16", cache)
+    seconds = lambda r, dtype: sum(1 / max(r[_key(batch, *shape, dtype, p)].values()) for p in PRODUCTS)  # noqa: E731
+    return seconds(b16, "bfloat16") / seconds(f32, "float32")

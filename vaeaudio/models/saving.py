@@ -1,0 +1,69 @@
+"""Keras model files: saved atomically with their sha256 beside them, checked before loading.
+
+A run's final model (`model.keras`) and a classifier's (`classifier.keras`) are
+written by `save_model` and read after `check_model_file`; `load_model` loads a
+run's VAE in Keras safe mode (its custom classes registered by `vaeaudio.models`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaeaudio.formats.runs import MODEL
+from vaeaudio.util.errors import ModelError
+from vaeaudio.util.files import replacing, sha256_file
+
+#: Beside a saved model: its sha256, written by `save_model`.
+DIGEST_SUFFIX = ".sha256"
+
+
+def save_model(path: Path, model) -> None:
+    """Save a Keras `model` to `path` (.keras) atomically, with its sha256 in `path.sha256` (see `check_model_file`).
+
+    The old digest is removed first, so a crash part-way leaves a model without
+    a digest (not checked) rather than one with a wrong digest.
+    """
+    digest = Path(f"{path}{DIGEST_SUFFIX}")
+    digest.unlink(missing_ok=True)
+    with replacing(path, ".tmp.keras") as tmp:  # Keras insists on the .keras suffix
+        model.save(tmp)
+        sha = sha256_file(tmp)
+    with replacing(digest) as tmp:
+        tmp.write_text(sha + "\n", encoding="ascii")
+
+def check_model_file(path: Path, hint: str) -> None:
+    """`ModelError` (with `hint`) unless `path` is a zip archive whose sha256 is the one recorded at save, if any."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a Keras model file (not a zip archive): it is damaged or was replaced", hint)
+    digest = Path(f"{path}{DIGEST_SUFFIX}")
+    if digest.is_file() and digest.read_text(encoding="ascii").strip() != sha256_file(path):
+        raise ModelError(f"{path} is damaged: its sha256 differs from the one recorded when it was saved", hint)
+
+def has_whole_model(run: Path) -> bool:
+    """True when the run's `model.keras` exists and passes `check_model_file`."""
+    try:
+        check_model_file(run / MODEL, "")
+    except (ModelError, OSError):
+        return False
+    return True
+
+def load_model(run: Path):
+    """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after `check_model_file`."""
+    path = Path(run) / MODEL
+    again = f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`"
+    if not path.is_file():
+        raise ModelError(f"{path} is missing: the run has not finished",
+                         f"finish it with `vaeaudio train --resume {run}`")
+    check_model_file(path, again)
+    import keras
+
+    from vaeaudio import models  # noqa: F401  registers the custom classes
+
+    try:  # compile=False: the optimizer state saved with the model is not needed to decode or evaluate (resume
+        # reads the checkpoint), and skipping it lowers the peak memory of loading the reference MLP by 190 MB
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+                         again) from None

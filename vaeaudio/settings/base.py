@@ -1,0 +1,65 @@
+"""The base of every verb's settings, and the field types several verbs share."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from vaeaudio.util.errors import UsageError
+
+
+def _sharpen(value):
+    """'auto', or a power from 0.25 to 8 (numbers may come as text from the command line)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        power = float(value)
+    except (TypeError, ValueError):
+        power = math.nan
+    if not 0.25 <= power <= 8:  # also refuses NaN
+        raise ValueError("must be 'auto' or a power from 0.25 to 8")
+    return power
+
+
+
+
+#: A sharpening power P, or "auto": the P that gives generated spectrograms the training clips' mean level.
+Sharpen = Annotated[Literal["auto"] | float, BeforeValidator(_sharpen)]
+#: Where random latent points come from: the run's latent mixture if it stored one (auto), it, or N(0, I).
+Prior = Literal["auto", "mixture", "normal"]
+PRIOR_HELP = ("Where random latent points come from: 'normal' = the prior N(0, T^2 I); 'mixture' = the Gaussian mixture "
+              "fitted to the training clips' latents that a run trained with --latent-mixture stores (per digit); "
+              "'auto' = the mixture when the run has one, else the prior.")
+
+
+class Settings(BaseModel):
+    """Base for stage settings: strict fields, helpers for the CLI."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @classmethod
+    def default(cls, name: str):
+        """The default value of field `name`."""
+        return cls.model_fields[name].get_default(call_default_factory=True)
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The field's description, used as its flag's help text."""
+        return cls.model_fields[name].description or ""
+
+    @classmethod
+    def build(cls, **values):
+        """Validate `values` into a model; a bad value raises `UsageError` naming its flag."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
+            msg = err["msg"].removeprefix("Value error, ")
+            if not loc:  # a check across fields: its message names the flags itself
+                raise UsageError(msg) from None
+            given = err.get("input")
+            shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+            raise UsageError(f"--{loc[0].replace('_', '-')}: {msg}{shown}") from None

@@ -1,0 +1,127 @@
+"""Settings of `train`: the model, the optimisation, the kernels and the recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from vaeaudio.settings.base import Settings
+
+#: Kernels a matrix product can run on (`vaeaudio.models.kernels`): TensorFlow's oneDNN, XLA, numpy's OpenBLAS.
+KERNEL_PATHS = ("onednn", "xla", "openblas")
+
+#: Layer widths used when `--hidden` / `--filters` are not given.
+MLP_HIDDEN = (1024, 512, 256)
+STRIDED_FILTERS = (16, 32, 64, 128)
+
+#: Training recipes: settings a `--recipe` fills in for the flags not given. 'intelligible' makes conditional
+#: digits that an independent recogniser hears as often as the real recordings (docs/intelligibility.md).
+RECIPES = {"intelligible": {"conditional": True, "latent_dim": 16, "latent_mixture": 5, "epochs": 100}}
+
+
+class TrainSettings(Settings):
+    """`vaeaudio train`: fit a VAE on a spectrogram set and write a run directory."""
+
+    kind: Literal["mlp", "cnn"] = Field(description="Model family: 'mlp' (reference MLP-VAE) or 'cnn' (see --arch).")
+    data: Path = Field(Path("spectrograms"), description="Spectrogram set written by `vaeaudio preprocess`.")
+    run_dir: Path | None = Field(None, description="Run directory to create (default: runs/<kind>-<YYYYmmdd-HHMMSS>); its parent gets a `latest` link.")
+    arch: Literal["strided", "reference"] | None = Field(None, description="CNN layout: 'strided' (fast, default) or 'reference' (the report's 582 M-parameter CNN). cnn only.")
+    regularize: bool = Field(False, description="CNN regularisation as in the reference: L2 0.001 on conv kernels, dropout 0.2 after the flatten and after Dense 256. cnn only.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after each hidden Dense layer of the MLP, 0 <= P < 1 (0 = none). mlp only.")
+    hidden: tuple[int, ...] | None = Field(None, description=f"MLP encoder widths, comma-separated, units per Dense layer (default {','.join(map(str, MLP_HIDDEN))}; the decoder mirrors them). mlp only.")
+    filters: tuple[int, ...] | None = Field(None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default {','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
+    conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that `synth --digit D` makes the digit asked for.")
+    latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
+    latent_mixture: int = Field(0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the training clips' latent means (one per digit for a conditional run), stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). 0 = none: sample the prior, as the reference.")
+    recipe: Literal["intelligible"] | None = Field(None, description="Fill in the settings of a named recipe for the flags not given: 'intelligible' = " + " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in RECIPES["intelligible"].items()) + " (digits a speech recogniser hears about as often as the recordings; see the README).")
+    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, per clip.")
+    lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
+    batch_size: int = Field(128, ge=1, le=65536, description="Clips per training step.")
+    epochs: int = Field(50, ge=1, le=100_000, description="Epochs to train in total (with --resume: the total to reach).")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the per-epoch shuffle.")
+    precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' (bfloat16 compute, float32 weights and losses).")
+    xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel.")
+    kernels: Literal[("auto", *KERNEL_PATHS)] = Field("auto", description="Kernel of the large Dense products (forward and both gradients): 'auto' times oneDNN, XLA and OpenBLAS once per shape on this machine (cached in ~/.cache/vaeaudio) and keeps the fastest of each; or one path for all.")
+    distribute: Literal["none", "mirrored", "multi-worker"] = Field("none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per machine, configured by TF_CONFIG); --batch-size is the global batch.")
+    connect_timeout: float = Field(300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up (and for any collective step) before giving up.")
+    checkpoint_every: float = Field(30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")
+    preview_every: int | None = Field(None, ge=0, le=100_000, description="Epochs between TensorBoard previews in RUN/tb/ (audio and spectrograms of a few val clips' reconstructions and prior draws, and the latent map); default: 4 per run, and always after the last epoch; 0 = none. Not with --distribute.")
+    deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
+
+    @field_validator("hidden", "filters", mode="before")
+    @classmethod
+    def _widths(cls, v):
+        if isinstance(v, str):
+            try:
+                v = tuple(int(s) for s in v.split(",") if s.strip())
+            except ValueError:
+                raise ValueError("give positive integers separated by commas, e.g. 1024,512,256") from None
+        if v is not None and (not v or any(int(w) < 1 or int(w) > 65536 for w in v)):
+            raise ValueError("give 1 or more widths between 1 and 65536, e.g. 1024,512,256")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe(cls, values):
+        """A recipe's settings for every field not given (given ones win)."""
+        if isinstance(values, dict) and values.get("recipe") in RECIPES:
+            values = {**RECIPES[values["recipe"]], **values}
+        return values
+
+    # Flags that only some layouts take: refused for the others, defaults filled in for their own.
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v, info):
+        if info.data.get("kind") == "mlp":
+            if v is not None:
+                raise ValueError("applies to `train cnn` only")
+            return None
+        return v or "strided"
+
+    @field_validator("regularize")
+    @classmethod
+    def _regularize(cls, v, info):
+        if v and info.data.get("kind") == "mlp":
+            raise ValueError("applies to `train cnn` only; use --dropout for mlp")
+        return v
+
+    @field_validator("dropout")
+    @classmethod
+    def _dropout(cls, v, info):
+        if v and info.data.get("kind") == "cnn":
+            raise ValueError("applies to `train mlp` only; use --regularize for cnn")
+        return v
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v, info):
+        if info.data.get("kind") != "mlp":
+            if v is not None:
+                raise ValueError("applies to `train mlp` only")
+            return None
+        return v or MLP_HIDDEN
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, v, info):
+        if info.data.get("arch") != "strided":
+            if v is not None:
+                raise ValueError("applies to `train cnn --arch strided` only")
+            return None
+        return v or STRIDED_FILTERS
+
+    def describe(self) -> str:
+        """The model in words for tables: 'mlp (dropout 0.3, conditional)', 'cnn-strided (latent 8, beta 0.5)'."""
+        extras = [f"dropout {self.dropout:g}"] if self.dropout else []
+        extras += ["L2 + dropout"] if self.regularize else []
+        extras += ["conditional"] if self.conditional else []
+        extras += [f"latent {self.latent_dim}"] if self.latent_dim != 2 else []
+        extras += [f"beta {self.beta:g}"] if self.beta != 1.0 else []
+        name = self.kind if self.kind == "mlp" else f"cnn-{self.arch}"
+        return name + (f" ({', '.join(extras)})" if extras else "")
+
+    def run_name(self) -> str:
+        """Short model name used in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference', '-cond' if conditional."""
+        return (self.kind if self.kind == "mlp" else f"cnn-{self.arch}") + ("-cond" if self.conditional else "")

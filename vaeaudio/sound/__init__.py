@@ -1,0 +1,1 @@
+"""The signal chain: waveforms <-> normalised dB spectrograms (dsp), spectrograms -> sound (render), pictures (plots)."""

@@ -1,0 +1,1 @@
+"""Training a VAE: batches, distribution, checkpoints, previews and the train verb."""

@@ -1,0 +1,398 @@
+"""`vaeaudio train`: fit a VAE on a spectrogram set, with a run directory a user can trust.
+
+Data: the train and val splits of the set, in memory and batched per epoch
+from (seed, epoch) (`vaeaudio.training.batches`) by one input pipeline for all the
+epochs of a call, so a resumed run sees exactly the batches it would have seen
+and no epoch waits for a pipeline to be built.
+
+Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
+a `tf.function` (with the Adam update XLA-fused unless `--no-xla`, see
+`make_steps`) and run through `strategy.run` under the strategy of
+`--distribute` (`vaeaudio.training.distribute`: the default strategy on one machine,
+mirrored, or multi-worker), so one loop serves all three; `model.fit` is not
+used. Evaluation runs the same step with `training=False`. The large Dense
+products run on the kernels `--kernels` picks for this machine
+(`vaeaudio.models.kernels`, chosen in `build_model`).
+
+After every epoch: a row of `history.csv` and TensorBoard scalars in `tb/`.
+A checkpoint (`vaeaudio.training.checkpoint`, incl. optimizer and RNG state) is written
+after the first and the last epoch and otherwise at most every
+`--checkpoint-every` seconds (every epoch with `--checkpoint-every 0` and in
+distributed runs). Ctrl-C ends the current step, checkpoints and raises
+`TrainingInterrupted` (exit 130); a NaN or Inf loss raises `TrainingError` and
+keeps the last checkpoint.
+Losses are in nats per clip (`vaeaudio.models.vae`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import math
+import platform
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio import __version__
+from vaeaudio.formats import latents, runs
+from vaeaudio.formats.runs import LOSSES
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.models import kernels, saving
+from vaeaudio.settings import TrainSettings
+from vaeaudio.training import checkpoint, distribute, preview
+from vaeaudio.training.batches import Batches
+from vaeaudio.util import locks, progress
+from vaeaudio.util.errors import DataError, TrainingError, UsageError, environment_error
+
+CHECKPOINTS = "checkpoints"
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C: the run was checkpointed and can be resumed."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    """What a `train`/`resume` call did: the run, its epochs and its last history row."""
+
+    run_dir: Path
+    epochs: int
+    trained: int
+    seconds: float
+    last: dict
+    role: distribute.Role | None = None
+    digest: str | None = None  # sha256 of the final weights, for distributed runs
+
+    def summary(self) -> str:
+        r = self.last
+        where = f"run: {self.run_dir}"
+        if self.role is not None and not self.role.chief:
+            where = f"worker {self.role.index} of {len(self.role.workers)} (the chief writes {self.run_dir})"
+        return (f"trained {self.trained} epoch(s) in {self.seconds:.1f} s, {self.epochs} in all; "
+                f"val loss {r['val_total']:.2f} per clip (reconstruction {r['val_reconstruction']:.2f}, "
+                f"KL {r['val_kl']:.3f}); {where}" + (f"; weights sha256 {self.digest[:16]}" if self.digest else ""))
+
+
+class _StopOnSigint:
+    """While active, the first Ctrl-C only sets `requested`; a second one aborts at once."""
+
+    requested = False
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave SIGINT alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        progress.log("Ctrl-C: stopping after this step and writing a checkpoint (Ctrl-C again to abort without one)")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@contextlib.contextmanager
+def _determinism(on: bool):
+    """Enable TensorFlow op determinism inside the block (and only there)."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    if on and not was:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if on and not was:
+            tf_config.disable_op_determinism()
+
+
+def make_steps(model, xla: bool = True):
+    """(train_step, eval_step): (x (B, bins, frames), digits (B,)) -> running means {name: scalar}, via `strategy.run`.
+
+    Losses and gradients run on TensorFlow's own kernels (oneDNN on CPU: its
+    convolutions and bfloat16 matmuls are 2x faster than XLA's here), except the
+    large Dense products, on the kernels `build_model` chose. With `xla`,
+    the optimizer update, memory-bound over every parameter, is one XLA-fused
+    kernel; under a distribution strategy the optimizer all-reduces the
+    gradients itself, so the update is left uncompiled there. Both steps
+    return the first local replica's means (every replica holds the global ones).
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    update = None
+    if xla and not tf.distribute.has_strategy():
+        update = tf.function(model.apply_gradients, jit_compile=True)
+    inner = {True: functools.partial(model.step, training=True, update=update),
+             False: functools.partial(model.step, training=False)}
+
+    @tf.function
+    def train_step(x, digits):
+        return strategy.experimental_local_results(strategy.run(inner[True], args=(x, digits)))[0]
+
+    @tf.function
+    def eval_step(x, digits):
+        return strategy.experimental_local_results(strategy.run(inner[False], args=(x, digits)))[0]
+
+    return train_step, eval_step
+
+
+def build_model(settings: TrainSettings, shape: tuple[int, int]):
+    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision, its Dense
+    products on the kernels `settings.kernels` picks for this machine (and a line saying so on a CPU without
+    native bfloat16 when bfloat16 is asked for)."""
+    import keras
+    import tensorflow as tf
+
+    from vaeaudio.models import build, choose_kernels, dense_layers
+
+    keras.utils.set_random_seed(settings.seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(settings.precision)
+    strategy = tf.distribute.get_strategy()
+    try:
+        with strategy.scope():
+            model = build(settings, shape)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.lr))
+            model.optimizer.build(model.trainable_variables)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    replica_batch = max(1, settings.batch_size // strategy.num_replicas_in_sync)
+    if settings.precision == "mixed_bfloat16" and not kernels.native_bf16():
+        largest = max((tuple(layer.kernel.shape) for layer in dense_layers(model)), key=math.prod)
+        progress.log(f"--precision mixed_bfloat16: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so its "
+                     f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as in "
+                     "float32 here; --precision float32 is the faster choice on it")
+    choose_kernels(model, replica_batch, settings.kernels)
+    return model
+
+
+def _versions() -> dict[str, str]:
+    import h5py
+    import keras
+    import tensorflow as tf
+
+    return {"vaeaudio": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+
+
+def train(settings: TrainSettings) -> TrainResult:
+    """Train a new run as `settings` say; returns when all epochs are done.
+
+    The run directory is locked (`vaeaudio.util.locks`) until training ends.
+    """
+    if settings.distribute == "multi-worker" and settings.run_dir is None:
+        raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
+                         "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
+    spec_set = SpectrogramSet(settings.data)
+    with contextlib.ExitStack() as held:
+        return _train(settings, spec_set, held)
+
+
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
+    with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
+        run = settings.run_dir or runs.new_run_dir(settings.run_name())
+        if role.chief:
+            runs.lock_new_run(run, held)
+        data, stats = Batches.load(spec_set, settings.batch_size, settings.seed)
+        settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
+        with strategy.scope():
+            model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
+    if role.chief:
+        run.mkdir(parents=True, exist_ok=True)
+        n_train, n_val = data.sizes
+        runs.write_json(run / runs.CONFIG, {
+            "format": runs.FORMAT,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "settings": settings.model_dump(mode="json"),
+            "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
+                     "clips": {"train": n_train, "val": n_val}, **stats,
+                     "audio": spec_set.transform.as_dict()},
+            "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
+            "versions": _versions(),
+        })
+        runs.mark_latest(run)
+    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
+
+
+def resume(run_path: Path | None, epochs: int | None = None, distribute_: str = "none",
+           connect_timeout: float = 300.0) -> TrainResult:
+    """Continue the run at `run_path` (default runs/latest) from its checkpoint to `epochs` in total.
+
+    `distribute_` and `connect_timeout` say how this continuation runs (as
+    `--distribute`): a run from several workers can go on on one machine and back.
+    A run whose first epoch never ended (no checkpoint) starts again from its first epoch; a
+    run whose epochs are all done but whose `model.keras` is missing or damaged
+    (the final save failed) gets it written from the last checkpoint.
+    The run directory is locked while this runs.
+    """
+    run = runs.resolve_run(run_path)
+    with contextlib.ExitStack() as held:
+        return _resume(run, epochs, distribute_, connect_timeout, held)
+
+
+def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: float,
+            held: contextlib.ExitStack) -> TrainResult:
+    config = runs.load_config(run)
+    settings = config.train_settings()
+    settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
+                                      "distribute": distribute_, "connect_timeout": connect_timeout})
+    spec_set = SpectrogramSet(config.data.root)
+    if spec_set.sha256() != config.data.manifest_sha256:
+        raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
+                        "a run resumes only on its own data; start a new run instead")
+    with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
+        if role.chief:
+            held.enter_context(locks.hold(run, "run directory"))
+        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed)
+        with strategy.scope():
+            model = build_model(settings, spec_set.shape)
+            if checkpoint.exists(run / CHECKPOINTS):
+                position = checkpoint.restore(run / CHECKPOINTS, model)
+            else:
+                progress.log(f"{run.name} has no checkpoint (its first epoch never ended): starting from epoch 1")
+                position = checkpoint.Position(0)
+    history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
+    if position.epoch >= settings.epochs and role.chief and history and not saving.has_whole_model(run):
+        saving.save_model(run / runs.MODEL, model)
+        progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+        return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
+    if position.epoch >= settings.epochs:
+        raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
+                         f"ask for more, e.g. --epochs {position.epoch + 10}")
+    if role.chief:
+        runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
+        runs.mark_latest(run)
+    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    return _fit(settings, run, data, model, position, history, strategy, role, previews)
+
+
+def _finite(values: dict, where: str, run: Path, last_good: int) -> dict[str, float]:
+    out = {k: float(v) for k, v in values.items()}
+    if not all(math.isfinite(v) for v in out.values()):
+        kept = (f"the checkpoint of epoch {last_good} is kept in {run / CHECKPOINTS}" if last_good
+                else "no epoch finished, so there is no checkpoint")
+        raise TrainingError(f"the loss became {out['total']} at {where}; training stopped and {kept}",
+                            "try a lower --lr")
+    return out
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of the model's weights (hex): equal on every worker of a distributed run."""
+    h = hashlib.sha256()
+    for v in model.weights:
+        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return h.hexdigest()
+
+
+def _fit(settings: TrainSettings, run: Path, data: Batches, model, start, history: list[dict], strategy,
+         role: distribute.Role, previews: preview.Preview | None = None) -> TrainResult:
+    """Train from `start` to `settings.epochs`; the chief writes to `run`, other workers to a scratch folder.
+
+    `previews`: TensorBoard audio and images every few epochs (`vaeaudio.training.preview`), written by the chief."""
+    try:
+        return _epochs(settings, run, role.run_dir(run), data, model, start, history, strategy, role,
+                       previews if role.chief else None)
+    except OSError as exc:  # a full disk or a read-only folder: say how to go on once it is fixed
+        problem = environment_error(exc, then=f"continue the run with `vaeaudio train --resume {run}`")
+        if problem is None:
+            raise
+        raise problem from None
+    finally:
+        role.clean_up()
+
+
+def _epochs(settings, run, out, data, model, start, history, strategy, role, previews) -> TrainResult:
+    import tensorflow as tf
+
+    with strategy.scope():
+        train_step, eval_step = make_steps(model, settings.xla)
+    writer = tf.summary.create_file_writer(str(out / "tb"))
+    n_train, _ = data.sizes
+    n_steps, bs = data.steps(), settings.batch_size
+    again = f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`"
+    began, first = time.perf_counter(), start.epoch
+    saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
+    # Several workers must all save or all skip (reading metric state may be a collective): a clock is not shared.
+    every = settings.checkpoint_every if settings.distribute == "none" else 0.0
+    # One pipeline for every epoch of this call (building one costs as much as a step), read n_steps an epoch.
+    batches = iter(strategy.distribute_datasets_from_function(functools.partial(
+        data.train_batches, start.epoch, start.step, epochs=settings.epochs - start.epoch)))  # gets the InputContext
+    val_batches = strategy.distribute_datasets_from_function(data.val_batches)
+    with _determinism(settings.deterministic), _StopOnSigint() as stop:
+        for epoch in range(start.epoch, settings.epochs):
+            resumed = epoch == start.epoch and start.step > 0
+            skip, spent = (start.step, start.seconds) if resumed else (0, 0.0)
+            if not resumed:
+                model.reset_metrics()
+            t0 = time.perf_counter()
+            with progress.bar(n_train, f"epoch {epoch + 1}/{settings.epochs}", unit="clips") as bar:
+                bar.advance(min(skip * bs, n_train))
+                for step in range(skip + 1, n_steps + 1):
+                    x, digits = next(batches)
+                    out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out, saved_epoch)
+                    done = min(step * bs, n_train) - skip * bs
+                    bar.advance(min(step * bs, n_train) - (step - 1) * bs, step=f"{step}/{n_steps}",
+                                loss=round(out_m["total"], 2), clips_per_s=round(done / (time.perf_counter() - t0), 1))
+                    if stop.requested and step < n_steps:
+                        checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch, step, spent + time.perf_counter() - t0))
+                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; checkpoint written", again)
+            train_s = spent + time.perf_counter() - t0
+            model.reset_metrics()
+            for x, digits in val_batches:
+                val_out = eval_step(x, digits)
+            val_m = _finite(val_out, f"epoch {epoch + 1}, validation", out, saved_epoch)
+            row = {"epoch": epoch + 1, **{f"train_{k}": out_m[k] for k in LOSSES},
+                   **{f"val_{k}": val_m[k] for k in LOSSES},
+                   "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
+            history.append(row)
+            _log_epoch(writer, row, settings.epochs)
+            if previews is not None and previews.due(epoch + 1):
+                previews.write(writer, model, epoch + 1)
+            runs.write_history(out, history)
+            interrupted = stop.requested and epoch + 1 < settings.epochs
+            if (interrupted or epoch + 1 == settings.epochs or saved_at is None
+                    or time.perf_counter() - saved_at >= every):
+                checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
+                saved_epoch, saved_at = epoch + 1, time.perf_counter()
+            if interrupted:
+                raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
+    saving.save_model(out / runs.MODEL, model)
+    if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
+        latents.store(out, model, data.train.numpy(), data.train_digits.numpy() if settings.conditional else None,
+                      settings.latent_mixture, settings.seed)
+    digest = weights_digest(model) if settings.distribute != "none" else None
+    return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
+                       role, digest)
+
+
+def _log_epoch(writer, row: dict, epochs: int) -> None:
+    """TensorBoard scalars (written with TensorFlow's own summary ops: no tensorboard package needed) and a log line."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    scalar = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in LOSSES}
+    with writer.as_default():
+        for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
+            tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=scalar)
+    writer.flush()
+    progress.log(f"epoch {row['epoch']}/{epochs}: train {row['train_total']:.2f} "
+                 f"(rec {row['train_reconstruction']:.2f}, KL {row['train_kl']:.3f}), "
+                 f"val {row['val_total']:.2f} (rec {row['val_reconstruction']:.2f}, KL {row['val_kl']:.3f}), "
+                 f"{row['seconds']:.1f} s, {row['samples_per_s']:.0f} clips/s")

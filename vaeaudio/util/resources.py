@@ -1,0 +1,58 @@
+"""Memory and disk budgets: how many clips to handle at once, and whether the output fits on disk.
+
+Generation (`vaeaudio.listening.synth`, `vaeaudio.judging.generation`) decodes, renders and
+writes clips a chunk at a time, so any accepted request runs at a flat peak
+memory: a chunk takes at most a quarter of the memory available when it starts
+(`MemAvailable` in /proc/meminfo), between `MIN_CHUNK` and `MAX_CHUNK` clips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from vaeaudio.util.errors import UsageError
+
+#: Fewest and most clips handled at once (512 default-size clips take about 435 MB while rendered).
+MIN_CHUNK, MAX_CHUNK = 16, 512
+#: Share of the available memory one chunk may take.
+MEMORY_SHARE = 0.25
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation: `MemAvailable`, else free pages, else 1 GiB."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return 1 << 30
+
+
+def render_bytes_per_clip(bins: int, frames: int, clip_samples: int) -> int:
+    """Peak bytes one clip takes from decoding to WAV: about 8 float32 copies of its spectrogram (decoder output,
+    sharpened, dB, magnitude, transposed, complex phase) and 4 of its waveform (0.85 MB at the default size)."""
+    return 4 * (8 * bins * frames + 4 * clip_samples)
+
+
+def chunk_clips(bytes_per_clip: int) -> int:
+    """How many clips to handle at once, from the memory available now (see the module docstring)."""
+    fit = int(available_memory() * MEMORY_SHARE) // max(1, bytes_per_clip)
+    return max(MIN_CHUNK, min(MAX_CHUNK, fit))
+
+
+def require_disk(folder: Path, needed: int, what: str) -> None:
+    """`UsageError` unless the file system of `folder` (or its nearest existing parent) has `needed` bytes free."""
+    where = Path(folder).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if needed > free:
+        raise UsageError(f"{what} need {needed / 1e6:,.0f} MB but {where} has {free / 1e6:,.0f} MB free",
+                         "ask for fewer clips or choose a folder on a larger disk")
