@@ -49,6 +49,7 @@ from vaeaudio.corpus.archive import CHUNK_BYTES, SPEAKER_DIR, Refused, extension
 from vaeaudio.corpus.scan import META_FILE
 from vaeaudio.settings import DownloadSettings
 from vaeaudio.util import locks, progress
+from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DownloadError
 
 #: Marker written into `dest` after a complete extraction (JSON).
@@ -376,7 +377,7 @@ def _extract(archive: Path, dest: Path, limit: int, where: str, sha: str) -> tup
                                 "free some disk space or choose another --dest") from None
         marker = {"format": MARKER_FORMAT, "url": where, "archive_sha256": sha, "files": counts[0],
                   "recordings": counts[1], "speakers": counts[2], "bytes": counts[3],
-                  "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                  "completed": timestamp()}
         (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         (tmp / SENTINEL).unlink()
         try:

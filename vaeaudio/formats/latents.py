@@ -15,13 +15,13 @@ Stored in a run as `latents.npz` (`FORMAT`, written atomically):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vaeaudio.util.errors import ModelError, UsageError
+from vaeaudio.util.files import replacing
 
 FILE = "latents.npz"
 FORMAT = "vaeaudio-latents/1"
@@ -53,9 +53,8 @@ class LatentMixture:
 
     def save(self, path: Path) -> Path:
         """Write to `path` (.npz) atomically."""
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, format=np.array(FORMAT), weights=self.weights, means=self.means, cholesky=self.cholesky)
-        os.replace(tmp, path)
+        with replacing(path, ".tmp.npz") as tmp:  # numpy insists on the .npz suffix
+            np.savez(tmp, format=np.array(FORMAT), weights=self.weights, means=self.means, cholesky=self.cholesky)
         return path
 
     @classmethod
@@ -95,17 +94,10 @@ def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0
     return LatentMixture(weights / weights.sum(1, keepdims=True), means, chol)
 
 
-def encoder_means(model, spec: np.ndarray, digits: np.ndarray | None, batch: int = 256) -> np.ndarray:
-    """The encoder means (n, L) of spectrograms (n, bins, frames) [with their digits (n,)]."""
-    parts = [np.asarray(model.encode(spec[s : s + batch], None if digits is None else digits[s : s + batch])[0])
-             for s in range(0, len(spec), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, model.latent_dim), np.float32)
-
-
-def store(run: Path, model, spec: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> Path:
-    """Fit the mixture to the encoder means of the training clips `spec` (n, bins, frames) [with their `digits`
-    (n,), for a conditional run] and write it to `run/latents.npz`."""
-    return fit(encoder_means(model, spec, digits), digits, components, seed).save(Path(run) / FILE)
+def store(run: Path, z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> Path:
+    """Fit the mixture to the training clips' encoder means `z` (n, L) [with their `digits` (n,), for a conditional
+    run] and write it to `run/latents.npz`."""
+    return fit(z, digits, components, seed).save(Path(run) / FILE)
 
 
 def load(run: Path) -> LatentMixture | None:

@@ -18,14 +18,14 @@ gives byte-identical files (and the same sha256).
 
 from __future__ import annotations
 
-import os
+import contextlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from vaeaudio.util.errors import DataError
-from vaeaudio.util.files import sha256_file
+from vaeaudio.util.files import replacing, sha256_file
 
 SHARD_FORMAT = "vaeaudio-shard/1"
 _STR = h5py.string_dtype("utf-8")
@@ -33,29 +33,42 @@ _FIELDS = ("spec", "db_min", "db_max", "digit", "speaker", "path")
 
 
 class ShardWriter:
-    """Write one shard of `n` clips under a temporary name; `close()` renames it into place.
-
-    Use as a context manager: on an exception the temporary file is removed and
-    no file with the final name appears.
+    """Write one shard of `n` clips under a temporary name (`files.replacing`), renamed into place when the `with`
+    block ends without an exception; then `sha256` and `bytes` describe it. On an exception the temporary file is
+    removed and no file with the final name appears.
     """
 
     def __init__(self, path: Path, n: int, shape: tuple[int, int], plan_id: str):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
-        self.n = n
+        self.path, self.n, self.shape, self.plan_id = Path(path), n, shape, plan_id
         self.sha256: str | None = None
         self.bytes = 0
-        self.f = h5py.File(self.tmp, "w", libver="earliest", track_order=False)
-        self.f.attrs["format"] = SHARD_FORMAT
-        self.f.attrs["plan"] = plan_id
-        self.f.attrs["clips"] = n
-        opts = {"track_times": False}
-        self.f.create_dataset("spec", (n, *shape), dtype="f4", **opts)  # contiguous: fastest to write
-        for name in ("db_min", "db_max"):
-            self.f.create_dataset(name, (n,), dtype="f4", **opts)
-        self.f.create_dataset("digit", (n,), dtype="i1", **opts)
-        for name in ("speaker", "path"):
-            self.f.create_dataset(name, (n,), dtype=_STR, **opts)
+
+    def __enter__(self) -> ShardWriter:
+        with contextlib.ExitStack() as stack:
+            self.tmp = stack.enter_context(replacing(self.path))
+            stack.push(self._measure)  # runs after the HDF5 file is closed, before the rename
+            self.f = stack.enter_context(h5py.File(self.tmp, "w", libver="earliest", track_order=False))
+            self.f.attrs["format"] = SHARD_FORMAT
+            self.f.attrs["plan"] = self.plan_id
+            self.f.attrs["clips"] = self.n
+            opts = {"track_times": False}
+            self.f.create_dataset("spec", (self.n, *self.shape), dtype="f4", **opts)  # contiguous: fastest to write
+            for name in ("db_min", "db_max"):
+                self.f.create_dataset(name, (self.n,), dtype="f4", **opts)
+            self.f.create_dataset("digit", (self.n,), dtype="i1", **opts)
+            for name in ("speaker", "path"):
+                self.f.create_dataset(name, (self.n,), dtype=_STR, **opts)
+            self._stack = stack.pop_all()
+        return self
+
+    def _measure(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.sha256 = sha256_file(self.tmp)
+            self.bytes = self.tmp.stat().st_size
+        return False
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        return self._stack.__exit__(exc_type, exc, tb)
 
     def write_labels(self, digit, speaker, path) -> None:
         """Labels for all n clips: digits (int), speaker ids and source paths (str)."""
@@ -69,31 +82,6 @@ class ShardWriter:
         self.f["spec"][start:end] = spec
         self.f["db_min"][start:end] = db_min
         self.f["db_max"][start:end] = db_max
-
-    def close(self) -> None:
-        """Flush, hash, fsync and rename the shard into place (the temporary file is removed if any step fails)."""
-        try:
-            self.f.close()
-            with open(self.tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            self.sha256 = sha256_file(self.tmp)
-            self.bytes = self.tmp.stat().st_size
-            os.replace(self.tmp, self.path)
-        except BaseException:
-            self.tmp.unlink(missing_ok=True)
-            raise
-
-    def __enter__(self) -> ShardWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            try:
-                self.f.close()
-            finally:
-                self.tmp.unlink(missing_ok=True)
 
 
 def read_plan_id(path: Path) -> str | None:

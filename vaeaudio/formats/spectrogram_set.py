@@ -10,7 +10,6 @@ int8, `speaker`/`path` (n,) str); `.transform` is the audio settings it was made
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from vaeaudio.formats.shards import read_shard
 from vaeaudio.sound import dsp
+from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError
 from vaeaudio.util.files import replacing, sha256_file
 
@@ -114,7 +114,7 @@ class Manifest(BaseModel):
             splits[name] = SplitInfo(clips=len(recs), digits=digits,
                                      speakers=sorted({r.speaker for r in recs}), shards=shards[name])
         return cls(
-            format=FORMAT, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            format=FORMAT, created=timestamp(),
             vaeaudio_version=version, settings=settings.content(),
             source=SourceInfo(root=str(settings.src.resolve()), fingerprint=fingerprint, files=n_files),
             shape=shape, length_bounds=LengthBounds(percentiles=settings.length_percentiles, samples=bounds),
@@ -171,6 +171,21 @@ class SpectrogramSet:
     def transform(self) -> dsp.Transform:
         """The audio settings the set was made with (sample rate, clip length, STFT, dB range)."""
         return dsp.Transform.of(self.manifest.settings)
+
+    def recording(self, path: str) -> np.ndarray | None:
+        """The source recording `path` (relative to the set's source root, as in a shard's `path`) cut as preprocess
+        cut it: (clip_samples,) float32 at the set's sample rate; None when it is no longer there."""
+        source = Path(self.manifest.source.root) / str(path)
+        if not source.is_file():
+            return None
+        return self.transform.to_clip(*dsp.read(source))
+
+    def recordings(self, paths) -> np.ndarray | None:
+        """`recording` of each of `paths` (n,) -> (n, clip_samples); None when any of them is no longer there."""
+        clips = [self.recording(p) for p in paths]
+        if any(c is None for c in clips):
+            return None
+        return np.stack(clips) if clips else np.zeros((0, self.transform.clip_samples), np.float32)
 
     def sha256(self) -> str:
         """SHA-256 of the manifest file (which names every shard's hash): the set's identity."""

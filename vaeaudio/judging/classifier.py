@@ -37,7 +37,7 @@ def train(settings: ClassifierSettings) -> ClassifierResult:
     return ClassifierResult(out, judge.train(settings, out))
 
 
-def newest(root: Path = Path("runs")) -> Path:
+def newest(root: Path = runs.DEFAULT_ROOT) -> Path:
     """The newest `root/classifier-*` folder holding a classifier."""
     found = sorted(p for p in root.glob("classifier-*") if (p / MODEL).is_file())
     if not found:

@@ -23,8 +23,6 @@ Writes RUN/eval/metrics.json, table.csv and table.md; the result prints a table.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,90 +32,44 @@ import numpy as np
 from vaeaudio.formats import latents
 from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SPLITS, SpectrogramSet
-from vaeaudio.judging import metrics
+from vaeaudio.judging import metrics, tables
 from vaeaudio.settings import EvaluateSettings
 from vaeaudio.sound import dsp, plots
 from vaeaudio.sound.render import render
 from vaeaudio.util import progress
+from vaeaudio.util.arrays import evenly
 from vaeaudio.util.errors import DataError
-
-TABLE_COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
-                 "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
-                 "heard gen / real train", "heard recon / repr")
+from vaeaudio.util.files import write_bytes
 
 
 def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: int) -> dict[str, np.ndarray]:
-    """Encoder means and per-clip losses of clips (n, bins, frames) with their digits (n,)."""
+    """Encoder means (n, L) and per-clip losses (n,) of clips (n, bins, frames) with their digits (n,): one encoder
+    pass per batch (`VAE.terms`)."""
     z_mean, recon, kl = [], [], []
     for s in range(0, len(spec), batch):
-        x, d = spec[s : s + batch], digits[s : s + batch]
-        zm, _ = model.encode(x, d)
-        r, k = model.losses_for(x, d)
+        zm, r, k = model.terms(spec[s : s + batch], digits[s : s + batch])
         z_mean.append(np.asarray(zm))
         recon.append(np.asarray(r))
         kl.append(np.asarray(k))
+    if not z_mean:
+        return {"z_mean": np.zeros((0, model.latent_dim), np.float32), **{k: np.zeros(0, np.float32) for k in LOSSES}}
     recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
     return {"z_mean": np.concatenate(z_mean), "reconstruction": recon_a, "kl": kl_a, "total": recon_a + beta * kl_a}
 
 
-def _plots(out: Path, z_test, digits, speakers, history, spec_in, spec_out, db_range, transform, title: str) -> dict[str, str]:
-    """evaluate's PNGs; `db_range` (n, 2): each shown clip's dB range, `transform` its audio settings (axes in s, Hz, dB)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = {}
-    proj, var = plots.pca_2d(z_test)
-    projected = z_test.shape[1] > 2
-    how = (f" - PCA of {z_test.shape[1]}-D latent ({100 * var.sum():.0f}% of variance)" if projected else "")
-    axes_names = ("PC 1", "PC 2") if projected else ("z[0]", "z[1]")
-    if z_test.shape[1] == 1:
-        proj = np.column_stack([proj[:, 0], np.zeros(len(proj))])
-        axes_names = ("z[0]", "")
-    for by, labels in (("digit", digits), ("speaker", speakers)):
-        fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
-        names = sorted(set(labels.tolist()), key=lambda v: (len(str(v)), str(v)))
-        cmap = plt.get_cmap("tab10" if len(names) <= 10 else "nipy_spectral")
-        for i, name in enumerate(names):
-            m = labels == name
-            color = cmap(i if len(names) <= 10 else i / max(len(names) - 1, 1))
-            ax.scatter(proj[m, 0], proj[m, 1], s=9, alpha=0.7, color=color, label=str(name))
-        ax.set_xlabel(axes_names[0])
-        ax.set_ylabel(axes_names[1])
-        ax.set_title(f"{title}: test latent means by {by}{how}", fontsize=9)
-        if len(names) <= 20:
-            ax.legend(title=by, fontsize=7, markerscale=2, loc="best", ncol=2 if len(names) > 10 else 1)
-        fig.tight_layout()
-        files[f"latent_{by}"] = str(_save(fig, out / f"latent_{by}.png", plt))
+def _plots(out: Path, z_test, test: dict, history, show: np.ndarray, recon_shown: np.ndarray, transform,
+           title: str) -> dict[str, str]:
+    """evaluate's PNGs: test latent means by digit and by speaker, training curves, clips `show` over their
+    reconstructions `recon_shown` (axes in s, Hz, dB with each clip's own dB range)."""
+    files = {f"latent_{by}": str(write_bytes(out / f"latent_{by}.png", plots.latent_scatter(z_test, test[by], by, title)))
+             for by in ("digit", "speaker")}
     if history:
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=110)
-        epochs = [r["epoch"] for r in history]
-        for ax, key in zip(axes, ("total", "reconstruction", "kl")):
-            ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
-            ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="val")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(f"{key} (nats per clip)")
-            ax.set_title(key)
-            ax.legend()
-        fig.suptitle(f"{title}: training curves", fontsize=10)
-        fig.tight_layout()
-        files["curves"] = str(_save(fig, out / "curves.png", plt))
-    n = len(spec_in)
-    if n:
-        fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5), dpi=110, squeeze=False)
-        for i in range(n):
-            for row, (spec, label) in enumerate(((spec_in[i], "input"), (spec_out[i], "reconstruction"))):
-                plots.draw(axes[row, i], spec, *db_range[i], transform, f"test clip {i}: {label}", small=True)
-        fig.tight_layout()
-        files["reconstructions"] = str(_save(fig, out / "reconstructions.png", plt))
+        files["curves"] = str(write_bytes(out / "curves.png", plots.training_curves(history, title)))
+    if len(show):
+        db_range = np.column_stack([test["db_min"][show], test["db_max"][show]])
+        files["reconstructions"] = str(write_bytes(out / "reconstructions.png", plots.reconstructions(
+            test["spec"][show], recon_shown, db_range, transform)))
     return files
-
-
-def _save(fig, path: Path, plt) -> Path:
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick: np.ndarray, settings) -> list[str]:
@@ -129,14 +81,11 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
                      n_iter=settings.griffin_lim_iters, seed=settings.seed)
     model = render(recon, test["db_min"][pick], test["db_max"][pick], t, n_iter=settings.griffin_lim_iters,
                    seed=settings.seed)
-    root = Path(data.manifest.source.root)
     for j, i in enumerate(pick):
         stem = f"clip{j}_digit{test['digit'][i]}_{test['speaker'][i]}"
-        source = root / test["path"][i]
-        if source.is_file():
-            y, sr = dsp.read(source)
-            written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(t.to_clip(y, sr)),
-                                               t.sample_rate)))
+        original = data.recording(test["path"][i])
+        if original is not None:
+            written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(original), t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_representation.wav", ceiling[j], t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_model.wav", model[j], t.sample_rate)))
     return written
@@ -172,16 +121,14 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     history = read_history(run)
     out = run / "eval"
     out.mkdir(exist_ok=True)
-    pick = np.linspace(0, len(test["spec"]) - 1, min(settings.listen, len(test["spec"]))).round().astype(int)
-    show = pick[:6] if len(pick) else np.arange(min(4, len(test["spec"])))
+    pick = evenly(len(test["spec"]), settings.listen)
+    show = pick[:6] if len(pick) else evenly(len(test["spec"]), 4)
     both = np.unique(np.concatenate([pick, show]))
-    recon = np.asarray(model.decode(ftest["z_mean"][both], test["digit"][both])) if len(test["spec"]) else None
-    order = {int(i): j for j, i in enumerate(both)}
-    title = f"{run.name}"
-    plots = _plots(out, ftest["z_mean"], test["digit"], test["speaker"], history,
-                   test["spec"][show], recon[[order[int(i)] for i in show]] if recon is not None else [],
-                   np.column_stack([test["db_min"][show], test["db_max"][show]]), config.transform(), title)
-    listen = _listen(out / "listen", data, test, recon[[order[int(i)] for i in pick]], pick, settings) if len(pick) else []
+    recon = model.decode_all(ftest["z_mean"][both], test["digit"][both])
+    row_of = {int(i): j for j, i in enumerate(both)}
+    recon_of = lambda idx: recon[[row_of[int(i)] for i in idx]]  # noqa: E731
+    figures = _plots(out, ftest["z_mean"], test, history, show, recon_of(show), config.transform(), run.name)
+    listen = _listen(out / "listen", data, test, recon_of(pick), pick, settings) if len(pick) else []
     generation, digits, heard, recogniser = None, None, [], None
     if settings.samples_per_digit or settings.recogniser:
         from vaeaudio.models.sharpen import sharpen_power
@@ -214,9 +161,9 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     if recogniser is not None:
         from vaeaudio.judging.generation import listening_metrics
 
-        listening = listening_metrics(recogniser, model, arrays["train"], test, ftest["z_mean"],
-                                      Path(data.manifest.source.root), config.transform(), settings.griffin_lim_iters,
-                                      settings.seed, np.concatenate(heard) if heard else None, digits, power)
+        listening = listening_metrics(recogniser, model, data, arrays["train"], test, ftest["z_mean"],
+                                      settings.griffin_lim_iters, settings.seed,
+                                      np.concatenate(heard) if heard else None, digits, power)
     # ---
     result = {
         "run": str(run),
@@ -241,42 +188,14 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         "recogniser": listening,
         "units": {"losses": "nats per clip (sum over bins / latent dims, mean over clips)",
                   "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1"},
-        "plots": plots,
+        "plots": figures,
         "listen": listen,
         "settings": settings.model_dump(mode="json", exclude={"runs"}),
         "seconds": time.perf_counter() - t0,
     }
     write_json(out / "metrics.json", result)
-    _write_tables(out, [result])
+    tables.write(out, [result])
     return result
-
-
-def _row(r: dict) -> list[str]:
-    g = r.get("generation")
-    f = lambda v, fmt: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)  # noqa: E731
-    return [Path(r["run"]).name, r["model"], f(r["epochs"], "d"), f(r["training_seconds"], ".0f"),
-            f(r["losses"]["train"]["total"], ".2f"), f(r["losses"]["val"]["total"], ".2f"),
-            f(r["losses"]["test"]["total"], ".2f"), f(r["latent"]["knn_digit_accuracy"], ".3f"),
-            f(r["latent"]["silhouette_digit"], ".3f"),
-            f"{g['inception_score']:.2f} / {g['real_test_inception_score']:.2f}" if g else "-",
-            f(g.get("generated_accuracy") if g else None, ".3f"), *_heard(r.get("recogniser"))]
-
-
-def _heard(h: dict | None) -> list[str]:
-    """The recogniser's 'generated / real' and 'reconstruction / representation' accuracies, as table cells."""
-    acc = lambda key: "-" if not (h or {}).get(key) or h[key].get("accuracy") is None else f"{h[key]['accuracy']:.2f}"  # noqa: E731
-    return [f"{acc('generated')} / {acc('real_train')}", f"{acc('reconstruction')} / {acc('representation')}"]
-
-
-def _write_tables(out: Path, results: list[dict]) -> None:
-    rows = [_row(r) for r in results]
-    with open(out / "table.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(TABLE_COLUMNS)
-        w.writerows(rows)
-    md = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-    md += ["| " + " | ".join(row) + " |" for row in rows]
-    (out / "table.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
 @dataclass
@@ -287,17 +206,7 @@ class EvaluateResult:
 
     def summary(self) -> str:
         """A rich table (losses in nats per clip) and where the files are."""
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="vaeaudio evaluate (losses: nats per clip)")
-        for col in TABLE_COLUMNS:
-            table.add_column(col, justify="left" if col in ("run", "model") else "right")
-        for r in self.results:
-            table.add_row(*_row(r))
-        buf = io.StringIO()
-        Console(file=buf, width=190, force_terminal=False).print(table)
-        lines = [buf.getvalue().rstrip()]
+        lines = [tables.terminal(self.results)]
         for r in self.results:
             lines.append(f"{Path(r['run']).name}: {Path(r['run']) / 'eval'}/ (metrics.json, table.md, "
                          f"{len(r['plots'])} plots, {len(r['listen'])} WAVs in listen/)"

@@ -20,7 +20,6 @@ recordings, the representation alone and reconstructions is `listening_metrics`
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +28,6 @@ from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
 from vaeaudio.judging import judge, metrics
 from vaeaudio.judging.judge import MODEL, Judge
 from vaeaudio.settings import ClassifierSettings
-from vaeaudio.sound import dsp
 from vaeaudio.sound.render import render
 from vaeaudio.util import progress, resources
 from vaeaudio.util.errors import ModelError
@@ -143,16 +141,6 @@ def overheard(chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], recogniser
         yield waves, d
 
 
-def real_clips(root: Path, paths: np.ndarray, transform) -> np.ndarray | None:
-    """The recordings `paths` (n,) under `root` as preprocess cut them (`transform.to_clip`):
-    (n, clip_samples) at its sample rate, or None when any of them is no longer there."""
-    files = [Path(root) / str(p) for p in paths]
-    if not all(f.is_file() for f in files):
-        return None
-    clips = [transform.to_clip(*dsp.read(f)) for f in files]
-    return np.stack(clips) if clips else np.zeros((0, transform.clip_samples), np.float32)
-
-
 def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | None:
     """The digits (n,) `recogniser` hears in clips made `resources.chunk_clips` at a time by `clips_of(slice)`
     (-> (k, clip_samples) at `transform.sample_rate`, or None: then None), so memory stays flat."""
@@ -166,7 +154,7 @@ def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | No
     return np.concatenate(heard) if heard else np.zeros(0, int)
 
 
-def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.ndarray, root: Path, transform,
+def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test: dict, z_mean: np.ndarray,
                       n_iter: int, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
                       sharpen: float = 1.0) -> dict:
     """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser`) hears, as `recognise.scores`, in:
@@ -176,18 +164,19 @@ def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.nda
       `nothing_heard`);
     - `real_train`: the recordings of the train split (`train` holds "path", "digit", "speaker"): the
       voices generated clips imitate;
-    - `real`: the test recordings (`test["path"]` under `root`), resampled and cut as preprocess did
-      (either is None when the corpus is gone);
+    - `real`: the test recordings (`test["path"]`, `SpectrogramSet.recordings` of `data`), resampled and cut as
+      preprocess did (either is None when the corpus is gone);
     - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
     - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
       the clip's own dB range, sharpened as generated clips are (`sharpen`, recorded in the result);
     and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
     way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
-    representation and reconstruction are also scored per speaker. Every clip is at `transform.sample_rate`;
+    representation and reconstruction are also scored per speaker. Every clip is at the set's sample rate;
     all are made and heard a chunk at a time (`resources.chunk_clips`), so memory stays flat.
     """
     from vaeaudio.judging import recognise
 
+    transform = data.transform
     digit, speaker = test["digit"], test["speaker"]
     out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence", "sharpen": sharpen}
     if heard is not None:
@@ -195,7 +184,7 @@ def listening_metrics(recogniser, model, train: dict, test: dict, z_mean: np.nda
                             {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
     for key, split in (("real_train", train), ("real", test)):
         heard_real = _heard_in_chunks(recogniser, len(split["path"]),
-                                      lambda part, p=split["path"]: real_clips(root, p[part], transform), transform)
+                                      lambda part, p=split["path"]: data.recordings(p[part]), transform)
         out[key] = recognise.scores(heard_real, split["digit"], split["speaker"]) if heard_real is not None else None
     phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips
     heard_repr = _heard_in_chunks(recogniser, len(digit), lambda part: render(

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +43,7 @@ from vaeaudio.models import saving
 from vaeaudio.settings import ClassifierSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
+from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError, ModelError
 
 MODEL = "classifier.keras"
@@ -227,7 +227,7 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
                             epochs=settings.epochs, shuffle=False, verbose=0, callbacks=callbacks)
     config = {
         "format": FORMAT,
-        "created": datetime.now().isoformat(timespec="seconds"),
+        "created": timestamp(),
         "data": {"root": str(data.root.resolve()), "manifest_sha256": data.sha256(), "split_by": data.manifest.split_by},
         "preprocess": data.manifest.settings,
         "shape": list(data.shape),

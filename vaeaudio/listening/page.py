@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 from html import escape
 
+from vaeaudio.formats.runs import LOSSES
+from vaeaudio.formats.spectrogram_set import SPLITS
+
 #: matplotlib's tab10, the digit colours of evaluate's latent plots.
 DIGIT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-SPLITS = ("train", "val", "test")
-LOSSES = (("reconstruction", "reconstruction"), ("kl", "KL"), ("total", "total"))
+#: How the page names each of the losses (`vaeaudio.formats.runs.LOSSES`).
+LOSS_NAMES = {"reconstruction": "reconstruction", "kl": "KL", "total": "total"}
 MAP_SIZE = 480  # SVG user units of the latent map's side
 
 
@@ -72,8 +75,8 @@ def _settings_table(sections: list[dict]) -> str:
 def _loss_table(sections: list[dict]) -> str:
     rows = []
     for split in SPLITS:
-        for key, name in LOSSES:
-            rows.append([f"{split} {name}"] + [_num((s["metrics"]["losses"].get(split) or {}).get(key), ".2f")
+        for key in LOSSES:
+            rows.append([f"{split} {LOSS_NAMES[key]}"] + [_num((s["metrics"]["losses"].get(split) or {}).get(key), ".2f")
                                                 for s in sections])
     return _table("Losses (nats per clip: sum over bins, mean over clips; total = reconstruction + beta x KL)",
                   ["", *(escape(s["name"]) for s in sections)], rows, "numbers")

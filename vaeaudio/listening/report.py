@@ -45,6 +45,8 @@ from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.settings import EvaluateSettings, ReportSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util import progress
+from vaeaudio.util.arrays import evenly
+from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import UsageError
 
 FORMAT = "vaeaudio-report/1"
@@ -83,9 +85,10 @@ def evaluate_settings(settings: ReportSettings) -> EvaluateSettings:
 def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
     """RUN/eval/metrics.json if current (written after model.keras, same evaluate settings), else a fresh
     evaluation; returns (metrics, "reused" or "ran (why)")."""
-    from vaeaudio.formats.runs import MODEL
     from vaeaudio.judging.evaluate import evaluate_run
+    from vaeaudio.models.saving import finished_model
 
+    model = finished_model(run)
     path = run / "eval" / "metrics.json"
     wanted = settings.model_dump(mode="json", exclude={"runs"})
     why = "none yet"
@@ -94,7 +97,7 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
             m = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             m, why = {}, "metrics.json is unreadable"
-        if m and path.stat().st_mtime < (run / MODEL).stat().st_mtime:
+        if m and path.stat().st_mtime < model.stat().st_mtime:
             why = "the model is newer"
         elif m and m.get("settings") != wanted:
             why = "made with other settings"
@@ -140,12 +143,10 @@ def _wavs(folder: Path, names: list[str], waves: np.ndarray, sr: int, run_dir: P
             for n, w in zip(names, waves)]
 
 
-def _original(root: Path, rel: str, transform) -> np.ndarray | None:
-    source = root / rel
-    if not source.is_file():
-        return None
-    y, sr = dsp.read(source)
-    return dsp.peak_normalise(transform.to_clip(y, sr))
+def _original(data: SpectrogramSet, path: str) -> np.ndarray | None:
+    """The source recording of a clip, peak-normalised as every WAV on the page; None when it is gone."""
+    wave = data.recording(path)
+    return None if wave is None else dsp.peak_normalise(wave)
 
 
 def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) -> list[dict]:
@@ -155,16 +156,15 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
 
     transform = config.transform()
     n = len(test["spec"])
-    pick = np.linspace(0, n - 1, min(settings.listen, n)).round().astype(int) if n else np.zeros(0, int)
+    pick = evenly(n, settings.listen)
     if not len(pick):
         return []
-    recon = np.asarray(model.decode(z_mean[pick], test["digit"][pick]))
-    root = Path(data.manifest.source.root)
+    recon = model.decode_all(z_mean[pick], test["digit"][pick])
     plt = plots.pyplot()
     clips = []
     for j, i in enumerate(pick):
         lo, hi = float(test["db_min"][i]), float(test["db_max"][i])
-        waves = {"original": _original(root, str(test["path"][i]), transform),
+        waves = {"original": _original(data, test["path"][i]),
                  "representation": render(test["spec"][i][None], lo, hi, transform, n_iter=settings.griffin_lim_iters,
                                           seed=settings.seed)[0],
                  "model": render(recon[j][None], lo, hi, transform, n_iter=settings.griffin_lim_iters,
@@ -186,17 +186,15 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
 def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
     """Random draws, from the run's latent `mixture` (`vaeaudio.formats.latents`) or else the prior, as synth makes them:
     `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
-    from vaeaudio.sound.render import render
+    from vaeaudio.judging.generation import generate
 
     transform = config.transform()
     if not settings.samples:
         return {"rows": []}
-    rng = np.random.default_rng(settings.seed)
     n = 10 * settings.samples
-    digits = np.repeat(np.arange(10), settings.samples) if model.conditional else None
-    z = latents.draw(n, model.latent_dim, digits, rng, mixture)
-    waves = render(model.decode_all(z, digits), config.data.db_min, config.data.db_max, transform,
-                   n_iter=settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
+    chunks = list(generate(model, config, settings.samples, settings.seed, settings.griffin_lim_iters, power, mixture))
+    waves = np.concatenate([w for w, _ in chunks])
+    digits = np.concatenate([d for _, d in chunks]) if model.conditional else None
     if model.conditional:
         names = [f"d{d}_s{s}" for d in range(10) for s in range(settings.samples)]
     else:
@@ -218,9 +216,8 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
         return None
     transform = config.transform()
     n = len(z_mean)
-    pick = np.linspace(0, n - 1, min(settings.map_points, n)).round().astype(int) if n else np.zeros(0, int)
-    root = Path(data.manifest.source.root)
-    originals = [(i, _original(root, str(test["path"][i]), transform)) for i in pick]
+    pick = evenly(n, settings.map_points)
+    originals = [(i, _original(data, test["path"][i])) for i in pick]
     originals = [(i, w) for i, w in originals if w is not None]
     points = []
     if originals:
@@ -265,10 +262,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
             shutil.copyfile(source, dest / source.name)
             plots[name] = f"{dest.name}/{source.name}"
     test = data.arrays("test")
-    bs = settings.batch_size
-    z_mean = np.concatenate([np.zeros((0, model.latent_dim), np.float32)] + [
-        np.asarray(model.encode(test["spec"][s : s + bs], test["digit"][s : s + bs])[0])
-        for s in range(0, len(test["spec"]), bs)])
+    z_mean = model.encode_all(test["spec"], test["digit"], settings.batch_size)
     mixture = latents.choose(run, settings.prior)  # where synth and evaluate draw from: the run's mixture if it has one
     power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
     with progress.bar(3, f"report {run.name}", unit="parts") as bar:
@@ -323,7 +317,7 @@ def report(settings: ReportSettings) -> ReportResult:
             shutil.copyfile(ASSETS / asset, tmp / asset)
         (tmp / INDEX).write_text(page(sections), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({
-            "format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "format": FORMAT, "created": timestamp(),
             "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "wavs", "map")}
                      for s in sections],
         }, indent=1) + "\n", encoding="utf-8")

@@ -49,13 +49,19 @@ def has_whole_model(run: Path) -> bool:
         return False
     return True
 
-def load_model(run: Path):
-    """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after `check_model_file`."""
+def finished_model(run: Path) -> Path:
+    """The path of run directory `run`'s final model; `ModelError` "the run has not finished" when it has none."""
     path = Path(run) / MODEL
-    again = f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`"
     if not path.is_file():
         raise ModelError(f"{path} is missing: the run has not finished",
                          f"finish it with `vaeaudio train --resume {run}`")
+    return path
+
+
+def load_model(run: Path):
+    """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after `check_model_file`."""
+    path = finished_model(run)
+    again = f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`"
     check_model_file(path, again)
     import keras
 

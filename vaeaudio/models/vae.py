@@ -23,8 +23,8 @@ added to the optimised loss but not to the reported one, so reported losses
 stay comparable with unregularised runs and with the reference report.
 
 `VAE.step(x, training)` is the one place that computes losses, gradients, the
-optimizer update and the running metrics; `train_step`/`test_step` call it (so
-`fit` works too), and `vaeaudio.training.train` runs it through `strategy.run`.
+optimizer update and the running metrics; `vaeaudio.training.train` runs it
+through `strategy.run`.
 """
 
 from __future__ import annotations
@@ -140,17 +140,27 @@ class VAE(keras.Model):
                  for s in range(0, len(z), batch)]
         return np.concatenate(parts) if parts else np.zeros((0, *self.decoder.output_shape[1:]), np.float32)
 
+    def encode_all(self, x, digits=None, batch: int = 256) -> np.ndarray:
+        """Encoder means (n, L) numpy float32 of any number of clips x (n, F, T) [and digits (n,)], `batch` at a time."""
+        parts = [np.asarray(self.encode(x[s : s + batch], None if digits is None else digits[s : s + batch])[0],
+                            np.float32) for s in range(0, len(x), batch)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
+
     def call(self, x, digits=None, training=False):
         z_mean, z_log_var = self.encode(x, digits, training=training)
         return self.decode(self.sampling([z_mean, z_log_var]), digits, training=training)
 
-    def losses_for(self, x, digits=None, training=False):
-        """Per-clip (reconstruction, KL) for a batch x (B, F, T), drawing one z per clip."""
+    def terms(self, x, digits=None, training=False):
+        """(z_mean (B, L), reconstruction (B,), KL (B,)) of a batch x (B, F, T): one encoder pass, one z drawn per clip."""
         x = tf.convert_to_tensor(x)
         z_mean, z_log_var = self.encoder(self._with(x, digits), training=training)
         z = self.sampling([z_mean, z_log_var])
         logits = self.decoder(self._with(z, digits), training=training)
-        return loss_terms(x, logits, z_mean, z_log_var)
+        return (z_mean, *loss_terms(x, logits, z_mean, z_log_var))
+
+    def losses_for(self, x, digits=None, training=False):
+        """Per-clip (reconstruction, KL) for a batch x (B, F, T), drawing one z per clip."""
+        return self.terms(x, digits, training)[1:]
 
     def step(self, x, digits=None, training: bool = False, update=None):
         """One step on batch x (B, F, T) and its digits (B,): losses, and with `training` gradients and the update.
@@ -189,12 +199,6 @@ class VAE(keras.Model):
     def apply_gradients(self, grads) -> None:
         """Adam (or the compiled optimizer) update of the trainable variables with `grads`."""
         self.optimizer.apply(grads, self.trainable_variables)
-
-    def train_step(self, data):
-        return self.step(*(data if isinstance(data, tuple) else (data,)), training=True)
-
-    def test_step(self, data):
-        return self.step(*(data if isinstance(data, tuple) else (data,)), training=False)
 
     def get_config(self):
         return {

@@ -1,8 +1,10 @@
-"""Spectrogram pictures in physical units: time in seconds, frequency in Hz, level in dB with a colour bar.
+"""Every picture vaeaudio draws: spectrograms in physical units (time in s, frequency in Hz, level in dB with a
+colour bar), latent maps and training curves.
 
 Every picture of a spectrogram (`evaluate`'s reconstructions.png, the report's
-clips, TensorBoard previews) is drawn by `draw`, so they all read the same way.
-matplotlib is imported by the caller (Agg backend); this module only draws on axes.
+clips, TensorBoard previews) is drawn by `draw`, so they all read the same way;
+every latent map projects its points by `latent_projection`. matplotlib is
+imported lazily (`pyplot`, Agg backend).
 """
 
 from __future__ import annotations
@@ -98,4 +100,61 @@ def pca_2d(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred @ vt[:2].T, var[:2]
 
 
-# --------------------------------------------------------------------------- generated audio
+def latent_projection(z: np.ndarray) -> tuple[np.ndarray, tuple[str, str], str]:
+    """Latent points (n, d) -> (their 2-D positions (n, 2), the axes' names, how they were projected ('' or
+    ' - PCA of d-D latent (x% of variance)')). 1-D latents lie on the x axis."""
+    proj, var = pca_2d(z)
+    if z.shape[1] > 2:
+        return proj, ("PC 1", "PC 2"), f" - PCA of {z.shape[1]}-D latent ({100 * var.sum():.0f}% of variance)"
+    if z.shape[1] == 1:
+        return np.column_stack([proj[:, 0], np.zeros(len(proj))]), ("z[0]", ""), ""
+    return proj, ("z[0]", "z[1]"), ""
+
+
+def latent_scatter(z: np.ndarray, labels: np.ndarray, by: str, title: str) -> bytes:
+    """PNG of latent points (n, d) coloured by `labels` (n,) (digits or speakers), with a legend up to 20 labels."""
+    plt = pyplot()
+    proj, (x_name, y_name), how = latent_projection(z)
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    names = sorted(set(labels.tolist()), key=lambda v: (len(str(v)), str(v)))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "nipy_spectral")
+    for i, name in enumerate(names):
+        m = labels == name
+        color = cmap(i if len(names) <= 10 else i / max(len(names) - 1, 1))
+        ax.scatter(proj[m, 0], proj[m, 1], s=9, alpha=0.7, color=color, label=str(name))
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    ax.set_title(f"{title}: test latent means by {by}{how}", fontsize=9)
+    if len(names) <= 20:
+        ax.legend(title=by, fontsize=7, markerscale=2, loc="best", ncol=2 if len(names) > 10 else 1)
+    fig.tight_layout()
+    return png(fig, plt)
+
+
+def training_curves(history: list[dict], title: str) -> bytes:
+    """PNG of the train and val losses (nats per clip) of `history` (rows of history.csv) by epoch."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=110)
+    epochs = [r["epoch"] for r in history]
+    for ax, key in zip(axes, ("total", "reconstruction", "kl")):
+        ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
+        ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="val")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{key} (nats per clip)")
+        ax.set_title(key)
+        ax.legend()
+    fig.suptitle(f"{title}: training curves", fontsize=10)
+    fig.tight_layout()
+    return png(fig, plt)
+
+
+def reconstructions(spec_in: np.ndarray, spec_out: np.ndarray, db_range: np.ndarray, transform) -> bytes:
+    """PNG of test clips (n, bins, frames) over their reconstructions (n, bins, frames); `db_range` (n, 2)."""
+    plt = pyplot()
+    n = len(spec_in)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5), dpi=110, squeeze=False)
+    for i in range(n):
+        for row, (spec, label) in enumerate(((spec_in[i], "input"), (spec_out[i], "reconstruction"))):
+            draw(axes[row, i], spec, *db_range[i], transform, f"test clip {i}: {label}", small=True)
+    fig.tight_layout()
+    return png(fig, plt)

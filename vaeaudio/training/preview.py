@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from vaeaudio.sound import plots
+from vaeaudio.util.arrays import evenly
 
 #: Val clips reconstructed in each preview.
 CLIPS = 4
@@ -64,8 +65,7 @@ class Preview:
         self.every, self.last, self.transform = every, last, transform
         self.db = (db_min, db_max)
         self.val, self.val_digits = val[:MAP_CLIPS], np.asarray(val_digits[:MAP_CLIPS], np.int32)
-        pick = np.linspace(0, len(self.val) - 1, min(CLIPS, len(self.val))).round().astype(int)
-        self.pick = pick
+        self.pick = evenly(len(self.val), CLIPS)
         n = 10 if conditional else DRAWS
         self.z = np.random.default_rng([seed, 7]).standard_normal((n, latent_dim)).astype(np.float32)
         self.digits = np.arange(n, dtype=np.int32) if conditional else None
@@ -80,8 +80,7 @@ class Preview:
         from vaeaudio.sound.render import render
 
         digits = self.val_digits
-        z_mean = np.concatenate([np.asarray(model.encode(self.val[s : s + 256], digits[s : s + 256])[0], np.float32)
-                                 for s in range(0, len(self.val), 256)])
+        z_mean = model.encode_all(self.val, digits)
         recon = np.asarray(model.decode(z_mean[self.pick], digits[self.pick]), np.float32)
         prior = np.asarray(model.decode_all(self.z, self.digits), np.float32)
         waves = render(np.concatenate([recon, prior]), *self.db, self.transform, n_iter=ITERS, seed=self.seed)
@@ -115,14 +114,12 @@ class Preview:
 
     def _latent_map(self, z_mean: np.ndarray, epoch: int) -> np.ndarray:
         plt = plots.pyplot()
-        proj, _ = plots.pca_2d(z_mean)
-        if proj.shape[1] == 1:
-            proj = np.column_stack([proj[:, 0], np.zeros(len(proj))])
+        proj, (x_name, y_name), _ = plots.latent_projection(z_mean)
         fig, ax = plt.subplots(figsize=(4.5, 4), dpi=72)
         points = ax.scatter(proj[:, 0], proj[:, 1], c=self.val_digits, cmap="tab10", vmin=-0.5, vmax=9.5, s=8)
         fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
-        ax.set_xlabel("z[0]" if z_mean.shape[1] <= 2 else "PC 1")
-        ax.set_ylabel("z[1]" if z_mean.shape[1] <= 2 else "PC 2")
+        ax.set_xlabel(x_name)
+        ax.set_ylabel(y_name)
         ax.set_title(f"val latent means, epoch {epoch}", fontsize=9)
         fig.tight_layout()
         return _pixels(fig, plt)

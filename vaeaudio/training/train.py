@@ -34,7 +34,6 @@ import platform
 import signal
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ from vaeaudio.settings import TrainSettings
 from vaeaudio.training import checkpoint, distribute, preview
 from vaeaudio.training.batches import Batches
 from vaeaudio.util import locks, progress
+from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError, TrainingError, UsageError, environment_error
 
 CHECKPOINTS = "checkpoints"
@@ -217,7 +217,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
         n_train, n_val = data.sizes
         runs.write_json(run / runs.CONFIG, {
             "format": runs.FORMAT,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": timestamp(),
             "settings": settings.model_dump(mode="json"),
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
@@ -374,8 +374,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
     saving.save_model(out / runs.MODEL, model)
     if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
-        latents.store(out, model, data.train.numpy(), data.train_digits.numpy() if settings.conditional else None,
-                      settings.latent_mixture, settings.seed)
+        digits = data.train_digits.numpy() if settings.conditional else None
+        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)

@@ -7,6 +7,7 @@ wrong (exit 2); everything else is exit 1.
 
 from __future__ import annotations
 
+import errno
 import re
 
 
@@ -52,15 +53,18 @@ class EnvironmentProblem(VaeAudioError):
 
 
 #: errno -> (what happened, what to fix) for `environment_error`.
+_FREE = "free some space (the half-written file was removed)"
+_MODE = "check the owner and mode of the file and its folder (ls -l), or choose another folder"
 _ERRNO_ADVICE = {
-    28: ("no space left on the device", "free some space (the half-written file was removed)"),
-    122: ("disk quota exceeded", "free some space (the half-written file was removed)"),
-    30: ("the file system is read-only", "choose a writable folder, or remount it read-write"),
-    13: ("permission denied", "check the owner and mode of the file and its folder (ls -l), or choose another folder"),
-    1: ("operation not permitted", "check the owner and mode of the file and its folder (ls -l), or choose another folder"),
-    2: ("no such file or directory (it vanished, or was never there)", "check the path; if another program removed it,"
-        " put it back"),
+    errno.ENOSPC: ("no space left on the device", _FREE),
+    errno.EROFS: ("the file system is read-only", "choose a writable folder, or remount it read-write"),
+    errno.EACCES: ("permission denied", _MODE),
+    errno.EPERM: ("operation not permitted", _MODE),
+    errno.ENOENT: ("no such file or directory (it vanished, or was never there)",
+                   "check the path; if another program removed it, put it back"),
 }
+if hasattr(errno, "EDQUOT"):  # not on every platform
+    _ERRNO_ADVICE[errno.EDQUOT] = ("disk quota exceeded", _FREE)
 
 
 def environment_error(exc: BaseException, then: str = "run the command again") -> EnvironmentProblem | None:

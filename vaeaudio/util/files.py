@@ -34,6 +34,18 @@ def replacing(path: Path, suffix: str = ".tmp", fsync: bool = True) -> Iterator[
         raise
 
 
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically (`replacing`); returns `path`."""
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically (`replacing`); returns `path`."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
 def sha256_file(path: Path, block: int = 1 << 22) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()

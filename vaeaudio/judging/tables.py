@@ -1,0 +1,62 @@
+"""evaluate's table of runs: one row per run (losses in nats per clip), as table.csv, table.md and on the terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from vaeaudio.util.files import write_text
+
+COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
+           "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
+           "heard gen / real train", "heard recon / repr")
+
+
+def row(r: dict) -> list[str]:
+    g = r.get("generation")
+    f = lambda v, fmt: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)  # noqa: E731
+    return [Path(r["run"]).name, r["model"], f(r["epochs"], "d"), f(r["training_seconds"], ".0f"),
+            f(r["losses"]["train"]["total"], ".2f"), f(r["losses"]["val"]["total"], ".2f"),
+            f(r["losses"]["test"]["total"], ".2f"), f(r["latent"]["knn_digit_accuracy"], ".3f"),
+            f(r["latent"]["silhouette_digit"], ".3f"),
+            f"{g['inception_score']:.2f} / {g['real_test_inception_score']:.2f}" if g else "-",
+            f(g.get("generated_accuracy") if g else None, ".3f"), *_heard(r.get("recogniser"))]
+
+
+def _heard(h: dict | None) -> list[str]:
+    """The recogniser's 'generated / real' and 'reconstruction / representation' accuracies, as table cells."""
+    acc = lambda key: "-" if not (h or {}).get(key) or h[key].get("accuracy") is None else f"{h[key]['accuracy']:.2f}"  # noqa: E731
+    return [f"{acc('generated')} / {acc('real_train')}", f"{acc('reconstruction')} / {acc('representation')}"]
+
+
+def write(out: Path, results: list[dict]) -> None:
+    """`out/table.csv` and `out/table.md` of `results` (evaluate's metrics of each run), each written atomically."""
+    rows = [row(r) for r in results]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    w.writerows(rows)
+    write_text(out / "table.csv", buf.getvalue())
+    md = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    md += ["| " + " | ".join(cells) + " |" for cells in rows]
+    write_text(out / "table.md", "\n".join(md) + "\n")
+
+
+def terminal(results: list[dict]) -> str:
+    """The table as text for the terminal (a rich table, 190 columns wide)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vaeaudio evaluate (losses: nats per clip)")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("run", "model") else "right")
+    for r in results:
+        table.add_row(*row(r))
+    buf = io.StringIO()
+    Console(file=buf, width=190, force_terminal=False).print(table)
+    return buf.getvalue().rstrip()
+
+
