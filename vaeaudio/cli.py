@@ -1,22 +1,30 @@
 """The `vaeaudio` command: a thin Typer layer over the library.
 
-Each command turns its flags into a settings model (`vaeaudio.settings`), calls
-one library function and prints that function's result on stdout. Progress and
-logs go to stderr. Errors are one line (exit 1; usage errors exit 2) unless
-`--debug` asks for the traceback. TensorFlow is imported only inside the
-commands that need it, so `--help` stays fast.
+Each verb's flags are made from its settings model (`vaeaudio.settings`): a field
+is a flag with the field's type, default, bounds and help; a `Literal` field shows
+its choices; a `Flag` marker names the value or makes the field positional. A verb
+builds its model from the values given on the command line (a bad value is refused
+naming its flag), calls one library function and prints that function's result on
+stdout. Progress and logs go to stderr. Errors are one line (exit 1; usage errors
+exit 2) unless `--debug` asks for the traceback. TensorFlow is imported only inside
+the verbs that need it, so `--help` stays fast.
+
+`python -m vaeaudio.cli --markdown > docs/cli.md` writes the reference of every verb.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
+import types
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import typer
+import typer.core
 
 from vaeaudio.settings import (
-    RECIPES,
+    RESUME_FLAGS,
     ClassifierSettings,
     DemoSettings,
     DownloadSettings,
@@ -31,17 +39,187 @@ from vaeaudio.settings import (
 from vaeaudio.util import progress
 from vaeaudio.util.errors import UsageError, VaeAudioError, environment_error
 
-app = typer.Typer(
-    name="vaeaudio",
-    help="Train variational autoencoders on spoken digits and hear what they learned.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+#: Flags accepted anywhere on the line: taken out of it before Typer parses the rest.
+GLOBAL_FLAGS = {
+    "debug": (("--debug",), "Show full tracebacks on errors (may be given anywhere on the line)."),
+    "quiet": (("-q", "--quiet"), "No progress bars or logs on stderr (may be given anywhere on the line)."),
+}
+_flags = dict.fromkeys(GLOBAL_FLAGS, False)
+#: Placeholders of values by the type the command line reads them as.
+_METAVARS = {int: "N", float: "X", Path: "DIR", str: "TEXT"}
+#: Suffix of the parameter that gives a positional's values as an option too (`Flag.also`).
+_ALSO = "__also"
 
-_GLOBAL_FLAGS = {"--debug": "debug", "--quiet": "quiet", "-q": "quiet"}
-_flags = {"debug": False, "quiet": False}
+
+# -- Flags from settings ------------------------------------------------------------------------------------------
+
+
+def _parsed_as(annotation) -> Any:
+    """The type the command line reads a field as: bool, int, float, Path or a pair; else text for the model."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        others = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = others[0] if len(others) == 1 else str
+    if annotation in (bool, int, float, Path):
+        return annotation
+    if get_origin(annotation) is tuple and Ellipsis not in get_args(annotation):  # a fixed-length tuple
+        return annotation
+    return str
+
+
+def _choices(annotation) -> tuple:
+    """The values of a `Literal` field, optional or not (else ())."""
+    for a in (annotation, *get_args(annotation)):
+        if get_origin(a) is Literal:
+            return get_args(a)
+    return ()
+
+
+def _default(name: str, value) -> str | None:
+    """A default as help shows it (None: not shown, the field's help says it)."""
+    if value is None or value == []:
+        return None
+    if isinstance(value, bool):
+        return name.replace("_", "-") if value else f"no-{name.replace('_', '-')}"
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _bounds(metadata: list) -> str | None:
+    """A field's bounds as help shows a range: `0<=x<1`, `x>=0`, `x<=0`."""
+    b = {k: getattr(m, k) for m in metadata for k in ("gt", "ge", "lt", "le") if hasattr(m, k)}
+    low = next(((b[k], op) for k, op in (("ge", "<="), ("gt", "<")) if k in b), None)
+    high = next(((b[k], op) for k, op in (("le", "<="), ("lt", "<")) if k in b), None)
+    if low and high:
+        return f"{low[0]}{low[1]}x{high[1]}{high[0]}"
+    if low:
+        return f"x{low[1].replace('<', '>')}{low[0]}"
+    return f"x{high[1]}{high[0]}" if high else None
+
+
+def _option_help(model: type[Settings], name: str) -> str:
+    """The field's help with its default and bounds: `Clips per shard.  [default: 2048; 1<=x<=1000000]`."""
+    field = model.model_fields[name]
+    extra = [f"default: {d}" for d in [_default(name, field.get_default(call_default_factory=True))] if d]
+    extra += [r for r in [_bounds(field.metadata)] if r]
+    return model.help(name) + (f"  [{'; '.join(extra)}]" if extra else "")
+
+
+def _in_help_order(model: type[Settings]) -> list:
+    """The model's fields, positionals first, then a subclass's own (report's before evaluate's)."""
+    own = vars(model).get("__annotations__", {})
+    return sorted(model.model_fields.items(), key=lambda f: (not model.flag(f[0]).argument, f[0] not in own))
+
+
+def _parameters(model: type[Settings], exclude=(), optional=()) -> list[inspect.Parameter]:
+    """One Typer parameter per field of `model` (bar `exclude`), each None unless given on the command line."""
+    params = []
+    for name, field in _in_help_order(model):
+        if name in exclude:
+            continue
+        flag, parsed = model.flag(name), _parsed_as(field.annotation)
+        if flag.argument:
+            parsed = list[get_args(field.annotation)[0]] if get_origin(field.annotation) is list else parsed
+            info = typer.Argument(metavar=flag.metavar, help=model.help(name), show_default=False)
+            required = field.is_required() and name not in optional
+            params.append(_parameter(name, parsed if required else Optional[parsed], info, required))
+            if flag.also:
+                text = f"Same as a positional {flag.metavar} (may be repeated)."
+                info = typer.Option(flag.also, metavar=flag.metavar, help=text)
+                params.append(_parameter(name + _ALSO, Optional[parsed], info))
+            continue
+        dashed = name.replace("_", "-")
+        decl = f"--{dashed}/--no-{dashed}" if parsed is bool else f"--{dashed}"
+        metavar = flag.metavar or "|".join(_choices(field.annotation)) or _METAVARS.get(parsed)
+        info = typer.Option(decl, metavar=metavar, help=_option_help(model, name), show_default=False)
+        params.append(_parameter(name, Optional[parsed], info))
+    return params
+
+
+def _parameter(name: str, annotation, info, required: bool = False) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, info],
+                             default=inspect.Parameter.empty if required else None)
+
+
+class _Verb(typer.core.TyperCommand):
+    """A verb whose positional arguments show by name alone (`[RUN]...`, not `RUN <list[Path]>`)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar]
+        for p in self.params:
+            if p.param_type_name == "argument":
+                name = p.metavar if p.required else f"[{p.metavar}]"
+                pieces.append(name + ("..." if p.nargs != 1 else ""))
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        params = self.get_params(ctx)
+        arguments = [(p.metavar + ("..." if p.nargs != 1 else ""), p.help or "") for p in params
+                     if p.param_type_name == "argument"]
+        options = [r for p in params if p.param_type_name == "option" and (r := p.get_help_record(ctx))]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def verb(group: typer.Typer, model: type[Settings], name: str | None = None, *, exclude=(), optional=(), **kwargs):
+    """Make `body(given, **extras)` a command of `group` with a flag per field of `model` besides the body's own.
+
+    `given` holds the fields given on the command line, for `model.build` (the others keep their defaults); the
+    body's other parameters are Typer parameters of its own. `optional` names required fields the command line
+    may leave out. The body returns a result whose `summary()` is printed. Its docstring's first line is the
+    command's summary in the list of commands.
+    """
+    def decorate(body):
+        fields = _parameters(model, exclude, optional)
+        extras = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                  for p in list(inspect.signature(body, eval_str=True).parameters.values())[1:]]
+
+        def command(**values) -> None:
+            given = {}
+            for p in fields:
+                value, key = values.pop(p.name), p.name.removesuffix(_ALSO)
+                if value is not None:
+                    given[key] = [*given[key], *value] if key in given else value
+            typer.echo(body(given, **values).summary())
+
+        command.__signature__ = inspect.Signature([*extras, *fields])
+        doc = inspect.cleandoc(body.__doc__)
+        group.command(name or body.__name__, help=doc, short_help=doc.splitlines()[0], cls=_Verb, **kwargs)(command)
+        return body
+
+    return decorate
+
+
+# -- The verbs ----------------------------------------------------------------------------------------------------
+
+
+class _Root(typer.core.TyperGroup):
+    """The top group: its options are the global flags."""
+
+    def format_options(self, ctx, formatter) -> None:
+        with formatter.section("Options"):
+            formatter.write_dl([*((", ".join(names), text) for names, text in GLOBAL_FLAGS.values()),
+                                ("--help", "Show this message and exit.")])
+        self.format_commands(ctx, formatter)
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    """A group given no command prints its help."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+app = typer.Typer(name="vaeaudio", cls=_Root, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """Train variational autoencoders on spoken digits and hear what they learned.
+
+    Pipeline: download -> preprocess -> train -> evaluate -> report / synth, or `demo` for all of it.
+    """
+    _help_when_bare(ctx)
 
 
 def _tensorflow() -> None:
@@ -50,287 +228,159 @@ def _tensorflow() -> None:
         progress.import_tensorflow_quietly()
 
 
-def opt(model: type[Settings], name: str, *decls: str, **kwargs) -> typer.Option:
-    """A Typer option whose help text is the settings field's description."""
-    return typer.Option(*decls, help=model.help(name), **kwargs)
+@verb(app, DemoSettings)
+def demo(given: dict):
+    """Run the whole pipeline offline on a small embedded sample.
 
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors (may be given anywhere on the line).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or logs on stderr (may be given anywhere on the line).")] = False,
-) -> None:
-    """Train variational autoencoders on spoken digits and hear what they learned.
-
-    Pipeline: download -> preprocess -> train -> evaluate -> report / synth (or `demo` for all of it).
+    Preprocess, train, evaluate, synth and report on the FSDD recordings that ship with vaeaudio, all under
+    --out: a few minutes on 2 CPU cores.
     """
+    settings = DemoSettings.build(**given)
+    _tensorflow()
+    from vaeaudio.demo import demo as run
+
+    return run(settings)
 
 
-D = DownloadSettings
+@verb(app, DownloadSettings)
+def download(given: dict):
+    """Fetch AudioMNIST, verify it and extract its recordings.
 
-
-@app.command()
-def download(
-    dest: Annotated[Path, opt(D, "dest")] = D.default("dest"),
-    url: Annotated[str, opt(D, "url")] = D.default("url"),
-    sha256: Annotated[Optional[str], opt(D, "sha256", metavar="HEX")] = None,
-    keep_archive: Annotated[bool, opt(D, "keep_archive")] = D.default("keep_archive"),
-    timeout: Annotated[float, opt(D, "timeout")] = D.default("timeout"),
-    max_extract_bytes: Annotated[int, opt(D, "max_extract_bytes", metavar="BYTES")] = D.default("max_extract_bytes"),
-) -> None:
-    """Fetch AudioMNIST (or a mirror's archive), verify it and extract only its recordings."""
-    settings = D.build(**{k: v for k, v in locals().items()})
+    Any mirror's .zip or .tar.gz archive of the AudioMNIST repository works (--url); only the recordings and
+    their metadata are extracted.
+    """
+    settings = DownloadSettings.build(**given)
     from vaeaudio.corpus.download import download as run
 
-    result = run(settings)
-    typer.echo(result.summary())
+    return run(settings)
 
 
-P = PreprocessSettings
+@verb(app, PreprocessSettings)
+def preprocess(given: dict):
+    """Turn recordings into normalised spectrogram shards.
 
-
-@app.command()
-def preprocess(
-    src: Annotated[Path, opt(P, "src")] = P.default("src"),
-    out: Annotated[Path, opt(P, "out")] = P.default("out"),
-    length_percentiles: Annotated[tuple[float, float], opt(P, "length_percentiles", metavar="LOW HIGH")] = P.default("length_percentiles"),
-    split_by: Annotated[str, opt(P, "split_by", metavar="take|speaker")] = P.default("split_by"),
-    test_fraction: Annotated[float, opt(P, "test_fraction")] = P.default("test_fraction"),
-    val_fraction: Annotated[float, opt(P, "val_fraction")] = P.default("val_fraction"),
-    test_speakers: Annotated[Optional[str], opt(P, "test_speakers", metavar="ID,ID")] = None,
-    seed: Annotated[int, opt(P, "seed")] = P.default("seed"),
-    sample_rate: Annotated[int, opt(P, "sample_rate")] = P.default("sample_rate"),
-    clip_samples: Annotated[int, opt(P, "clip_samples")] = P.default("clip_samples"),
-    n_fft: Annotated[int, opt(P, "n_fft")] = P.default("n_fft"),
-    hop_length: Annotated[int, opt(P, "hop_length")] = P.default("hop_length"),
-    top_db: Annotated[float, opt(P, "top_db")] = P.default("top_db"),
-    silence_dbfs: Annotated[float, opt(P, "silence_dbfs")] = P.default("silence_dbfs"),
-    shard_size: Annotated[int, opt(P, "shard_size")] = P.default("shard_size"),
-    workers: Annotated[int, opt(P, "workers")] = P.default("workers"),
-) -> None:
-    """Turn recordings named {digit}_{speaker}_{take}.wav into normalised spectrogram shards."""
-    settings = P.build(**{k: v for k, v in locals().items()})
+    Recordings are the files named {digit}_{speaker}_{take}.wav under --src.
+    """
+    settings = PreprocessSettings.build(**given)
     from vaeaudio.corpus.preprocess import preprocess as run
 
-    result = run(settings)
-    typer.echo(result.summary())
+    return run(settings)
 
 
-T = TrainSettings
+_RESUME_ONLY = " and ".join([", ".join(map(TrainSettings.option, RESUME_FLAGS[:-1])),
+                             TrainSettings.option(RESUME_FLAGS[-1])])
 
 
-@app.command()
-def train(
-    ctx: typer.Context,
-    kind: Annotated[Optional[Literal["mlp", "cnn"]], typer.Argument(help=T.help("kind") + " Not with --resume.")] = None,
-    resume: Annotated[Optional[Path], typer.Option(metavar="RUN", help="Continue run directory RUN (e.g. runs/latest) from its last checkpoint with its own settings, to --epochs in total (default: the run's own). Only --epochs, --distribute and --connect-timeout may be given with it.")] = None,
-    data: Annotated[Path, opt(T, "data")] = T.default("data"),
-    run_dir: Annotated[Optional[Path], opt(T, "run_dir")] = None,
-    arch: Annotated[Optional[str], opt(T, "arch", metavar="strided|reference")] = None,
-    regularize: Annotated[bool, opt(T, "regularize")] = T.default("regularize"),
-    dropout: Annotated[float, opt(T, "dropout", metavar="P")] = T.default("dropout"),
-    hidden: Annotated[Optional[str], opt(T, "hidden", metavar="W,W,...")] = None,
-    filters: Annotated[Optional[str], opt(T, "filters", metavar="C,C,...")] = None,
-    conditional: Annotated[bool, opt(T, "conditional")] = T.default("conditional"),
-    latent_dim: Annotated[int, opt(T, "latent_dim")] = T.default("latent_dim"),
-    beta: Annotated[float, opt(T, "beta")] = T.default("beta"),
-    latent_mixture: Annotated[int, opt(T, "latent_mixture", metavar="K")] = T.default("latent_mixture"),
-    recipe: Annotated[Optional[str], opt(T, "recipe", metavar="intelligible")] = None,
-    lr: Annotated[float, opt(T, "lr")] = T.default("lr"),
-    batch_size: Annotated[int, opt(T, "batch_size")] = T.default("batch_size"),
-    epochs: Annotated[Optional[int], opt(T, "epochs")] = None,
-    seed: Annotated[int, opt(T, "seed")] = T.default("seed"),
-    precision: Annotated[str, opt(T, "precision", metavar="float32|mixed_bfloat16")] = T.default("precision"),
-    xla: Annotated[bool, opt(T, "xla")] = T.default("xla"),
-    kernels: Annotated[str, opt(T, "kernels", metavar="auto|onednn|xla|openblas")] = T.default("kernels"),
-    checkpoint_every: Annotated[float, opt(T, "checkpoint_every", metavar="SECONDS")] = T.default("checkpoint_every"),
-    deterministic: Annotated[bool, opt(T, "deterministic")] = T.default("deterministic"),
-    preview_every: Annotated[Optional[int], opt(T, "preview_every", metavar="EPOCHS")] = None,
-    distribute: Annotated[str, opt(T, "distribute", metavar="none|mirrored|multi-worker")] = T.default("distribute"),
-    connect_timeout: Annotated[float, opt(T, "connect_timeout", metavar="SECONDS")] = T.default("connect_timeout"),
-) -> None:
-    """Train a VAE (mlp or cnn) on a spectrogram set, or continue a run with --resume.
+@verb(app, TrainSettings, optional=("kind",))
+def train(given: dict, resume: Annotated[Optional[Path], typer.Option(
+        metavar="RUN", help="Continue run directory RUN (e.g. runs/latest) from its last checkpoint with its own "
+        f"settings, to --epochs in total (default: the run's own). Only {_RESUME_ONLY} may be given with it.")] = None):
+    """Train a VAE on a spectrogram set, or continue a run.
 
     Examples: `vaeaudio train mlp --dropout 0.3 --epochs 100`, `vaeaudio train cnn --arch reference`,
     `vaeaudio train --resume runs/latest --epochs 60`.
     """
-    values = {k: v for k, v in locals().items() if k not in ("ctx", "kind", "resume")}
-    if resume is not None:
-        how = ("epochs", "distribute", "connect_timeout")  # how to go on, not what the run is
-        given = [p for p in values if p not in how and getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"]
-        if kind is not None or given:
-            extra = f"--{given[0].replace('_', '-')}" if given else kind
-            raise UsageError(f"--resume continues a run with its own settings; {extra} cannot be given with it",
-                             "only --epochs, --distribute and --connect-timeout may be")
-        T.build(kind="mlp", epochs=epochs or 1, distribute=distribute, connect_timeout=connect_timeout)  # refuse bad values first
+    if resume is None:
+        if "kind" not in given:
+            raise UsageError("say which model to train: `vaeaudio train mlp` or `vaeaudio train cnn` (or --resume RUN)")
+        settings = TrainSettings.build(**given)
         _tensorflow()
-        from vaeaudio.training.train import resume as run_resume
+        from vaeaudio.training.train import train as run
 
-        typer.echo(run_resume(resume, epochs, distribute, connect_timeout).summary())
-        return
-    if kind is None:
-        raise UsageError("say which model to train: `vaeaudio train mlp` or `vaeaudio train cnn` (or --resume RUN)")
-    if epochs is None:
-        values["epochs"] = T.default("epochs")
-    if recipe in RECIPES:  # the recipe fills the flags left at their defaults
-        values = {k: v for k, v in values.items()
-                  if k not in RECIPES[recipe] or getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
-    settings = T.build(kind=kind, **values)
+        return run(settings)
+    refused = [name for name in given if name not in RESUME_FLAGS]
+    if refused:
+        what = given["kind"] if refused[0] == "kind" else TrainSettings.option(refused[0])
+        raise UsageError(f"--resume continues a run with its own settings; {what} cannot be given with it",
+                         f"only {_RESUME_ONLY} may be")
+    how = TrainSettings.build(kind="mlp", **given)  # refuses bad values before any work
     _tensorflow()
-    from vaeaudio.training.train import train as run_train
+    from vaeaudio.training.train import resume as run_resume
 
-    typer.echo(run_train(settings).summary())
-
-
-E = EvaluateSettings
+    return run_resume(resume, given.get("epochs"), how.distribute, how.connect_timeout)
 
 
-@app.command()
-def evaluate(
-    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", show_default=False, help=E.help("runs"))] = None,
-    data: Annotated[Optional[Path], opt(E, "data")] = None,
-    k: Annotated[int, opt(E, "k")] = E.default("k"),
-    listen: Annotated[int, opt(E, "listen")] = E.default("listen"),
-    batch_size: Annotated[int, opt(E, "batch_size")] = E.default("batch_size"),
-    griffin_lim_iters: Annotated[int, opt(E, "griffin_lim_iters")] = E.default("griffin_lim_iters"),
-    sharpen: Annotated[str, opt(E, "sharpen", metavar="auto|P")] = E.default("sharpen"),
-    seed: Annotated[int, opt(E, "seed")] = E.default("seed"),
-    classifier: Annotated[Optional[Path], opt(E, "classifier")] = None,
-    samples_per_digit: Annotated[int, opt(E, "samples_per_digit")] = E.default("samples_per_digit"),
-    recogniser: Annotated[bool, opt(E, "recogniser")] = E.default("recogniser"),
-    prior: Annotated[str, opt(E, "prior", metavar="auto|mixture|normal")] = E.default("prior"),
-) -> None:
-    """Loss table (train/val/test), latent plots and scores, and how well generated clips pass for digits."""
-    settings = E.build(runs=runs or [], data=data, k=k, listen=listen, batch_size=batch_size,
-                       griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, seed=seed, classifier=classifier,
-                       samples_per_digit=samples_per_digit, recogniser=recogniser, prior=prior)
-    _tensorflow()
-    from vaeaudio.judging.evaluate import evaluate as run_evaluate
+@verb(app, EvaluateSettings)
+def evaluate(given: dict):
+    """Score runs: losses, latent plots and generated digits.
 
-    typer.echo(run_evaluate(settings).summary())
-
-
-R = ReportSettings
-
-
-@app.command()
-def report(
-    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", show_default=False, help=R.help("runs"))] = None,
-    out: Annotated[Optional[Path], opt(R, "out")] = None,
-    samples: Annotated[int, opt(R, "samples")] = R.default("samples"),
-    grid: Annotated[int, opt(R, "grid")] = R.default("grid"),
-    map_points: Annotated[int, opt(R, "map_points")] = R.default("map_points"),
-    judge: Annotated[bool, opt(R, "judge")] = R.default("judge"),
-    data: Annotated[Optional[Path], opt(R, "data")] = None,
-    k: Annotated[int, opt(R, "k")] = R.default("k"),
-    listen: Annotated[int, opt(R, "listen")] = R.default("listen"),
-    batch_size: Annotated[int, opt(R, "batch_size")] = R.default("batch_size"),
-    griffin_lim_iters: Annotated[int, opt(R, "griffin_lim_iters")] = R.default("griffin_lim_iters"),
-    sharpen: Annotated[str, opt(R, "sharpen", metavar="auto|P")] = R.default("sharpen"),
-    seed: Annotated[int, opt(R, "seed")] = R.default("seed"),
-    classifier: Annotated[Optional[Path], opt(R, "classifier")] = None,
-    samples_per_digit: Annotated[int, opt(R, "samples_per_digit")] = R.default("samples_per_digit"),
-    recogniser: Annotated[bool, opt(R, "recogniser")] = R.default("recogniser"),
-    prior: Annotated[str, opt(R, "prior", metavar="auto|mixture|normal")] = R.default("prior"),
-) -> None:
-    """One page to look at and listen to runs: `vaeaudio report` (runs/latest), `vaeaudio report RUN_A RUN_B --out cmp/`.
-
-    Runs `evaluate` first unless RUN/eval/ is current; the page works from file:// and from any static server.
+    A loss table (train/val/test), latent plots and scores, and how well generated clips pass for digits, written
+    to RUN/eval/.
     """
-    settings = R.build(**{**{k_: v for k_, v in locals().items()}, "runs": runs or []})
+    settings = EvaluateSettings.build(**given)
     _tensorflow()
-    from vaeaudio.listening.report import report as run_report
+    from vaeaudio.judging.evaluate import evaluate as run
 
-    typer.echo(run_report(settings).summary())
-
-
-S = SynthSettings
+    return run(settings)
 
 
-@app.command(context_settings={"ignore_unknown_options": True})
-def synth(
-    args: Annotated[Optional[list[str]], typer.Argument(metavar="ARGS", show_default=False,
-                                                        help="With --z: the latent values, then OUT.wav. With --random or --grid: OUTDIR.")] = None,
-    z: Annotated[bool, typer.Option("--z", help=S.help("z"))] = False,
-    random: Annotated[Optional[int], opt(S, "random", metavar="N")] = None,
-    digit: Annotated[Optional[int], opt(S, "digit", metavar="D")] = None,
-    grid: Annotated[Optional[int], opt(S, "grid", metavar="N")] = None,
-    run: Annotated[Optional[Path], opt(S, "run")] = None,
-    seed: Annotated[int, opt(S, "seed")] = S.default("seed"),
-    temperature: Annotated[float, opt(S, "temperature")] = S.default("temperature"),
-    griffin_lim_iters: Annotated[int, opt(S, "griffin_lim_iters")] = S.default("griffin_lim_iters"),
-    sharpen: Annotated[str, opt(S, "sharpen", metavar="auto|P")] = S.default("sharpen"),
-    phase: Annotated[str, opt(S, "phase", metavar="griffin-lim|zero")] = S.default("phase"),
-    prior: Annotated[str, opt(S, "prior", metavar="auto|mixture|normal")] = S.default("prior"),
-) -> None:
-    """Decode latent points to WAV files: `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`."""
-    args = args or []
-    if not args:
+@verb(app, ReportSettings)
+def report(given: dict):
+    """Make one page to look at and listen to runs.
+
+    `vaeaudio report` (runs/latest), `vaeaudio report RUN_A RUN_B --out cmp/`. Runs `evaluate` first unless
+    RUN/eval/ is current; the page works from file:// and from any static server.
+    """
+    settings = ReportSettings.build(**given)
+    _tensorflow()
+    from vaeaudio.listening.report import report as run
+
+    return run(settings)
+
+
+@verb(app, SynthSettings, exclude=("z", "out"), context_settings={"ignore_unknown_options": True})
+def synth(given: dict,
+          z: Annotated[bool, typer.Option("--z", help=SynthSettings.help("z"))] = False,
+          values: Annotated[Optional[list[str]], typer.Argument(
+              metavar="Z", help="With --z: the latent point's values.")] = None,
+          out: Annotated[Optional[Path], typer.Argument(metavar="OUT", help=SynthSettings.help("out"))] = None):
+    """Decode latent points of a run to WAV files.
+
+    `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`.
+    """
+    if out is None:
         raise UsageError("missing OUT: give OUT.wav after the --z values, or OUTDIR after --random N / --grid N")
-    values, out = args[:-1], args[-1]
     if values and not z:
         raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
-    settings = S.build(run=run, z=values if z else None, random=random, digit=digit, grid=grid, out=Path(out), seed=seed,
-                       temperature=temperature, griffin_lim_iters=griffin_lim_iters, sharpen=sharpen, phase=phase, prior=prior)
+    settings = SynthSettings.build(**given, z=(values or []) if z else None, out=out)
     _tensorflow()
-    from vaeaudio.listening.synth import synth as run_synth
+    from vaeaudio.listening.synth import synth as run
 
-    typer.echo(run_synth(settings).summary())
+    return run(settings)
 
 
-C = ClassifierSettings
-classifier_app = typer.Typer(help="A digit classifier: the judge of generated audio.", no_args_is_help=True)
+classifier_app = typer.Typer(help="Train or use a digit classifier, the judge of generated audio.",
+                             invoke_without_command=True, callback=_help_when_bare)
 app.add_typer(classifier_app, name="classifier")
 
 
-@classifier_app.command("train")
-def classifier_train(
-    data: Annotated[Path, opt(C, "data")] = C.default("data"),
-    out: Annotated[Optional[Path], opt(C, "out")] = None,
-    epochs: Annotated[int, opt(C, "epochs")] = C.default("epochs"),
-    patience: Annotated[int, opt(C, "patience")] = C.default("patience"),
-    noise_floor: Annotated[float, opt(C, "noise_floor")] = C.default("noise_floor"),
-    batch_size: Annotated[int, opt(C, "batch_size")] = C.default("batch_size"),
-    lr: Annotated[float, opt(C, "lr")] = C.default("lr"),
-    seed: Annotated[int, opt(C, "seed")] = C.default("seed"),
-) -> None:
-    """Train a small CNN digit classifier on a spectrogram set's train split."""
-    settings = C.build(**{k: v for k, v in locals().items()})
+@verb(classifier_app, ClassifierSettings, "train")
+def classifier_train(given: dict):
+    """Train a small CNN digit classifier on a spectrogram set.
+
+    It learns from the set's train split and keeps the weights of its best validation accuracy.
+    """
+    settings = ClassifierSettings.build(**given)
     _tensorflow()
     from vaeaudio.judging.classifier import train as run
 
-    typer.echo(run(settings).summary())
+    return run(settings)
 
 
-@classifier_app.command("predict")
-def classifier_predict(
-    wavs: Annotated[list[Path], typer.Argument(metavar="WAV...", show_default=False, help="WAV files to classify.")],
-    model: Annotated[Optional[Path], opt(PredictSettings, "model")] = None,
-) -> None:
-    """Print the digit and its probability for each WAV file, one line each."""
-    settings = PredictSettings.build(wavs=wavs, model=model)
+@verb(classifier_app, PredictSettings, "predict")
+def classifier_predict(given: dict):
+    """Print the digit each WAV file says, with its probability.
+
+    One line per file.
+    """
+    settings = PredictSettings.build(**given)
     _tensorflow()
     from vaeaudio.judging.classifier import predict as run
 
-    typer.echo(run(settings).summary())
+    return run(settings)
 
 
-M = DemoSettings
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, opt(M, "out")] = M.default("out"),
-    epochs: Annotated[int, opt(M, "epochs")] = M.default("epochs"),
-    seed: Annotated[int, opt(M, "seed")] = M.default("seed"),
-    judge: Annotated[bool, opt(M, "judge")] = M.default("judge"),
-) -> None:
-    """Run the whole pipeline offline on a small embedded sample (a few minutes on 2 CPU cores)."""
-    settings = M.build(out=out, epochs=epochs, seed=seed, judge=judge)
-    _tensorflow()
-    from vaeaudio.demo import demo as run_demo
-
-    typer.echo(run_demo(settings).summary())
+# -- Running and documenting --------------------------------------------------------------------------------------
 
 
 def _error(line: str) -> None:
@@ -338,36 +388,25 @@ def _error(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `vaeaudio` console script; returns the exit code.
-
-    `--debug` and `--quiet` are accepted anywhere on the line.
-    """
+    """Entry point of the `vaeaudio` console script; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    flags = _flags
-    flags.update(debug=False, quiet=False)
-    rest = []
-    for a in args:
-        if a in _GLOBAL_FLAGS:
-            flags[_GLOBAL_FLAGS[a]] = True
-        else:
-            rest.append(a)
-    progress.configure(quiet=flags["quiet"])
+    for key, (names, _) in GLOBAL_FLAGS.items():
+        _flags[key] = any(a in names for a in args)
+    rest = [a for a in args if not any(a in names for names, _ in GLOBAL_FLAGS.values())]
+    progress.configure(quiet=_flags["quiet"])
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=rest, prog_name="vaeaudio", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except VaeAudioError as exc:
-        if flags["debug"]:
+        if _flags["debug"]:
             raise
         _error(exc.line())
         return exc.exit_code
     except typer.Abort:
         _error("aborted")
         return 130
-    except typer.TyperException as exc:  # click usage errors: bad flag, missing argument
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            print(exc.format_message())
-            return 0
+    except typer.TyperException as exc:  # usage errors of the parser: an unknown flag, a missing argument
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _error(f"{exc.format_message()}{where}")
@@ -376,15 +415,47 @@ def main(argv: list[str] | None = None) -> int:
         _error("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if flags["debug"]:
+        if _flags["debug"]:
             raise
         problem = environment_error(exc)  # no space, read-only, permission denied: not a bug
         if problem is not None:
             _error(problem.line())
             return problem.exit_code
-        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
+        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
+               "and please report it)")
         return 1
 
 
+def commands(group=None, path: tuple[str, ...] = ()):
+    """(path, command) of the top group and of every command below it, in help order."""
+    group = group or typer.main.get_command(app)
+    yield path, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from commands(command, (*path, name))
+
+
+def help_text(*path: str, width: int = 80) -> str:
+    """What `vaeaudio PATH... --help` prints, at `width` columns."""
+    command = typer.main.get_command(app)
+    ctx = typer.Context(command, info_name="vaeaudio", terminal_width=width, max_content_width=width)
+    for name in path:
+        command = command.commands[name]
+        ctx = typer.Context(command, info_name=name, parent=ctx)
+    return command.get_help(ctx)
+
+
+def markdown() -> str:
+    """docs/cli.md: the --help of every command, made from the same settings."""
+    parts = ["# Command line", "",
+             "Every command's `--help`, made from the settings (`vaeaudio/settings/`) by "
+             "`python -m vaeaudio.cli --markdown > docs/cli.md`; do not edit by hand.", ""]
+    for path, _ in commands():
+        parts += [f"## {' '.join(('vaeaudio', *path))}", "", "```text", help_text(*path, width=100), "```", ""]
+    return "\n".join(parts)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(markdown())
+        sys.exit(0)
     sys.exit(main())

@@ -12,5 +12,6 @@ N_FFT = 512
 HOP_LENGTH = 256
 #: Dynamic range kept below each clip's maximum, in dB.
 TOP_DB = 80.0
-#: Default Griffin-Lim iterations of synthesis and evaluation (64 lose generated digits' clarity: docs/intelligibility.md).
+#: Default Griffin-Lim iterations of synthesis and evaluation
+#: (64 lose generated digits' clarity: docs/intelligibility.md).
 GRIFFIN_LIM_ITERS = 200

@@ -1,13 +1,27 @@
-"""The base of every verb's settings, and the field types several verbs share."""
+"""The base of every verb's settings, the command-line marker `Flag`, and the field types several verbs share."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from vaeaudio.util.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a field reads on the command line where its type does not say: `Annotated[float, Flag("SECONDS")]`.
+
+    `metavar` names the value in help; `argument` makes the field positional, named by its metavar;
+    `also` is an option that gives a positional's values too.
+    """
+
+    metavar: str | None = None
+    argument: bool = False
+    also: str | None = None
 
 
 def _sharpen(value):
@@ -23,15 +37,13 @@ def _sharpen(value):
     return power
 
 
-
-
 #: A sharpening power P, or "auto": the P that gives generated spectrograms the training clips' mean level.
-Sharpen = Annotated[Literal["auto"] | float, BeforeValidator(_sharpen)]
+Sharpen = Annotated[Literal["auto"] | float, BeforeValidator(_sharpen), Flag("auto|P")]
 #: Where random latent points come from: the run's latent mixture if it stored one (auto), it, or N(0, I).
 Prior = Literal["auto", "mixture", "normal"]
-PRIOR_HELP = ("Where random latent points come from: 'normal' = the prior N(0, T^2 I); 'mixture' = the Gaussian mixture "
-              "fitted to the training clips' latents that a run trained with --latent-mixture stores (per digit); "
-              "'auto' = the mixture when the run has one, else the prior.")
+PRIOR_HELP = ("Where random latent points come from: 'normal' = the prior N(0, T^2 I); 'mixture' = the Gaussian "
+              "mixture fitted to the training clips' latents that a run trained with --latent-mixture stores "
+              "(per digit); 'auto' = the mixture when the run has one, else the prior.")
 
 
 class Settings(BaseModel):
@@ -50,6 +62,17 @@ class Settings(BaseModel):
         return cls.model_fields[name].description or ""
 
     @classmethod
+    def flag(cls, name: str) -> Flag:
+        """The field's `Flag` marker (an empty one when its type says it all)."""
+        return next((m for m in cls.model_fields[name].metadata if isinstance(m, Flag)), Flag())
+
+    @classmethod
+    def option(cls, name: str) -> str:
+        """How the command line names field `name`: `--foo-bar` for `foo_bar`, or a positional's metavar."""
+        flag = cls.flag(name) if name in cls.model_fields else Flag()
+        return flag.metavar if flag.argument else f"--{name.replace('_', '-')}"
+
+    @classmethod
     def build(cls, **values):
         """Validate `values` into a model; a bad value raises `UsageError` naming its flag."""
         try:
@@ -62,4 +85,4 @@ class Settings(BaseModel):
                 raise UsageError(msg) from None
             given = err.get("input")
             shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
-            raise UsageError(f"--{loc[0].replace('_', '-')}: {msg}{shown}") from None
+            raise UsageError(f"{cls.option(loc[0])}: {msg}{shown}") from None

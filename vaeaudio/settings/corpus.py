@@ -4,45 +4,64 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from vaeaudio.settings.audio import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB
-from vaeaudio.settings.base import Settings
+from vaeaudio.settings.base import Flag, Settings
 
 
 class DownloadSettings(Settings):
     """`vaeaudio download`: fetch, verify and safely extract AudioMNIST."""
 
-    dest: Path = Field(Path("AudioMNIST"), description="Folder the corpus is extracted into (data/NN/*.wav and data/audioMNIST_meta.txt).")
-    url: str = Field("https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip",
-                     description="http(s) URL or local path of a .zip or .tar.gz archive of the AudioMNIST repository (use a mirror here).")
-    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Expected SHA-256 of the archive (64 hex digits); a mismatch is refused.")
+    dest: Path = Field(Path("AudioMNIST"), description="Folder the corpus is extracted into (data/NN/*.wav and "
+                       "data/audioMNIST_meta.txt).")
+    url: Annotated[str, Flag("URL")] = Field(
+        "https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip",
+        description="http(s) URL or local path of a .zip or .tar.gz archive of the AudioMNIST repository "
+                    "(use a mirror here).")
+    sha256: Annotated[str | None, Flag("HEX")] = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$",
+        description="Expected SHA-256 of the archive (64 hex digits); a mismatch is refused (default: not checked, "
+                    "only printed).")
     keep_archive: bool = Field(False, description="Keep the downloaded archive next to --dest after extraction.")
-    timeout: float = Field(60.0, gt=0, le=3600, description="Network timeout per connection attempt, in seconds.")
-    max_extract_bytes: int = Field(20_000_000_000, ge=1, le=10**15,
-                                   description="Refuse archives whose entries declare more than this many uncompressed bytes in total (zip-bomb guard), in bytes; AudioMNIST (9.5 h of 48 kHz 16-bit audio) is about 3.3e9.")
-
-
+    timeout: Annotated[float, Flag("SECONDS")] = Field(
+        60.0, gt=0, le=3600, description="Network timeout per connection attempt, in seconds.")
+    max_extract_bytes: Annotated[int, Flag("BYTES")] = Field(
+        20_000_000_000, ge=1, le=10**15,
+        description="Refuse archives whose entries declare more than this many uncompressed bytes in total "
+                    "(zip-bomb guard), in bytes; AudioMNIST (9.5 h of 48 kHz 16-bit audio) is about 3.3e9.")
 
 
 class PreprocessSettings(Settings):
     """`vaeaudio preprocess`: recordings -> normalised STFT spectrogram shards + manifest."""
 
-    src: Path = Field(Path("AudioMNIST"), description="Folder searched (recursively) for {digit}_{speaker}_{take}.wav recordings.")
+    src: Path = Field(Path("AudioMNIST"),
+                      description="Folder searched (recursively) for {digit}_{speaker}_{take}.wav recordings.")
     out: Path = Field(Path("spectrograms"), description="Output folder for manifest.json and the HDF5 shards.")
-    sample_rate: int = Field(SAMPLE_RATE, ge=1000, le=192000, description="Sample rate clips are resampled to, in Hz.")
-    clip_samples: int = Field(CLIP_SAMPLES, ge=256, le=10_000_000, description="Clip length after trimming/padding, in samples (17,640 = 0.8 s at 22,050 Hz).")
-    n_fft: int = Field(N_FFT, ge=16, le=65536, description="STFT frame length in samples (Hann window, centred frames).")
+    sample_rate: int = Field(SAMPLE_RATE, ge=1000, le=192000,
+                             description="Sample rate clips are resampled to, in Hz.")
+    clip_samples: int = Field(CLIP_SAMPLES, ge=256, le=10_000_000, description="Clip length after trimming/padding, "
+                              "in samples (17,640 = 0.8 s at 22,050 Hz).")
+    n_fft: int = Field(N_FFT, ge=16, le=65536,
+                       description="STFT frame length in samples (Hann window, centred frames).")
     hop_length: int = Field(HOP_LENGTH, ge=1, le=65536, description="STFT hop in samples.")
     top_db: float = Field(TOP_DB, gt=0, le=200, description="Dynamic range kept below each clip's maximum, in dB.")
-    length_percentiles: tuple[float, float] = Field((3.0, 97.0), description="Keep clips whose resampled length lies strictly between these percentiles of the corpus (0 100 keeps all but the extremes' ties).")
-    silence_dbfs: float = Field(-80.0, le=0, description="Clips whose peak is below this level, in dBFS, are dropped as silent.")
-    split_by: Literal["take", "speaker"] = Field("take", description="'take': stratified by digit over all clips (as the reference); 'speaker': whole speakers held out for validation and test.")
+    length_percentiles: Annotated[tuple[float, float], Flag("LOW HIGH")] = Field(
+        (3.0, 97.0), description="Keep clips whose resampled length lies strictly between these percentiles of the "
+                                 "corpus (0 100 keeps all but the extremes' ties).")
+    silence_dbfs: float = Field(-80.0, le=0,
+                                description="Clips whose peak is below this level, in dBFS, are dropped as silent.")
+    split_by: Literal["take", "speaker"] = Field("take", description="'take': stratified by digit over all clips (as "
+                                                 "the reference); 'speaker': whole speakers held out for validation "
+                                                 "and test.")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="Fraction of clips (or speakers) held out for test.")
-    val_fraction: float = Field(0.1, gt=0, lt=1, description="Fraction of the remaining clips (or speakers) held out for validation.")
-    test_speakers: list[str] | None = Field(None, description="With --split-by speaker: comma-separated speaker ids for the test split (default: drawn with --seed).")
+    val_fraction: float = Field(0.1, gt=0, lt=1,
+                                description="Fraction of the remaining clips (or speakers) held out for validation.")
+    test_speakers: Annotated[list[str] | None, Flag("ID,ID")] = Field(
+        None, description="With --split-by speaker: comma-separated speaker ids for the test split "
+                          "(default: drawn with --seed).")
     seed: int = Field(42, ge=0, description="Random seed of the split.")
     shard_size: int = Field(2048, ge=1, le=1_000_000, description="Clips per HDF5 shard.")
     workers: int = Field(0, ge=0, le=256, description="Parallel featurisation processes (0 = one per CPU core).")

@@ -3,49 +3,63 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field
 
 from vaeaudio.settings.audio import GRIFFIN_LIM_ITERS
-from vaeaudio.settings.base import PRIOR_HELP, Prior, Settings, Sharpen
+from vaeaudio.settings.base import PRIOR_HELP, Flag, Prior, Settings, Sharpen
 
 
 class ClassifierSettings(Settings):
     """`vaeaudio classifier train`: a small CNN digit classifier on a spectrogram set (the judge of generated audio)."""
 
     data: Path = Field(Path("spectrograms"), description="Spectrogram set written by `vaeaudio preprocess`.")
-    out: Path | None = Field(None, description="Folder for classifier.keras and config.json (default: runs/classifier-<YYYYmmdd-HHMMSS>).")
-    epochs: int = Field(40, ge=1, le=10_000, description="Most training epochs (training stops earlier when validation accuracy stalls).")
-    patience: int = Field(10, ge=1, le=1000, description="Epochs without a better validation accuracy before stopping (the best weights are kept).")
-    noise_floor: float = Field(0.3, ge=0, le=1, description="Highest random noise floor mixed into training spectrograms, as a share of the [0, 1] range (0.3 = up to 24 dB above the -80 dB floor); it keeps the judge from being thrown by the faint noise Griffin-Lim leaves in silent bands. 0 = off.")
+    out: Path | None = Field(None, description="Folder for classifier.keras and config.json "
+                                               "(default: runs/classifier-<YYYYmmdd-HHMMSS>).")
+    epochs: int = Field(40, ge=1, le=10_000, description="Most training epochs (training stops earlier when "
+                                                         "validation accuracy stalls).")
+    patience: int = Field(10, ge=1, le=1000, description="Epochs without a better validation accuracy before stopping "
+                                                         "(the best weights are kept).")
+    noise_floor: float = Field(0.3, ge=0, le=1, description="Highest random noise floor mixed into training "
+                               "spectrograms, as a share of the [0, 1] range (0.3 = up to 24 dB above the -80 dB "
+                               "floor); it keeps the judge from being thrown by the faint noise Griffin-Lim leaves in "
+                               "silent bands. 0 = off.")
     batch_size: int = Field(64, ge=1, le=65536, description="Clips per training step.")
     lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of initialisation and shuffling.")
-
-
 
 
 class PredictSettings(Settings):
     """`vaeaudio classifier predict`: the spoken digit of WAV files."""
 
     model: Path | None = Field(None, description="Classifier folder (default: the newest runs/classifier-*).")
-    wavs: list[Path] = Field(min_length=1, description="WAV files to classify.")
-
-
+    wavs: Annotated[list[Path], Flag("WAV", argument=True)] = Field(min_length=1,
+                                                                    description="WAV files to classify.")
 
 
 class EvaluateSettings(Settings):
     """`vaeaudio evaluate`: losses, latent-space scores, plots and listening material for runs."""
 
-    runs: list[Path] = Field(default_factory=list, description="Run directories (default: runs/latest).")
-    data: Path | None = Field(None, description="Spectrogram set to evaluate on (default: the one each run was trained on).")
+    runs: Annotated[list[Path], Flag("RUN", argument=True, also="--run")] = Field(
+        default_factory=list, description="Run directories (default: runs/latest).")
+    data: Path | None = Field(None, description="Spectrogram set to evaluate on (default: the one each run was "
+                                                "trained on).")
     k: int = Field(5, ge=1, le=100, description="Neighbours of the k-NN digit accuracy in latent space.")
-    listen: int = Field(4, ge=0, le=100, description="Test clips written as WAV: original, through the representation alone, through the model.")
+    listen: int = Field(4, ge=0, le=100, description="Test clips written as WAV: original, through the representation "
+                                                     "alone, through the model.")
     batch_size: int = Field(256, ge=1, le=65536, description="Clips per forward pass.")
-    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of the listening material and generated clips (200: see synth).")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
-    classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one trained on the run's spectrogram set, cached in its classifier/ folder).")
+    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of the "
+                                   "listening material and generated clips (200: see synth).")
+    seed: int = Field(0, ge=0, le=2**31 - 1,
+                      description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
+    classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one "
+                                    "trained on the run's spectrogram set, cached in its classifier/ folder).")
     sharpen: Sharpen = Field("auto", description="Sharpening of generated spectrograms, as `synth --sharpen`.")
-    samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation metrics (0 = skip them).")
+    samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation "
+                                                                    "metrics (0 = skip them).")
     prior: Prior = Field("auto", description=PRIOR_HELP)
-    recogniser: bool = Field(True, description="Ask an independent speech recogniser (pocketsphinx, en-us, never trained on the corpus) which digit it hears in the generated clips, the real test recordings, the model's reconstructions of them and the test clips through the representation alone (about 5 ms per clip, plus Griffin-Lim for the test clips).")
+    recogniser: bool = Field(True, description="Ask an independent speech recogniser (pocketsphinx, en-us, never "
+                             "trained on the corpus) which digit it hears in the generated clips, the real test "
+                             "recordings, the model's reconstructions of them and the test clips through the "
+                             "representation alone (about 5 ms per clip, plus Griffin-Lim for the test clips).")

@@ -4,30 +4,42 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from vaeaudio.settings.audio import GRIFFIN_LIM_ITERS
-from vaeaudio.settings.base import PRIOR_HELP, Prior, Settings, Sharpen
+from vaeaudio.settings.base import PRIOR_HELP, Flag, Prior, Settings, Sharpen
 from vaeaudio.settings.judging import EvaluateSettings
 
 
 class SynthSettings(Settings):
     """`vaeaudio synth`: decode latent points of a trained run to WAV files."""
 
-    run: Path | None = Field(None, description="Run directory (default: runs/latest).")
-    z: list[float] | None = Field(None, description="Decode this latent point: one value per latent dimension (negative values welcome).")
-    random: int | None = Field(None, ge=1, le=100_000, description="Decode N draws from the prior N(0, T^2 I).")
-    digit: int | None = Field(None, ge=0, le=9, description="Digit 0-9 to make (conditional runs only; default: digits 0-9 in turn).")
-    grid: int | None = Field(None, ge=1, le=256, description="Decode an N x N grid over the prior's quantiles (2-D latents only).")
+    run: Annotated[Path | None, Flag("RUN")] = Field(None, description="Run directory (default: runs/latest).")
+    z: list[float] | None = Field(None, description="Decode the latent point given as Z values before OUT.wav: one "
+                                                    "value per latent dimension (negative values welcome).")
+    random: int | None = Field(None, ge=1, le=100_000, description="Decode N random draws, from where --prior says.")
+    digit: Annotated[int | None, Flag("D")] = Field(None, ge=0, le=9, description="Digit 0-9 to make (conditional "
+                                                    "runs only; default: digits 0-9 in turn).")
+    grid: int | None = Field(None, ge=1, le=256, description="Decode an N x N grid over the prior's quantiles "
+                                                             "(2-D latents only).")
     out: Path = Field(description="Output WAV file (with --z) or folder (with --random / --grid).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of --random draws and of Griffin-Lim's initial phase.")
-    temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior); drawing from a latent mixture, the scale of each draw's distance from its component's mean (1 = as fitted).")
-    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of phase estimation (200 makes generated digits clearer than 64: see the README).")
-    sharpen: Sharpen = Field("auto", description="Raise the decoded [0, 1] spectrogram to the power P before undoing the dB scaling: > 1 restores the contrast a VAE blurs, 1 = as decoded; 'auto' = 1.5 x the P that gives generated spectrograms the mean level of the training clips, the contrast a speech recogniser hears best (not applied with --phase zero, which reproduces the reference).")
+    temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior); "
+                               "drawing from a latent mixture, the scale of each draw's distance from its "
+                               "component's mean (1 = as fitted).")
+    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of phase "
+                                   "estimation (200 makes generated digits clearer than 64: see the README).")
+    sharpen: Sharpen = Field("auto", description="Raise the decoded [0, 1] spectrogram to the power P before undoing "
+                             "the dB scaling: > 1 restores the contrast a VAE blurs, 1 = as decoded; 'auto' = 1.5 x "
+                             "the P that gives generated spectrograms the mean level of the training clips, the "
+                             "contrast a speech recogniser hears best (not applied with --phase zero, which "
+                             "reproduces the reference).")
     prior: Prior = Field("auto", description=PRIOR_HELP)
-    phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or 'zero': the reference report's zero-phase inverse STFT (buzzy), for comparison.")
+    phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or "
+                                                  "'zero': the reference report's zero-phase inverse STFT (buzzy), "
+                                                  "for comparison.")
 
     @field_validator("z")
     @classmethod
@@ -51,16 +63,21 @@ class SynthSettings(Settings):
         return self
 
 
-
-
 class ReportSettings(EvaluateSettings):
     """`vaeaudio report`: one page (index.html with its PNGs and WAVs) to look at and listen to runs.
 
     Every `evaluate` field is here too: the page reuses RUN/eval/ when it was made with the same values.
     """
 
-    out: Path | None = Field(None, description="Folder of the page: index.html, its assets and one folder per run (default: RUN/report for one run, report/ for several); an earlier report there is replaced.")
-    samples: int = Field(3, ge=0, le=20, description="Generated clips on the page per digit (conditional runs), or rows of 10 random draws (others), drawn as --prior says; 0 = none.")
-    grid: int = Field(5, ge=0, le=16, description="Decoded points per side of the playable latent map's grid (2-D latents, unconditional runs; 0 = no grid).")
-    map_points: int = Field(60, ge=0, le=2000, description="Test clips placed on the playable latent map (each plays its recording).")
-    judge: bool = Field(True, description="Label every clip with the digit the classifier hears and its probability (--classifier, else the one evaluate used, else one trained on the run's set and cached there).")
+    out: Path | None = Field(None, description="Folder of the page: index.html, its assets and one folder per run "
+                             "(default: RUN/report for one run, report/ for several); an earlier report there is "
+                             "replaced.")
+    samples: int = Field(3, ge=0, le=20, description="Generated clips on the page per digit (conditional runs), or "
+                         "rows of 10 random draws (others), drawn as --prior says; 0 = none.")
+    grid: int = Field(5, ge=0, le=16, description="Decoded points per side of the playable latent map's grid "
+                                                  "(2-D latents, unconditional runs; 0 = no grid).")
+    map_points: int = Field(60, ge=0, le=2000, description="Test clips placed on the playable latent map (each plays "
+                                                           "its recording).")
+    judge: bool = Field(True, description="Label every clip with the digit the classifier hears and its probability "
+                        "(--classifier, else the one evaluate used, else one trained on the run's set and cached "
+                        "there).")

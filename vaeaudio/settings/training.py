@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from vaeaudio.settings.base import Settings
+from vaeaudio.settings.base import Flag, Settings
 
 #: Kernels a matrix product can run on (`vaeaudio.models.kernels`): TensorFlow's oneDNN, XLA, numpy's OpenBLAS.
 KERNEL_PATHS = ("onednn", "xla", "openblas")
@@ -21,34 +21,77 @@ STRIDED_FILTERS = (16, 32, 64, 128)
 RECIPES = {"intelligible": {"conditional": True, "latent_dim": 16, "latent_mixture": 5, "epochs": 100}}
 
 
+def _as_flags(values: dict) -> str:
+    """Settings as the flags that give them: `--conditional --latent-dim 16`."""
+    return " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in values.items())
+
+
+#: The settings `train --resume` takes: how a run goes on, not what it is.
+RESUME_FLAGS = ("epochs", "distribute", "connect_timeout")
+
+
 class TrainSettings(Settings):
     """`vaeaudio train`: fit a VAE on a spectrogram set and write a run directory."""
 
-    kind: Literal["mlp", "cnn"] = Field(description="Model family: 'mlp' (reference MLP-VAE) or 'cnn' (see --arch).")
+    kind: Annotated[Literal["mlp", "cnn"], Flag("KIND", argument=True)] = Field(
+        description="Model family: 'mlp' (reference MLP-VAE) or 'cnn' (see --arch). Not with --resume.")
     data: Path = Field(Path("spectrograms"), description="Spectrogram set written by `vaeaudio preprocess`.")
-    run_dir: Path | None = Field(None, description="Run directory to create (default: runs/<kind>-<YYYYmmdd-HHMMSS>); its parent gets a `latest` link.")
-    arch: Literal["strided", "reference"] | None = Field(None, description="CNN layout: 'strided' (fast, default) or 'reference' (the report's 582 M-parameter CNN). cnn only.")
-    regularize: bool = Field(False, description="CNN regularisation as in the reference: L2 0.001 on conv kernels, dropout 0.2 after the flatten and after Dense 256. cnn only.")
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout rate after each hidden Dense layer of the MLP, 0 <= P < 1 (0 = none). mlp only.")
-    hidden: tuple[int, ...] | None = Field(None, description=f"MLP encoder widths, comma-separated, units per Dense layer (default {','.join(map(str, MLP_HIDDEN))}; the decoder mirrors them). mlp only.")
-    filters: tuple[int, ...] | None = Field(None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default {','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
-    conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that `synth --digit D` makes the digit asked for.")
+    run_dir: Path | None = Field(None, description="Run directory to create (default: runs/<kind>-<YYYYmmdd-HHMMSS>); "
+                                                   "its parent gets a `latest` link.")
+    arch: Literal["strided", "reference"] | None = Field(None, description="CNN layout: 'strided' (fast, default) or "
+                                                         "'reference' (the report's 582 M-parameter CNN). cnn only.")
+    regularize: bool = Field(False, description="CNN regularisation as in the reference: L2 0.001 on conv kernels, "
+                                                "dropout 0.2 after the flatten and after Dense 256. cnn only.")
+    dropout: Annotated[float, Flag("P")] = Field(0.0, ge=0, lt=1, description="Dropout rate after each hidden Dense "
+                                                 "layer of the MLP, 0 <= P < 1 (0 = none). mlp only.")
+    hidden: Annotated[tuple[int, ...] | None, Flag("W,W,...")] = Field(
+        None, description=f"MLP encoder widths, comma-separated, units per Dense layer (default "
+                          f"{','.join(map(str, MLP_HIDDEN))}; the decoder mirrors them). mlp only.")
+    filters: Annotated[tuple[int, ...] | None, Flag("C,C,...")] = Field(
+        None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default "
+                          f"{','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
+    conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that "
+                                                 "`synth --digit D` makes the digit asked for.")
     latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
-    latent_mixture: int = Field(0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the training clips' latent means (one per digit for a conditional run), stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). 0 = none: sample the prior, as the reference.")
-    recipe: Literal["intelligible"] | None = Field(None, description="Fill in the settings of a named recipe for the flags not given: 'intelligible' = " + " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in RECIPES["intelligible"].items()) + " (digits a speech recogniser hears about as often as the recordings; see the README).")
-    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, per clip.")
+    latent_mixture: Annotated[int, Flag("K")] = Field(
+        0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the "
+        "training clips' latent means (one per digit for a conditional run), stored in the run as latents.npz; synth "
+        "and evaluate then draw from it instead of N(0, I). 0 = none: sample the prior, as the reference.")
+    recipe: Literal["intelligible"] | None = Field(
+        None, description="Fill in the settings of a named recipe for the flags not given (default: none): "
+        f"'intelligible' = {_as_flags(RECIPES['intelligible'])} (digits a speech recogniser hears about as often as "
+        "the recordings; see the README).")
+    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, "
+                                                        "per clip.")
     lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
     batch_size: int = Field(128, ge=1, le=65536, description="Clips per training step.")
-    epochs: int = Field(50, ge=1, le=100_000, description="Epochs to train in total (with --resume: the total to reach).")
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the per-epoch shuffle.")
-    precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' (bfloat16 compute, float32 weights and losses).")
+    epochs: int = Field(50, ge=1, le=100_000, description="Epochs to train in total (with --resume: the total to "
+                                                          "reach; default there: the run's own).")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of weight initialisation, sampling, dropout and the "
+                                                          "per-epoch shuffle.")
+    precision: Literal["float32", "mixed_bfloat16"] = Field("float32", description="'float32', or 'mixed_bfloat16' "
+                                                            "(bfloat16 compute, float32 weights and losses).")
     xla: bool = Field(True, description="Fuse the optimizer update into one XLA kernel.")
-    kernels: Literal[("auto", *KERNEL_PATHS)] = Field("auto", description="Kernel of the large Dense products (forward and both gradients): 'auto' times oneDNN, XLA and OpenBLAS once per shape on this machine (cached in ~/.cache/vaeaudio) and keeps the fastest of each; or one path for all.")
-    distribute: Literal["none", "mirrored", "multi-worker"] = Field("none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per machine, configured by TF_CONFIG); --batch-size is the global batch.")
-    connect_timeout: float = Field(300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up (and for any collective step) before giving up.")
-    checkpoint_every: float = Field(30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")
-    preview_every: int | None = Field(None, ge=0, le=100_000, description="Epochs between TensorBoard previews in RUN/tb/ (audio and spectrograms of a few val clips' reconstructions and prior draws, and the latent map); default: 4 per run, and always after the last epoch; 0 = none. Not with --distribute.")
-    deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed run) gives identical losses; may be slower.")
+    kernels: Literal[("auto", *KERNEL_PATHS)] = Field(
+        "auto", description="Kernel of the large Dense products (forward and both gradients): 'auto' times oneDNN, "
+        "XLA and OpenBLAS once per shape on this machine (cached in ~/.cache/vaeaudio) and keeps the fastest of each; "
+        "or one path for all.")
+    distribute: Literal["none", "mirrored", "multi-worker"] = Field(
+        "none", description="'none' (one device), 'mirrored' (this machine's GPUs) or 'multi-worker' (one process per "
+        "machine, configured by TF_CONFIG); --batch-size is the global batch.")
+    connect_timeout: Annotated[float, Flag("SECONDS")] = Field(
+        300.0, gt=0, le=86400, description="With --distribute multi-worker: seconds to wait for every worker to be up "
+        "(and for any collective step) before giving up.")
+    checkpoint_every: Annotated[float, Flag("SECONDS")] = Field(
+        30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last "
+        "epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an "
+        "epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")
+    preview_every: Annotated[int | None, Flag("EPOCHS")] = Field(
+        None, ge=0, le=100_000, description="Epochs between TensorBoard previews in RUN/tb/ (audio and spectrograms "
+        "of a few val clips' reconstructions and prior draws, and the latent map); default: 4 per run, and always "
+        "after the last epoch; 0 = none. Not with --distribute.")
+    deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed "
+                                                   "run) gives identical losses; may be slower.")
 
     @field_validator("hidden", "filters", mode="before")
     @classmethod
@@ -123,5 +166,5 @@ class TrainSettings(Settings):
         return name + (f" ({', '.join(extras)})" if extras else "")
 
     def run_name(self) -> str:
-        """Short model name used in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference', '-cond' if conditional."""
+        """Short model name in run-directory names: 'mlp', 'cnn-strided' or 'cnn-reference', '-cond' if conditional."""
         return (self.kind if self.kind == "mlp" else f"cnn-{self.arch}") + ("-cond" if self.conditional else "")
