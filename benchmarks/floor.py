@@ -15,19 +15,24 @@ that measurement only, unless ONEDNN_MAX_CPU_ISA is set: then the run stands in
 for a smaller CPU and OpenBLAS keeps the kernel it was given) + Adam bytes / the measured memory bandwidth (numpy
 a = b + c on 512 MiB arrays: 3 x 4 bytes moved per element).
 
-Usage: python benchmarks/floor.py        (prints the per-shape table and the floor)
+Usage: python benchmarks/floor.py [--json OUT]      (prints the per-shape table and the floor)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever the working folder
+import common  # noqa: E402
 
 BATCH = 128
 BINS = 257 * 69  # 17,733
@@ -109,7 +114,8 @@ def _numpy_child(shapes: list) -> None:
     try:
         from threadpoolctl import threadpool_info
 
-        kernel = [f"{p.get('internal_api')} {p.get('architecture')}" for p in threadpool_info() if p.get("user_api") == "blas"]
+        kernel = [f"{p.get('internal_api')} {p.get('architecture')}" for p in threadpool_info()
+                  if p.get("user_api") == "blas"]
     except ImportError:  # threadpoolctl is optional: it only names the kernel
         kernel = ["(install threadpoolctl to name it)"]
     print(json.dumps({"rates": rates, "bandwidth_gbs": bandwidth, "kernel": kernel}))
@@ -120,7 +126,7 @@ def numpy_rates(shapes) -> tuple[list[float], float, list[str]]:
     # With ONEDNN_MAX_CPU_ISA set the run stands in for a smaller CPU: OpenBLAS keeps the kernel it was given too.
     keep = "ONEDNN_MAX_CPU_ISA" in os.environ
     env = {k: v for k, v in os.environ.items() if keep or k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    proc = subprocess.run([sys.executable, __file__, "--numpy-child", json.dumps(shapes)], env=env,
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--numpy-child", json.dumps(shapes)], env=env,
                           capture_output=True, text=True, check=True)
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     return r["rates"], r["bandwidth_gbs"], r["kernel"]
@@ -152,19 +158,30 @@ def report(m: dict) -> str:
     for r in m["rows"]:
         i, o, b = r["shape"]
         rt = r["rates"]
-        lines.append(f"   [{i:>5} x {o:>5}], B {b:<4} {r['kind']:<12} {r['count']}  {rt['onednn']:7.1f} {rt['xla']:6.1f} "
-                     f"{rt['numpy']:6.1f}           {r['best']}")
-    lines.append(f"   step: {m['step_flop'] / 1e9:.2f} GFLOP in matmuls (not 6 x parameters: the data needs no gradient) "
-                 f"-> {1e3 * m['matmul_s']:.1f} ms at the best rate per shape")
+        lines.append(f"   [{i:>5} x {o:>5}], B {b:<4} {r['kind']:<12} {r['count']}  {rt['onednn']:7.1f} "
+                     f"{rt['xla']:6.1f} {rt['numpy']:6.1f}           {r['best']}")
+    lines.append(f"   step: {m['step_flop'] / 1e9:.2f} GFLOP in matmuls (not 6 x parameters: the data needs no "
+                 f"gradient) -> {1e3 * m['matmul_s']:.1f} ms at the best rate per shape")
     lines.append(f"   Adam: {m['adam_bytes'] / 1e9:.2f} GB moved per step at {m['bandwidth_gbs']:.1f} GB/s "
                  f"-> {1e3 * m['adam_s']:.1f} ms;  floor of a step: {1e3 * m['floor_s']:.1f} ms "
                  f"(numpy BLAS: {', '.join(m['numpy_kernel'])})")
     return "\n".join(lines)
 
 
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_arguments(ap, "floor", fsdd=False)
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    out = common.Report("floor", args)
+    m = measure()
+    print(report(m))
+    out.add("floor", m)
+    out.finish()
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--numpy-child":
         _numpy_child([(tuple(s), k) for s, k in json.loads(sys.argv[2])])
     else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        print(report(measure()))
+        main()

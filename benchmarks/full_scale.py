@@ -1,9 +1,9 @@
 """vaeaudio end to end at AudioMNIST's real size, on this machine: every stage timed, with its peak RSS.
 
-Builds an AudioMNIST-shaped corpus from the 2,500 FSDD recordings in
-`../shared/data/fsdd`: 60 "speakers" x 10 digits x 50 takes = 30,000 mono 16-bit
+Builds an AudioMNIST-shaped corpus from the recordings of `--fsdd` (FSDD's 2,500 for the real size):
+60 "speakers" x 10 digits x 50 takes = 30,000 mono 16-bit
 48 kHz WAVs in `data/NN/{digit}_{NN}_{take}.wav` plus `data/audioMNIST_meta.txt`.
-Speaker NN is FSDD speaker NN mod 5 made into another voice: played 0.84-1.16x
+Speaker NN is the source's speakers in turn (FSDD's 5: NN mod 5) made into another voice: played 0.84-1.16x
 faster (pitch and tempo), its own gain (-12..0 dB), spectral tilt and noise floor
 (SNR 25-45 dB), so the 60 differ. The corpus is zipped (stored, like GitHub's
 archive layout `AudioMNIST-master/data/...`), served from 127.0.0.1, and the CLI
@@ -15,10 +15,13 @@ runs on it as a user would, each stage its own process:
 
 It prints wall time and peak RSS per stage, the total, and the projected time
 of the reference report's 100-epoch runs from the measured epochs. Everything is
-written under `--work` (default: a fresh temporary folder, removed after).
+written under `--work` (default: a fresh temporary folder, removed after). Each voice's takes are
+distinct source recordings: the embedded sample (5 takes) makes at most 3,000 clips.
 
-    python benchmarks/full_scale.py                 # 30,000 clips
-    python benchmarks/full_scale.py --clips 600     # a quick rehearsal (clips are spread over the 60 speakers)
+Usage: python benchmarks/full_scale.py --fsdd FSDD          # 30,000 clips (needs the full FSDD)
+       python benchmarks/full_scale.py --clips 600          # a quick rehearsal on the embedded sample
+                                                            # (clips are spread over the 60 speakers)
+       [--work DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -41,15 +44,17 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
-BASE = ("george", "jackson", "nicolas", "theo", "yweweler")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever the working folder
+import common  # noqa: E402
+
 RATE = 48000
+SPEAKERS, TAKES = 60, 50
 
 
-def voice(speaker: int) -> dict:
-    """The made-up voice of speaker 1..60: its FSDD source and how it is changed."""
+def voice(speaker: int, sources: list[str]) -> dict:
+    """The made-up voice of speaker 1..60: its source speaker (of `sources`) and how it is changed."""
     rng = np.random.default_rng(speaker)
-    return {"source": BASE[(speaker - 1) % 5], "speed": float(rng.uniform(0.84, 1.16)),
+    return {"source": sources[(speaker - 1) % len(sources)], "speed": float(rng.uniform(0.84, 1.16)),
             "gain_db": float(rng.uniform(-12, 0)), "tilt": float(rng.uniform(-0.6, 0.6)),
             "snr_db": float(rng.uniform(25, 45))}
 
@@ -63,20 +68,29 @@ def render_take(y: np.ndarray, sr: int, v: dict, rng) -> np.ndarray:
     return np.clip(out + noise, -1, 1).astype(np.float32)
 
 
-def build_corpus(work: Path, clips: int) -> tuple[Path, int]:
+def most_clips(source: common.Recordings) -> int:
+    """The most clips `source` makes without using a recording twice for one voice: 60 x 10 x the takes that every
+    digit of every source speaker has (at most 50; each voice's take t of digit d is its source's t-th take)."""
+    takes = min((len(source.takes(d, s)) for d in range(10) for s in source.speakers), default=0)
+    return SPEAKERS * 10 * min(takes, TAKES)
+
+
+def build_corpus(work: Path, source: common.Recordings, clips: int) -> tuple[Path, int]:
     """The zip of an AudioMNIST-shaped corpus of `clips` WAVs (spread over 60 speakers); returns (zip, files)."""
-    per_speaker = max(1, clips // 60)
-    takes = [(d, t) for t in range(50) for d in range(10)][:per_speaker]
+    per_speaker = max(1, clips // SPEAKERS)
+    takes = [(d, t) for t in range(TAKES) for d in range(10)][:per_speaker]
     archive = work / "AudioMNIST-master.zip"
-    meta = {f"{s:02d}": {"accent": "made from FSDD", "gender": "male", **voice(s)} for s in range(1, 61)}
+    speakers = source.speakers
+    meta = {f"{s:02d}": {"accent": "made from FSDD", "gender": "male", **voice(s, speakers)}
+            for s in range(1, SPEAKERS + 1)}
     n = 0
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("AudioMNIST-master/README.md", "AudioMNIST-shaped corpus made from FSDD\n")
         zf.writestr("AudioMNIST-master/data/audioMNIST_meta.txt", json.dumps(meta))
-        for s in range(1, 61):
-            v, rng = voice(s), np.random.default_rng(1000 + s)
+        for s in range(1, SPEAKERS + 1):
+            v, rng = voice(s, speakers), np.random.default_rng(1000 + s)
             for d, t in takes:
-                y, sr = sf.read(FSDD / f"{d}_{v['source']}_{t}.wav", dtype="float32")
+                y, sr = sf.read(source.files[(d, v["source"], source.takes(d, v["source"])[t])], dtype="float32")
                 wav = work / "tmp.wav"
                 sf.write(wav, render_take(y, sr, v, rng), RATE, subtype="PCM_16")
                 zf.write(wav, f"AudioMNIST-master/data/{s:02d}/{d}_{s:02d}_{t}.wav")
@@ -112,8 +126,8 @@ def stage(name: str, args: list[str], cwd: Path) -> dict:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
             tempfile.NamedTemporaryFile("r") as rss:
         t0 = time.perf_counter()
-        code = subprocess.run([sys.executable, "-c", _CLI_WITH_PEAK, "--quiet", *args], cwd=cwd, stdout=out, stderr=err,
-                              text=True, env={**os.environ, "VAEAUDIO_BENCH_RSS": rss.name}).returncode
+        code = subprocess.run([sys.executable, "-c", _CLI_WITH_PEAK, "--quiet", *args], cwd=cwd, stdout=out,
+                              stderr=err, text=True, env={**os.environ, "VAEAUDIO_BENCH_RSS": rss.name}).returncode
         seconds = time.perf_counter() - t0
         out.seek(0), err.seek(0)
         lines, problem = out.read().strip().splitlines(), err.read().strip().splitlines()
@@ -133,47 +147,75 @@ def epoch_seconds(run: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_arguments(ap, "full_scale")
     ap.add_argument("--clips", type=int, default=30000, help="WAVs in the corpus (30,000 = AudioMNIST)")
     ap.add_argument("--work", type=Path, default=None, help="folder for everything (default: a temporary one)")
     args = ap.parse_args()
-    if not FSDD.is_dir():
-        raise SystemExit(f"needs the FSDD recordings at {FSDD}")
+    if args.clips < 1:
+        ap.error("--clips must be at least 1")
+    source = common.recordings(args.fsdd)
+    out = common.Report("full_scale", args, source)
+    most = most_clips(source)
+    if most == 0:
+        out.skip("corpus", f"needs every digit 0-9 from every speaker of {source.root}; some are missing")
+        raise SystemExit(1)
+    clips = args.clips
+    if clips > most:
+        print(f"corpus: {source.root} makes at most {most:,} clips without reusing a recording "
+              f"({most // (10 * SPEAKERS)} takes per digit and speaker): building {most:,}, not {clips:,} "
+              f"(--fsdd with the full FSDD for AudioMNIST's size)")
+        clips = most
     work = args.work or Path(tempfile.mkdtemp(prefix="vaeaudio-full-"))
     work.mkdir(parents=True, exist_ok=True)
     rows, t_all = [], time.perf_counter()
     try:
         t0 = time.perf_counter()
-        archive, n = build_corpus(work, args.clips)
+        archive, n = build_corpus(work, source, clips)
+        build_s = time.perf_counter() - t0
         print(f"corpus: {n:,} WAVs at 48 kHz, {archive.stat().st_size / 1e9:.2f} GB zip, built in "
-              f"{time.perf_counter() - t0:.0f} s (not counted below)", flush=True)
+              f"{build_s:.0f} s (not counted below)", flush=True)
+        out.add("corpus", {"clips_asked": args.clips, "clips": n, "zip_gb": archive.stat().st_size / 1e9,
+                           "build_s": build_s})
         server, port = serve(work)
         try:
+            url = f"http://127.0.0.1:{port}/{archive.name}"
             plan = [
-                ("download", ["download", "--url", f"http://127.0.0.1:{port}/{archive.name}", "--dest", "AudioMNIST"]),
+                ("download", ["download", "--url", url, "--dest", "AudioMNIST"]),
                 ("preprocess", ["preprocess", "--src", "AudioMNIST", "--out", "spec"]),
                 ("train mlp, 1 epoch", ["train", "mlp", "--data", "spec", "--epochs", "1", "--run-dir", "runs/mlp"]),
                 ("train cnn, 1 epoch", ["train", "cnn", "--data", "spec", "--epochs", "1", "--run-dir", "runs/cnn"]),
                 ("evaluate (mlp)", ["evaluate", "runs/mlp"]),
                 ("synth 20 draws", ["synth", "--run", "runs/mlp", "--random", "20", "synth"]),
-                # A set past the 2 GB a graph constant may hold (the train split is 3.2 GB at 513 bins):
-                ("preprocess n-fft 1024", ["preprocess", "--src", "AudioMNIST", "--out", "spec1024", "--n-fft", "1024"]),
-                ("train mlp on it", ["train", "mlp", "--data", "spec1024", "--epochs", "1", "--run-dir", "runs/mlp1024"]),
+                # A set past the 2 GB a graph constant may hold (the train split is 3.2 GB at 513 bins, full size):
+                ("preprocess n-fft 1024",
+                 ["preprocess", "--src", "AudioMNIST", "--out", "spec1024", "--n-fft", "1024"]),
+                ("train mlp on it",
+                 ["train", "mlp", "--data", "spec1024", "--epochs", "1", "--run-dir", "runs/mlp1024"]),
             ]
             for name, cmd in plan:
-                rows.append(stage(name, cmd, work))
+                try:
+                    rows.append(stage(name, cmd, work))
+                except SystemExit as failed:
+                    out.skip(name, str(failed))
+                    raise
                 r = rows[-1]
-                print(f"{r['stage']:<20} {r['seconds']:8.1f} s   peak RSS {r['rss_gib']:5.2f} GiB   {r['out'][0][:90]}",
-                      flush=True)
+                print(f"{r['stage']:<20} {r['seconds']:8.1f} s   peak RSS {r['rss_gib']:5.2f} GiB   "
+                      f"{r['out'][0][:90]}", flush=True)
+                out.add("stages", rows)
         finally:
             server.shutdown()
         total = sum(r["seconds"] for r in rows)
         print(f"{'total':<20} {total:8.1f} s   ({(time.perf_counter() - t_all) / 60:.1f} min with the corpus)")
         manifest = json.loads((work / "spec" / "manifest.json").read_text())
-        print(f"clips kept: {sum(s['clips'] for s in manifest['splits'].values()):,} "
-              f"(train {manifest['splits']['train']['clips']:,})")
+        kept, train = sum(s["clips"] for s in manifest["splits"].values()), manifest["splits"]["train"]["clips"]
+        print(f"clips kept: {kept:,} (train {train:,})")
         mlp, cnn = epoch_seconds(work / "runs/mlp"), epoch_seconds(work / "runs/cnn")
         print(f"projected 100 epochs: MLP {100 * mlp / 3600:.1f} h ({mlp:.0f} s/epoch; the report: 5.3 h on a GPU), "
               f"strided CNN {100 * cnn / 3600:.1f} h ({cnn:.0f} s/epoch)")
+        out.add("total", {"seconds": total, "with_corpus_s": time.perf_counter() - t_all, "kept": kept,
+                          "train": train, "mlp_epoch_s": mlp, "cnn_epoch_s": cnn, "mlp_100_epochs_h": 100 * mlp / 3600,
+                          "cnn_100_epochs_h": 100 * cnn / 3600})
+        out.finish()
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -17,18 +17,24 @@ spectrogram?). Rows:
 For an unconditional run no digit is asked for: its generated rows score the recogniser
 against the classifier (do they agree on the digit?) and the classifier column is blank.
 
+DATA is a spectrogram set (`vaeaudio preprocess`) on which `vaeaudio evaluate` has cached its classifier;
+each RUN was trained on it.
+
 Usage: python benchmarks/intelligibility.py DATA RUN... [--per-digit 10] [--components 5]
-           [--iters 200] [--sharpen 1 auto] [--rows data posterior prior mixture] [--json out.json]
+           [--iters 200] [--sharpen 1 auto] [--rows data posterior prior mixture] [--seed 0] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever the working folder
+import common  # noqa: E402
 
 
 def main() -> None:
@@ -42,25 +48,27 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=["data", "posterior", "prior", "mixture"],
                         help="which rows: data, posterior, prior, mixture")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path)
+    common.add_arguments(parser, "intelligibility", fsdd=False)
     args = parser.parse_args()
+    if args.per_digit < 1 or args.components < 1 or args.iters < 1:
+        parser.error("--per-digit, --components and --iters must be at least 1")
 
     from vaeaudio.formats import latents
     from vaeaudio.formats.runs import load_config
-    from vaeaudio.formats.spectrogram_set import SpectrogramSet
+    from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
     from vaeaudio.judging import recognise
-    from vaeaudio.judging.generation import CACHE, real_clips
     from vaeaudio.judging.judge import Judge
     from vaeaudio.models.saving import load_model
     from vaeaudio.models.sharpen import sharpen_power
     from vaeaudio.sound.render import render
 
+    out = common.Report("intelligibility", args)
     data = SpectrogramSet(args.data)
-    judge, listener = Judge(data.root / CACHE), recognise.Recogniser()
+    judge, listener = Judge(data.root / CLASSIFIER_CACHE), recognise.Recogniser()
     test = data.arrays("test")
     train = data.arrays("train", ("spec", "digit", "speaker", "path"))
     transform = data.transform
-    rows = []
+    rows, seconds = [], {}
 
     def row(run: str, what: str, waves: np.ndarray, meant: np.ndarray | None, speakers=None) -> None:
         heard = listener.hear(waves, transform.sample_rate)
@@ -71,13 +79,17 @@ def main() -> None:
                      "classifier": float((seen == meant).mean()) if meant is not None else None,
                      "per_speaker": s.get("per_speaker"), "n": len(waves)})
         print(_line(rows[-1]), flush=True)
+        out.add("rows", rows)
 
     print("| run | clips | recogniser: heard as meant | nothing heard | classifier accuracy |\n|---|---|---|---|---|")
     if "data" in args.rows:
-        real = real_clips(Path(data.manifest.source.root), test["path"], transform)
-        row("-", "real recordings (test)", real, test["digit"], test["speaker"])
-        row("-", "real recordings (train)", real_clips(Path(data.manifest.source.root), train["path"], transform),
-            train["digit"], train["speaker"])
+        for split, clips in (("test", test), ("train", train)):
+            real = recordings(data, clips["path"])
+            if real is None:
+                out.skip(f"real recordings ({split})", f"the set's recordings are no longer under "
+                                                       f"{data.manifest.source.root}")
+            else:
+                row("-", f"real recordings ({split})", real, clips["digit"], clips["speaker"])
         row("-", "representation alone", render(test["spec"], test["db_min"], test["db_max"], transform,
                                                 n_iter=args.iters, seed=args.seed), test["digit"], test["speaker"])
     for run in args.runs:
@@ -86,9 +98,7 @@ def main() -> None:
         cond = model.conditional
         name = run.name
         digits_of = (lambda d: d) if cond else (lambda d: None)  # noqa: E731
-        zm, zlv = (np.concatenate(p) for p in zip(*[
-            [np.asarray(a) for a in model.encode(test["spec"][s : s + 256], digits_of(test["digit"][s : s + 256]))]
-            for s in range(0, len(test["spec"]), 256)]))
+        zm, zlv = encoded(model, test["spec"], digits_of(test["digit"]))
         rng = np.random.default_rng(args.seed)
         posterior = (("posterior mean", zm),
                      ("posterior sample", zm + np.exp(zlv / 2) * rng.standard_normal(zm.shape).astype(np.float32)))
@@ -98,7 +108,7 @@ def main() -> None:
                 test["digit"], test["speaker"])
         asked = np.repeat(np.arange(10), args.per_digit)
         n = len(asked)
-        mixture = latents.fit(latents.encoder_means(model, train["spec"], digits_of(train["digit"])),
+        mixture = latents.fit(encoded(model, train["spec"], digits_of(train["digit"]))[0],
                               train["digit"] if cond else None, args.components, args.seed)
         draws = {"prior N(0, I)": (rng.standard_normal((n, model.latent_dim)).astype(np.float32), None),
                  f"mixture K={args.components}": (mixture.sample(n, asked, rng), mixture)}
@@ -107,22 +117,45 @@ def main() -> None:
                 continue
             spec = model.decode_all(z, asked if cond else None)
             for sharpen in args.sharpen:
-                power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config, args.seed,
+                power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config,
                                       mixture=source)
                 waves = render(spec, config.data.db_min, config.data.db_max, transform, n_iter=args.iters,
                                seed=args.seed, sharpen=power)
                 waves = np.round(np.clip(waves, -1, 1) * 32767) / 32767
                 row(name, f"{what}, sharpen {sharpen} ({power:g})", waves, asked if cond else None)
         print(f"<!-- {name}: {time.perf_counter() - t0:.0f} s -->", flush=True)
+        seconds[name] = time.perf_counter() - t0
+        out.add("run_seconds", seconds)
     print(f"<!-- recogniser: {1000 * listener.seconds / max(listener.clips, 1):.1f} ms per clip over "
           f"{listener.clips} clips -->")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    out.add("recogniser", {"ms_per_clip": 1000 * listener.seconds / max(listener.clips, 1), "clips": listener.clips})
+    out.finish()
+
+
+def encoded(model, spec: np.ndarray, digits: np.ndarray | None, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's means and log-variances (n, L) of spectrograms (n, bins, frames) [with their digits (n,)]."""
+    parts = [[np.asarray(a) for a in model.encode(spec[s : s + batch],
+                                                  None if digits is None else digits[s : s + batch])]
+             for s in range(0, len(spec), batch)]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def recordings(data, paths) -> np.ndarray | None:
+    """The set's source recordings `paths` (n,) cut as preprocess cut them: (n, clip_samples) at its sample rate;
+    None when any of them is no longer there."""
+    from vaeaudio.sound import dsp
+
+    files = [Path(data.manifest.source.root) / str(p) for p in paths]
+    if not all(f.is_file() for f in files):
+        return None
+    clips = [data.transform.to_clip(*dsp.read(f)) for f in files]
+    return np.stack(clips) if clips else np.zeros((0, data.transform.clip_samples), np.float32)
 
 
 def _line(r: dict) -> str:
     f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    return f"| {r['run']} | {r['clips']} ({r['n']}) | {f(r['heard'])} | {f(r['nothing_heard'])} | {f(r['classifier'])} |"
+    return (f"| {r['run']} | {r['clips']} ({r['n']}) | {f(r['heard'])} | {f(r['nothing_heard'])} "
+            f"| {f(r['classifier'])} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark training against this machine's own floor and against naive Keras, all in one run.
 
-On real FSDD spectrograms (`../shared/data/fsdd`, preprocessed into a temporary
-folder and tiled to the sizes needed), batch 128:
+On real spectrograms of the recordings of `--fsdd` (default: the embedded sample; FSDD's 2,500 for the
+figures of docs/performance.md), preprocessed into a temporary folder and tiled to the sizes needed, batch 128:
 
 1. The kernels: per matmul shape of the reference MLP's step, the rate of every
    path (oneDNN, XLA, numpy/OpenBLAS with its variables unset; `floor.py`) and
@@ -15,18 +15,19 @@ folder and tiled to the sizes needed), batch 128:
    single path), a naive keras-io VAE (`fit`), and the step / floor ratio, the
    floor being every matmul at its shape's best rate plus Adam's bytes at the
    measured memory bandwidth (target <= 1.3x).
-4. No overhead between steps: FSDD split by speaker (1,384 training clips) and by
+4. No overhead between steps: the recordings split by speaker (FSDD: 1,384 training clips) and by
    take (1,903), trained through `vaeaudio.training.train.train`; steady-state work of an
    epoch (clips / 128 x the steady-state step) / its training seconds from
-   history.csv (target >= 0.9).
-5. float32 vs mixed_bfloat16 after the same epochs on FSDD: validation loss.
+   history.csv (target >= 0.9). A split with fewer than 128 training clips is skipped.
+5. float32 vs mixed_bfloat16 after the same epochs on the take split: validation loss.
 6. The classifier (`vaeaudio classifier train`): its epochs against its steady-state step.
 
 Another CPU's kernels can be approximated on this one: ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell holds
 oneDNN and OpenBLAS to AVX2 (XLA's matmuls are Eigen's, built for AVX2 in TensorFlow's wheel anyway).
 
-Usage: python benchmarks/train_speed.py [--quick] [--steps 20] [--epoch-clips 22840] [--cnn-clips 22840]
-                                        [--models mlp,mlp-bf16,strided,naive-strided,reference,naive-reference]
+Usage: python benchmarks/train_speed.py [--fsdd DIR] [--quick] [--steps 20] [--epoch-clips 22840]
+           [--cnn-clips 22840] [--models mlp,mlp-bf16,strided,naive-strided,reference,naive-reference]
+           [--bf16-epochs 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -43,18 +44,26 @@ from pathlib import Path
 
 import numpy as np
 
-FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py and floor.py, whatever the working folder
+import common  # noqa: E402
+import floor  # noqa: E402
+
 BATCH = 128
 
 
-def fsdd_set(tmp: Path, split_by: str = "take") -> Path:
-    """FSDD (2,500 clips) preprocessed with the default settings, split by `split_by`, into `tmp/spec-<split_by>`."""
+def fsdd_set(tmp: Path, source: common.Recordings, split_by: str = "take") -> tuple[Path | None, str]:
+    """The recordings preprocessed with the default settings, split by `split_by`, into `tmp/spec-<split_by>`;
+    (None, why) when they cannot be (e.g. too few speakers to hold some out)."""
     from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.settings import PreprocessSettings
+    from vaeaudio.util.errors import VaeAudioError
 
     out = tmp / f"spec-{split_by}"
-    preprocess(PreprocessSettings(src=FSDD, out=out, split_by=split_by))
-    return out
+    try:
+        preprocess(PreprocessSettings(src=source.root, out=out, split_by=split_by))
+    except VaeAudioError as exc:
+        return None, f"{source.root} split by {split_by}: {exc.line()}"
+    return out, ""
 
 
 def tiled(x: np.ndarray, n: int) -> np.ndarray:
@@ -139,7 +148,8 @@ def naive_vae(kind: str, shape: tuple[int, int]):
         out = layers.Reshape(shape)(layers.Dense(math.prod(shape), activation="sigmoid")(d))
     elif kind == "reference":
         h = layers.Reshape((*shape, 1))(inp)
-        h = layers.Conv2D(64, 3, padding="same", activation="relu")(layers.Conv2D(32, 3, padding="same", activation="relu")(h))
+        h = layers.Conv2D(32, 3, padding="same", activation="relu")(h)
+        h = layers.Conv2D(64, 3, padding="same", activation="relu")(h)
         h = layers.Dense(256, activation="relu")(layers.Flatten()(h))
         d = layers.Dense(math.prod(shape) * 64, activation="relu")(layers.Dense(256)(zin))
         d = layers.Conv2DTranspose(32, 3, padding="same", activation="relu")(layers.Reshape((*shape, 64))(d))
@@ -277,33 +287,40 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def real_loop_epochs(args, spec: Path) -> None:
+def real_loop_epochs(args, spec: Path) -> dict:
     """Epochs through the real loop and the naive ones, each in its own process (run first, while this process
     holds little: the reference CNN's children peak at 16-18 GiB)."""
-    print("2. epochs through the real loop, one process each (our MLP: 2nd epoch; CNNs and naive: 1st, incl. tracing):",
-          flush=True)
-    times = {}
+    print("2. epochs through the real loop, one process each (our MLP: 2nd epoch; CNNs and naive: 1st, incl. "
+          "tracing):", flush=True)
+    times, figures = {}, {}
     for kind in args.models.split(","):
         clips = args.cnn_clips if kind.endswith("reference") else args.epoch_clips
         epochs = "2" if kind.startswith("mlp") else "1"
-        proc = subprocess.run([sys.executable, __file__, "--epoch-child", kind, str(spec["take"]), str(clips), epochs],
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--epoch-child", kind, str(spec),
+                               str(clips), epochs], capture_output=True, text=True)
         if proc.returncode:
-            said = [line for line in proc.stderr.splitlines()
-                    if line.strip() and line[:5] not in ("E0000", "I0000", "W0000") and not line.startswith("WARNING: All log")]
+            said = [line for line in proc.stderr.splitlines() if line.strip()
+                    and line[:5] not in ("E0000", "I0000", "W0000") and not line.startswith("WARNING: All log")]
             why = (f"killed by signal {-proc.returncode}" + (": out of memory?" if proc.returncode == -9 else "")
                    if proc.returncode < 0 else f"exit {proc.returncode}: {said[-1] if said else '?'}")
             print(f"   {kind}: failed ({why})", flush=True)
+            figures[kind] = {"clips": clips, "failed": why}
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         times[kind] = r["seconds"][-1]
         print(f"   {kind:16s} {r['params']:>12,} params, {clips} clips: {times[kind]:7.1f} s/epoch, "
               f"{clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB", flush=True)
+        figures[kind] = {"clips": clips, "params": r["params"], "epoch_seconds": r["seconds"], "epoch_s": times[kind],
+                         "clips_s": clips / times[kind], "rss_gib": r["rss_gib"], "epoch": len(r["seconds"])}
+    ratios = {}
     if "mlp" in times and "mlp-bf16" in times:
-        print(f"   mlp-bf16 / mlp epoch: {times['mlp-bf16'] / times['mlp']:.2f} (bf16 must be faster where native)")
+        ratios["mlp-bf16 / mlp"] = times["mlp-bf16"] / times["mlp"]
+        print(f"   mlp-bf16 / mlp epoch: {ratios['mlp-bf16 / mlp']:.2f} (bf16 must be faster where native)")
     for kind in ("strided", "reference"):
         if kind in times and f"naive-{kind}" in times:
-            print(f"   {kind} / naive {kind} epoch: {times[kind] / times[f'naive-{kind}']:.2f} (target < 1)")
+            ratios[f"{kind} / naive-{kind}"] = times[kind] / times[f"naive-{kind}"]
+            print(f"   {kind} / naive {kind} epoch: {ratios[f'{kind} / naive-{kind}']:.2f} (target < 1)")
+    return {"models": figures, "ratios": ratios}
 
 
 def cpu() -> str:
@@ -317,11 +334,13 @@ def cpu() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_arguments(ap, "train_speed")
     ap.add_argument("--steps", type=int, default=20, help="timed steps of batch 128 per step measurement")
     ap.add_argument("--bf16-epochs", type=int, default=3)
     ap.add_argument("--epoch-clips", type=int, default=22840, help="clips of the MLP and strided CNN epochs")
     ap.add_argument("--cnn-clips", type=int, default=22840, help="clips of the reference CNN epochs (ours and naive)")
-    ap.add_argument("--models", default="mlp,mlp-bf16,strided,naive-strided,reference,naive-reference")
+    ap.add_argument("--models", default="mlp,mlp-bf16,strided,naive-strided,reference,naive-reference",
+                    help="section 2's epochs, comma-separated")
     ap.add_argument("--quick", action="store_true", help="sections 1 and 3 only (the kernels and the step)")
     ap.add_argument("--epoch-child", nargs=4, metavar=("KIND", "SPEC", "CLIPS", "EPOCHS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -333,18 +352,29 @@ def main() -> None:
         kind, spec, clips, epochs = args.epoch_child
         epoch_child(kind, Path(spec), int(clips), int(epochs))
         return
+    known = {"mlp", "mlp-bf16", "strided", "naive-strided", "reference", "naive-reference", "naive-mlp"}
+    if unknown := set(args.models.split(",")) - known:
+        ap.error(f"--models: unknown {', '.join(sorted(unknown))} (choose from {', '.join(sorted(known))})")
+    if min(args.steps, args.bf16_epochs, args.epoch_clips, args.cnn_clips) < 1:
+        ap.error("--steps, --bf16-epochs, --epoch-clips and --cnn-clips must be at least 1")
+    source = common.recordings(args.fsdd)
+    out = common.Report("train_speed", args, source)
     print(f"CPU: {cpu()}", flush=True)
+    print(f"source: {source.describe()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         progress.configure(quiet=True)
-        spec = {s: fsdd_set(tmp, s) for s in ("speaker", "take")}
-        import floor
+        spec, why = {}, {}
+        for split in ("take", "speaker"):
+            spec[split], why[split] = fsdd_set(tmp, source, split)
 
         from vaeaudio.formats.spectrogram_set import SpectrogramSet
         from vaeaudio.models import kernels
         from vaeaudio.settings import KERNEL_PATHS
+        from vaeaudio.util.errors import VaeAudioError
 
-        print("1. the reference MLP's matmuls: GFLOP/s of every path per shape, and what `--kernels auto` chose", flush=True)
+        print("1. the reference MLP's matmuls: GFLOP/s of every path per shape, and what `--kernels auto` chose",
+              flush=True)
         m = floor.measure()
         print(floor.report(m))
         progress.configure(quiet=False)  # the kernel choice's own log line
@@ -353,9 +383,17 @@ def main() -> None:
         for (i, o), plan in plans.items():
             print(f"   chosen for the layer {i} -> {o}: forward {plan.forward}, weight-grad {plan.weight_grad}, "
                   f"input-grad {plan.input_grad}")
+        out.add("1 kernels", {"floor": m, "chosen": {f"{i}->{o}": {"forward": p.forward, "weight_grad": p.weight_grad,
+                                                                   "input_grad": p.input_grad}
+                                                     for (i, o), p in plans.items()}})
+        if spec["take"] is None:  # every other section trains on the take split
+            for section in ("2 epochs", "3 step", "4 overhead", "5 bf16 loss", "6 classifier"):
+                out.skip(section, why["take"])
+            out.finish()
+            return
 
         if not args.quick:
-            real_loop_epochs(args, spec)
+            out.add("2 epochs", real_loop_epochs(args, spec["take"]))
         x = tiled(SpectrogramSet(spec["take"]).arrays("train", ("spec",))["spec"], (args.steps + 10) * BATCH)
         print(f"3. the step (batch {BATCH}, median of {args.steps}):", flush=True)
         step = step_seconds(x, args.steps)
@@ -366,31 +404,73 @@ def main() -> None:
         bf16 = float("nan") if held else step_seconds(x, args.steps, "mixed_bfloat16")
         naive = naive_step_seconds(x, args.steps)
         del x
-        for name, s in (("naive keras-io VAE (fit)", naive), *((f"vaeaudio, --kernels {p}", t) for p, t in single.items()),
+        steps = {}
+        for name, s in (("naive keras-io VAE (fit)", naive),
+                        *((f"vaeaudio, --kernels {p}", t) for p, t in single.items()),
                         ("vaeaudio, --kernels auto", step), ("vaeaudio, mixed_bfloat16", bf16)):
             print(f"   {name:28s} {1e3 * s:7.1f} ms  {BATCH / s:7.1f} clips/s  {s / m['floor_s']:.2f}x the floor  "
                   f"{naive / s:.2f}x naive")
+            steps[name] = {"ms": 1e3 * s, "clips_s": BATCH / s, "per_floor": s / m["floor_s"], "vs_naive": naive / s}
         print(f"   floor {1e3 * m['floor_s']:.1f} ms: step / floor = {step / m['floor_s']:.2f} (target <= 1.3); "
               f"{m['step_flop'] / step / 1e9:.0f} GFLOP/s; bf16 step {step / bf16:.2f}x as fast as float32", flush=True)
+        out.add("3 step", {"steps": steps, "floor_ms": 1e3 * m["floor_s"], "step_per_floor": step / m["floor_s"],
+                           "gflops": m["step_flop"] / step / 1e9, "bf16_speedup": step / bf16})
 
         if args.quick:
+            out.finish()
             return
-        print("4. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)", flush=True)
+        print("4. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)",
+              flush=True)
+        overheads = {}
         for split in ("speaker", "take"):
-            r = overhead(spec[split], tmp / f"run-{split}", step)
-            print(f"   FSDD by {split}: {r['clips']} clips, epochs {', '.join(f'{s:.2f}' for s in r['train_s'])} s, "
+            if spec[split] is None:
+                out.skip(f"4 overhead by {split}", why[split])
+                continue
+            clips = SpectrogramSet(spec[split]).manifest.splits["train"].clips
+            if clips < BATCH:
+                out.skip(f"4 overhead by {split}", f"needs at least {BATCH} training clips (one batch), "
+                                                   f"{source.root} split by {split} gives {clips}")
+                continue
+            try:
+                r = overheads[split] = overhead(spec[split], tmp / f"run-{split}", step)
+            except VaeAudioError as exc:  # e.g. no validation clips
+                out.skip(f"4 overhead by {split}", exc.line())
+                continue
+            print(f"   split by {split}: {r['clips']} clips, epochs {', '.join(f'{s:.2f}' for s in r['train_s'])} s, "
                   f"steady-state work {r['work_s']:.2f} s -> {r['ratio']:.2f} (target >= 0.9)", flush=True)
+            out.add("4 overhead", overheads)
 
-        losses = bf16_losses(spec["take"], args.bf16_epochs, tmp)
-        f32, b16 = losses["float32"], losses["mixed_bfloat16"]
-        print(f"5. val loss after {args.bf16_epochs} epochs on FSDD by take: float32 {f32:.2f}, mixed_bfloat16 {b16:.2f} "
-              f"({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
+        try:
+            losses = bf16_losses(spec["take"], args.bf16_epochs, tmp)
+        except VaeAudioError as exc:
+            out.skip("5 bf16 loss", exc.line())
+        else:
+            f32, b16 = losses["float32"], losses["mixed_bfloat16"]
+            print(f"5. val loss after {args.bf16_epochs} epochs, split by take: float32 {f32:.2f}, "
+                  f"mixed_bfloat16 {b16:.2f} ({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
+            out.add("5 bf16 loss", {"epochs": args.bf16_epochs, "float32": f32, "mixed_bfloat16": b16,
+                                    "change_percent": 100 * (b16 - f32) / f32})
 
-        c = classifier_epochs(spec["take"], tmp / "classifier")
-        print(f"6. classifier on FSDD by take ({c['clips']} clips): epochs {', '.join(f'{t:.2f}' for t in c['seconds'])} s "
-              f"(incl. validation); steady-state step {1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
-              f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
-              f"{c['predict_clips_s']:.0f} clips/s", flush=True)
+        from vaeaudio.settings import ClassifierSettings
+
+        batch = ClassifierSettings.model_fields["batch_size"].default
+        clips = SpectrogramSet(spec["take"]).manifest.splits["train"].clips
+        if clips < batch:
+            out.skip("6 classifier", f"needs at least {batch} training clips (one batch), {source.root} split by "
+                                     f"take gives {clips}")
+        else:
+            try:
+                c = classifier_epochs(spec["take"], tmp / "classifier")
+            except VaeAudioError as exc:
+                out.skip("6 classifier", exc.line())
+            else:
+                print(f"6. classifier, split by take ({c['clips']} clips): epochs "
+                      f"{', '.join(f'{t:.2f}' for t in c['seconds'])} s (incl. validation); steady-state step "
+                      f"{1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
+                      f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
+                      f"{c['predict_clips_s']:.0f} clips/s", flush=True)
+                out.add("6 classifier", {**c, "work_per_epoch": c["work_s"] / float(np.median(c["seconds"]))})
+        out.finish()
 
 
 if __name__ == "__main__":
