@@ -6,8 +6,9 @@ its choices; a `Flag` marker names the value or makes the field positional. A ve
 builds its model from the values given on the command line (a bad value is refused
 naming its flag), calls one library function and prints that function's result on
 stdout. Progress and logs go to stderr. Errors are one line (exit 1; usage errors
-exit 2) unless `--debug` asks for the traceback. TensorFlow is imported only inside
-the verbs that need it, so `--help` stays fast.
+exit 2) unless `--debug` asks for the traceback. TensorFlow is imported by the
+library only when a model is built or loaded, after every check that needs no
+model, so `--help` and most errors answer at once.
 
 `python -m vaeaudio.cli --markdown > docs/cli.md` writes the reference of every verb.
 """
@@ -43,6 +44,8 @@ from vaeaudio.util.errors import UsageError, VaeAudioError, environment_error
 GLOBAL_FLAGS = {
     "debug": (("--debug",), "Show full tracebacks on errors (may be given anywhere on the line)."),
     "quiet": (("-q", "--quiet"), "No progress bars or logs on stderr (may be given anywhere on the line)."),
+    "verbose": (("-v", "--verbose"), "Also log the details behind choices made for you, such as the matmul kernels' "
+                                     "rates and --sharpen auto's power (may be given anywhere on the line)."),
 }
 _flags = dict.fromkeys(GLOBAL_FLAGS, False)
 #: Placeholders of values by the type the command line reads them as.
@@ -222,12 +225,6 @@ def _root(ctx: typer.Context) -> None:
     _help_when_bare(ctx)
 
 
-def _tensorflow() -> None:
-    """Import TensorFlow for a command that needs it; its native start-up lines only with --debug."""
-    if not _flags["debug"]:
-        progress.import_tensorflow_quietly()
-
-
 @verb(app, DemoSettings)
 def demo(given: dict):
     """Run the whole pipeline offline on a small embedded sample.
@@ -236,7 +233,6 @@ def demo(given: dict):
     --out: a few minutes on 2 CPU cores.
     """
     settings = DemoSettings.build(**given)
-    _tensorflow()
     from vaeaudio.demo import demo as run
 
     return run(settings)
@@ -284,7 +280,6 @@ def train(given: dict, resume: Annotated[Optional[Path], typer.Option(
         if "kind" not in given:
             raise UsageError("say which model to train: `vaeaudio train mlp` or `vaeaudio train cnn` (or --resume RUN)")
         settings = TrainSettings.build(**given)
-        _tensorflow()
         from vaeaudio.training.train import train as run
 
         return run(settings)
@@ -294,7 +289,6 @@ def train(given: dict, resume: Annotated[Optional[Path], typer.Option(
         raise UsageError(f"--resume continues a run with its own settings; {what} cannot be given with it",
                          f"only {_RESUME_ONLY} may be")
     how = TrainSettings.build(kind="mlp", **given)  # refuses bad values before any work
-    _tensorflow()
     from vaeaudio.training.train import resume as run_resume
 
     return run_resume(resume, given.get("epochs"), how.distribute, how.connect_timeout)
@@ -308,7 +302,6 @@ def evaluate(given: dict):
     to RUN/eval/.
     """
     settings = EvaluateSettings.build(**given)
-    _tensorflow()
     from vaeaudio.judging.evaluate import evaluate as run
 
     return run(settings)
@@ -322,7 +315,6 @@ def report(given: dict):
     RUN/eval/ is current; the page works from file:// and from any static server.
     """
     settings = ReportSettings.build(**given)
-    _tensorflow()
     from vaeaudio.listening.report import report as run
 
     return run(settings)
@@ -343,7 +335,6 @@ def synth(given: dict,
     if values and not z:
         raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
     settings = SynthSettings.build(**given, z=(values or []) if z else None, out=out)
-    _tensorflow()
     from vaeaudio.listening.synth import synth as run
 
     return run(settings)
@@ -361,7 +352,6 @@ def classifier_train(given: dict):
     It learns from the set's train split and keeps the weights of its best validation accuracy.
     """
     settings = ClassifierSettings.build(**given)
-    _tensorflow()
     from vaeaudio.judging.classifier import train as run
 
     return run(settings)
@@ -374,7 +364,6 @@ def classifier_predict(given: dict):
     One line per file.
     """
     settings = PredictSettings.build(**given)
-    _tensorflow()
     from vaeaudio.judging.classifier import predict as run
 
     return run(settings)
@@ -393,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, (names, _) in GLOBAL_FLAGS.items():
         _flags[key] = any(a in names for a in args)
     rest = [a for a in args if not any(a in names for names, _ in GLOBAL_FLAGS.values())]
-    progress.configure(quiet=_flags["quiet"])
+    progress.configure(quiet=_flags["quiet"], debug=_flags["debug"], verbose=_flags["verbose"])
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=rest, prog_name="vaeaudio", standalone_mode=False)

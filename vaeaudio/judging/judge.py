@@ -130,14 +130,10 @@ class Judge:
                 raise ValueError(f"no {(missing or ['data.manifest_sha256'])[0]}")
         except ValueError as exc:
             raise ModelError(f"{cfg} is not a {FORMAT} config ({exc})") from None
-        import keras
-
+        progress.import_tensorflow_quietly()
         _noise_floor_layer()  # registered before loading a model that holds one
-        saving.check_model_file(path, "train it again with `vaeaudio classifier train`")
-        try:
-            model = keras.saving.load_model(path, safe_mode=True)
-        except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
-            raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {exc})") from None
+        model = saving.load_file(path, "train it again with `vaeaudio classifier train`")
+        import keras
         import tensorflow as tf
 
         self.model = keras.Model(model.input, [model.output, model.get_layer("features").output])
@@ -249,4 +245,5 @@ def train(settings: ClassifierSettings, out: Path) -> dict:
     if len(set(arrays["train"]["digit"].tolist())) < 2:
         raise DataError(f"{data.root} has fewer than two digits in its train split; nothing to classify")
     with locks.hold(out, "classifier folder"):
+        progress.import_tensorflow_quietly()
         return fit(settings, data, arrays, out)

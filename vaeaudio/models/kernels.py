@@ -230,8 +230,8 @@ def plans(shapes: list[tuple[int, int]], batch: int, dtype: str, force: str = "a
 
     `force` other than 'auto' puts every product on that path (openblas only in
     float32, else oneDNN). With 'auto', products of at least `MIN_FLOP` get the
-    fastest path by `rates`; one log line says what was chosen, from which rates,
-    and whether they were cached.
+    fastest path by `rates`; one short log line says what was chosen and whether it was timed or cached, and
+    with --verbose one more gives the rates it was chosen from.
     """
     if force != "auto":
         path = force if force in _candidates(dtype) else "onednn"
@@ -241,16 +241,18 @@ def plans(shapes: list[tuple[int, int]], batch: int, dtype: str, force: str = "a
     if not big:
         return out
     measured, how = rates(big, batch, dtype, cache)
-    said = []
+    said, rates_said = [], []
     for i, o in big:
         best = {p: max(measured[_key(batch, i, o, dtype, p)].items(), key=lambda kv: kv[1]) for p in PRODUCTS}
         out[(i, o)] = Plan(*(best[p][0] for p in PRODUCTS))
-        said.append(f"{i}->{o}: " + ", ".join(
+        said.append(f"{i}x{o} " + "/".join(best[p][0] for p in PRODUCTS))
+        rates_said.append(f"{i}->{o}: " + ", ".join(
             f"{p} {best[p][0]} {best[p][1]:.0f}" + "".join(
                 f"/{q} {r:.0f}" for q, r in measured[_key(batch, i, o, dtype, p)].items() if q != best[p][0])
             for p in PRODUCTS))
-    progress.log(f"matmul kernels ({dtype}, batch {batch}; the fastest path's GFLOP/s / the others' on this CPU, "
-                 f"{how}): " + "; ".join(said))
+    progress.log(f"matmul kernels ({'/'.join(PRODUCTS)}; {how}): " + ", ".join(said))
+    progress.detail(f"matmul kernel rates ({dtype}, batch {batch}; the fastest path's GFLOP/s / the others'): "
+                    + "; ".join(rates_said))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaeaudio.formats.runs import MODEL
+from vaeaudio.util import progress
 from vaeaudio.util.errors import ModelError
 from vaeaudio.util.files import replacing, sha256_file
 
@@ -18,15 +19,22 @@ DIGEST_SUFFIX = ".sha256"
 
 
 def save_model(path: Path, model) -> None:
-    """Save a Keras `model` to `path` (.keras) atomically, with its sha256 in `path.sha256` (see `check_model_file`).
+    """Save a Keras `model`'s architecture and weights, without its optimizer's state (which a run keeps in its
+    checkpoint, and nothing else needs), to `path` (.keras) atomically, with its sha256 in `path.sha256` (see
+    `check_model_file`).
 
     The old digest is removed first, so a crash part-way leaves a model without
     a digest (not checked) rather than one with a wrong digest.
     """
     digest = Path(f"{path}{DIGEST_SUFFIX}")
     digest.unlink(missing_ok=True)
+    optimizer, compiled = getattr(model, "optimizer", None), getattr(model, "compiled", False)
     with replacing(path, ".tmp.keras") as tmp:  # Keras insists on the .keras suffix
-        model.save(tmp)
+        model.optimizer, model.compiled = None, False  # else Keras saves the optimizer, and loading compiles one
+        try:
+            model.save(tmp)
+        finally:
+            model.optimizer, model.compiled = optimizer, compiled
         sha = sha256_file(tmp)
     with replacing(digest) as tmp:
         tmp.write_text(sha + "\n", encoding="ascii")
@@ -61,14 +69,19 @@ def finished_model(run: Path) -> Path:
 def load_model(run: Path):
     """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after `check_model_file`."""
     path = finished_model(run)
-    again = f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`"
+    return load_file(path, f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`")
+
+
+def load_file(path: Path, again: str):
+    """The Keras model in `path`, loaded in safe mode without its optimizer after `check_model_file`; `again` is
+    the hint of the `ModelError` for a damaged file."""
     check_model_file(path, again)
+    progress.import_tensorflow_quietly()
     import keras
 
-    from vaeaudio import models  # noqa: F401  registers the custom classes
+    import vaeaudio.models.layouts  # noqa: F401  registers the custom classes
 
-    try:  # compile=False: the optimizer state saved with the model is not needed to decode or evaluate (resume
-        # reads the checkpoint), and skipping it lowers the peak memory of loading the reference MLP by 190 MB
+    try:  # compile=False: files of older runs hold an optimizer's state too, which nothing here needs
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a bad file
         raise ModelError(f"{path} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",

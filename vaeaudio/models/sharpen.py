@@ -13,9 +13,11 @@ SHARPEN = 1.25
 #: `--sharpen auto` raises the power that gives generated spectrograms the training clips' mean level by this factor:
 #: an independent recogniser hears generated digits best a little sharper than that (docs/intelligibility.md).
 AUTO_CONTRAST = 1.5
+#: Seed of the draws 'auto' decodes: fixed, so a run gets the same power from every command whatever its --seed.
+DRAWS_SEED = 0
 
 
-def sharpen_power(sharpen: float | str, model, config, seed: int = 0, n: int = 64, mixture=None) -> float:
+def sharpen_power(sharpen: float | str, model, config, mixture=None, n: int = 64) -> float:
     """The sharpening power to use: `sharpen` itself, or for 'auto' `AUTO_CONTRAST` x the P at which n
     decoded draws from the prior (or from the run's latent `mixture`, `vaeaudio.formats.latents`; digits 0-9 in
     turn for a conditional run) have the training clips' mean level: mean(spec^P) = `config.data.mean`,
@@ -33,7 +35,7 @@ def sharpen_power(sharpen: float | str, model, config, seed: int = 0, n: int = 6
     if target is None:
         return SHARPEN
     digits = np.arange(n) % 10 if model.conditional else None
-    z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(seed), mixture)
+    z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(DRAWS_SEED), mixture)
     log_spec = np.log(np.maximum(model.decode_all(z, digits).astype(np.float64), 1e-30))
     lo, hi = 0.25, 8.0
     for _ in range(24):  # mean(spec^P) falls as P grows; halve log(hi / lo) each time

@@ -12,6 +12,12 @@ Layout (float32 unless noted):
 |                    | epoch, > 0 only after Ctrl-C), `seconds` (time spent in that epoch),  |
 |                    | `sha256` (of every variable's bytes in order: checked on restore)      |
 
+A finished run's checkpoint (`vaeaudio-checkpoint/2`) leaves the model's weights
+out of the `model` group (its RNG states stay): they are those of the run's
+`model.keras`, saved at the same moment (attr `model_file`, relative to the run),
+so the run stores its weights once; the sha256 still covers them, so a model
+file that changed is refused.
+
 Variables are matched by position and checked by shape, since Keras names
 variables with process-wide counters. Arrays are written and read one
 variable at a time, so saving the 582 M-parameter reference CNN needs at most
@@ -29,10 +35,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from vaeaudio.models.saving import load_file
 from vaeaudio.util.errors import ModelError
 from vaeaudio.util.files import replacing
 
 FORMAT = "vaeaudio-checkpoint/1"
+#: A finished run's checkpoint: the model's variables are in the run's model file (attr `model_file`).
+SLIM = "vaeaudio-checkpoint/2"
 NAME = "state.h5"
 
 
@@ -53,8 +62,10 @@ def _groups(model) -> dict[str, list]:
     }
 
 
-def save(folder: Path, model, position: Position) -> Path:
-    """Write `folder/state.h5` atomically with the state of `model` (and its optimizer) at `position`.
+def save(folder: Path, model, position: Position, model_file: str | None = None) -> Path:
+    """Write `folder/state.h5` atomically with the state of `model` (and its optimizer) at `position`; with
+    `model_file` (the name, in `folder`'s parent, of the model file just saved from `model`) without the model's
+    variables, which that file holds.
 
     On any failure (a full disk, a read-only folder) the temporary file is
     removed and the previous checkpoint stays as it was.
@@ -62,15 +73,19 @@ def save(folder: Path, model, position: Position) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / NAME
     with replacing(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update({"format": FORMAT, "epoch": position.epoch, "step": position.step,
+        f.attrs.update({"format": SLIM if model_file else FORMAT, "epoch": position.epoch, "step": position.step,
                         "seconds": position.seconds})
+        if model_file:
+            f.attrs["model_file"] = model_file
+        in_model_file = {id(w) for w in model.weights} if model_file else set()
         h = hashlib.sha256()
         for group, variables in _groups(model).items():
             g = f.create_group(group)
             for i, v in enumerate(variables):
                 data = np.asarray(v.numpy())
                 h.update(np.ascontiguousarray(data).tobytes())
-                g.create_dataset(f"{i:05d}", data=data)
+                if not (group == "model" and id(v) in in_model_file):
+                    g.create_dataset(f"{i:05d}", data=data)
         f.attrs["sha256"] = h.hexdigest()
     return path
 
@@ -87,11 +102,21 @@ def restore(folder: Path, model) -> Position:
         raise ModelError(f"no checkpoint at {path}", "the run stopped before its first epoch ended; start it again")
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
+            if f.attrs.get("format") not in (FORMAT, SLIM):
                 raise ModelError(f"{path} is not a {FORMAT} file")
+            sources = {group: dict(f[group].items()) for group in ("model", "optimizer", "metrics")}
+            if f.attrs["format"] == SLIM:  # the model's weights are those of the run's model file
+                loaded = load_file(folder.parent / str(f.attrs["model_file"]),
+                                   "the run cannot be resumed from it; start it again")
+                position = {id(v): i for i, v in enumerate(model.variables)}
+                if len(loaded.weights) != len(model.weights):
+                    raise ModelError(f"{f.attrs['model_file']} holds {len(loaded.weights)} weights, the model has "
+                                     f"{len(model.weights)}", "the run's settings or vaeaudio version changed")
+                for w, value in zip(model.weights, loaded.weights):
+                    sources["model"][f"{position[id(w)]:05d}"] = np.asarray(value.numpy())
             h = hashlib.sha256()
             for group, variables in _groups(model).items():
-                stored = f[group]
+                stored = sources[group]
                 if len(stored) != len(variables):
                     raise ModelError(f"{path} holds {len(stored)} {group} variables, the model has {len(variables)}",
                                      "the run's settings or vaeaudio version changed")
@@ -99,7 +124,7 @@ def restore(folder: Path, model) -> Position:
                     data = stored[f"{i:05d}"]
                     if tuple(data.shape) != tuple(v.shape):
                         raise ModelError(f"{path}: {group} variable {i} has shape {data.shape}, expected {tuple(v.shape)}")
-                    value = data[()]
+                    value = data[()] if isinstance(data, h5py.Dataset) else data
                     h.update(np.ascontiguousarray(value).tobytes())
                     v.assign(value)
             if "sha256" in f.attrs and f.attrs["sha256"] != h.hexdigest():

@@ -158,7 +158,8 @@ def build_model(settings: TrainSettings, shape: tuple[int, int]):
     import keras
     import tensorflow as tf
 
-    from vaeaudio.models import build, choose_kernels, dense_layers
+    from vaeaudio.models.dense import choose_kernels, dense_layers
+    from vaeaudio.models.layouts import build
 
     keras.utils.set_random_seed(settings.seed)
     previous = keras.config.dtype_policy()
@@ -204,6 +205,7 @@ def train(settings: TrainSettings) -> TrainResult:
 
 
 def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
+    progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
@@ -256,6 +258,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     if spec_set.sha256() != config.data.manifest_sha256:
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
+    progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
             held.enter_context(locks.hold(run, "run directory"))
@@ -269,7 +272,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
                 position = checkpoint.Position(0)
     history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
     if position.epoch >= settings.epochs and role.chief and history and not saving.has_whole_model(run):
-        saving.save_model(run / runs.MODEL, model)
+        _finish(run, model, position)
         progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
         return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
     if position.epoch >= settings.epochs:
@@ -366,19 +369,30 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                 previews.write(writer, model, epoch + 1)
             runs.write_history(out, history)
             interrupted = stop.requested and epoch + 1 < settings.epochs
-            if (interrupted or epoch + 1 == settings.epochs or saved_at is None
-                    or time.perf_counter() - saved_at >= every):
+            if epoch + 1 < settings.epochs and (interrupted or saved_at is None
+                                                or time.perf_counter() - saved_at >= every):
                 checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch + 1))
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
             if interrupted:
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
-    saving.save_model(out / runs.MODEL, model)
+    _finish(out, model, checkpoint.Position(settings.epochs))
     if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
         digits = data.train_digits.numpy() if settings.conditional else None
         latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)
+
+
+def _finish(out: Path, model, position: checkpoint.Position) -> None:
+    """The final model file, then a checkpoint that refers to it for the weights (so a finished run keeps them
+    once, and can still go on with --resume); if the model file cannot be written, a whole checkpoint."""
+    try:
+        saving.save_model(out / runs.MODEL, model)
+    except BaseException:
+        checkpoint.save(out / CHECKPOINTS, model, position)
+        raise
+    checkpoint.save(out / CHECKPOINTS, model, position, model_file=runs.MODEL)
 
 
 def _log_epoch(writer, row: dict, epochs: int) -> None:

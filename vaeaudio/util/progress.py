@@ -36,9 +36,10 @@ _state = {"quiet": False}
 PLAIN_INTERVAL_S = 5.0
 
 
-def configure(quiet: bool = False) -> None:
-    """Set process-wide output options (the CLI calls this once per command)."""
-    _state["quiet"] = quiet
+def configure(quiet: bool = False, debug: bool = False, verbose: bool = False) -> None:
+    """Set process-wide output options (the CLI calls this once per command): `verbose` lets `detail` lines
+    through; `debug` also lets TensorFlow's native start-up lines through (`import_tensorflow_quietly`)."""
+    _state.update(quiet=quiet, debug=debug, verbose=verbose or debug)
 
 
 def quiet() -> bool:
@@ -55,6 +56,12 @@ def log(message: str) -> None:
     """Print one line of information to stderr unless quiet."""
     if not quiet():
         console().print(message, markup=False)
+
+
+def detail(message: str) -> None:
+    """Print one line of detail to stderr, only with --verbose (or --debug), and not when quiet."""
+    if _state.get("verbose"):
+        log(message)
 
 
 def _rate(n: float, seconds: float, unit: str) -> str:
@@ -160,6 +167,10 @@ def import_tensorflow_quietly() -> None:
     if the import fails, what was captured is replayed before the error propagates.
     """
     if "tensorflow" in sys.modules:
+        return
+    if _state.get("debug"):
+        import tensorflow  # noqa: F401  with its start-up lines, as asked
+
         return
     import os
     import tempfile
