@@ -77,10 +77,9 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
     out.mkdir(parents=True, exist_ok=True)
     written = []
     t = data.transform
-    ceiling = render(test["spec"][pick], test["db_min"][pick], test["db_max"][pick], t,
-                     n_iter=settings.griffin_lim_iters, seed=settings.seed)
-    model = render(recon, test["db_min"][pick], test["db_max"][pick], t, n_iter=settings.griffin_lim_iters,
-                   seed=settings.seed)
+    how = {"phase": settings.phase, "n_iter": settings.griffin_lim_iters, "seed": settings.seed}
+    ceiling = render(test["spec"][pick], test["db_min"][pick], test["db_max"][pick], t, **how)
+    model = render(recon, test["db_min"][pick], test["db_max"][pick], t, **how)
     for j, i in enumerate(pick):
         stem = f"clip{j}_digit{test['digit'][i]}_{test['speaker'][i]}"
         original = data.recording(test["path"][i])
@@ -98,11 +97,11 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
 
     t0 = time.perf_counter()
     config = load_config(run)
-    model = load_model(run)
     data = SpectrogramSet(settings.data or config.data.root)
     if data.transform != config.transform():
         raise DataError(f"{data.root} was made with other audio settings ({data.transform}) than {run.name} was "
                         f"trained on ({config.transform()})", "evaluate on a set made with the run's settings")
+    model = load_model(run)
     same_data = data.sha256() == config.data.manifest_sha256
     if not same_data:
         progress.log(f"note: {data.root} is not the spectrogram set {run.name} was trained on")
@@ -134,28 +133,34 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         from vaeaudio.models.sharpen import sharpen_power
 
         mixture = latents.choose(run, settings.prior)
-        power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
+        power = sharpen_power(settings.sharpen, model, config, mixture)
     if settings.recogniser:
         from vaeaudio.judging.recognise import Recogniser
 
         recogniser = Recogniser()
-    if settings.samples_per_digit:
+    if settings.samples_per_digit and (settings.judge or recogniser is not None):
         from vaeaudio.judging.generation import cached_judge, generate, generation_metrics, judge_generated, overheard
         from vaeaudio.judging.judge import Judge
 
-        judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
-        if judge.transform != data.transform:  # it would read the set's spectrograms in another representation
-            raise DataError(f"the classifier in {judge.folder} was trained on spectrograms made with other audio "
-                            f"settings ({judge.transform}) than {data.root} ({data.transform})",
-                            "pass one trained on a set made like this one, or leave --classifier out")
+        judge = None
+        if settings.judge:
+            judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
+            if judge.transform != data.transform:  # it would read the set's spectrograms in another representation
+                raise DataError(f"the classifier in {judge.folder} was trained on spectrograms made with other audio "
+                                f"settings ({judge.transform}) than {data.root} ({data.transform})",
+                                "pass one trained on a set made like this one, or leave --classifier out")
         chunks = generate(model, config, settings.samples_per_digit, settings.seed, settings.griffin_lim_iters, power,
-                          mixture)
+                          mixture, settings.phase)
         if recogniser is not None:  # the recogniser hears each chunk on its way to the classifier
             chunks = overheard(chunks, recogniser, config.transform().sample_rate, heard)
-        gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
-        generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
-                      "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
-                      "prior": "mixture" if mixture is not None else "normal"}
+        if judge is not None:
+            gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
+            generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
+                          "phase": settings.phase, "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
+                          "prior": "mixture" if mixture is not None else "normal"}
+        else:  # the recogniser alone hears them
+            asked = [d for _, d in chunks]
+            digits = np.concatenate(asked) if asked and asked[0] is not None else None
     # --- the independent recogniser (vaeaudio.judging.recognise): what a listener hears, beside the classifier
     listening = None
     if recogniser is not None:
@@ -163,7 +168,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
 
         listening = listening_metrics(recogniser, model, data, arrays["train"], test, ftest["z_mean"],
                                       settings.griffin_lim_iters, settings.seed,
-                                      np.concatenate(heard) if heard else None, digits, power)
+                                      np.concatenate(heard) if heard else None, digits, power, settings.phase)
     # ---
     result = {
         "run": str(run),

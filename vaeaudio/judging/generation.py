@@ -28,6 +28,7 @@ from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
 from vaeaudio.judging import judge, metrics
 from vaeaudio.judging.judge import MODEL, Judge
 from vaeaudio.settings import ClassifierSettings
+from vaeaudio.settings.base import PHASES
 from vaeaudio.sound.render import render
 from vaeaudio.util import progress, resources
 from vaeaudio.util.errors import ModelError
@@ -64,8 +65,8 @@ def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> st
     return None if same else "the cached one was trained with other settings"
 
 
-def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
-             sharpen: float = 1.0, mixture=None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+def generate(model, config, n_per_digit: int, seed: int, n_iter: int | None, sharpen: float = 1.0, mixture=None,
+             phase: str = PHASES[0]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """10 x n_per_digit generated clips, a chunk at a time: (waves (k, clip_samples) float32 at the run's sample
     rate, 16-bit quantised, their digits (k,) or None).
 
@@ -83,8 +84,8 @@ def generate(model, config, n_per_digit: int, seed: int, n_iter: int,
     for s in range(0, n, chunk):
         part = slice(s, s + chunk)
         d = None if digits is None else digits[part]
-        waves = render(model.decode_all(z[part], d), config.data.db_min, config.data.db_max, transform,
-                       n_iter=n_iter, seed=phases, sharpen=sharpen)
+        waves = render(model.decode_all(z[part], d), config.data.db_min, config.data.db_max, transform, phase,
+                       n_iter, seed=phases, sharpen=sharpen)
         yield (np.round(np.clip(waves, -1, 1) * 32767) / 32767).astype(np.float32), d
 
 
@@ -155,8 +156,8 @@ def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | No
 
 
 def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test: dict, z_mean: np.ndarray,
-                      n_iter: int, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
-                      sharpen: float = 1.0) -> dict:
+                      n_iter: int | None, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
+                      sharpen: float = 1.0, phase: str = PHASES[0]) -> dict:
     """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser`) hears, as `recognise.scores`, in:
 
     - `generated`: the digits (n,) the recogniser `heard` in the generated clips (`overheard`), scored
@@ -188,12 +189,13 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
         out[key] = recognise.scores(heard_real, split["digit"], split["speaker"]) if heard_real is not None else None
     phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips
     heard_repr = _heard_in_chunks(recogniser, len(digit), lambda part: render(
-        test["spec"][part], test["db_min"][part], test["db_max"][part], transform, n_iter=n_iter, seed=phases), transform)
+        test["spec"][part], test["db_min"][part], test["db_max"][part], transform, phase, n_iter, seed=phases),
+        transform)
     out["representation"] = recognise.scores(heard_repr, digit, speaker)
     phases = np.random.default_rng(seed)
     heard_recon = _heard_in_chunks(recogniser, len(digit), lambda part: render(
         model.decode_all(z_mean[part], digit[part] if model.conditional else None), test["db_min"][part],
-        test["db_max"][part], transform, n_iter=n_iter, seed=phases, sharpen=sharpen), transform)
+        test["db_max"][part], transform, phase, n_iter, seed=phases, sharpen=sharpen), transform)
     out["reconstruction"] = recognise.scores(heard_recon, digit, speaker)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))

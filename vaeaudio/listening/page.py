@@ -39,8 +39,14 @@ def _table(caption: str, header: list[str], rows: list[list[str]], cls: str = ""
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
-def _heard(h) -> str:
-    return "no judge" if h is None else f"judge hears {h[0]} (p = {h[1]:.2f})"
+def _heard(h: dict) -> str:
+    """What the listeners heard in a clip, e.g. 'recogniser: 7, classifier: 7 (p 0.98)'."""
+    parts = []
+    if "recogniser" in h:
+        parts.append(f"recogniser: {'no digit' if h['recogniser'] < 0 else h['recogniser']}")
+    if "classifier" in h:
+        parts.append(f"classifier: {h['classifier'][0]} (p {h['classifier'][1]:.2f})")
+    return ", ".join(parts) or "not judged"
 
 
 def _audio(src: str, label: str) -> str:
@@ -230,17 +236,66 @@ def _latent_map(s: dict) -> str:
             f"<details><summary>Every point of the map as a link</summary><ul>{''.join(rows)}</ul></details></section>")
 
 
+KEY = ("<strong>Original</strong>: the recording. <strong>Representation alone</strong>: the recording turned "
+       "into a spectrogram and back into sound without the model (the best any model can do). <strong>Model</strong>: "
+       "through the VAE. <strong>Recogniser</strong>: an independent speech recogniser that never heard this corpus "
+       "(what a listener would understand); <strong>classifier</strong>: a digit classifier trained on this set (the "
+       "judge: is the digit in the spectrogram?).")
+
+
+def _expect(s: dict) -> str:
+    """One sentence on what the run is and what to expect from it."""
+    m, rec = s["metrics"], s["metrics"].get("recogniser") or {}
+    clips = s["data"]["clips"].get("train")
+    parts = [f"{escape(str(m.get('model', '')))}, {_num(s['model'].get('parameters'))} parameters, "
+             f"{m.get('epochs')} epochs on {_num(clips)} training clips"]
+    gen, real = (rec.get("generated") or {}).get("accuracy"), (rec.get("real_train") or {}).get("accuracy")
+    if gen is not None and real is not None:
+        parts.append(f"the recogniser hears the digit asked for in {100 * gen:.0f}% of its generated clips, "
+                     f"and in {100 * real:.0f}% of the real recordings of the same voices")
+    return "; ".join(parts) + "."
+
+
+def _listen(s: dict) -> str:
+    """The top of a run's part of the page: what it says when asked for each digit, and test clips through it."""
+    g = s["generated"]
+    asked = ""
+    if g["rows"] and g["conditional"]:
+        asked = ("<h3>Ask for a digit</h3>" '<div class="players asked">'
+                 + "".join(_audio(r[0]["src"], f"asked for {r[0]['asked']}: {_heard(r[0]['heard'])}") for r in g["rows"])
+                 + "</div>")
+    elif g["rows"]:
+        asked = ("<h3>Random draws</h3>" '<div class="players asked">'
+                 + "".join(_audio(c["src"], f"draw {n + 1}: {_heard(c['heard'])}") for n, c in enumerate(g["rows"][0]))
+                 + "</div>")
+    rows = []
+    for n, c in enumerate(s["clips"]):
+        by_kind = {a["kind"]: a for a in c["audio"]}
+        cells = [f"{n}: digit {c['digit']}, {escape(c['speaker'])}"]
+        for kind in ("original", "model"):
+            a = by_kind.get(kind)
+            cells.append(_audio(a["src"], f"{kind}: {_heard(a['heard'])}") if a else "recording missing")
+        rows.append(cells)
+    clips = _table("Test clips: the recording | through the model", ["clip", "original", "model"], rows,
+                   "audio-grid") if rows else ""
+    return (f'<section class="listen" aria-labelledby="listen-{escape(s["name"])}">'
+            f'<h2 id="listen-{escape(s["name"])}">{escape(s["name"])}</h2><p class="expect">{_expect(s)}</p>'
+            f"{asked}{clips}</section>")
+
+
 def _run(s: dict) -> str:
-    judge = f"judge: the digit classifier in <code>{escape(s['judge'])}</code>" if s["judge"] else "no judge (--no-judge)"
-    return (f'<section class="run" id="run-{escape(s["name"])}"><h2>{escape(s["name"])}</h2>'
-            f'<p class="meta"><code>{escape(s["run"])}</code>; evaluate results {escape(s["evaluate"])}; {judge}.</p>'
+    judge = f"the digit classifier in <code>{escape(s['judge'])}</code>" if s["judge"] else "no classifier (--no-judge)"
+    recogniser = "the recogniser" if s.get("recogniser") else "no recogniser (--no-recogniser)"
+    return (f'<section class="run" id="run-{escape(s["name"])}"><h2>{escape(s["name"])} in detail</h2>'
+            f'<p class="meta"><code>{escape(s["run"])}</code>; evaluate results {escape(s["evaluate"])}; '
+            f"listeners: {recogniser}, {judge}.</p>"
             f"<h3>Plots</h3>{_plots(s)}"
             f"<h3>Test clips: original | representation alone | model</h3>{_clips(s)}"
             f"<h3>Generated clips</h3>{_generated(s)}{_latent_map(s)}</section>")
 
 
 def page(sections: list[dict]) -> str:
-    """The whole report page for the runs' sections (in order)."""
+    """The whole report page for the runs' sections (in order): sound first, then tables, then each run's detail."""
     names = ", ".join(s["name"] for s in sections)
     nav = "".join(f'<li><a href="#run-{escape(s["name"])}">{escape(s["name"])}</a></li>' for s in sections)
     return f"""<!doctype html>
@@ -255,9 +310,11 @@ def page(sections: list[dict]) -> str:
 </head>
 <body>
 <a class="skip" href="#main">Skip to the results</a>
-<header><h1>vaeaudio report</h1><p>{len(sections)} run(s): {escape(names)}</p>
+<header><h1>vaeaudio report: {escape(names)}</h1>
 <nav aria-label="runs"><ul><li><a href="#compare">Tables</a></li>{nav}</ul></nav></header>
 <main id="main">
+<p class="key">{KEY}</p>
+{"".join(_listen(s) for s in sections)}
 <section id="compare"><h2>Runs side by side</h2>
 {_settings_table(sections)}
 {_loss_table(sections)}

@@ -49,7 +49,10 @@ from vaeaudio.util.arrays import evenly
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import UsageError
 
-FORMAT = "vaeaudio-report/1"
+#: The format of report.json (/2: each clip's `heard` is {"recogniser": d, "classifier": [d, p]}).
+FORMAT = "vaeaudio-report/2"
+#: Report folders of earlier formats that a new report may replace.
+_REPLACEABLE = ("vaeaudio-report/1", FORMAT)
 INDEX = "index.html"
 ASSETS = Path(__file__).resolve().parent / "assets"
 #: evaluate's plots copied onto the page, in page order.
@@ -109,31 +112,47 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
 
 
 class _Labeller:
-    """What the judge hears in waveforms at `sample_rate` Hz: [(digit, probability)], or Nones without a judge."""
+    """What each listener hears in waveforms at `sample_rate` Hz: per clip {"recogniser": digit (-1: no digit word),
+    "classifier": [digit, probability]}, a listener left out when there is none."""
 
-    def __init__(self, judge, sample_rate: int):
-        self.judge, self.sample_rate = judge, sample_rate
+    def __init__(self, judge, recogniser, sample_rate: int):
+        self.judge, self.recogniser, self.sample_rate = judge, recogniser, sample_rate
 
-    def __call__(self, waves: np.ndarray) -> list[tuple[int, float] | None]:
-        if self.judge is None or not len(waves):
-            return [None] * len(waves)
-        p, _ = self.judge.predict(self.judge.featurise_waves(np.asarray(waves), self.sample_rate))
-        return [(int(row.argmax()), float(row.max())) for row in p]
+    def __call__(self, waves: np.ndarray) -> list[dict]:
+        heard = [{} for _ in range(len(waves))]
+        if not len(waves):
+            return heard
+        if self.recogniser is not None:
+            for h, d in zip(heard, self.recogniser.hear(np.asarray(waves), self.sample_rate)):
+                h["recogniser"] = int(d)
+        if self.judge is not None:
+            p, _ = self.judge.predict(self.judge.featurise_waves(np.asarray(waves), self.sample_rate))
+            for h, row in zip(heard, p):
+                h["classifier"] = [int(row.argmax()), round(float(row.max()), 4)]
+        return heard
 
 
-def _judge(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sample_rate: int) -> _Labeller:
-    """The labeller of a run's clips: --classifier, else the judge evaluate used, else the set's cached one."""
+def _labeller(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sample_rate: int) -> _Labeller:
+    """The listeners of a run's clips: the recogniser (unless --no-recogniser) and the classifier (unless --no-judge:
+    --classifier, else the one evaluate used, else the set's cached one)."""
+    recogniser = None
+    if settings.recogniser:
+        from vaeaudio.judging.recognise import Recogniser
+
+        recogniser = Recogniser()
     if not settings.judge:
-        return _Labeller(None, sample_rate)
+        return _Labeller(None, recogniser, sample_rate)
     from vaeaudio.judging.generation import cached_judge
     from vaeaudio.judging.judge import Judge
 
     used = (metrics.get("generation") or {}).get("classifier")
     if settings.classifier:
-        return _Labeller(Judge(settings.classifier), sample_rate)
-    if used and Path(used).is_dir():
-        return _Labeller(Judge(Path(used)), sample_rate)
-    return _Labeller(cached_judge(data), sample_rate)
+        judge = Judge(settings.classifier)
+    elif used and Path(used).is_dir():
+        judge = Judge(Path(used))
+    else:
+        judge = cached_judge(data)
+    return _Labeller(judge, recogniser, sample_rate)
 
 
 def _wavs(folder: Path, names: list[str], waves: np.ndarray, sr: int, run_dir: Path) -> list[str]:
@@ -155,6 +174,7 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
     from vaeaudio.sound.render import render
 
     transform = config.transform()
+    how = {"phase": settings.phase, "n_iter": settings.griffin_lim_iters, "seed": settings.seed}
     n = len(test["spec"])
     pick = evenly(n, settings.listen)
     if not len(pick):
@@ -165,10 +185,8 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
     for j, i in enumerate(pick):
         lo, hi = float(test["db_min"][i]), float(test["db_max"][i])
         waves = {"original": _original(data, test["path"][i]),
-                 "representation": render(test["spec"][i][None], lo, hi, transform, n_iter=settings.griffin_lim_iters,
-                                          seed=settings.seed)[0],
-                 "model": render(recon[j][None], lo, hi, transform, n_iter=settings.griffin_lim_iters,
-                                 seed=settings.seed)[0]}
+                 "representation": render(test["spec"][i][None], lo, hi, transform, **how)[0],
+                 "model": render(recon[j][None], lo, hi, transform, **how)[0]}
         waves = {k: w for k, w in waves.items() if w is not None}
         paths = _wavs(dest, [f"clip{j}_{k}" for k in waves], np.stack(list(waves.values())), transform.sample_rate, dest)
         heard = label(np.stack(list(waves.values())))
@@ -192,7 +210,8 @@ def _generated(dest: Path, model, config, settings, power: float, label, mixture
     if not settings.samples:
         return {"rows": []}
     n = 10 * settings.samples
-    chunks = list(generate(model, config, settings.samples, settings.seed, settings.griffin_lim_iters, power, mixture))
+    chunks = list(generate(model, config, settings.samples, settings.seed, settings.griffin_lim_iters, power, mixture,
+                           settings.phase))
     waves = np.concatenate([w for w, _ in chunks])
     digits = np.concatenate([d for _, d in chunks]) if model.conditional else None
     if model.conditional:
@@ -232,7 +251,7 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
         axes = [np.linspace(lo[d], hi[d], settings.grid) for d in range(2)]
         z = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.float32)
         waves = render(model.decode_all(z, None), config.data.db_min, config.data.db_max, transform,
-                       n_iter=settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
+                       settings.phase, settings.griffin_lim_iters, seed=settings.seed, sharpen=power)
         g = settings.grid
         names = [f"g{k // g:02d}-{k % g:02d}" for k in range(len(z))]
         paths = _wavs(dest / "map", names, waves, transform.sample_rate, dest)
@@ -242,8 +261,6 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
 
 def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     """Everything the page shows of one run; its files go to `dest` (OUT/<run name>)."""
-    import keras
-
     from vaeaudio.formats.runs import load_config
     from vaeaudio.models.saving import load_model
     from vaeaudio.models.sharpen import sharpen_power
@@ -252,7 +269,9 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     config = load_config(run)
     model = load_model(run)
     data = SpectrogramSet(settings.data or config.data.root)
-    label = _judge(settings, metrics, data, config.transform().sample_rate)
+    label = _labeller(settings, metrics, data, config.transform().sample_rate)
+    import keras
+
     keras.utils.set_random_seed(settings.seed)
     dest.mkdir(parents=True)
     plots = {}
@@ -264,7 +283,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     test = data.arrays("test")
     z_mean = model.encode_all(test["spec"], test["digit"], settings.batch_size)
     mixture = latents.choose(run, settings.prior)  # where synth and evaluate draw from: the run's mixture if it has one
-    power = sharpen_power(settings.sharpen, model, config, settings.seed, mixture=mixture)
+    power = sharpen_power(settings.sharpen, model, config, mixture)
     with progress.bar(3, f"report {run.name}", unit="parts") as bar:
         clips = _test_clips(dest, model, config, data, test, z_mean, settings, label)
         bar.advance(1)
@@ -279,12 +298,13 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
                                             "clips": metrics.get("data", {}).get("clips", {})},
             "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds},
             "judge": None if label.judge is None else str(label.judge.folder),
+            "recogniser": label.recogniser is not None,
             "plots": plots, "clips": clips, "generated": generated, "map": latent_map, "wavs": wavs}
 
 
 def _is_report(folder: Path) -> bool:
     try:
-        return json.loads((folder / "report.json").read_text(encoding="utf-8")).get("format") == FORMAT
+        return json.loads((folder / "report.json").read_text(encoding="utf-8")).get("format") in _REPLACEABLE
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -318,7 +338,7 @@ def report(settings: ReportSettings) -> ReportResult:
         (tmp / INDEX).write_text(page(sections), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({
             "format": FORMAT, "created": timestamp(),
-            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "wavs", "map")}
+            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "recogniser", "wavs", "map")}
                      for s in sections],
         }, indent=1) + "\n", encoding="utf-8")
         old = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -83,10 +83,11 @@ def asked_digits(settings: SynthSettings, n: int) -> np.ndarray:
     return np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
 
 
-def _digits(settings: SynthSettings, model, run: Path, files: list[Path]) -> tuple[np.ndarray | None, list[Path]]:
+def _digits(settings: SynthSettings, conditional: bool, run: Path, files: list[Path]
+            ) -> tuple[np.ndarray | None, list[Path]]:
     """The digit of each output for a conditional run (--digit, else 0-9 in turn; a --grid needs --digit), with it
     in the file names."""
-    if not model.conditional:
+    if not conditional:
         if settings.digit is not None:
             raise UsageError(f"--digit: run {run.name} is not conditional, so it cannot be asked for a digit",
                              "train one with `vaeaudio train mlp --conditional`, or leave --digit out")
@@ -108,27 +109,30 @@ def synth(settings: SynthSettings) -> SynthResult:
 
     Works a chunk of `resources.chunk_clips` clips at a time (decode, render,
     write), so memory stays flat however many clips are asked for; the waves
-    are the same whatever the chunk size. Refuses a request whose WAVs would not
-    fit on the disk, and says when it replaces existing files.
+    are the same whatever the chunk size. Every check that needs no model (the
+    run, the latent points, the digits, the disk space) is made before the model
+    and TensorFlow are loaded. Says when it replaces existing files.
     """
     from vaeaudio.formats.runs import load_config, resolve_run
-    from vaeaudio.models.saving import load_model
+    from vaeaudio.models.saving import finished_model, load_model
 
     run = resolve_run(settings.run)
     config = load_config(run)
-    model = load_model(run)
+    finished_model(run)
+    trained = config.train_settings()
     mixture = latents.choose(run, settings.prior)
     if mixture is not None and settings.random is not None:
         progress.log(f"--prior {settings.prior}: drawing from {run.name}'s latent mixture ({latents.FILE})")
-    z, files = latent_points(settings, model.latent_dim, mixture)
-    digits, files = _digits(settings, model, run, files)
+    z, files = latent_points(settings, trained.latent_dim, mixture)
+    digits, files = _digits(settings, trained.conditional, run, files)
     transform = config.transform()
     resources.require_disk(settings.out.parent if settings.z is not None else settings.out,
                            len(files) * (2 * transform.clip_samples + 44) + 64 * len(files),
                            f"{len(files):,} WAV files of {transform.seconds:g} s")
-    power = sharpen_power(settings.sharpen, model, config, mixture=mixture) if settings.phase == "griffin-lim" else 1.0
-    if settings.sharpen == "auto" and settings.phase == "griffin-lim":
-        progress.log(f"--sharpen auto: power {power:g} for {run.name}")
+    model = load_model(run)
+    power = sharpen_power(settings.sharpen, model, config, mixture) if settings.phase != "zero" else 1.0
+    if settings.sharpen == "auto" and settings.phase != "zero":
+        progress.detail(f"--sharpen auto: power {power:g} for {run.name}")
     table = settings.out / "z.csv" if settings.z is None else None
     existing = sum(f.exists() for f in files) + bool(table and table.exists())
     if existing:

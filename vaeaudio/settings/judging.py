@@ -7,8 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from vaeaudio.settings.audio import GRIFFIN_LIM_ITERS
-from vaeaudio.settings.base import PRIOR_HELP, Flag, Prior, Settings, Sharpen
+from vaeaudio.settings.base import ITERS_HELP, PHASE_HELP, PHASES, PRIOR_HELP, Flag, Phase, Prior, Settings, Sharpen
 
 
 class ClassifierSettings(Settings):
@@ -49,16 +48,19 @@ class EvaluateSettings(Settings):
     listen: int = Field(4, ge=0, le=100, description="Test clips written as WAV: original, through the representation "
                                                      "alone, through the model.")
     batch_size: int = Field(256, ge=1, le=65536, description="Clips per forward pass.")
-    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of the "
-                                   "listening material and generated clips (200: see synth).")
+    phase: Phase = Field(PHASES[0], description=PHASE_HELP + " For the listening material and generated clips.")
+    griffin_lim_iters: int | None = Field(None, ge=1, le=10_000, description=ITERS_HELP)
     seed: int = Field(0, ge=0, le=2**31 - 1,
-                      description="Seed of the latent samples drawn for the losses and of Griffin-Lim.")
+                      description="Seed of the latent samples drawn for the losses and of Griffin-Lim's phase.")
     classifier: Path | None = Field(None, description="Digit classifier folder judging generated audio (default: one "
                                     "trained on the run's spectrogram set, cached in its classifier/ folder).")
     sharpen: Sharpen = Field("auto", description="Sharpening of generated spectrograms, as `synth --sharpen`.")
     samples_per_digit: int = Field(50, ge=0, le=10_000, description="Generated clips per digit for the generation "
                                                                     "metrics (0 = skip them).")
     prior: Prior = Field("auto", description=PRIOR_HELP)
+    judge: bool = Field(True, description="Judge with the digit classifier too (--classifier, else one trained on "
+                        "the run's set and cached there): evaluate's generation figures, and the label of every clip "
+                        "in the report (with the recogniser's).")
     recogniser: bool = Field(True, description="Ask an independent speech recogniser (pocketsphinx, en-us, never "
                              "trained on the corpus) which digit it hears in the generated clips, the real test "
                              "recordings, the model's reconstructions of them and the test clips through the "

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from vaeaudio.settings.audio import GRIFFIN_LIM_ITERS
-from vaeaudio.settings.base import PRIOR_HELP, Flag, Prior, Settings, Sharpen
+from vaeaudio.settings.base import ITERS_HELP, PHASE_HELP, PHASES, PRIOR_HELP, Flag, Phase, Prior, Settings, Sharpen
 from vaeaudio.settings.judging import EvaluateSettings
 
 
@@ -29,17 +28,14 @@ class SynthSettings(Settings):
     temperature: float = Field(1.0, gt=0, le=10, description="Standard deviation of --random draws (1 = the prior); "
                                "drawing from a latent mixture, the scale of each draw's distance from its "
                                "component's mean (1 = as fitted).")
-    griffin_lim_iters: int = Field(GRIFFIN_LIM_ITERS, ge=1, le=10_000, description="Griffin-Lim iterations of phase "
-                                   "estimation (200 makes generated digits clearer than 64: see the README).")
+    griffin_lim_iters: int | None = Field(None, ge=1, le=10_000, description=ITERS_HELP)
     sharpen: Sharpen = Field("auto", description="Raise the decoded [0, 1] spectrogram to the power P before undoing "
                              "the dB scaling: > 1 restores the contrast a VAE blurs, 1 = as decoded; 'auto' = 1.5 x "
                              "the P that gives generated spectrograms the mean level of the training clips, the "
                              "contrast a speech recogniser hears best (not applied with --phase zero, which "
                              "reproduces the reference).")
     prior: Prior = Field("auto", description=PRIOR_HELP)
-    phase: Literal["griffin-lim", "zero"] = Field("griffin-lim", description="'griffin-lim' (estimated phase), or "
-                                                  "'zero': the reference report's zero-phase inverse STFT (buzzy), "
-                                                  "for comparison.")
+    phase: Phase = Field(PHASES[0], description=PHASE_HELP)
 
     @field_validator("z")
     @classmethod
@@ -78,6 +74,3 @@ class ReportSettings(EvaluateSettings):
                                                   "(2-D latents, unconditional runs; 0 = no grid).")
     map_points: int = Field(60, ge=0, le=2000, description="Test clips placed on the playable latent map (each plays "
                                                            "its recording).")
-    judge: bool = Field(True, description="Label every clip with the digit the classifier hears and its probability "
-                        "(--classifier, else the one evaluate used, else one trained on the run's set and cached "
-                        "there).")

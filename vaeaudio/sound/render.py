@@ -17,13 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from vaeaudio.settings import GRIFFIN_LIM_ITERS
+from vaeaudio.settings.base import PHASES
 from vaeaudio.sound import dsp
 
-#: The ways `render` estimates phase.
-PHASES = ("griffin-lim", "pghi", "pghi+gl", "zero")
 
-
-def render(spec: np.ndarray, db_min, db_max, transform: dsp.Transform, phase: str = "griffin-lim",
+def render(spec: np.ndarray, db_min, db_max, transform: dsp.Transform, phase: str = PHASES[0],
            n_iter: int | None = None, seed: int | np.random.Generator = 0, sharpen: float = 1.0) -> np.ndarray:
     """Spectrograms (n, bins, frames) in [0, 1] -> peak-normalised waveforms (n, transform.clip_samples) float32.
 

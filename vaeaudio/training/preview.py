@@ -10,7 +10,7 @@ always after the last epoch), `Preview.write` adds to RUN/tb/, at step = epoch:
     preview/latent_map      image: the val clips' latent means by digit (PCA beyond 2-D)
 
 Audio is a WAV at the set's sample rate, (clips, clip_samples, 1) per summary,
-phase by `ITERS` Griffin-Lim iterations (enough to hear a digit, cheap). The
+phase by `PHASE` (cheap, and as good as any). The
 summaries are written with TensorFlow's own ops in the TensorBoard plugins'
 formats (audio: [k, 2] strings of WAV and label; images: [2 + k] strings of
 width, height and PNGs), so no tensorboard package is needed to write them.
@@ -29,8 +29,8 @@ from vaeaudio.util.arrays import evenly
 CLIPS = 4
 #: Prior draws of an unconditional run in each preview.
 DRAWS = 4
-#: Griffin-Lim iterations of preview audio.
-ITERS = 32
+#: How preview audio gets its phase (`vaeaudio.sound.render`).
+PHASE = "pghi+gl"
 #: Val clips placed on the preview's latent map.
 MAP_CLIPS = 500
 #: Previews per run when --preview-every is not given.
@@ -83,7 +83,7 @@ class Preview:
         z_mean = model.encode_all(self.val, digits)
         recon = np.asarray(model.decode(z_mean[self.pick], digits[self.pick]), np.float32)
         prior = np.asarray(model.decode_all(self.z, self.digits), np.float32)
-        waves = render(np.concatenate([recon, prior]), *self.db, self.transform, n_iter=ITERS, seed=self.seed)
+        waves = render(np.concatenate([recon, prior]), *self.db, self.transform, PHASE, seed=self.seed)
         sr = self.transform.sample_rate
         heard = [f"val clip {i}, digit {digits[i]}" for i in self.pick]
         drawn = [f"digit {d}" for d in self.digits] if self.digits is not None else [f"draw {i}" for i in range(len(prior))]
