@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:  # the last line of defence
         if _flags["debug"]:
             raise
         problem = environment_error(exc)  # no space, read-only, permission denied: not a bug

@@ -87,7 +87,8 @@ def _plan_zip(zf: zipfile.ZipFile, archive_size: int, limit: int) -> list[tuple]
         if total > limit:
             raise Refused(f"entries declare more than {limit:,} bytes uncompressed (--max-extract-bytes)")
         if info.file_size >= RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise Refused(f"entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):,.0f} times (zip bomb?)")
+            raise Refused(f"entry {info.filename!r} expands "
+                          f"{info.file_size / max(info.compress_size, 1):,.0f} times (zip bomb?)")
         prefix, rel = _target(info.filename)
         if rel is not None and not info.is_dir():
             plan.append((info, prefix, rel, info.file_size))

@@ -85,7 +85,8 @@ class DownloadResult:
             f"AudioMNIST {state} {self.dest}" + (" (nothing to do)" if self.already_complete else ""),
             f"  files     {self.files:,} ({self.recordings:,} recordings, {self.speakers} speakers)",
             f"  size      {self.bytes / 1e6:,.1f} MB",
-            f"  time      {self.seconds:.1f} s" + (f" (downloaded {self.downloaded_bytes / 1e6:,.1f} MB)" if self.downloaded_bytes else ""),
+            f"  time      {self.seconds:.1f} s"
+            + (f" (downloaded {self.downloaded_bytes / 1e6:,.1f} MB)" if self.downloaded_bytes else ""),
             f"  sha256    {self.archive_sha256}",
         ]
         if self.archive_kept:
@@ -124,7 +125,8 @@ def _download(settings: DownloadSettings, dest: Path, want: str | None, start: f
     if local is not None:
         if not local.is_file():
             what = "is not a file" if local.exists() else "does not exist"
-            raise DownloadError(f"archive {local} {what}", "give --url an http(s) URL or the path of a .zip/.tar.gz file")
+            raise DownloadError(f"archive {local} {what}",
+                                "give --url an http(s) URL or the path of a .zip/.tar.gz file")
         archive, sha, fetched = local, _hash_file(local), 0
     else:
         archive = dest.parent / f"{dest.name}.download.part"
@@ -141,7 +143,8 @@ def _download(settings: DownloadSettings, dest: Path, want: str | None, start: f
     except Refused as exc:
         aside = _set_aside(archive, dest, sha) if local is None else None
         kept = f"archive kept as {aside}; " if aside else ""
-        raise DownloadError(f"refused archive from {where}: {exc}", f"{kept}nothing was extracted; check --url") from None
+        raise DownloadError(f"refused archive from {where}: {exc}",
+                            f"{kept}nothing was extracted; check --url") from None
 
     kept_as = None
     if local is None:
@@ -170,7 +173,8 @@ def _existing(dest: Path, want: str | None) -> dict | None:
     if not marker.is_file():
         if any(dest.iterdir()):
             raise DownloadError(f"--dest {dest} is not empty and was not written by `vaeaudio download` (no {MARKER})",
-                                "move it away or choose another --dest; an existing copy can go straight to `vaeaudio preprocess --src`")
+                                "move it away or choose another --dest; an existing copy can go straight to "
+                                "`vaeaudio preprocess --src`")
         return None
     try:
         info = json.loads(marker.read_text())
@@ -183,11 +187,13 @@ def _existing(dest: Path, want: str | None) -> dict | None:
         raise DownloadError(f"download marker {marker} is unreadable ({exc})",
                             f"delete {dest} (written by vaeaudio) and run again") from None
     if want and info["archive_sha256"] != want:
-        raise DownloadError(f"{dest} already holds an extraction of archive sha256 {info['archive_sha256']}, not the --sha256 given",
+        raise DownloadError(f"{dest} already holds an extraction of archive sha256 {info['archive_sha256']}, "
+                            "not the --sha256 given",
                             f"delete {dest} or choose another --dest to download again")
     found = sum(1 for _ in _our_files(dest))
     if found != info["files"]:
-        raise DownloadError(f"{dest} no longer matches its download marker: {found} of {info['files']} extracted files found",
+        raise DownloadError(f"{dest} no longer matches its download marker: "
+                            f"{found} of {info['files']} extracted files found",
                             f"delete {dest} (written by vaeaudio) and run again")
     return info
 
@@ -357,7 +363,8 @@ def _fetch(url: str, part: Path, timeout: float) -> tuple[str, int]:
                 raise DownloadError(f"download of {url} broke off at {_size(size)}: {_why(exc)}",
                                     "run the same command again to resume") from None
             except OSError as exc:
-                raise DownloadError(f"cannot write {part}: {exc.strerror}", "free some disk space or choose another --dest") from None
+                raise DownloadError(f"cannot write {part}: {exc.strerror}",
+                                    "free some disk space or choose another --dest") from None
         return h.hexdigest(), fetched + size - offset
 
 

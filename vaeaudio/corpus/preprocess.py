@@ -139,7 +139,8 @@ def _check_out(out: Path) -> None:
     foreign = [p.name for p in out.iterdir()
                if not (p.name in ours or re.fullmatch(r"(train|val|test)-\d{5}\.h5(\.tmp)?", p.name))]
     if foreign:
-        raise UsageError(f"--out: {out} holds other files ({', '.join(sorted(foreign)[:3])}...) and is not a spectrogram set",
+        raise UsageError(f"--out: {out} holds other files ({', '.join(sorted(foreign)[:3])}...) "
+                         "and is not a spectrogram set",
                          "choose an empty or new folder")
 
 
@@ -197,7 +198,8 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
     t0 = time.perf_counter()
     src, out = settings.src, settings.out
     if not src.is_dir():
-        raise DataError(f"source folder {src} does not exist", "pass --src DIR holding {digit}_{speaker}_{take}.wav files")
+        raise DataError(f"source folder {src} does not exist",
+                        "pass --src DIR holding {digit}_{speaker}_{take}.wav files")
     _check_out(out)
     with locks.hold(out, "spectrogram set"):
         try:
@@ -271,7 +273,8 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
                 dropped.append({"path": rec.path, "kind": "length",
                                 "reason": f"length {length} samples not strictly between {lo:g} and {hi:g}"})
         if not kept:
-            raise DataError(f"every recording under {src} is a length outlier", "widen --length-percentiles, e.g. 0 100")
+            raise DataError(f"every recording under {src} is a length outlier",
+                            "widen --length-percentiles, e.g. 0 100")
         digits = np.array([r.digit for r in kept])
         speakers = np.array([r.speaker for r in kept])
         held_out: dict[str, list[str]] | None = None

@@ -141,7 +141,8 @@ macOS's `._*`, ...) and `exclude` (the output folder,
             key = (st.st_dev, st.st_ino)
             if key in visited:
                 problems.append({"path": rel_of(full) + "/", "kind": "symlink-loop",
-                                 "reason": f"the same folder as {visited[key]}/, scanned once (symlink cycle or second link)"})
+                                 "reason": f"the same folder as {visited[key]}/, scanned once "
+                                           "(symlink cycle or second link)"})
                 continue
             visited[key] = rel_of(full)
             keep.append(d)

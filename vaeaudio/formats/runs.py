@@ -125,7 +125,8 @@ def resolve_run(path: str | Path | None) -> Path:
     """The run directory `path` (default `runs/latest`), resolved; `ModelError` if it is not one."""
     given = Path(path) if path is not None else DEFAULT_ROOT / LATEST
     if not given.exists():
-        hint = "train one with `vaeaudio train mlp`" if path is None else "pass a run directory such as runs/mlp-20250101-120000"
+        hint = ("train one with `vaeaudio train mlp`" if path is None
+                else "pass a run directory such as runs/mlp-20250101-120000")
         raise ModelError(f"no training run at {given}", hint)
     run = given.resolve()
     if not (run / CONFIG).is_file():

@@ -109,7 +109,8 @@ def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.nd
                 ds = f[name]
                 out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
     except (OSError, KeyError, RuntimeError, ValueError) as exc:
-        raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})", hint) from None
+        raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+                        hint) from None
     problem = check_values(out)
     if problem:
         raise DataError(f"shard {path} is damaged: {problem}", hint)

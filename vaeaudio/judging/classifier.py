@@ -1,4 +1,5 @@
-"""`vaeaudio classifier train` and `vaeaudio classifier predict`: the digit classifier as verbs (`vaeaudio.judging.judge`)."""
+"""`vaeaudio classifier train` and `vaeaudio classifier predict`: the digit classifier as verbs
+(`vaeaudio.judging.judge`)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def _plots(out: Path, z_test, test: dict, history, show: np.ndarray, recon_shown
            title: str) -> dict[str, str]:
     """evaluate's PNGs: test latent means by digit and by speaker, training curves, clips `show` over their
     reconstructions `recon_shown` (axes in s, Hz, dB with each clip's own dB range)."""
-    files = {f"latent_{by}": str(write_bytes(out / f"latent_{by}.png", plots.latent_scatter(z_test, test[by], by, title)))
+    files = {f"latent_{by}": str(write_bytes(out / f"latent_{by}.png",
+                                             plots.latent_scatter(z_test, test[by], by, title)))
              for by in ("digit", "speaker")}
     if history:
         files["curves"] = str(write_bytes(out / "curves.png", plots.training_curves(history, title)))
@@ -84,7 +85,8 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
         stem = f"clip{j}_digit{test['digit'][i]}_{test['speaker'][i]}"
         original = data.recording(test["path"][i])
         if original is not None:
-            written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(original), t.sample_rate)))
+            written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(original),
+                                             t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_representation.wav", ceiling[j], t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_model.wav", model[j], t.sample_rate)))
     return written
@@ -125,7 +127,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     both = np.unique(np.concatenate([pick, show]))
     recon = model.decode_all(ftest["z_mean"][both], test["digit"][both])
     row_of = {int(i): j for j, i in enumerate(both)}
-    recon_of = lambda idx: recon[[row_of[int(i)] for i in idx]]  # noqa: E731
+    recon_of = lambda idx: recon[[row_of[int(i)] for i in idx]]
     figures = _plots(out, ftest["z_mean"], test, history, show, recon_of(show), config.transform(), run.name)
     listen = _listen(out / "listen", data, test, recon_of(pick), pick, settings) if len(pick) else []
     generation, digits, heard, recogniser = None, None, [], None

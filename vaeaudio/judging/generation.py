@@ -129,7 +129,8 @@ def generation_metrics(judge: Judge, gen_p: np.ndarray, gen_f: np.ndarray, digit
         out["generated_accuracy"] = float(hit.mean())
         out["generated_accuracy_per_digit"] = {str(d): float(hit[digits == d].mean()) for d in range(10)}
         out["real_test_accuracy_per_digit"] = {
-            str(d): float((real_p.argmax(1)[real_digits == d] == d).mean()) for d in range(10) if (real_digits == d).any()}
+            str(d): float((real_p.argmax(1)[real_digits == d] == d).mean())
+            for d in range(10) if (real_digits == d).any()}
     return out
 
 
@@ -197,7 +198,7 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
         model.decode_all(z_mean[part], digit[part] if model.conditional else None), test["db_min"][part],
         test["db_max"][part], transform, phase, n_iter, seed=phases, sharpen=sharpen), transform)
     out["reconstruction"] = recognise.scores(heard_recon, digit, speaker)
-    accuracy = lambda key: (out.get(key) or {}).get("accuracy")  # noqa: E731
+    accuracy = lambda key: (out.get(key) or {}).get("accuracy")
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
     out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))
     out["seconds_per_clip"] = recogniser.seconds / max(recogniser.clips, 1)

@@ -125,7 +125,8 @@ class Judge:
             self.config = json.loads(cfg.read_text(encoding="utf-8"))
             if not isinstance(self.config, dict) or self.config.get("format") != FORMAT:
                 raise ValueError(f"format {self.config.get('format') if isinstance(self.config, dict) else None!r}")
-            missing = [k for k in ("data", "preprocess", "settings", "accuracy") if not isinstance(self.config.get(k), dict)]
+            missing = [k for k in ("data", "preprocess", "settings", "accuracy")
+                       if not isinstance(self.config.get(k), dict)]
             if missing or "manifest_sha256" not in self.config["data"]:
                 raise ValueError(f"no {(missing or ['data.manifest_sha256'])[0]}")
         except ValueError as exc:
@@ -224,7 +225,8 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     config = {
         "format": FORMAT,
         "created": timestamp(),
-        "data": {"root": str(data.root.resolve()), "manifest_sha256": data.sha256(), "split_by": data.manifest.split_by},
+        "data": {"root": str(data.root.resolve()), "manifest_sha256": data.sha256(),
+                 "split_by": data.manifest.split_by},
         "preprocess": data.manifest.settings,
         "shape": list(data.shape),
         "epochs": len(history.history["loss"]),

@@ -17,7 +17,7 @@ COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val los
 
 def row(r: dict) -> list[str]:
     g = r.get("generation")
-    f = lambda v, fmt: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)  # noqa: E731
+    f = lambda v, fmt: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
     return [Path(r["run"]).name, r["model"], f(r["epochs"], "d"), f(r["training_seconds"], ".0f"),
             f(r["losses"]["train"]["total"], ".2f"), f(r["losses"]["val"]["total"], ".2f"),
             f(r["losses"]["test"]["total"], ".2f"), f(r["latent"]["knn_digit_accuracy"], ".3f"),
@@ -28,7 +28,7 @@ def row(r: dict) -> list[str]:
 
 def _heard(h: dict | None) -> list[str]:
     """The recogniser's 'generated / real' and 'reconstruction / representation' accuracies, as table cells."""
-    acc = lambda key: "-" if not (h or {}).get(key) or h[key].get("accuracy") is None else f"{h[key]['accuracy']:.2f}"  # noqa: E731
+    acc = lambda key: "-" if not (h or {}).get(key) or h[key].get("accuracy") is None else f"{h[key]['accuracy']:.2f}"
     return [f"{acc('generated')} / {acc('real_train')}", f"{acc('reconstruction')} / {acc('representation')}"]
 
 

@@ -82,19 +82,21 @@ def _loss_table(sections: list[dict]) -> str:
     rows = []
     for split in SPLITS:
         for key in LOSSES:
-            rows.append([f"{split} {LOSS_NAMES[key]}"] + [_num((s["metrics"]["losses"].get(split) or {}).get(key), ".2f")
-                                                for s in sections])
+            rows.append([f"{split} {LOSS_NAMES[key]}"]
+                        + [_num((s["metrics"]["losses"].get(split) or {}).get(key), ".2f") for s in sections])
     return _table("Losses (nats per clip: sum over bins, mean over clips; total = reconstruction + beta x KL)",
                   ["", *(escape(s["name"]) for s in sections)], rows, "numbers")
 
 
 def _latent_table(sections: list[dict]) -> str:
     lat = [s["metrics"].get("latent", {}) for s in sections]
-    rows = [[f"k-NN digit accuracy (k = {escape(str(lat[0].get('k', '?')))})"] + [_num(x.get("knn_digit_accuracy")) for x in lat],
+    rows = [[f"k-NN digit accuracy (k = {escape(str(lat[0].get('k', '?')))})"]
+            + [_num(x.get("knn_digit_accuracy")) for x in lat],
             ["chance accuracy"] + [_num(x.get("chance_accuracy")) for x in lat],
             ["silhouette by digit (-1..1)"] + [_num(x.get("silhouette_digit")) for x in lat],
             ["silhouette by speaker (-1..1)"] + [_num(x.get("silhouette_speaker")) for x in lat]]
-    return _table("Latent space (test clips' latent means)", ["", *(escape(s["name"]) for s in sections)], rows, "numbers")
+    return _table("Latent space (test clips' latent means)", ["", *(escape(s["name"]) for s in sections)], rows,
+                  "numbers")
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -133,8 +135,10 @@ def _generation_tables(sections: list[dict]) -> str:
 
 def _plots(s: dict) -> str:
     names = {"curves": "Loss curves per epoch (train and val, nats per clip)",
-             "latent_digit": "Test clips' latent means by digit", "latent_speaker": "Test clips' latent means by speaker"}
-    figs = [f'<figure class="plot {"wide" if k == "curves" else ""}"><img src="{escape(src)}" alt="{escape(names[k])} of {escape(s["name"])}" '
+             "latent_digit": "Test clips' latent means by digit",
+             "latent_speaker": "Test clips' latent means by speaker"}
+    figs = [f'<figure class="plot {"wide" if k == "curves" else ""}"><img src="{escape(src)}" '
+            f'alt="{escape(names[k])} of {escape(s["name"])}" '
             f'><figcaption>{escape(names[k])}</figcaption></figure>' for k, src in s["plots"].items()]
     return '<div class="plots">' + "".join(figs) + "</div>" if figs else "<p>No plots (evaluate wrote none).</p>"
 
@@ -212,21 +216,26 @@ def _latent_map(s: dict) -> str:
     for g in grid:
         x, y = xy(g["z"])
         label = f"decoded z = ({g['z'][0]:+.2f}, {g['z'][1]:+.2f}): {_heard(g['heard'])}"
-        parts.append(f'<a class="pt grid" href="{escape(g["src"])}" data-label="{escape(label)}" aria-label="{escape(label)}">'
-                     f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14"/><title>{escape(label)}</title></a>')
+        parts.append(f'<a class="pt grid" href="{escape(g["src"])}" data-label="{escape(label)}" '
+                     f'aria-label="{escape(label)}">'
+                     f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14"/>'
+                     f'<title>{escape(label)}</title></a>')
         rows.append(f'<li><a href="{escape(g["src"])}">{escape(label)}</a></li>')
     for p in pts:
         x, y = xy(p["z"])
         label = (f"test clip, digit {p['digit']}, speaker {p['speaker']}, z = ({p['z'][0]:+.2f}, {p['z'][1]:+.2f}): "
                  f"{_heard(p['heard'])}")
-        parts.append(f'<a class="pt test" href="{escape(p["src"])}" data-label="{escape(label)}" aria-label="{escape(label)}">'
+        parts.append(f'<a class="pt test" href="{escape(p["src"])}" data-label="{escape(label)}" '
+                     f'aria-label="{escape(label)}">'
                      f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{DIGIT_COLOURS[p["digit"] % 10]}"/>'
                      f"<title>{escape(label)}</title></a>")
         rows.append(f'<li><a href="{escape(p["src"])}">{escape(label)}</a></li>')
-    legend = "".join(f'<li><span class="swatch" style="background:{c}"></span>{d}</li>' for d, c in enumerate(DIGIT_COLOURS))
+    legend = "".join(f'<li><span class="swatch" style="background:{c}"></span>{d}</li>'
+                     for d, c in enumerate(DIGIT_COLOURS))
     what = (f"Circles: {len(pts)} test clips at their latent means, coloured by digit (they play the recording). "
             + (f"Grey squares: a {m['grid_n']} x {m['grid_n']} grid of points decoded by the model (they play the "
-               "decoding)." if grid else "No decoded grid (conditional runs decode per digit: see the generated clips)."))
+               "decoding)." if grid
+               else "No decoded grid (conditional runs decode per digit: see the generated clips)."))
     return (f'<section class="latent-map" aria-labelledby="map-{escape(s["name"])}">'
             f'<h3 id="map-{escape(s["name"])}">Playable latent map</h3><p>{what} Click a point, or Tab to it and '
             f'press Enter, to hear it.</p><div class="map-box"><svg viewBox="0 0 {MAP_SIZE} {MAP_SIZE}" role="group" '
@@ -262,7 +271,8 @@ def _listen(s: dict) -> str:
     asked = ""
     if g["rows"] and g["conditional"]:
         asked = ("<h3>Ask for a digit</h3>" '<div class="players asked">'
-                 + "".join(_audio(r[0]["src"], f"asked for {r[0]['asked']}: {_heard(r[0]['heard'])}") for r in g["rows"])
+                 + "".join(_audio(r[0]["src"], f"asked for {r[0]['asked']}: {_heard(r[0]['heard'])}")
+                           for r in g["rows"])
                  + "</div>")
     elif g["rows"]:
         asked = ("<h3>Random draws</h3>" '<div class="players asked">'

@@ -188,7 +188,8 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
                  "representation": render(test["spec"][i][None], lo, hi, transform, **how)[0],
                  "model": render(recon[j][None], lo, hi, transform, **how)[0]}
         waves = {k: w for k, w in waves.items() if w is not None}
-        paths = _wavs(dest, [f"clip{j}_{k}" for k in waves], np.stack(list(waves.values())), transform.sample_rate, dest)
+        paths = _wavs(dest, [f"clip{j}_{k}" for k in waves], np.stack(list(waves.values())), transform.sample_rate,
+                      dest)
         heard = label(np.stack(list(waves.values())))
         fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.4), dpi=90)
         plots.draw(axes[0], test["spec"][i], lo, hi, transform, "input (the representation)", small=True)
@@ -202,8 +203,8 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
 
 
 def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
-    """Random draws, from the run's latent `mixture` (`vaeaudio.formats.latents`) or else the prior, as synth makes them:
-    `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
+    """Random draws, from the run's latent `mixture` (`vaeaudio.formats.latents`) or else the prior, as synth makes
+    them: `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
     from vaeaudio.judging.generation import generate
 
     transform = config.transform()
@@ -247,7 +248,8 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
                            "speaker": str(test["speaker"][i]), "src": p, "heard": h})
     grid = []
     if settings.grid and not model.conditional and n:
-        lo, hi = np.percentile(z_mean, [5, 95], axis=0)  # over the clips, not the prior: a click near a clip decodes there
+        # over the clips, not the prior: a click near a clip decodes there
+        lo, hi = np.percentile(z_mean, [5, 95], axis=0)
         axes = [np.linspace(lo[d], hi[d], settings.grid) for d in range(2)]
         z = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.float32)
         waves = render(model.decode_all(z, None), config.data.db_min, config.data.db_max, transform,
@@ -322,7 +324,8 @@ def report(settings: ReportSettings) -> ReportResult:
     runs = [resolve_run(r) for r in (settings.runs or [None])]
     out = Path(settings.out or _default_out(runs))
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_report(out))):
-        raise UsageError(f"--out {out} exists and is not a report folder", "choose a new or empty folder; a report folder is replaced")
+        raise UsageError(f"--out {out} exists and is not a report folder",
+                         "choose a new or empty folder; a report folder is replaced")
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

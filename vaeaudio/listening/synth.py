@@ -63,7 +63,8 @@ def latent_points(settings: SynthSettings, latent_dim: int, mixture=None) -> tup
     from `mixture` (`vaeaudio.formats.latents`, per digit of `asked_digits`) when given, else from N(0, T^2 I)."""
     if settings.z is not None:
         if len(settings.z) != latent_dim:
-            raise UsageError(f"--z: the run's latent space has {latent_dim} dimension(s), got {len(settings.z)} value(s)")
+            raise UsageError(f"--z: the run's latent space has {latent_dim} dimension(s), "
+                             f"got {len(settings.z)} value(s)")
         return np.asarray([settings.z], dtype=np.float32), [settings.out]
     if settings.grid is not None:
         if latent_dim != 2:

@@ -23,8 +23,8 @@ padding restores the exact sizes. For (257, 69), filters (16, 32, 64, 128), late
              -> ConvT 64 -> (B, 33, 9, 64) -> ConvT 32 -> (B, 65, 18, 32)
              -> ConvT 16 -> (B, 129, 35, 16) -> ConvT 1 (logits) -> (B, 257, 69)
 
-5,777,669 parameters (encoder 2,883,716, decoder 2,893,953; all convs ReLU except the last). `regularize` acts as for the
-reference. Decoders end in logits; `VAE.decode` applies the sigmoid. A
+5,777,669 parameters (encoder 2,883,716, decoder 2,893,953; all convs ReLU except the last). `regularize` acts as for
+the reference. Decoders end in logits; `VAE.decode` applies the sigmoid. A
 conditional model joins a one-hot digit (B, 10) to the flattened features
 (before Dense 256) and to z.
 """

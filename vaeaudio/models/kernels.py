@@ -108,7 +108,8 @@ def matmul(x, w, plan: Plan):
 
 
 def machine() -> dict:
-    """What decides which kernel is fastest here: CPU model and vector flags, usable cores, versions, steering variables."""
+    """What decides which kernel is fastest here: CPU model and vector flags, usable cores, versions, steering
+    variables."""
     import tensorflow as tf
 
     model, flags = platform.processor(), set()
@@ -261,5 +262,5 @@ def bf16_slowdown(shape: tuple[int, int], batch: int, cache: Path | None = None)
     here, each on its fastest path (timed once per machine, cached with the kernel choice)."""
     f32, _ = rates([shape], batch, "float32", cache)
     b16, _ = rates([shape], batch, "bfloat16", cache)
-    seconds = lambda r, dtype: sum(1 / max(r[_key(batch, *shape, dtype, p)].values()) for p in PRODUCTS)  # noqa: E731
+    seconds = lambda r, dtype: sum(1 / max(r[_key(batch, *shape, dtype, p)].values()) for p in PRODUCTS)
     return seconds(b16, "bfloat16") / seconds(f32, "float32")

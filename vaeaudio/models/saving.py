@@ -67,9 +67,11 @@ def finished_model(run: Path) -> Path:
 
 
 def load_model(run: Path):
-    """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after `check_model_file`."""
+    """The final `VAE` of run directory `run`, without its optimizer, loaded in Keras safe mode after
+    `check_model_file`."""
     path = finished_model(run)
-    return load_file(path, f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`")
+    return load_file(path,
+                     f"delete it and write it again from the last checkpoint with `vaeaudio train --resume {run}`")
 
 
 def load_file(path: Path, again: str):

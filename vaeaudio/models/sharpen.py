@@ -8,7 +8,8 @@ import numpy as np
 
 from vaeaudio.formats import latents
 
-#: Sharpening power of `--sharpen auto` for runs that predate the recorded training level (config.json without `data.mean`).
+#: Sharpening power of `--sharpen auto` for runs that predate the recorded training level
+#: (config.json without `data.mean`).
 SHARPEN = 1.25
 #: `--sharpen auto` raises the power that gives generated spectrograms the training clips' mean level by this factor:
 #: an independent recogniser hears generated digits best a little sharper than that (docs/intelligibility.md).

@@ -97,7 +97,8 @@ class VAE(keras.Model):
     logits (B, F, T). Calling the model returns the reconstruction sigmoid(logits).
     """
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None, **kwargs):
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
@@ -141,7 +142,8 @@ class VAE(keras.Model):
         return np.concatenate(parts) if parts else np.zeros((0, *self.decoder.output_shape[1:]), np.float32)
 
     def encode_all(self, x, digits=None, batch: int = 256) -> np.ndarray:
-        """Encoder means (n, L) numpy float32 of any number of clips x (n, F, T) [and digits (n,)], `batch` at a time."""
+        """Encoder means (n, L) numpy float32 of any number of clips x (n, F, T) [and digits (n,)], `batch` at a
+        time."""
         parts = [np.asarray(self.encode(x[s : s + batch], None if digits is None else digits[s : s + batch])[0],
                             np.float32) for s in range(0, len(x), batch)]
         return np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
@@ -151,7 +153,8 @@ class VAE(keras.Model):
         return self.decode(self.sampling([z_mean, z_log_var]), digits, training=training)
 
     def terms(self, x, digits=None, training=False):
-        """(z_mean (B, L), reconstruction (B,), KL (B,)) of a batch x (B, F, T): one encoder pass, one z drawn per clip."""
+        """(z_mean (B, L), reconstruction (B,), KL (B,)) of a batch x (B, F, T): one encoder pass, one z drawn per
+        clip."""
         x = tf.convert_to_tensor(x)
         z_mean, z_log_var = self.encoder(self._with(x, digits), training=training)
         z = self.sampling([z_mean, z_log_var])
@@ -181,7 +184,8 @@ class VAE(keras.Model):
                 sums = tf.stop_gradient(ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([
                     tf.reduce_sum(reconstruction), tf.reduce_sum(kl), tf.reduce_sum(total),
                     tf.cast(tf.shape(total)[0], tf.float32)])))
-                objective = tf.reduce_sum(total) / tf.maximum(sums[3], 1.0)  # the optimizer sums the replicas' gradients
+                # the optimizer sums the replicas' gradients
+                objective = tf.reduce_sum(total) / tf.maximum(sums[3], 1.0)
             else:
                 objective = tf.reduce_mean(total)
             if training and self.losses:

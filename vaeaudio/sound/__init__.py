@@ -1,1 +1,2 @@
-"""The signal chain: waveforms <-> normalised dB spectrograms (dsp), spectrograms -> sound (render), pictures (plots)."""
+"""The signal chain: waveforms <-> normalised dB spectrograms (dsp), spectrograms -> sound (render), pictures
+(plots)."""

@@ -27,7 +27,7 @@ import scipy.fft
 import soundfile as sf
 import soxr
 
-from vaeaudio.settings import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB  # noqa: F401  (the defaults' one home)
+from vaeaudio.settings import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB  # the defaults' one home
 from vaeaudio.util.files import replacing
 
 #: Smallest amplitude before taking the log (librosa's `amplitude_to_db` default).
@@ -53,7 +53,8 @@ class Transform:
 
     @classmethod
     def of(cls, mapping: dict) -> Transform:
-        """The transform named by a mapping holding these fields (e.g. a manifest's settings); other keys are ignored."""
+        """The transform named by a mapping holding these fields (e.g. a manifest's settings); other keys are
+        ignored."""
         return cls(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
 
     def as_dict(self) -> dict:
@@ -78,7 +79,8 @@ class Transform:
         return featurise(waves, self.n_fft, self.hop_length, self.top_db)
 
 
-def spectrogram_shape(clip_samples: int = CLIP_SAMPLES, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> tuple[int, int]:
+def spectrogram_shape(clip_samples: int = CLIP_SAMPLES, n_fft: int = N_FFT,
+                      hop_length: int = HOP_LENGTH) -> tuple[int, int]:
     """(frequency bins, frames) of a centred STFT: (257, 69) for the defaults."""
     return n_fft // 2 + 1, 1 + clip_samples // hop_length
 
@@ -139,7 +141,8 @@ def fix_length(y: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
 
 
 def to_clip(y: np.ndarray, sr: int, target_sr: int = SAMPLE_RATE, n: int = CLIP_SAMPLES) -> np.ndarray:
-    """A recording (samples,) at `sr` Hz -> the clip the pipeline uses: `resample`d to `target_sr`, `fix_length` to `n`."""
+    """A recording (samples,) at `sr` Hz -> the clip the pipeline uses: `resample`d to `target_sr`, `fix_length` to
+    `n`."""
     return fix_length(resample(y, sr, target_sr), n)
 
 
@@ -293,7 +296,8 @@ def griffin_lim(
 
     def to_spec(wave):  # (n, length) -> (n, F, bins) complex64
         padded = np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(pad, pad)])
-        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop_length, :][..., :n_frames, :]
+        frames = (np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)
+                  [..., ::hop_length, :][..., :n_frames, :])
         return scipy.fft.rfft(frames * window, axis=-1)
 
     def run(m, angles):
@@ -310,7 +314,8 @@ def griffin_lim(
     with scipy.fft.set_workers(-1):  # FFTs on every core; 16 clips at a time stay in cache
         for i in range(0, len(mag), _GL_CHUNK):  # the phases drawn block by block are those of one draw for all
             m = mag[i : i + _GL_CHUNK]
-            out[i : i + len(m)] = run(m, np.exp(2j * np.pi * rng.random(m.shape, dtype=np.float32)).astype(np.complex64))
+            out[i : i + len(m)] = run(m, np.exp(2j * np.pi * rng.random(m.shape, dtype=np.float32))
+                                      .astype(np.complex64))
     return out
 
 

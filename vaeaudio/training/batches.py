@@ -30,9 +30,9 @@ class Batches:
         (a captured constant would be copied into every pipeline built on it, 1.6 GB at AudioMNIST's size)."""
         import tensorflow as tf
 
-        held = lambda a, dtype: tf.Variable(np.asarray(a, dtype), trainable=False)  # noqa: E731
+        held = lambda a, dtype: tf.Variable(np.asarray(a, dtype), trainable=False)
         self.train, self.val = held(train, np.float32), held(val, np.float32)
-        digits = lambda d, n: held(np.zeros(n, np.int32) if d is None else d, np.int32)  # noqa: E731
+        digits = lambda d, n: held(np.zeros(n, np.int32) if d is None else d, np.int32)
         self.train_digits, self.val_digits = digits(train_digits, len(train)), digits(val_digits, len(val))
         self.batch_size, self.seed = batch_size, seed
 
@@ -44,7 +44,8 @@ class Batches:
         val = spec_set.arrays("val", ("spec", "digit"))
         if not len(train["spec"]) or not len(val["spec"]):
             raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
-                            f"(has {len(train['spec'])} and {len(val['spec'])})", "re-run `vaeaudio preprocess` on more recordings")
+                            f"(has {len(train['spec'])} and {len(val['spec'])})",
+                            "re-run `vaeaudio preprocess` on more recordings")
         stats = {"db_min": float(np.median(train["db_min"])), "db_max": float(np.median(train["db_max"])),
                  "mean": float(np.mean(train["spec"], dtype=np.float64))}
         return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), stats

@@ -123,12 +123,14 @@ def restore(folder: Path, model) -> Position:
                 for i, v in enumerate(variables):
                     data = stored[f"{i:05d}"]
                     if tuple(data.shape) != tuple(v.shape):
-                        raise ModelError(f"{path}: {group} variable {i} has shape {data.shape}, expected {tuple(v.shape)}")
+                        raise ModelError(f"{path}: {group} variable {i} has shape {data.shape}, "
+                                         f"expected {tuple(v.shape)}")
                     value = data[()] if isinstance(data, h5py.Dataset) else data
                     h.update(np.ascontiguousarray(value).tobytes())
                     v.assign(value)
             if "sha256" in f.attrs and f.attrs["sha256"] != h.hexdigest():
-                raise ModelError(f"{path} is damaged: its variables differ from the sha256 recorded when it was written",
+                raise ModelError(f"{path} is damaged: its variables differ from the sha256 recorded when it was "
+                                 "written",
                                  "the run cannot be resumed from it; start it again")
             return Position(int(f.attrs["epoch"]), int(f.attrs["step"]), float(f.attrs["seconds"]))
     except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:  # h5py's kinds for a damaged file

@@ -104,9 +104,11 @@ def read_tf_config(raw: str | None) -> Role:
         raise UsageError("TF_CONFIG has no cluster: it needs \"cluster\": {\"worker\": [\"host:port\", ...]}",
                          f"e.g. TF_CONFIG='{EXAMPLE}'")
     if set(cluster) - {"chief", "worker"} or len(cluster.get("chief", [])) > 1:
-        raise UsageError(f"TF_CONFIG cluster has {sorted(cluster)}: vaeaudio runs one 'chief' at most and 'worker' tasks")
+        raise UsageError(f"TF_CONFIG cluster has {sorted(cluster)}: "
+                         "vaeaudio runs one 'chief' at most and 'worker' tasks")
     if not isinstance(task, dict) or "type" not in task or not isinstance(task.get("index", 0), int):
-        raise UsageError("TF_CONFIG has no task for this process: it needs \"task\": {\"type\": \"worker\", \"index\": N}")
+        raise UsageError("TF_CONFIG has no task for this process: "
+                         "it needs \"task\": {\"type\": \"worker\", \"index\": N}")
     kind, index = task["type"], task.get("index", 0)
     if kind not in cluster:
         raise UsageError(f"TF_CONFIG task type {kind!r} is not in its cluster (which has {', '.join(sorted(cluster))})")

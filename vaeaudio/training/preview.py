@@ -86,7 +86,8 @@ class Preview:
         waves = render(np.concatenate([recon, prior]), *self.db, self.transform, PHASE, seed=self.seed)
         sr = self.transform.sample_rate
         heard = [f"val clip {i}, digit {digits[i]}" for i in self.pick]
-        drawn = [f"digit {d}" for d in self.digits] if self.digits is not None else [f"draw {i}" for i in range(len(prior))]
+        drawn = ([f"digit {d}" for d in self.digits] if self.digits is not None
+                 else [f"draw {i}" for i in range(len(prior))])
         with writer.as_default():
             _audio("preview/reconstruction", waves[: len(recon)], sr, heard, epoch)
             _audio("preview/prior", waves[len(recon):], sr, drawn, epoch)
@@ -98,7 +99,8 @@ class Preview:
         """One picture: val inputs, their reconstructions, then the prior draws, with one dB colour bar."""
         plt = plots.pyplot()
         cols = max(len(recon), math.ceil(len(prior) / 2))
-        names = [f"digit {d}" for d in self.digits] if self.digits is not None else [f"prior {i}" for i in range(len(prior))]
+        names = ([f"digit {d}" for d in self.digits] if self.digits is not None
+                 else [f"prior {i}" for i in range(len(prior))])
         panels = {(0, i): (self.val[p], f"val {i} input") for i, p in enumerate(self.pick)}
         panels |= {(1, i): (r, f"val {i} model") for i, r in enumerate(recon)}
         panels |= {(2 + i // cols, i % cols): (p, names[i]) for i, p in enumerate(prior)}

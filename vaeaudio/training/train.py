@@ -176,8 +176,8 @@ def build_model(settings: TrainSettings, shape: tuple[int, int]):
     if settings.precision == "mixed_bfloat16" and not kernels.native_bf16():
         largest = max((tuple(layer.kernel.shape) for layer in dense_layers(model)), key=math.prod)
         progress.log(f"--precision mixed_bfloat16: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so its "
-                     f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as in "
-                     "float32 here; --precision float32 is the faster choice on it")
+                     f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as "
+                     "in float32 here; --precision float32 is the faster choice on it")
     choose_kernels(model, replica_batch, settings.kernels)
     return model
 
@@ -279,7 +279,8 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
                          f"ask for more, e.g. --epochs {position.epoch + 10}")
     if role.chief:
-        runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")})
+        runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"),
+                                            "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
@@ -348,13 +349,16 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                 bar.advance(min(skip * bs, n_train))
                 for step in range(skip + 1, n_steps + 1):
                     x, digits = next(batches)
-                    out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out, saved_epoch)
+                    out_m = _finite(train_step(x, digits), f"epoch {epoch + 1}, step {step} of {n_steps}", out,
+                                    saved_epoch)
                     done = min(step * bs, n_train) - skip * bs
                     bar.advance(min(step * bs, n_train) - (step - 1) * bs, step=f"{step}/{n_steps}",
                                 loss=round(out_m["total"], 2), clips_per_s=round(done / (time.perf_counter() - t0), 1))
                     if stop.requested and step < n_steps:
-                        checkpoint.save(out / CHECKPOINTS, model, checkpoint.Position(epoch, step, spent + time.perf_counter() - t0))
-                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; checkpoint written", again)
+                        checkpoint.save(out / CHECKPOINTS, model,
+                                        checkpoint.Position(epoch, step, spent + time.perf_counter() - t0))
+                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step} of {n_steps}; "
+                                                  "checkpoint written", again)
             train_s = spent + time.perf_counter() - t0
             model.reset_metrics()
             for x, digits in val_batches:
