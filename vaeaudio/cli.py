@@ -230,7 +230,7 @@ def demo(given: dict):
     """Run the whole pipeline offline on a small embedded sample.
 
     Preprocess, train, evaluate, synth and report on the FSDD recordings that ship with vaeaudio, all under
-    --out: a few minutes on 2 CPU cores.
+    --out (how long it takes: docs/performance.md).
     """
     settings = DemoSettings.build(**given)
     from vaeaudio.demo import demo as run

@@ -135,9 +135,8 @@ _VERIFIED: set[tuple[str, int, int]] = set()
 def verify_shard(path: Path, shard: ShardInfo) -> None:
     """`DataError` naming `path` unless it exists with the size and sha256 the manifest records.
 
-    Hashing runs at about 1.5 GB/s (0.1 s for FSDD's 2,500 clips), well under
-    the cost of reading the shard; a file is hashed again only when its size or
-    mtime changes.
+    Hashing costs well under reading the shard; a file is hashed again only
+    when its size or mtime changes.
     """
     hint = f"re-run `vaeaudio preprocess --out {path.parent}`: it rewrites damaged shards"
     try:

@@ -10,15 +10,14 @@
       -> Dropout 0.3 -> Dense 10 softmax  = p(digit | x) (B, 10)
 
 The noise floor matters for a judge of generated audio: FSDD's 8 kHz recordings
-are silent above 4 kHz and in their pauses (85 % of a spectrogram's bins sit
+are silent above 4 kHz and in their pauses (most of a spectrogram's bins sit
 exactly at the -80 dB floor), so a classifier trained on them alone is thrown by
-the faint noise (about -78 dB) that Griffin-Lim leaves there, inaudible as it is:
-zeroing the band above 4 kHz of generated clips raised such a classifier's
-accuracy on them from 0.82-0.96 to 0.98-0.99. Trained with the noise floor, it
-hears what a listener hears. On FSDD split by speaker (3 training speakers) it
-reaches 0.84-0.88 on the held-out speaker (0.85 without the noise floor, 0.71
-when early-stopped on validation loss, which a single validation speaker makes
-stop too soon); split by take, 0.98-0.996.
+the faint noise that Griffin-Lim leaves there, inaudible as it is: it misjudges
+generated clips that it judges right once that band is zeroed. Trained with the
+noise floor, it hears what a listener hears. It is early-stopped on validation
+accuracy, not loss: with a single validation speaker the loss rises while the
+accuracy still climbs, and training would stop too soon. Its accuracies, by
+speaker and by take: docs/intelligibility.md (the digit classifier).
 
 Trained with Keras `fit` on the train split (batched by `vaeaudio.batches` as the
 VAEs are: one input pipeline for all epochs), early-stopped on validation
@@ -138,7 +137,8 @@ class Judge:
         import tensorflow as tf
 
         self.model = keras.Model(model.input, [model.output, model.get_layer("features").output])
-        # Compiled once per batch shape: 1.35x the eager call's clips/s (4,480 vs 3,310 on FSDD at batch 256).
+        # Compiled once per batch shape: a traced call predicts more clips a second than the eager one, which
+        # dispatches every layer's ops one by one.
         self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
     def predict(self, spec: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +205,8 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     # Batched as `train` batches: one pipeline for every epoch (Keras keeps its iterator when told the steps of an
     # epoch), each epoch's order from (seed, epoch); Keras's own from numpy arrays started a pipeline per epoch.
     batches = Batches(train["spec"], val["spec"], settings.batch_size, settings.seed, train["digit"], val["digit"])
-    # Validation by a compiled call at each epoch's end, not fit's validation_data: that held some epochs up by
-    # 0.5-0.9 s before it began (1.7 s epochs on FSDD; without it every epoch took 1.66 s).
+    # Validation by a compiled call at each epoch's end, not fit's validation_data: that held some epochs up before
+    # it began, for a good share of a short epoch.
     predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     marks: list[float] = []
     t0 = time.perf_counter()

@@ -89,7 +89,7 @@ def modified_inception_score(probs: np.ndarray, eps: float = 1e-12) -> float:
     logp = np.log(p + eps)
     # KL(p_i || p_j) = sum_c p_ic log p_ic - sum_c p_ic log p_jc; its mean over all n^2 pairs is
     # mean_i sum_c p_ic log p_ic - sum_c mean_i p_ic mean_j log p_jc: O(n) memory, not an n x n matrix
-    # (20,000 samples made a 3.2 GB one, twice).
+    # (which grows with the square of the samples evaluate generates, and would be built twice).
     return float(np.exp((p * logp).sum(1).mean() - p.mean(0) @ logp.mean(0)))
 
 

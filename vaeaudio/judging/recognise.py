@@ -17,8 +17,9 @@ come out as <silence>, not as a digit. A clip is fed as 16 kHz 16-bit mono
 is not decoded (the decoder has no features to work on, and says "two").
 Either way "nothing heard" is `NOTHING` (-1).
 
-Cost on the 2-core AMD EPYC (Zen 5) machine: about 5 ms of decoding per
-0.8 s clip, plus 0.1 s to load the model once.
+Decoding a clip is cheap next to loading the acoustic model, which each
+`Recogniser` does once: keep one for many clips. What it costs:
+docs/performance.md (the recogniser's cost).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _model_folder() -> Path:
 class Recogniser:
     """pocketsphinx restricted to the digit words; `hear` maps clips to digits.
 
-    One decoder is built per instance (0.1 s); `clips` and `seconds` count the
+    One decoder is built per instance (it loads the model); `clips` and `seconds` count the
     clips decoded and the time spent decoding them (resampling included).
     """
 
@@ -58,8 +59,8 @@ class Recogniser:
         from pocketsphinx import Decoder
 
         folder = _model_folder()
-        # bestpath off: the forward search's own best path; the lattice rescoring hears 0.62 instead of
-        # 0.70 of the 250 embedded FSDD recordings.
+        # bestpath off: the forward search's own best path; the lattice rescoring hears fewer of the
+        # embedded FSDD recordings right.
         self._decoder = Decoder(hmm=str(folder / "en-us"), dict=str(folder / "cmudict-en-us.dict"), lm=None,
                                 samprate=RATE, bestpath=False, loglevel="FATAL")
         for word, phone in _GARBAGE.items():

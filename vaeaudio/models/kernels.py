@@ -7,11 +7,11 @@ A Dense layer y = x W (x (B, i), W (i, o)) costs three products per training ste
     input-grad    dy W^T       (B, o) x (o, i)     -> (B, i)
 
 each 2 B i o FLOP. Which kernel runs them fastest depends on the CPU and the
-shape: on an AVX-512 CPU TensorFlow's oneDNN kernels reach 340-400 GFLOP/s on the
-reference MLP's shapes but only 200 on its transposed input-grad, where XLA's
-reaches 286; with oneDNN held to AVX2 its forward falls to 134 while XLA's stays
-at 332. So no fixed choice is right: `plans` times every path once per shape
-(a few seconds), keeps the fastest for each product, and caches the rates in
+shape: on an AVX-512 CPU TensorFlow's oneDNN kernels win the reference MLP's
+forward and weight-grad products but lose its transposed input-grad to XLA's;
+with oneDNN held to AVX2, XLA's wins the forward products too (the rates:
+docs/performance.md). So no fixed choice is right: `plans` times every path once
+per shape, keeps the fastest for each product, and caches the rates in
 `<cache>/kernels.json` (`vaeaudio.util.cache.cache_dir()`) under a fingerprint of the
 machine (CPU model and flags, cores, library versions, the variables that steer
 the kernels), so later runs on the same machine start at once.
@@ -40,9 +40,9 @@ from vaeaudio.settings import KERNEL_PATHS
 from vaeaudio.util import files, progress
 from vaeaudio.util.cache import cache_dir
 
-#: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN. Below it, a few ms a product, the
-#: launch of a nested XLA kernel and the fusions oneDNN loses (MatMul + BiasAdd + ReLU) outweigh any gain: the
-#: strided CNN's 713 MFLOP products on their fastest paths made its step 167 ms instead of 158.
+#: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN. Below it, where a product takes only
+#: milliseconds, the launch of a nested XLA kernel and the fusions oneDNN loses (MatMul + BiasAdd + ReLU) outweigh
+#: any gain: the strided CNN's products, moved to their fastest paths, made its step slower.
 MIN_FLOP = 2e9
 FORMAT = "vaeaudio-kernels/1"
 CACHE = "kernels.json"

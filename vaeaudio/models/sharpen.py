@@ -25,10 +25,11 @@ def sharpen_power(sharpen: float | str, model, config, mixture=None, n: int = 64
     found by bisection over [0.25, 8] (the result is kept in [0.25, 8] too).
 
     A VAE's blur lifts quiet bins, so its mean level sits above the data's: P > 1 pushes it back
-    down. How much depends on the model: on FSDD a latent-2 MLP's prior draws match at P = 1.14, a
-    latent-16 one's at 0.80 (its output is already sharper), the latent mixture's draws of either at
-    about 1.0. Matching the level is not yet what a listener hears best: the recogniser hears mixture
-    draws best at 1.5-2 x that P, hence `AUTO_CONTRAST`. Runs without a recorded mean get `SHARPEN`.
+    down. How much depends on the model: a larger latent's output is already sharper and needs less
+    (even P < 1), and draws from the latent mixture sit near the data's level. Matching the level is
+    not yet what a listener hears best: the recogniser hears mixture draws best somewhat sharper than
+    that, hence `AUTO_CONTRAST` (the figures: docs/intelligibility.md). Runs without a recorded mean
+    get `SHARPEN`.
     """
     if sharpen != "auto":
         return float(sharpen)

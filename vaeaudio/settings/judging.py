@@ -64,4 +64,5 @@ class EvaluateSettings(Settings):
     recogniser: bool = Field(True, description="Ask an independent speech recogniser (pocketsphinx, en-us, never "
                              "trained on the corpus) which digit it hears in the generated clips, the real test "
                              "recordings, the model's reconstructions of them and the test clips through the "
-                             "representation alone (about 5 ms per clip, plus Griffin-Lim for the test clips).")
+                             "representation alone (little per clip, plus Griffin-Lim for the test clips; see "
+                             "docs/performance.md).")

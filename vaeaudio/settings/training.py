@@ -60,7 +60,7 @@ class TrainSettings(Settings):
     recipe: Literal["intelligible"] | None = Field(
         None, description="Fill in the settings of a named recipe for the flags not given (default: none): "
         f"'intelligible' = {_as_flags(RECIPES['intelligible'])} (digits a speech recogniser hears about as often as "
-        "the recordings; see the README).")
+        "the recordings; see docs/intelligibility.md).")
     beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term: loss = reconstruction + beta x KL, "
                                                         "per clip.")
     lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
@@ -84,8 +84,8 @@ class TrainSettings(Settings):
         "(and for any collective step) before giving up.")
     checkpoint_every: Annotated[float, Flag("SECONDS")] = Field(
         30.0, ge=0, le=86400, description="Least seconds between two end-of-epoch checkpoints (the first and last "
-        "epoch and Ctrl-C always write one): writing the reference MLP's 450 MB state takes about 1 s, a third of an "
-        "epoch on a small set. 0 = after every epoch, as always with --distribute (workers save together).")
+        "epoch and Ctrl-C always write one): writing a large model's state takes a good share of an epoch on a small "
+        "set (see docs/performance.md). 0 = after every epoch, as always with --distribute (workers save together).")
     preview_every: Annotated[int | None, Flag("EPOCHS")] = Field(
         None, ge=0, le=100_000, description="Epochs between TensorBoard previews in RUN/tb/ (audio and spectrograms "
         "of a few val clips' reconstructions and prior draws, and the latent map); default: 4 per run, and always "

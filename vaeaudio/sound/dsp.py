@@ -162,7 +162,7 @@ def stft(y: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, dtype=
     y = np.asarray(y, dtype=np.float32)
     pad = [(0, 0)] * (y.ndim - 1) + [(n_fft // 2, n_fft // 2)]
     frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, pad), n_fft, axis=-1)[..., ::hop_length, :]
-    spec = scipy.fft.rfft(frames * hann(n_fft).astype(dtype), axis=-1)  # (..., frames, bins); 3x numpy's rfft
+    spec = scipy.fft.rfft(frames * hann(n_fft).astype(dtype), axis=-1)  # (..., frames, bins); faster than numpy's
     return np.swapaxes(spec, -1, -2)
 
 

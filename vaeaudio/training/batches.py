@@ -27,7 +27,8 @@ class Batches:
         """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1]; digits (n,) (zeros if None).
 
         Each split is held once, in a non-trainable variable: the input pipelines read it through its handle
-        (a captured constant would be copied into every pipeline built on it, 1.6 GB at AudioMNIST's size)."""
+        (a captured constant would be copied into every pipeline built on it, and a full-size corpus's split is too
+        large to copy)."""
         import tensorflow as tf
 
         held = lambda a, dtype: tf.Variable(np.asarray(a, dtype), trainable=False)
@@ -83,7 +84,7 @@ class Batches:
         batches of `pieces` (a dataset of (flat indices, batch lengths), one element an epoch), prefetched.
 
         The index batches are made by numpy once an epoch: a Python generator per batch would
-        hold every step up by 20 ms (the reference MLP's step is 100 ms)."""
+        hold every step up, and a small model's step is short enough for that to show."""
         import tensorflow as tf
 
         ds = pieces.flat_map(lambda flat, lengths: tf.data.Dataset.from_tensor_slices(

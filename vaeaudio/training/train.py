@@ -124,7 +124,7 @@ def make_steps(model, xla: bool = True):
     """(train_step, eval_step): (x (B, bins, frames), digits (B,)) -> running means {name: scalar}, via `strategy.run`.
 
     Losses and gradients run on TensorFlow's own kernels (oneDNN on CPU: its
-    convolutions and bfloat16 matmuls are 2x faster than XLA's here), except the
+    convolutions and bfloat16 matmuls are faster than XLA's), except the
     large Dense products, on the kernels `build_model` chose. With `xla`,
     the optimizer update, memory-bound over every parameter, is one XLA-fused
     kernel; under a distribution strategy the optimizer all-reduces the
@@ -334,7 +334,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
     saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
     # Several workers must all save or all skip (reading metric state may be a collective): a clock is not shared.
     every = settings.checkpoint_every if settings.distribute == "none" else 0.0
-    # One pipeline for every epoch of this call (building one costs as much as a step), read n_steps an epoch.
+    # One pipeline for every epoch of this call (one built per epoch would hold up each epoch's start), read
+    # n_steps an epoch.
     batches = iter(strategy.distribute_datasets_from_function(functools.partial(
         data.train_batches, start.epoch, start.step, epochs=settings.epochs - start.epoch)))  # gets the InputContext
     val_batches = strategy.distribute_datasets_from_function(data.val_batches)
