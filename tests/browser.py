@@ -71,7 +71,8 @@ def open_page(folder: Path, scratch: Path, width: int = 1280, height: int = 900,
         try:
             context.route("**/*", route)
             page = context.new_page()
-            page.on("console", lambda m: log.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("console",
+                    lambda m: log.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: log.errors.append(f"page error: {e}"))
             page.on("request", lambda r: log.requests.append(r.url))
             page.on("requestfailed", lambda r: log.failed.append(f"{r.url}: {r.failure}"))

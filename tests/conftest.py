@@ -1,7 +1,12 @@
-"""Shared fixtures: small real corpora copied from the FSDD sample embedded in the package, and sets built from them.
+"""Shared fixtures: small real corpora copied from the FSDD sample embedded in the package, sets built from them,
+and runs trained on those; and the `slow` marker of every test that trains a model or drives a browser.
 
 Nothing here reads outside the repository: `vaeaudio/sample/` holds 250 real
 recordings (5 speakers x 10 digits x takes 0-4, 8 kHz).
+
+`pytest -m "not slow"` is the fast path: a fixture made with `slow_fixture` (one that trains a model or starts
+a browser) marks every test that uses it, directly or through another fixture, as `slow`; a test that trains
+by itself, starts TensorFlow in another process or works through a full-size input carries `@pytest.mark.slow`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,25 @@ os.environ["VAEAUDIO_CACHE"] = tempfile.mkdtemp(prefix="vaeaudio-test-cache-")
 
 SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
 TAKES = range(5)  # the takes the sample holds
+
+#: Names of the fixtures made with `slow_fixture`.
+SLOW_FIXTURES: set[str] = set()
+
+
+def slow_fixture(*args, **kwargs):
+    """`pytest.fixture(*args, **kwargs)` for a fixture that trains a model or starts a browser: every test that
+    uses it, directly or through other fixtures, is marked `slow`."""
+    def make(func):
+        SLOW_FIXTURES.add(func.__name__)
+        return pytest.fixture(*args, **kwargs)(func)
+    return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `slow` every test whose fixtures (its own and theirs, at any depth) include a `slow_fixture`."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def copy_fsdd(dest: Path, takes: range = range(2), speakers=SPEAKERS, digits=range(10)) -> Path:
@@ -50,7 +74,7 @@ def spec_small(tmp_path_factory, fsdd_small) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@slow_fixture(scope="session")
 def tiny_run(tmp_path_factory, spec_small) -> Path:
     """A finished 3-epoch run of a small MLP-VAE (latent 2) on `spec_small` (read-only)."""
     from vaeaudio.settings import TrainSettings
@@ -62,7 +86,7 @@ def tiny_run(tmp_path_factory, spec_small) -> Path:
     return run
 
 
-@pytest.fixture(scope="session")
+@slow_fixture(scope="session")
 def tiny_cond_run(tmp_path_factory, spec_small) -> Path:
     """A finished 2-epoch run of a small conditional MLP-VAE (latent 2) on `spec_small` (read-only)."""
     from vaeaudio.settings import TrainSettings
@@ -72,3 +96,11 @@ def tiny_cond_run(tmp_path_factory, spec_small) -> Path:
     train(TrainSettings(kind="mlp", conditional=True, data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2,
                         epochs=2, batch_size=32, seed=1))
     return run
+
+
+@slow_fixture()
+def open_page():
+    """`browser.open_page`: a folder's index.html in headless Chromium, driven by Playwright."""
+    from browser import open_page
+
+    return open_page

@@ -8,8 +8,10 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import slow_fixture
 
 from vaeaudio.cli import main
+from vaeaudio.settings import ClassifierSettings
 
 
 def tone_corpus(root, speakers=3, takes=6, sr=16000):
@@ -34,7 +36,7 @@ def tones(tmp_path_factory):
     return src, out
 
 
-@pytest.fixture(scope="module")
+@slow_fixture(scope="module")
 def tone_classifier(tones, tmp_path_factory):
     _, spec = tones
     out = tmp_path_factory.mktemp("clf") / "classifier"
@@ -108,7 +110,8 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
 
 
 def test_evaluate_trains_caches_and_reuses_a_judge(tiny_cond_run, spec_small, tmp_path, capsys):
-    """No --classifier: one is trained beside the spectrogram set, reused next time, replaced when its settings are stale."""
+    """No --classifier: one is trained beside the spectrogram set, reused next time, replaced when its settings are
+    stale."""
     data = tmp_path / "spec"
     shutil.copytree(spec_small, data, ignore=shutil.ignore_patterns("classifier"))
     run = tmp_path / "run"
@@ -139,7 +142,7 @@ def test_evaluate_trains_caches_and_reuses_a_judge(tiny_cond_run, spec_small, tm
     cfg_path.write_text(json.dumps(cfg))
     assert main(args) == 0
     assert "trained with other settings" in capsys.readouterr().err
-    assert json.loads(cfg_path.read_text())["settings"]["noise_floor"] == 0.3
+    assert json.loads(cfg_path.read_text())["settings"]["noise_floor"] == ClassifierSettings().noise_floor > 0
 
 
 def test_noise_floor_only_in_training():
@@ -158,10 +161,10 @@ def test_noise_floor_only_in_training():
     assert (y[:, 10:20, 39] > 0.99).all()  # the loudest frame stays the loudest
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_judge_is_named_and_replaced(spec_small, tmp_path, capsys, monkeypatch):
     import vaeaudio.judging.generation as generation
     from vaeaudio.formats.spectrogram_set import SpectrogramSet
-    from vaeaudio.settings import ClassifierSettings
     from vaeaudio.util import progress
 
     data = tmp_path / "spec"

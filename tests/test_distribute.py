@@ -28,15 +28,17 @@ def _free_ports(n: int) -> list[int]:
 
 
 def _tf_config(ports, index) -> str:
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}})
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_run(spec_small, tmp_path):
     run = tmp_path / "runs" / "mlp-2w"
     ports = _free_ports(2)
-    cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--distribute", "multi-worker", "--data", str(spec_small),
-           "--epochs", "2", "--batch-size", "32", "--hidden", "32,16", "--run-dir", str(run), "--connect-timeout", "120",
-           "--quiet"]
+    cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--distribute", "multi-worker",
+           "--data", str(spec_small), "--epochs", "2", "--batch-size", "32", "--hidden", "32,16", "--run-dir", str(run),
+           "--connect-timeout", "120", "--quiet"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     for i in range(2):
         (tmp_path / f"tmp{i}").mkdir()
@@ -49,7 +51,8 @@ def test_two_workers_train_one_run(spec_small, tmp_path):
             p.kill()
     for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
-    assert sorted(f.name for f in run.iterdir()) == ["checkpoints", "config.json", "history.csv", "model.keras", "model.keras.sha256", "tb"]
+    assert sorted(f.name for f in run.iterdir()) == ["checkpoints", "config.json", "history.csv", "model.keras",
+                                                     "model.keras.sha256", "tb"]
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3
     assert json.loads((run / "config.json").read_text())["settings"]["distribute"] == "multi-worker"
     assert "worker 1 of 2" in outs[1][0] and f"run: {run}" in outs[0][0]
@@ -61,6 +64,7 @@ def test_two_workers_train_one_run(spec_small, tmp_path):
     assert len((run / "history.csv").read_text().strip().splitlines()) == 4
 
 
+@pytest.mark.slow  # a process that imports TensorFlow, then waits out the timeout
 def test_a_worker_alone_gives_up_after_the_connect_timeout(spec_small, tmp_path):
     ports = _free_ports(2)
     env = {**os.environ, "TF_CONFIG": _tf_config(ports, 0)}
@@ -70,7 +74,8 @@ def test_a_worker_alone_gives_up_after_the_connect_timeout(spec_small, tmp_path)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: worker 0 (127.0.0.1:{ports[0]}) could not reach the other worker(s) 127.0.0.1:{ports[1]} within 3 s "
-        "(start every worker with its own TF_CONFIG task, check the addresses and firewalls, or raise --connect-timeout)")
+        "(start every worker with its own TF_CONFIG task, check the addresses and firewalls, "
+        "or raise --connect-timeout)")
     assert not (tmp_path / "r").exists()
 
 
@@ -81,22 +86,26 @@ def test_a_worker_alone_gives_up_after_the_connect_timeout(spec_small, tmp_path)
     ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG has no cluster"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
      "TF_CONFIG task index 2 is outside the cluster's 2 worker task(s)"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "TF_CONFIG task type 'ps' is not in its cluster"),
-    ('{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, "task": {"type": "worker", "index": 0}}', "TF_CONFIG cluster has"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}',
+     "TF_CONFIG task type 'ps' is not in its cluster"),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG cluster has"),
 ])
 def test_bad_tf_config_is_one_line_exit_2(spec_small, tmp_path, monkeypatch, capsys, value, message):
     if value is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)
     else:
         monkeypatch.setenv("TF_CONFIG", value)
-    rc = main(["train", "mlp", "--distribute", "multi-worker", "--data", str(spec_small), "--run-dir", str(tmp_path / "r")])
+    rc = main(["train", "mlp", "--distribute", "multi-worker", "--data", str(spec_small),
+               "--run-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: {message}"), err
     assert not (tmp_path / "r").exists()
 
 
 def test_roles_from_tf_config():
-    r = read_tf_config('{"cluster": {"chief": ["c:1"], "worker": ["w:1", "w:2"]}, "task": {"type": "worker", "index": 1}}')
+    r = read_tf_config('{"cluster": {"chief": ["c:1"], "worker": ["w:1", "w:2"]}, '
+                       '"task": {"type": "worker", "index": 1}}')
     assert (r.index, r.chief, r.workers) == (2, False, ["c:1", "w:1", "w:2"])
     assert read_tf_config('{"cluster": {"chief": ["c:1"]}, "task": {"type": "chief", "index": 0}}').chief
     assert read_tf_config('{"cluster": {"worker": ["w:1"]}, "task": {"type": "worker", "index": 0}}').chief
@@ -108,8 +117,8 @@ def test_each_worker_gets_its_own_part_of_every_global_batch():
     from vaeaudio.training.batches import Batches
 
     n, batch = 70, 16
-    data = Batches(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), np.zeros((4, 2, 3), np.float32),
-                 batch, seed=5)
+    data = Batches(np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32),
+                   np.zeros((4, 2, 3), np.float32), batch, seed=5)
     seen = []
     for pid in range(2):
         ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pid, num_replicas_in_sync=2)

@@ -213,6 +213,7 @@ def big_ws(tmp_path: Path):
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow  # 30,000 files built, served, extracted and removed
 def test_full_size_zip_via_cli(server, big_ws, full_zip, capsys):
     ws = big_ws
     url = server.serve("/master.zip", full_zip)
@@ -410,8 +411,10 @@ UNSAFE = {
     "zip-bomb": (lambda: make_zip(mutate=_zip_bomb), "zeros.bin' expands 1,0\\d\\d times \\(zip bomb"),
     "tar-slip": (lambda: make_tar(mutate=_tar_entry(TOP + "../evil.wav", tarfile.REGTYPE)), "points outside"),
     "tar-absolute": (lambda: make_tar(mutate=_tar_entry("/tmp/evil.wav", tarfile.REGTYPE)), "has an absolute path"),
-    "tar-symlink": (lambda: make_tar(mutate=_tar_entry(TOP + "data/01/s.wav", tarfile.SYMTYPE, "/etc/passwd")), "s.wav' is a symbolic link"),
-    "tar-hardlink": (lambda: make_tar(mutate=_tar_entry(TOP + "data/01/h.wav", tarfile.LNKTYPE, TOP + "README.md")), "h.wav' is a hard link"),
+    "tar-symlink": (lambda: make_tar(mutate=_tar_entry(TOP + "data/01/s.wav", tarfile.SYMTYPE, "/etc/passwd")),
+                    "s.wav' is a symbolic link"),
+    "tar-hardlink": (lambda: make_tar(mutate=_tar_entry(TOP + "data/01/h.wav", tarfile.LNKTYPE, TOP + "README.md")),
+                     "h.wav' is a hard link"),
     "tar-fifo": (lambda: make_tar(mutate=_tar_entry(TOP + "data/01/f.wav", tarfile.FIFOTYPE)), "device, fifo"),
     "tar-device": (lambda: make_tar(mutate=_tar_entry(TOP + "dev", tarfile.CHRTYPE)), "device, fifo"),
     "duplicate": (lambda: make_zip(mutate=_zip_entry(TOP + SMALL[0])), "appears twice"),

@@ -65,7 +65,8 @@ def test_latent_scores_match_a_hand_computation(evaluated, spec_small):
     z = {s: np.asarray(model.encode(data.arrays(s)["spec"])[0]) for s in ("train", "test")}
     y = {s: data.arrays(s, ("digit",))["digit"] for s in ("train", "test")}
     m = json.loads((evaluated / "eval" / "metrics.json").read_text())
-    assert m["latent"]["knn_digit_accuracy"] == pytest.approx(metrics.knn_accuracy(z["train"], y["train"], z["test"], y["test"], 5))
+    assert m["latent"]["knn_digit_accuracy"] == pytest.approx(
+        metrics.knn_accuracy(z["train"], y["train"], z["test"], y["test"], 5))
     assert m["latent"]["silhouette_digit"] == pytest.approx(metrics.silhouette(z["test"], y["test"]), abs=1e-6)
 
 

@@ -6,11 +6,21 @@ import json
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from vaeaudio.cli import main
 from vaeaudio.formats import latents
-from vaeaudio.settings import TrainSettings
+from vaeaudio.settings import RECIPES, TrainSettings
 from vaeaudio.util.errors import ModelError, UsageError
+
+
+def _fit(*args, **kwargs) -> latents.LatentMixture:
+    """`latents.fit` on one thread: these mixtures are fitted to a few hundred points each, where scikit-learn's
+    thread pools only wait on each other (ten times slower on a busy 2-core machine)."""
+    import sklearn.mixture  # noqa: F401  (loads the thread pools, so that the limit reaches them)
+
+    with threadpool_limits(1):
+        return latents.fit(*args, **kwargs)
 
 
 def _clusters(n_per_digit=200, seed=0):
@@ -23,13 +33,14 @@ def _clusters(n_per_digit=200, seed=0):
 
 def test_a_per_digit_mixture_draws_where_that_digit_lies(tmp_path):
     z, digits = _clusters()
-    mixture = latents.fit(z, digits, components=2, seed=0)
-    assert mixture.weights.shape == (10, 2) and mixture.means.shape == (10, 2, 2) and mixture.cholesky.shape == (10, 2, 2, 2)
+    mixture = _fit(z, digits, components=2, seed=0)
+    assert mixture.weights.shape == (10, 2) and mixture.means.shape == (10, 2, 2)
+    assert mixture.cholesky.shape == (10, 2, 2, 2)
     assert np.allclose(mixture.weights.sum(1), 1) and mixture.conditional
     draws = mixture.sample(2000, np.full(2000, 3), np.random.default_rng(1))
     assert draws.dtype == np.float32 and draws.shape == (2000, 2)
     assert np.allclose(draws.mean(0), [3, -3], atol=0.02) and np.allclose(draws.std(0), 0.1, atol=0.01)
-    single = latents.fit(z, digits, components=1)  # temperature scales the spread about each component's mean
+    single = _fit(z, digits, components=1)  # temperature scales the spread about each component's mean
     assert np.allclose(single.sample(2000, np.full(2000, 3), np.random.default_rng(1), temperature=0.5).std(0),
                        0.05, atol=0.005)
     again = latents.LatentMixture.load(mixture.save(tmp_path / latents.FILE))
@@ -39,7 +50,7 @@ def test_a_per_digit_mixture_draws_where_that_digit_lies(tmp_path):
 
 def test_an_unconditional_mixture_and_the_prior():
     z, _ = _clusters(50)
-    mixture = latents.fit(z, None, components=3)
+    mixture = _fit(z, None, components=3)
     assert mixture.weights.shape == (1, 3) and not mixture.conditional
     assert latents.draw(5, 2, None, np.random.default_rng(0), mixture).shape == (5, 2)
     prior = latents.draw(4, 3, None, np.random.default_rng(7), None, temperature=2.0)
@@ -48,14 +59,14 @@ def test_an_unconditional_mixture_and_the_prior():
 
 def test_a_digit_of_one_clip_gets_one_narrow_component():
     z = np.arange(20, dtype=float).reshape(10, 2)
-    mixture = latents.fit(z, np.arange(10), components=3)
+    mixture = _fit(z, np.arange(10), components=3)
     assert np.array_equal(mixture.weights[:, 0], np.ones(10)) and np.array_equal(mixture.means[:, 0], z)
     assert np.allclose(mixture.cholesky[4, 0], 0.01 * np.eye(2))
 
 
 def test_errors_name_the_file_and_what_to_do(tmp_path):
     with pytest.raises(ModelError, match="no training clip of digit 9"):
-        latents.fit(np.zeros((9, 2)), np.arange(9), components=1)
+        _fit(np.zeros((9, 2)), np.arange(9), components=1)
     bad = tmp_path / latents.FILE
     np.savez(bad, format=np.array("something-else/1"))
     with pytest.raises(ModelError, match=f"{bad} is not a vaeaudio-latents/1 file"):
@@ -69,12 +80,15 @@ def test_errors_name_the_file_and_what_to_do(tmp_path):
 
 
 def test_recipe_fills_what_is_not_given():
+    recipe = RECIPES["intelligible"]
+    reference = TrainSettings(kind="mlp")  # the defaults are the reference system's: no recipe, nothing filled
+    assert (reference.conditional, reference.latent_dim, reference.latent_mixture, reference.recipe) == \
+        (False, 2, 0, None)
+    assert all(getattr(reference, k) != v for k, v in recipe.items())  # so every field below was filled
     s = TrainSettings(kind="mlp", recipe="intelligible")
-    assert (s.conditional, s.latent_dim, s.latent_mixture, s.epochs) == (True, 16, 5, 100)
-    s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)
-    assert (s.conditional, s.latent_dim, s.latent_mixture) == (True, 4, 5)
-    reference = TrainSettings(kind="mlp")
-    assert (reference.conditional, reference.latent_dim, reference.latent_mixture, reference.recipe) == (False, 2, 0, None)
+    assert {k: getattr(s, k) for k in recipe} == recipe and s.conditional and s.latent_mixture > 0
+    s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)  # a flag given wins over the recipe
+    assert {k: getattr(s, k) for k in recipe} == {**recipe, "latent_dim": 4}
 
 
 @pytest.mark.slow
@@ -89,7 +103,8 @@ def test_recipe_run_stores_a_mixture_that_synth_draws_from(spec_small, tmp_path,
     assert mixture.means.shape == (10, 5, 3)
     capsys.readouterr()
     out = tmp_path / "wavs"
-    assert main(["synth", "--run", str(run), "--random", "4", "--digit", "7", "--griffin-lim-iters", "2", str(out)]) == 0
+    assert main(["synth", "--run", str(run), "--random", "4", "--digit", "7", "--griffin-lim-iters", "2",
+                 str(out)]) == 0
     assert "drawing from run's latent mixture" in capsys.readouterr().err
     table = np.loadtxt(out / "z.csv", delimiter=",", skiprows=1)
     assert np.all(table[:, 0] == 7)

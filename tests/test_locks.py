@@ -1,4 +1,4 @@
-"""Issue 15, case 3: a run directory, a spectrogram set and a download destination have one writer at a time.
+"""A run directory, a spectrogram set and a download destination have one writer at a time.
 
 A second process holds the lock (as a running `train` or `preprocess` does);
 the command is refused with the holder's pid, and once the holder is killed
@@ -57,7 +57,8 @@ def holder():
 def test_run_directory_has_one_writer(spec_small, tiny_run, tmp_path, holder, capsys):
     run = tmp_path / "r"
     h = holder(run)
-    args = ["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "1", "--hidden", "8", "--quiet"]
+    args = ["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "1", "--hidden", "8",
+            "--quiet"]
     assert main(args) == 2
     assert capsys.readouterr().err.strip() == (f"error: run directory {run} is in use by another vaeaudio process "
                                                f"(pid {h.proc.pid}) (wait for it to finish, or stop it)")
@@ -75,7 +76,8 @@ def test_spectrogram_set_and_download_destination_have_one_writer(fsdd_small, tm
     out = tmp_path / "spec"
     h = holder(out)
     assert main(["preprocess", "--src", str(fsdd_small), "--out", str(out), "--quiet"]) == 2
-    assert f"error: spectrogram set {out} is in use by another vaeaudio process (pid {h.proc.pid})" in capsys.readouterr().err
+    assert f"error: spectrogram set {out} is in use by another vaeaudio process (pid {h.proc.pid})" in \
+        capsys.readouterr().err
     assert not (out / "manifest.json").exists()
     dest = tmp_path / "AudioMNIST"
     h = holder(dest, tmp_path / ".AudioMNIST.lock")
@@ -87,7 +89,8 @@ def test_spectrogram_set_and_download_destination_have_one_writer(fsdd_small, tm
 def test_lock_is_exclusive_within_a_process_too(tmp_path):
     with locks.hold(tmp_path, "folder"):
         assert (tmp_path / locks.LOCK).read_text().strip() == str(os.getpid())
-        with pytest.raises(UsageError, match=f"folder {tmp_path} is in use by another vaeaudio process \\(pid {os.getpid()}\\)"):
+        with pytest.raises(UsageError,
+                           match=f"folder {tmp_path} is in use by another vaeaudio process \\(pid {os.getpid()}\\)"):
             with locks.hold(tmp_path, "folder"):
                 pass
     assert not (tmp_path / locks.LOCK).exists()

@@ -1,9 +1,11 @@
-"""vaeaudio preprocess: names, splits, bad files, shard contract, re-runs and crashes."""
+"""vaeaudio preprocess: names, splits, bad files, the shard contract, re-runs, and what a crash, Ctrl-C or a full
+disk leave behind (the same command finishes the set)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from conftest import FSDD, SPEAKERS
+from conftest import FSDD, SPEAKERS, copy_fsdd
 
 from vaeaudio.cli import main
 from vaeaudio.corpus.preprocess import Recording, parse_name, preprocess
@@ -258,3 +260,65 @@ def test_rerun_after_kill_9_gives_an_identical_set(fsdd_small, tmp_path):
     a.pop("created"), b.pop("created")
     assert a == b
     assert not list(crashed.glob("*.tmp"))
+
+
+def _preprocess(src: Path, out: Path, *extra: str) -> int:
+    return main(["preprocess", "--src", str(src), "--out", str(out), "--length-percentiles", "0", "100",
+                 "--workers", "1", "--quiet", *extra])
+
+
+def test_rerun_into_a_set_with_a_cached_classifier(tmp_path, capsys):
+    src = copy_fsdd(tmp_path / "src", speakers=("george", "theo"))  # 40 clips
+    out = tmp_path / "out"
+    assert _preprocess(src, out) == 0
+    (out / "classifier").mkdir()
+    (out / "classifier" / "config.json").write_text("{}")
+    assert _preprocess(src, out, "--seed", "5") == 0  # other settings: the set is rewritten, the cache left alone
+    assert "wrote 38 clips" in capsys.readouterr().out
+    assert (out / "classifier" / "config.json").read_text() == "{}"
+
+
+def test_ctrl_c_says_what_was_kept(tmp_path, monkeypatch, capsys):
+    from vaeaudio.formats import shards
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shards.ShardWriter, "write", interrupt)
+    src, out = copy_fsdd(tmp_path / "src", speakers=("george", "theo")), tmp_path / "out"
+    assert _preprocess(src, out) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: preprocess interrupted; {out} has no manifest yet (run the same command again: "
+                           "it keeps the shards already written)")
+    assert sorted(p.name for p in out.iterdir()) == []  # no .tmp, no lock left
+
+
+@pytest.mark.parametrize("errno,what,hint", [
+    (28, "no space left on the device",
+     "free some space (the half-written file was removed), then run the command again"),
+    (30, "the file system is read-only",
+     "choose a writable folder, or remount it read-write, then run the command again"),
+])
+def test_full_or_read_only_disk_is_not_a_bug_and_leaves_no_debris(tmp_path, monkeypatch, capsys, errno, what, hint):
+    import h5py
+
+    real = h5py.Dataset.__setitem__
+    calls = []
+
+    def failing(self, key, value):
+        calls.append(1)
+        if len(calls) > 8:  # part-way through the second shard
+            raise OSError(errno, os.strerror(errno), self.file.filename)
+        return real(self, key, value)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", failing)
+    src, out = copy_fsdd(tmp_path / "src", speakers=("george", "theo")), tmp_path / "out"
+    assert _preprocess(src, out) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "internal error" not in err and "please report" not in err
+    shard = err.split(": ")[1]
+    assert err == f"error: {shard}: {what} ({hint})" and shard.startswith(str(out))
+    assert not list(out.glob("*.tmp")) and not (out / ".lock").exists()
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", real)
+    assert _preprocess(src, out) == 0  # once space is back, the same command finishes the set
+    assert np.isfinite(SpectrogramSet(out).arrays("train")["spec"]).all()

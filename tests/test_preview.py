@@ -48,6 +48,7 @@ def check_image(tensor: np.ndarray) -> tuple[int, int]:
     return height, width
 
 
+@pytest.mark.slow  # the trained runs come by name, where the conftest hook does not see them
 @pytest.mark.parametrize("fixture, epochs, prior", [("tiny_run", 3, [f"draw {i}" for i in range(4)]),
                                                     ("tiny_cond_run", 2, [f"digit {d}" for d in range(10)])])
 def test_default_previews_hold_audio_and_images(request, fixture, epochs, prior):
@@ -67,6 +68,7 @@ def test_default_previews_hold_audio_and_images(request, fixture, epochs, prior)
         check_image(tags["preview/latent_map"][1])
 
 
+@pytest.mark.slow
 def test_preview_every_n_and_off(spec_small, tmp_path):
     from vaeaudio.cli import main
 

@@ -52,6 +52,7 @@ def test_silence_noise_and_a_tone_are_not_heard_as_digits(recogniser):
     assert recogniser.word(clips[2], 16000) == "vaeaudio_silence"
 
 
+@pytest.mark.slow  # decodes all 250 recordings
 def test_most_of_the_embedded_sample_is_heard_right(recogniser):
     """The 250 embedded FSDD recordings (8 kHz, five speakers): 0.69 heard right with pocketsphinx 5.1.1."""
     names = sorted(SAMPLE.glob("*.wav"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import slow_fixture
 
 from vaeaudio.cli import main
 from vaeaudio.formats.runs import load_config
@@ -20,7 +21,7 @@ FLAGS = ["--listen", "2", "--samples", "1", "--map-points", "12", "--grid", "3",
          "--samples-per-digit", "1"]
 
 
-@pytest.fixture(scope="module")
+@slow_fixture(scope="module")
 def judge(spec_small, tmp_path_factory) -> Path:
     """A 1-epoch digit classifier: labels are what it hears, not what it should."""
     out = tmp_path_factory.mktemp("judge") / "classifier"
@@ -44,7 +45,7 @@ def report(runs, judge, tmp_path_factory) -> Path:
 
 def test_folder_holds_the_page_and_every_file_it_names(report, runs, spec_small):
     meta = json.loads((report / "report.json").read_text())
-    assert meta["format"] == "vaeaudio-report/1"
+    assert meta["format"] == "vaeaudio-report/2"
     assert [r["name"] for r in meta["runs"]] == [r.name for r in runs]
     assert [r["evaluate"] for r in meta["runs"]] == ["ran (none yet)"] * 2
     html = (report / "index.html").read_text()
@@ -62,8 +63,12 @@ def test_folder_holds_the_page_and_every_file_it_names(report, runs, spec_small)
         for w in entry["wavs"]:
             info = sf.info(report / w)
             assert (info.samplerate, info.frames, info.channels) == (t.sample_rate, t.clip_samples, 1)
-    assert html.count("<audio controls preload=\"metadata\"") == 2 * (6 + 10)
-    assert len(re.findall(r"judge hears \d \(p = [01]\.\d\d\)", html)) >= 2 * (6 + 10 + on_map) + 9
+    # each run's section, then the page's top: 10 digits asked for (or 10 draws) and 2 test clips (original, model)
+    assert html.count("<audio controls preload=\"metadata\"") == 2 * (6 + 10) + 2 * (10 + 2 * 2)
+    assert len(re.findall(r"classifier: \d \(p [01]\.\d\d\)", html)) >= 2 * (6 + 10 + on_map + 14) + 9
+    assert len(re.findall(r"recogniser: (\d|no digit)", html)) >= 2 * (6 + 10 + on_map + 14) + 9
+    assert html.index("<audio") < html.index("Settings that matter"), "the page starts with sound"
+    assert "Representation alone</strong>: the recording turned into a spectrogram" in html
     for name in ("Settings that matter", "Losses (nats per clip", "k-NN digit accuracy", "Per digit",
                  "generated accuracy", "Playable latent map"):
         assert name in html
@@ -76,12 +81,14 @@ def test_the_map_grid_spans_where_the_test_clips_lie(report, runs, spec_small):
 
     plain = next(e for e, r in zip(json.loads((report / "report.json").read_text())["runs"], runs)
                  if not load_config(r).settings["conditional"])
-    z = np.asarray(load_model(Path(plain["run"])).encode(SpectrogramSet(spec_small).arrays("test", ("spec",))["spec"])[0])
+    test = SpectrogramSet(spec_small).arrays("test", ("spec",))["spec"]
+    z = np.asarray(load_model(Path(plain["run"])).encode(test)[0])
     grid = np.array([g["z"] for g in plain["map"]["grid"]])
     assert grid.shape == (9, 2)
     np.testing.assert_allclose(grid.min(0), np.percentile(z, 5, axis=0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(grid.max(0), np.percentile(z, 95, axis=0), rtol=1e-4, atol=1e-4)
-    assert {tuple(p["src"].split("/")[-2:]) for p in plain["map"]["grid"]} <= {tuple(w.split("/")[-2:]) for w in plain["wavs"]}
+    assert {tuple(p["src"].split("/")[-2:]) for p in plain["map"]["grid"]} <= \
+        {tuple(w.split("/")[-2:]) for w in plain["wavs"]}
 
 
 def test_reuses_current_evaluation_and_redoes_a_stale_one(report, runs, judge, tmp_path, capsys):
@@ -94,7 +101,7 @@ def test_reuses_current_evaluation_and_redoes_a_stale_one(report, runs, judge, t
                  "--no-judge", "--quiet"]) == 0
     assert f"{runs[0].name}: evaluate results ran (made with other settings)" in capsys.readouterr().out
     page = (out / "index.html").read_text()  # the earlier report was replaced
-    assert not re.search(r"judge hears \d", page) and "no judge" in page
+    assert not re.search(r"classifier: \d", page) and "no classifier (--no-judge)" in page
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_report(runs, tmp_path, capsys):
@@ -105,10 +112,8 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(runs, tmp_path, capsys
 
 
 @pytest.mark.parametrize("via", ["http", "file"])
-def test_page_in_headless_chromium(report, tmp_path, via):
+def test_page_in_headless_chromium(report, tmp_path, via, open_page):
     """No console errors or failed/outside requests; images decode, players load clip-long WAVs, the map plays."""
-    from browser import open_page
-
     with open_page(report, tmp_path, via=via) as (page, log):
         images = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
         assert len(images) == 2 * (3 + 2) and all(w > 0 for _, w in images), images
@@ -124,7 +129,7 @@ def test_page_in_headless_chromium(report, tmp_path, via):
             }
             return out;
         }""")
-        assert len(durations) == 2 * (6 + 10)
+        assert len(durations) == 2 * (6 + 10) + 2 * (10 + 2 * 2)
         seconds = {r["name"]: r["audio"]["seconds"] for r in json.loads((report / "report.json").read_text())["runs"]}
         assert all(abs(d - seconds[src.split("/")[0]]) < 0.01 for src, d in durations), durations
         page.evaluate("""() => { window.played = [];
@@ -142,6 +147,10 @@ def test_page_in_headless_chromium(report, tmp_path, via):
         page.keyboard.press("Enter")
         page.wait_for_function("() => window.played.length > 2", timeout=10_000)
         assert page.evaluate("window.played")[2].endswith("/" + first.get_attribute("href"))
+        page.set_viewport_size({"width": 1200, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")
+        first_player = page.evaluate("document.querySelector('audio').getBoundingClientRect().bottom")
+        assert first_player < 900, "the first screen has a player"
         shots = {width: tmp_path / f"report-{via}-{width}px.png" for width in (1280, 390)}
         for width, path in shots.items():
             page.set_viewport_size({"width": width, "height": 900})

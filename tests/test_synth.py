@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -110,11 +115,20 @@ def test_sharpen_lowers_quiet_bins_only():
     assert np.median(sharp) < 0.5 * np.median(plain)
 
 
-def test_synth_logs_the_auto_power(tiny_cond_run, tmp_path, capsys):
+def test_auto_power_is_the_same_everywhere_and_said_only_when_verbose(tiny_cond_run, tmp_path, capsys):
     assert main(["synth", "--run", str(tiny_cond_run), "--random", "2", str(tmp_path / "a")]) == 0
-    assert "--sharpen auto: power " in capsys.readouterr().err
-    assert main(["synth", "--run", str(tiny_cond_run), "--random", "2", "--sharpen", "1", str(tmp_path / "b")]) == 0
+    assert "--sharpen auto" not in capsys.readouterr().err  # a choice made for the user is a detail
+    assert main(["synth", "--run", str(tiny_cond_run), "--random", "2", "--seed", "7", str(tmp_path / "b"), "-v"]) == 0
+    said = re.search(r"--sharpen auto: power ([0-9.]+) for", capsys.readouterr().err)
+    assert said, "the power is said with --verbose"
+    assert main(["synth", "--run", str(tiny_cond_run), "--random", "2", "--sharpen", "1", str(tmp_path / "c"),
+                 "-v"]) == 0
     assert "--sharpen auto" not in capsys.readouterr().err
+    # evaluate with another seed renders with the same power as synth did
+    run = Path(shutil.copytree(tiny_cond_run, tmp_path / "run"))
+    assert main(["evaluate", str(run), "--seed", "3", "--samples-per-digit", "0", "--listen", "0", "--quiet"]) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["recogniser"]["sharpen"] == float(said.group(1))
 
 
 def test_missing_run_is_one_line(tmp_path, capsys):
@@ -160,7 +174,8 @@ def test_grid_of_a_conditional_run_shows_one_digit(tiny_cond_run, tmp_path, caps
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: --grid on a conditional run needs --digit D") and err.count("\n") == 1
     assert not (tmp_path / "g").exists()
-    assert main(["synth", "--run", str(tiny_cond_run), "--grid", "2", "--digit", "5", str(tmp_path / "g"), "--quiet"]) == 0
+    assert main(["synth", "--run", str(tiny_cond_run), "--grid", "2", "--digit", "5", str(tmp_path / "g"),
+                 "--quiet"]) == 0
     assert sorted(p.name[:17] for p in (tmp_path / "g").glob("*.wav")) == ["grid-digit5-00-00", "grid-digit5-00-01",
                                                                           "grid-digit5-01-00", "grid-digit5-01-01"]
     assert np.loadtxt(tmp_path / "g" / "z.csv", delimiter=",", skiprows=1)[:, 0].tolist() == [5, 5, 5, 5]

@@ -25,9 +25,11 @@ def _history(run: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_run_directory_contract(spec_small, tmp_path, capsys):
     run = tmp_path / "runs" / "mlp-a"
-    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "2", "--quiet", *TINY]) == 0
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "2", "--quiet",
+                 *TINY]) == 0
     assert "trained 2 epoch(s)" in capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
     s = config["settings"]
@@ -41,7 +43,8 @@ def test_run_directory_contract(spec_small, tmp_path, capsys):
     rows = _history(run)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     for r in rows:
-        assert float(r["train_total"]) == pytest.approx(float(r["train_reconstruction"]) + float(r["train_kl"]), rel=1e-4)
+        assert float(r["train_total"]) == pytest.approx(float(r["train_reconstruction"]) + float(r["train_kl"]),
+                                                        rel=1e-4)
         assert float(r["seconds"]) > 0 and float(r["samples_per_s"]) > 0
     assert list(rows[0]) == ["epoch", *LOSSES, "seconds", "samples_per_s"]
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1
@@ -58,6 +61,7 @@ def _train(spec, run, epochs, *extra) -> int:
                  "--deterministic", "--quiet", *TINY, *extra])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernels", ["auto", "xla", "openblas"])  # every product on that path (the tiny layers too)
 def test_resumed_run_matches_an_uninterrupted_one(spec_small, tmp_path, kernels):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
@@ -72,6 +76,7 @@ def test_resumed_run_matches_an_uninterrupted_one(spec_small, tmp_path, kernels)
     assert json.loads((parts / "config.json").read_text())["settings"]["epochs"] == 3
 
 
+@pytest.mark.slow
 def test_resume_refuses_settings_and_finished_runs(spec_small, tmp_path, capsys):
     run = tmp_path / "r"
     assert _train(spec_small, run, 1) == 0
@@ -84,6 +89,7 @@ def test_resume_refuses_settings_and_finished_runs(spec_small, tmp_path, capsys)
     assert "nope" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path, capsys, monkeypatch):
     from vaeaudio.training.batches import Batches
 
@@ -107,6 +113,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(spec_small, tmp_path,
     assert len(_history(run)) == 1 and not (run / "model.keras").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every,extra,saved", [("0", [], [1, 2, 3, 4]), ("3600", [], [1, 4]),
                                                ("3600", ["--distribute", "mirrored"], [1, 2, 3, 4])])
 def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every, extra, saved):
@@ -116,7 +123,8 @@ def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every
 
     written = []
     save = train_mod.checkpoint.save
-    monkeypatch.setattr(train_mod.checkpoint, "save", lambda folder, model, pos: written.append(pos.epoch) or save(folder, model, pos))
+    monkeypatch.setattr(train_mod.checkpoint, "save",
+                        lambda folder, model, pos, **kw: written.append(pos.epoch) or save(folder, model, pos, **kw))
     run = tmp_path / "spaced"
     assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "4",
                  "--checkpoint-every", every, *extra, "--quiet", *TINY]) == 0
@@ -125,20 +133,52 @@ def test_checkpoints_are_spaced_in_time(spec_small, tmp_path, monkeypatch, every
     assert written == [*saved, 5] and [int(r["epoch"]) for r in _history(run)] == [1, 2, 3, 4, 5]
 
 
-def test_resume_drops_history_past_the_checkpoint(spec_small, tmp_path):
+@pytest.mark.slow
+def test_a_finished_run_keeps_its_weights_once(spec_small, tmp_path):
+    """model.keras holds the weights without the optimizer's state; the final checkpoint holds the optimizer's
+    state and refers to model.keras for the weights; so the run is about weights + Adam's two slots, and it can
+    still go on with --resume."""
+    import h5py
+
+    run = tmp_path / "run"
+    assert _train(spec_small, run, 2) == 0
+    config = json.loads((run / "config.json").read_text())
+    weights = 4 * config["model"]["parameters"]  # float32
+    model, state = run / "model.keras", run / "checkpoints" / "state.h5"
+    assert weights < model.stat().st_size < 1.02 * weights + 200_000
+    with h5py.File(state) as f:
+        assert f.attrs["format"] == "vaeaudio-checkpoint/2" and f.attrs["model_file"] == "model.keras"
+        assert len(f["model"]) == 1 and len(f["optimizer"]) > 0  # the sampling layer's RNG state, no weights
+    assert 2 * weights < state.stat().st_size < 2.02 * weights + 200_000  # Adam's m and v
+    total = sum(p.stat().st_size for p in run.rglob("*") if p.is_file())
+    assert total < 3.05 * weights + 1_000_000
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert len(_history(run)) == 3 and h5py.File(state).attrs["epoch"] == 3
+
+
+@pytest.mark.slow
+def test_resume_drops_history_past_the_checkpoint(spec_small, tmp_path, monkeypatch):
     """A crash between two spaced checkpoints leaves history rows the checkpoint lacks: resume redoes those epochs."""
     import h5py
 
+    from vaeaudio.training import train as train_mod
+
+    def crash(*args):
+        raise RuntimeError("the machine went down")
+
     run = tmp_path / "crashed"
-    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "3",
-                 "--checkpoint-every", "0", "--quiet", *TINY]) == 0
-    with h5py.File(run / "checkpoints" / "state.h5", "a") as f:
-        f.attrs["epoch"] = 1  # as if epochs 2-3 ran after the last checkpoint (their weights are newer, which is harmless here)
-    (run / "model.keras").unlink()
+    with monkeypatch.context() as m:  # epochs 2 and 3 run after the first checkpoint, then the process dies
+        m.setattr(train_mod, "_finish", crash)
+        assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "3",
+                     "--checkpoint-every", "3600", "--quiet", *TINY]) == 1
+    with h5py.File(run / "checkpoints" / "state.h5") as f:
+        assert f.attrs["epoch"] == 1
+    assert len(_history(run)) == 3 and not (run / "model.keras").exists()
     assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
     assert [int(r["epoch"]) for r in _history(run)] == [1, 2, 3] and (run / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_sigint_checkpoints_and_exits_130(spec_small, tmp_path):
     run = tmp_path / "int"
     cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--data", str(spec_small), "--run-dir", str(run),
@@ -209,6 +249,7 @@ def test_run_dir_in_use_is_refused(spec_small, tmp_path, capsys):
     assert [p.name for p in run.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.slow
 def test_cnn_and_bfloat16_train(spec_small, tmp_path):
     run = tmp_path / "cnn"
     assert main(["train", "cnn", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "1", "--filters", "4,8",

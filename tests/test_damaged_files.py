@@ -1,4 +1,6 @@
-"""Issue 15, cases 1 and 6: damaged shards, checkpoints and models are named in one line, and repaired.
+"""Damaged files are named in one line, never as an internal error: spectrogram shards whose digest or values are
+wrong (re-running preprocess repairs them), foreign shards, and checkpoints and model files that differ from the
+sha256 recorded when they were written.
 
 Damage is done the way a disk or a stray program does it: bytes overwritten in
 place, the file size unchanged.
@@ -66,7 +68,8 @@ def test_same_size_corruption_is_detected_and_repaired_by_preprocess(spec_copy, 
 def test_out_of_range_values_and_foreign_shards_are_refused(spec_copy):
     shard = spec_copy / "test-00000.h5"
     overwrite_dataset(shard, "spec", np.nan)
-    with pytest.raises(DataError, match=r"test-00000\.h5 is damaged: spectrogram values span nan\.\.nan, outside \[0, 1\]"):
+    with pytest.raises(DataError,
+                       match=r"test-00000\.h5 is damaged: spectrogram values span nan\.\.nan, outside \[0, 1\]"):
         read_shard(shard)
     with h5py.File(shard, "r+") as f:
         f.attrs["format"] = "someone-else/2"
@@ -76,9 +79,9 @@ def test_out_of_range_values_and_foreign_shards_are_refused(spec_copy):
 
 def test_damaged_checkpoint_and_model_are_named(tiny_run, tmp_path, capsys):
     run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
-    # a checkpoint whose variables were overwritten in place
+    # a checkpoint whose optimizer state was overwritten in place
     state = run / "checkpoints" / "state.h5"
-    overwrite_dataset(state, "model/00000", 0.25)
+    overwrite_dataset(state, "optimizer/00002", 0.25)
     assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {state} is damaged: its variables differ from the sha256 recorded") and \

@@ -1,14 +1,16 @@
-"""Issue 15, cases 5 and 6, and issue 14: a run that failed part-way can always be finished, and says how.
+"""A run that fails part-way (a full or read-only disk) says in one line which file failed and what to do,
+leaves no temporary file behind, and `vaeaudio train --resume` finishes it.
 
-Full disks are injected (an `OSError` with errno 28 where the file is written):
-the message names the file, no temporary file is left, and `--resume` finishes the run.
+Full disks are injected (an `OSError` with errno 28 where the file is written);
+h5py's wording of such an error is read for its errno and file name.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from vaeaudio.cli import main
 from vaeaudio.formats import runs
@@ -21,6 +23,7 @@ def no_space(path):
     return OSError(28, os.strerror(28), str(path))
 
 
+@pytest.mark.slow
 def test_failed_final_save_can_be_finished_with_resume(spec_small, tmp_path, monkeypatch, capsys):
     import keras
 
@@ -42,6 +45,7 @@ def test_failed_final_save_can_be_finished_with_resume(spec_small, tmp_path, mon
     assert len(runs.read_history(run)) == 2
 
 
+@pytest.mark.slow
 def test_run_whose_first_epoch_failed_can_be_resumed(spec_small, tmp_path, monkeypatch, capsys):
     from vaeaudio.training import checkpoint
 
@@ -88,36 +92,3 @@ def test_h5py_messages_carry_errno_and_name():
         problem = environment_error(outer)
     assert problem.line() == ("/data/x.h5: no space left on the device (free some space (the half-written file was "
                               "removed), then run the command again)")
-
-
-def test_multi_worker_needs_a_run_dir(spec_small, capsys):
-    assert main(["train", "mlp", "--data", str(spec_small), "--distribute", "multi-worker", "--quiet"]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "error: --distribute multi-worker needs --run-dir: each worker would name the run from its own clock "
-        "(give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi)")
-
-
-def test_classifier_runs_started_in_the_same_second_get_two_folders(spec_small, tmp_path, monkeypatch):
-    from vaeaudio.judging import classifier
-    from vaeaudio.settings import ClassifierSettings
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return datetime(2030, 1, 2, 3, 4, 5)
-
-    monkeypatch.setattr(runs, "datetime", Frozen)
-    monkeypatch.chdir(tmp_path)
-    a = classifier.train(ClassifierSettings(data=spec_small, epochs=1))
-    b = classifier.train(ClassifierSettings(data=spec_small, epochs=1))
-    assert (a.folder, b.folder) == (Path("runs/classifier-20300102-030405"), Path("runs/classifier-20300102-030405-2"))
-    for r in (a, b):
-        assert sorted(p.name for p in r.folder.iterdir()) == ["classifier.keras", "classifier.keras.sha256",
-                                                               "config.json"]
-
-
-def test_new_run_dir_creates_the_folder(tmp_path):
-    now = datetime(2030, 1, 2, 3, 4, 5)
-    first, second = runs.new_run_dir("mlp", tmp_path, now), runs.new_run_dir("mlp", tmp_path, now)
-    assert (first.name, second.name) == ("mlp-20300102-030405", "mlp-20300102-030405-2")
-    assert first.is_dir() and second.is_dir() and not any(first.iterdir())

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
+from conftest import slow_fixture
 
 from vaeaudio.cli import main
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
@@ -24,7 +24,7 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@slow_fixture(scope="module", params=list(CASES))
 def made(request, fsdd_small, tmp_path_factory):
     """(set folder, run folder, expected Transform) for one case: the set, and a 1-epoch tiny MLP-VAE on it."""
     root = tmp_path_factory.mktemp(request.param)
@@ -34,10 +34,8 @@ def made(request, fsdd_small, tmp_path_factory):
     run = root / "run"
     assert main(["train", "mlp", "--data", str(spec), "--run-dir", str(run), "--hidden", "32", "--epochs", "1",
                  "--batch-size", "32", "--quiet"]) == 0
-    flags = dict(zip(CASES[request.param][::2], CASES[request.param][1::2]))
-    expected = dsp.Transform(sample_rate=int(flags.get("--sample-rate", 22050)),
-                               clip_samples=int(flags.get("--clip-samples", 17640)),
-                               n_fft=int(flags.get("--n-fft", 512)), hop_length=int(flags.get("--hop-length", 256)))
+    flags = dict(zip(CASES[request.param][::2], CASES[request.param][1::2]))  # --hop-length 128: hop_length=128
+    expected = dsp.Transform(**{flag[2:].replace("-", "_"): int(value) for flag, value in flags.items()})
     return spec, run, expected
 
 
@@ -62,7 +60,8 @@ def test_synth_z_and_random_write_the_sets_rate_and_length(made, tmp_path):
     assert main(["synth", "--run", str(run), "--random", "2", "--griffin-lim-iters", "4", str(tmp_path / "r"),
                  "--quiet"]) == 0
     assert [_rate_and_length(p) for p in sorted((tmp_path / "r").glob("*.wav"))] == [want, want]
-    assert main(["synth", "--run", str(run), "--random", "1", "--phase", "zero", str(tmp_path / "zero"), "--quiet"]) == 0
+    assert main(["synth", "--run", str(run), "--random", "1", "--phase", "zero", str(tmp_path / "zero"),
+                 "--quiet"]) == 0
     assert [_rate_and_length(p) for p in (tmp_path / "zero").glob("*.wav")] == [want]
 
 
