@@ -271,6 +271,7 @@ def griffin_lim(
     momentum: float = 0.99,
     seed: int | np.random.Generator = 0,
     n_fft: int | None = None,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Estimate waveforms (n, length) from magnitudes (n, bins, frames) by fast Griffin-Lim.
 
@@ -280,7 +281,9 @@ def griffin_lim(
     an int or a `numpy.random.Generator`: passing one Generator to successive
     calls on consecutive chunks of a batch gives exactly the waves of one call on
     the whole batch (what `vaeaudio.listening.synth` relies on to work in bounded memory).
-    `n_fft` defaults to 2 x (bins - 1); an odd frame length must be given.
+    `n_fft` defaults to 2 x (bins - 1); an odd frame length must be given. `start`, a
+    complex STFT (n, bins, frames), gives the initial phase instead of a random one
+    (`vaeaudio.sound.phase` refines PGHI's so); `n_iter` 0 then inverts it as it is.
     """
     mag = np.ascontiguousarray(np.swapaxes(np.asarray(magnitude, dtype=np.float32), -1, -2))  # (n, F, bins)
     n_fft = n_fft or 2 * (mag.shape[-1] - 1)
@@ -314,8 +317,12 @@ def griffin_lim(
     with scipy.fft.set_workers(-1):  # FFTs on every core; 16 clips at a time stay in cache
         for i in range(0, len(mag), _GL_CHUNK):  # the phases drawn block by block are those of one draw for all
             m = mag[i : i + _GL_CHUNK]
-            out[i : i + len(m)] = run(m, np.exp(2j * np.pi * rng.random(m.shape, dtype=np.float32))
-                                      .astype(np.complex64))
+            if start is None:
+                angles = np.exp(2j * np.pi * rng.random(m.shape, dtype=np.float32)).astype(np.complex64)
+            else:
+                s = np.swapaxes(start[i : i + _GL_CHUNK], -1, -2)
+                angles = (s / (np.abs(s) + 1e-16)).astype(np.complex64)
+            out[i : i + len(m)] = run(m, angles)
     return out
 
 

@@ -20,7 +20,6 @@ import math
 
 import numba
 import numpy as np
-import scipy.fft
 
 from vaeaudio.sound import dsp
 
@@ -230,44 +229,11 @@ def fast_griffin_lim(spec: np.ndarray, n_iter: int, hop_length: int = dsp.HOP_LE
     """Fast Griffin-Lim from a given complex STFT (n, bins, frames) -> waveforms (n, length) float32.
 
     Keeps `spec`'s magnitudes and refines its phase for `n_iter` iterations
-    (`librosa.griffinlim`'s momentum form, Perraudin et al. 2013); `n_iter` 0 is
-    just `dsp.istft(spec)`. Deterministic: no random draw. `n_fft` defaults to
-    2 x (bins - 1).
+    (`dsp.griffin_lim` started from its phase); `n_iter` 0 just inverts it.
+    Deterministic: no random draw. `n_fft` defaults to 2 x (bins - 1).
     """
     spec = np.asarray(spec)
-    n_fft = n_fft or 2 * (spec.shape[-2] - 1)
-    if n_iter <= 0:
-        return dsp.istft(spec.astype(np.complex64), hop_length, length, n_fft)
-    window = dsp.hann(n_fft).astype(np.float32)
-    n_frames = spec.shape[-1]
-    wsum = dsp._overlap_add(np.broadcast_to(window**2, (n_frames, n_fft)), hop_length)
-    inv_wsum = np.where(wsum > 1e-8, 1.0 / np.maximum(wsum, 1e-8), 1.0).astype(np.float32)
-    pad = n_fft // 2
-
-    def to_wave(s):  # (c, frames, bins) complex -> (c, length)
-        frames = scipy.fft.irfft(s, n=n_fft, axis=-1) * window
-        return dsp.fix_end_batch((dsp._overlap_add(frames, hop_length) * inv_wsum)[..., pad : pad + length], length)
-
-    def to_spec(wave):  # (c, length) -> (c, frames, bins) complex64
-        padded = np.pad(wave, [(0, 0), (pad, pad)])
-        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop_length, :]
-        frames = frames[..., :n_frames, :]
-        return scipy.fft.rfft(frames * window, axis=-1)
-
-    out = np.empty((len(spec), length), np.float32)
-    with scipy.fft.set_workers(-1):
-        for i in range(0, len(spec), _CHUNK):
-            s = np.ascontiguousarray(np.swapaxes(spec[i : i + _CHUNK], -1, -2), dtype=np.complex64)  # (c, frames, bins)
-            m = np.abs(s)
-            angles = s / (m + 1e-16)
-            rebuilt = np.zeros_like(angles)
-            for _ in range(n_iter):
-                previous = rebuilt
-                rebuilt = to_spec(to_wave(m * angles))
-                angles = rebuilt - (momentum / (1 + momentum)) * previous
-                angles *= 1.0 / (np.abs(angles) + 1e-16)
-            out[i : i + len(s)] = to_wave(m * angles)
-    return out
+    return dsp.griffin_lim(np.abs(spec), n_iter, hop_length, length, momentum, n_fft=n_fft, start=spec)
 
 
 def pghi_waves(mag: np.ndarray, hop_length: int = dsp.HOP_LENGTH, length: int = dsp.CLIP_SAMPLES,
