@@ -33,7 +33,7 @@ OWN_WAY = {("synth", "z"): "--z", ("synth", "out"): "OUT"}
 #: synth's modes: one of them is given, so none has a default.
 MODES = {("synth", "random"), ("synth", "grid")}
 #: A placeholder: upper-case words (RUN, SECONDS, LOW HIGH, W,W,...), or choices such as take|speaker and auto|P.
-PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9]*([ ,][A-Z][A-Z0-9]*)*(,\.\.\.)?|[a-z0-9_-]+(\|[A-Za-z0-9_-]+)*")
+PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9]*([ ,][A-Z][A-Z0-9]*)*(,\.\.\.)?|[a-z0-9_+-]+(\|[A-Za-z0-9_+-]+)*")
 TYPE_NAMES = {"int", "integer", "float", "path", "text", "str", "bool"}
 
 
