@@ -69,6 +69,7 @@ def test_folder_holds_the_page_and_every_file_it_names(report, runs, spec_small)
     assert len(re.findall(r"recogniser: (\d|no digit)", html)) >= 2 * (6 + 10 + on_map + 14) + 9
     assert html.index("<audio") < html.index("Settings that matter"), "the page starts with sound"
     assert "Representation alone</strong>: the recording turned into a spectrogram" in html
+    assert "<strong>Classifier</strong>: a digit classifier trained on this set" in html
     for name in ("Settings that matter", "Losses (nats per clip", "k-NN digit accuracy", "Per digit",
                  "generated accuracy", "Playable latent map"):
         assert name in html
@@ -102,6 +103,7 @@ def test_reuses_current_evaluation_and_redoes_a_stale_one(report, runs, judge, t
     assert f"{runs[0].name}: evaluate results ran (made with other settings)" in capsys.readouterr().out
     page = (out / "index.html").read_text()  # the earlier report was replaced
     assert not re.search(r"classifier: \d", page) and "no classifier (--no-judge)" in page
+    assert "<strong>Classifier</strong>" not in page and "<strong>Recogniser</strong>" in page
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_report(runs, tmp_path, capsys):

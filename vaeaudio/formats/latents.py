@@ -75,6 +75,7 @@ def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0
     0-9 of `digits` (n,) when given (each digit needs a clip; fewer clips than components get fewer components,
     padded with zero weight; a single clip gets one narrow component at its point)."""
     from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
 
     groups = [z] if digits is None else [z[np.asarray(digits) == d] for d in range(10)]
     dim = z.shape[1]
@@ -84,13 +85,14 @@ def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0
     if missing:
         raise ModelError(f"no training clip of digit {missing[0]} to fit the latent mixture to",
                          "train on a set that holds every digit")
-    for g, points in enumerate(groups):
-        if len(points) == 1:  # one clip: one component there, of the regularising width
-            weights[g, 0], means[g, 0], chol[g, 0] = 1.0, points[0], np.sqrt(REG_COVAR) * np.eye(dim)
-            continue
-        k = min(components, len(points))
-        gm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, random_state=seed).fit(points)
-        weights[g, :k], means[g, :k], chol[g, :k] = gm.weights_, gm.means_, np.linalg.cholesky(gm.covariances_)
+    with threadpool_limits(1):  # small fits: thread pools cost far more than they give, worst beside TensorFlow's
+        for g, points in enumerate(groups):
+            if len(points) == 1:  # one clip: one component there, of the regularising width
+                weights[g, 0], means[g, 0], chol[g, 0] = 1.0, points[0], np.sqrt(REG_COVAR) * np.eye(dim)
+                continue
+            k = min(components, len(points))
+            gm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, random_state=seed).fit(points)
+            weights[g, :k], means[g, :k], chol[g, :k] = gm.weights_, gm.means_, np.linalg.cholesky(gm.covariances_)
     return LatentMixture(weights / weights.sum(1, keepdims=True), means, chol)
 
 

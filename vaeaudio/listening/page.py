@@ -248,8 +248,10 @@ def _latent_map(s: dict) -> str:
 KEY = ("<strong>Original</strong>: the recording. <strong>Representation alone</strong>: the recording turned "
        "into a spectrogram and back into sound without the model (the best any model can do). <strong>Model</strong>: "
        "through the VAE. <strong>Recogniser</strong>: an independent speech recogniser that never heard this corpus "
-       "(what a listener would understand); <strong>classifier</strong>: a digit classifier trained on this set (the "
-       "judge: is the digit in the spectrogram?).")
+       "(what a listener would understand).")
+#: Added to `KEY` when a classifier labels the clips.
+KEY_CLASSIFIER = (" <strong>Classifier</strong>: a digit classifier trained on this set (the judge: is the digit in "
+                  "the spectrogram?).")
 
 
 def _expect(s: dict) -> str:
@@ -323,7 +325,7 @@ def page(sections: list[dict]) -> str:
 <header><h1>vaeaudio report: {escape(names)}</h1>
 <nav aria-label="runs"><ul><li><a href="#compare">Tables</a></li>{nav}</ul></nav></header>
 <main id="main">
-<p class="key">{KEY}</p>
+<p class="key">{KEY}{KEY_CLASSIFIER if any(s["judge"] for s in sections) else ""}</p>
 {"".join(_listen(s) for s in sections)}
 <section id="compare"><h2>Runs side by side</h2>
 {_settings_table(sections)}
