@@ -162,3 +162,15 @@ def test_page_in_headless_chromium(report, tmp_path, via, open_page):
         assert overflow <= 0, "the narrow page scrolls sideways"
     assert log.errors == [] and log.failed == []
     assert log.requests and all(u.startswith(log.origin) for u in log.requests), log.requests
+
+
+def test_a_run_without_its_model_has_not_finished(report, runs, tmp_path, capsys):
+    """Its evaluation from before is no reason to say "no such file": the run has not finished."""
+    run = Path(shutil.copytree(runs[0], tmp_path / "unfinished"))
+    assert (run / "eval" / "metrics.json").is_file()
+    (run / "model.keras").unlink()
+    assert main(["report", str(run), "--out", str(tmp_path / "page"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"error: {run / 'model.keras'} is missing: the run has not finished "
+                   f"(finish it with `vaeaudio train --resume {run}`)\n")
+    assert not (tmp_path / "page").exists()

@@ -44,3 +44,17 @@ def test_new_run_dir_creates_the_folder(tmp_path):
     first, second = runs.new_run_dir("mlp", tmp_path, now), runs.new_run_dir("mlp", tmp_path, now)
     assert (first.name, second.name) == ("mlp-20300102-030405", "mlp-20300102-030405-2")
     assert first.is_dir() and second.is_dir() and not any(first.iterdir())
+
+
+def test_every_file_stamps_time_one_way(spec_small):
+    """One timestamp style (`util.clock`: local time with its UTC offset, ISO 8601, to the second), as a manifest
+    records it."""
+    import json
+    import re
+
+    from vaeaudio.util.clock import timestamp
+
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d")
+    assert timestamp(datetime(2030, 1, 2, 3, 4, 5)).startswith("2030-01-02T03:04:05")
+    assert stamp.fullmatch(timestamp())
+    assert stamp.fullmatch(json.loads((spec_small / "manifest.json").read_text())["created"])
