@@ -16,10 +16,12 @@ settings of the set it was trained on (`RunConfig.transform()`):
   their recordings) and an N x N grid of decoded points spanning where the test
   clips lie (5th to 95th percentile of each axis; playing their decodings;
   unconditional runs only), all pre-rendered WAVs;
-- every clip labelled with what the digit classifier (the judge) hears, and with
-  what probability.
+- every clip labelled with what the independent recogniser hears and, unless
+  --no-judge, what the digit classifier hears and with what probability.
 
-The folder (`report.json` names its format, `vaeaudio-report/1`):
+The page starts with sound (a player per digit asked for, test clips as recorded
+and through the model), then the tables, then each run in detail. The folder
+(`report.json` names its format, `vaeaudio-report/2`):
 
     OUT/index.html, report.css, report.js, report.json
     OUT/<run>/  curves.png latent_digit.png latent_speaker.png clipN.png clipN_{original,representation,model}.wav
