@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -260,3 +261,19 @@ def test_cnn_and_bfloat16_train(spec_small, tmp_path):
 
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.decode(np.zeros((1, 2), np.float32)).shape == (1, 257, 69)
+
+
+@pytest.mark.slow
+def test_short_epochs_are_logged_every_few_seconds(spec_small, tmp_path, capsys, monkeypatch):
+    """Epochs of a fraction of a second would scroll a line each: the first, the last and one every EPOCH_LINES_S
+    are logged; --verbose logs every one."""
+    from vaeaudio.training import train as train_mod
+
+    monkeypatch.setattr(train_mod, "EPOCH_LINES_S", 3600.0)
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(tmp_path / "b"), "--epochs", "4",
+                 "--preview-every", "0", *TINY]) == 0
+    said = re.findall(r"^epoch (\d)/4: train", capsys.readouterr().err, re.M)
+    assert said == ["1", "4"]
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(tmp_path / "c"), "--epochs", "4",
+                 "--preview-every", "0", "-v", *TINY]) == 0
+    assert re.findall(r"^epoch (\d)/4: train", capsys.readouterr().err, re.M) == ["1", "2", "3", "4"]

@@ -51,6 +51,8 @@ from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError, TrainingError, UsageError, environment_error
 
 CHECKPOINTS = "checkpoints"
+#: Least seconds between two epoch lines in the log (the first and the last epoch always have one).
+EPOCH_LINES_S = 10.0
 
 
 class TrainingInterrupted(TrainingError):
@@ -332,6 +334,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
     again = f"resume with `vaeaudio train --resume {run} --epochs {settings.epochs}`"
     began, first = time.perf_counter(), start.epoch
     saved_epoch, saved_at = start.epoch, None  # the checkpoint on disk; None: none written in this process yet
+    said_at = None  # when an epoch's line was last logged
     # Several workers must all save or all skip (reading metric state may be a collective): a clock is not shared.
     every = settings.checkpoint_every if settings.distribute == "none" else 0.0
     # One pipeline for every epoch of this call (one built per epoch would hold up each epoch's start), read
@@ -369,7 +372,12 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                    **{f"val_{k}": val_m[k] for k in LOSSES},
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
-            _log_epoch(writer, row, settings.epochs)
+            _scalars(writer, row)
+            if said_at is None or epoch + 1 == settings.epochs or time.perf_counter() - said_at >= EPOCH_LINES_S:
+                progress.log(_epoch_line(row, settings.epochs))
+                said_at = time.perf_counter()
+            else:  # short epochs: a line every EPOCH_LINES_S, every one with --verbose
+                progress.detail(_epoch_line(row, settings.epochs))
             if previews is not None and previews.due(epoch + 1):
                 previews.write(writer, model, epoch + 1)
             runs.write_history(out, history)
@@ -400,8 +408,8 @@ def _finish(out: Path, model, position: checkpoint.Position) -> None:
     checkpoint.save(out / CHECKPOINTS, model, position, model_file=runs.MODEL)
 
 
-def _log_epoch(writer, row: dict, epochs: int) -> None:
-    """TensorBoard scalars (written with TensorFlow's own summary ops: no tensorboard package needed) and a log line."""
+def _scalars(writer, row: dict) -> None:
+    """An epoch's TensorBoard scalars (written with TensorFlow's own summary ops: no tensorboard package needed)."""
     import tensorflow as tf
     from tensorflow.core.framework import summary_pb2
 
@@ -411,7 +419,11 @@ def _log_epoch(writer, row: dict, epochs: int) -> None:
         for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
             tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=scalar)
     writer.flush()
-    progress.log(f"epoch {row['epoch']}/{epochs}: train {row['train_total']:.2f} "
-                 f"(rec {row['train_reconstruction']:.2f}, KL {row['train_kl']:.3f}), "
-                 f"val {row['val_total']:.2f} (rec {row['val_reconstruction']:.2f}, KL {row['val_kl']:.3f}), "
-                 f"{row['seconds']:.1f} s, {row['samples_per_s']:.0f} clips/s")
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    """An epoch's losses (nats per clip), time and speed in one line."""
+    return (f"epoch {row['epoch']}/{epochs}: train {row['train_total']:.2f} "
+            f"(rec {row['train_reconstruction']:.2f}, KL {row['train_kl']:.3f}), "
+            f"val {row['val_total']:.2f} (rec {row['val_reconstruction']:.2f}, KL {row['val_kl']:.3f}), "
+            f"{row['seconds']:.1f} s, {row['samples_per_s']:.0f} clips/s")
