@@ -87,7 +87,7 @@ def step_seconds(x: np.ndarray, steps: int, precision: str = "float32", kernels:
     """Median seconds of vaeaudio's reference-MLP training step (after 5 warm-up steps), reading the loss each
     step as the real loop does."""
     from vaeaudio.training.batches import Batches
-    from vaeaudio.training.train import build_model, make_steps
+    from vaeaudio.training.steps import build_model, make_steps
 
     model = build_model(_settings("mlp", precision, kernels=kernels), x.shape[1:])
     step, _ = make_steps(model)
@@ -264,7 +264,8 @@ def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
         from vaeaudio.training import checkpoint
         from vaeaudio.training.batches import Batches
         from vaeaudio.training.distribute import Role
-        from vaeaudio.training.train import _fit, build_model
+        from vaeaudio.training.steps import build_model
+        from vaeaudio.training.train import _fit
 
         data = Batches(x, x[:512], BATCH, 0)
         del x

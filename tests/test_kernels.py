@@ -14,7 +14,7 @@ import tensorflow as tf
 from vaeaudio.models import kernels
 from vaeaudio.models.dense import Dense, choose_kernels, dense_layers
 from vaeaudio.settings import KERNEL_PATHS, TrainSettings
-from vaeaudio.training.train import build_model
+from vaeaudio.training.steps import build_model
 from vaeaudio.util import progress
 
 

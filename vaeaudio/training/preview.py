@@ -1,4 +1,5 @@
-"""TensorBoard previews while training: hear and see what the model makes every N epochs.
+"""What training writes to TensorBoard: every epoch's scalars (`scalars`), and previews to hear and see what the
+model makes every N epochs.
 
 At each preview epoch (`TrainSettings.preview_every`, default 4 per run, and
 always after the last epoch), `Preview.write` adds to RUN/tb/, at step = epoch:
@@ -22,6 +23,7 @@ import math
 
 import numpy as np
 
+from vaeaudio.formats.runs import LOSSES
 from vaeaudio.sound import plots
 from vaeaudio.util.arrays import evenly
 
@@ -133,6 +135,18 @@ def _pixels(fig, plt) -> np.ndarray:
     rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return rgb
+
+
+def scalars(writer, row: dict) -> None:
+    """An epoch's losses (`formats.runs.LOSSES`, train and val), clips/s and seconds of a history row as
+    TensorBoard scalars at step = epoch."""
+    import tensorflow as tf
+
+    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in LOSSES}
+    with writer.as_default():
+        for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
+            tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=_metadata("scalars"))
+    writer.flush()
 
 
 def _metadata(plugin: str, content: bytes = b""):

@@ -7,12 +7,12 @@ and no epoch waits for a pipeline to be built.
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
 a `tf.function` (with the Adam update XLA-fused unless `--no-xla`, see
-`make_steps`) and run through `strategy.run` under the strategy of
+`vaeaudio.training.steps.make_steps`) and run through `strategy.run` under the strategy of
 `--distribute` (`vaeaudio.training.distribute`: the default strategy on one machine,
 mirrored, or multi-worker), so one loop serves all three; `model.fit` is not
 used. Evaluation runs the same step with `training=False`. The large Dense
 products run on the kernels `--kernels` picks for this machine
-(`vaeaudio.models.kernels`, chosen in `build_model`).
+(`vaeaudio.models.kernels`, chosen in `vaeaudio.training.steps.build_model`).
 
 After every epoch: a row of `history.csv` and TensorBoard scalars in `tb/`.
 A checkpoint (`vaeaudio.training.checkpoint`, incl. optimizer and RNG state) is written
@@ -42,10 +42,11 @@ from vaeaudio import __version__
 from vaeaudio.formats import latents, runs
 from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
-from vaeaudio.models import kernels, saving
+from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
 from vaeaudio.training import checkpoint, distribute, preview
 from vaeaudio.training.batches import Batches
+from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError, TrainingError, UsageError, environment_error
@@ -120,68 +121,6 @@ def _determinism(on: bool):
     finally:
         if on and not was:
             tf_config.disable_op_determinism()
-
-
-def make_steps(model, xla: bool = True):
-    """(train_step, eval_step): (x (B, bins, frames), digits (B,)) -> running means {name: scalar}, via `strategy.run`.
-
-    Losses and gradients run on TensorFlow's own kernels (oneDNN on CPU: its
-    convolutions and bfloat16 matmuls are faster than XLA's), except the
-    large Dense products, on the kernels `build_model` chose. With `xla`,
-    the optimizer update, memory-bound over every parameter, is one XLA-fused
-    kernel; under a distribution strategy the optimizer all-reduces the
-    gradients itself, so the update is left uncompiled there. Both steps
-    return the first local replica's means (every replica holds the global ones).
-    """
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    update = None
-    if xla and not tf.distribute.has_strategy():
-        update = tf.function(model.apply_gradients, jit_compile=True)
-    inner = {True: functools.partial(model.step, training=True, update=update),
-             False: functools.partial(model.step, training=False)}
-
-    @tf.function
-    def train_step(x, digits):
-        return strategy.experimental_local_results(strategy.run(inner[True], args=(x, digits)))[0]
-
-    @tf.function
-    def eval_step(x, digits):
-        return strategy.experimental_local_results(strategy.run(inner[False], args=(x, digits)))[0]
-
-    return train_step, eval_step
-
-
-def build_model(settings: TrainSettings, shape: tuple[int, int]):
-    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision, its Dense
-    products on the kernels `settings.kernels` picks for this machine (and a line saying so on a CPU without
-    native bfloat16 when bfloat16 is asked for)."""
-    import keras
-    import tensorflow as tf
-
-    from vaeaudio.models.dense import choose_kernels, dense_layers
-    from vaeaudio.models.layouts import build
-
-    keras.utils.set_random_seed(settings.seed)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(settings.precision)
-    strategy = tf.distribute.get_strategy()
-    try:
-        with strategy.scope():
-            model = build(settings, shape)
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.lr))
-            model.optimizer.build(model.trainable_variables)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    replica_batch = max(1, settings.batch_size // strategy.num_replicas_in_sync)
-    if settings.precision == "mixed_bfloat16" and not kernels.native_bf16():
-        largest = max((tuple(layer.kernel.shape) for layer in dense_layers(model)), key=math.prod)
-        progress.log(f"--precision mixed_bfloat16: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so its "
-                     f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as "
-                     "in float32 here; --precision float32 is the faster choice on it")
-    choose_kernels(model, replica_batch, settings.kernels)
-    return model
 
 
 def _versions() -> dict[str, str]:
@@ -372,7 +311,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
                    **{f"val_{k}": val_m[k] for k in LOSSES},
                    "seconds": spent + time.perf_counter() - t0, "samples_per_s": n_train / train_s}
             history.append(row)
-            _scalars(writer, row)
+            preview.scalars(writer, row)
             if said_at is None or epoch + 1 == settings.epochs or time.perf_counter() - said_at >= EPOCH_LINES_S:
                 progress.log(_epoch_line(row, settings.epochs))
                 said_at = time.perf_counter()
@@ -406,19 +345,6 @@ def _finish(out: Path, model, position: checkpoint.Position) -> None:
         checkpoint.save(out / CHECKPOINTS, model, position)
         raise
     checkpoint.save(out / CHECKPOINTS, model, position, model_file=runs.MODEL)
-
-
-def _scalars(writer, row: dict) -> None:
-    """An epoch's TensorBoard scalars (written with TensorFlow's own summary ops: no tensorboard package needed)."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
-    scalar = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-    tags = {f"{split}/{k}": f"{split}_{k}" for split in ("train", "val") for k in LOSSES}
-    with writer.as_default():
-        for tag, key in {**tags, "samples_per_s": "samples_per_s", "seconds": "seconds"}.items():
-            tf.summary.write(tag, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=scalar)
-    writer.flush()
 
 
 def _epoch_line(row: dict, epochs: int) -> str:

@@ -1,0 +1,73 @@
+"""The model as training runs it: built and compiled for a run's settings (`build_model`), and its compiled
+train and eval steps (`make_steps`)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from vaeaudio.models import kernels
+from vaeaudio.settings import TrainSettings
+from vaeaudio.util import progress
+
+
+def make_steps(model, xla: bool = True):
+    """(train_step, eval_step): (x (B, bins, frames), digits (B,)) -> running means {name: scalar}, via `strategy.run`.
+
+    Losses and gradients run on TensorFlow's own kernels (oneDNN on CPU: its
+    convolutions and bfloat16 matmuls are faster than XLA's), except the
+    large Dense products, on the kernels `build_model` chose. With `xla`,
+    the optimizer update, memory-bound over every parameter, is one XLA-fused
+    kernel; under a distribution strategy the optimizer all-reduces the
+    gradients itself, so the update is left uncompiled there. Both steps
+    return the first local replica's means (every replica holds the global ones).
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    update = None
+    if xla and not tf.distribute.has_strategy():
+        update = tf.function(model.apply_gradients, jit_compile=True)
+    inner = {True: functools.partial(model.step, training=True, update=update),
+             False: functools.partial(model.step, training=False)}
+
+    @tf.function
+    def train_step(x, digits):
+        return strategy.experimental_local_results(strategy.run(inner[True], args=(x, digits)))[0]
+
+    @tf.function
+    def eval_step(x, digits):
+        return strategy.experimental_local_results(strategy.run(inner[False], args=(x, digits)))[0]
+
+    return train_step, eval_step
+
+
+def build_model(settings: TrainSettings, shape: tuple[int, int]):
+    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision, its Dense
+    products on the kernels `settings.kernels` picks for this machine (and a line saying so on a CPU without
+    native bfloat16 when bfloat16 is asked for)."""
+    import keras
+    import tensorflow as tf
+
+    from vaeaudio.models.dense import choose_kernels, dense_layers
+    from vaeaudio.models.layouts import build
+
+    keras.utils.set_random_seed(settings.seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(settings.precision)
+    strategy = tf.distribute.get_strategy()
+    try:
+        with strategy.scope():
+            model = build(settings, shape)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.lr))
+            model.optimizer.build(model.trainable_variables)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    replica_batch = max(1, settings.batch_size // strategy.num_replicas_in_sync)
+    if settings.precision == "mixed_bfloat16" and not kernels.native_bf16():
+        largest = max((tuple(layer.kernel.shape) for layer in dense_layers(model)), key=math.prod)
+        progress.log(f"--precision mixed_bfloat16: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so its "
+                     f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as "
+                     "in float32 here; --precision float32 is the faster choice on it")
+    choose_kernels(model, replica_batch, settings.kernels)
+    return model
