@@ -27,6 +27,7 @@ from vaeaudio.settings import (
     DemoSettings,
     DownloadSettings,
     EvaluateSettings,
+    ExportSettings,
     PredictSettings,
     PreprocessSettings,
     ReportSettings,
@@ -187,6 +188,19 @@ def synth(given: dict,
         raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
     settings = SynthSettings.build(**given, z=(values or []) if z else None, out=out)
     from vaeaudio.listening.synth import synth as run
+
+    return run(settings)
+
+
+@verb(app, ExportSettings)
+def export(given: dict):
+    """Write a finished run as ONNX graphs for use without TensorFlow.
+
+    RUN/export/ (or --out) gets decoder.onnx, encoder.onnx and export.json, checked against the run on real clips;
+    then `vaeaudio synth --run RUN/export ...` or `vaeaudio.load("RUN/export")` work without TensorFlow.
+    """
+    settings = ExportSettings.build(**given)
+    from vaeaudio.exporting.export import export as run
 
     return run(settings)
 
