@@ -105,7 +105,7 @@ def _save(proto, path: Path) -> list[str]:
     external = tensor_bytes(proto) > EXTERNAL_OVER
     data = f"{path.name}.data"
     onnx.save_model(proto, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
-                    location=data, size_threshold=0)
+                    location=data, size_threshold=1024)  # shapes stay inline: the checker reads them
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as exc:
