@@ -178,7 +178,7 @@ def synth(given: dict,
           values: Annotated[Optional[list[str]], typer.Argument(
               metavar="Z", help="With --z: the latent point's values.")] = None,
           out: Annotated[Optional[Path], typer.Argument(metavar="OUT", help=SynthSettings.help("out"))] = None):
-    """Decode latent points of a run to WAV files.
+    """Decode latent points of a run or an export to WAV files.
 
     `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`.
     """
