@@ -28,7 +28,13 @@ class Source:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The run's folder name; for an export, 'export of RUN'."""
+        return self.path.name if self.export is None else f"export of {self.export.source['name']}"
+
+    @property
+    def mixture_file(self) -> str:
+        """Where its latent mixture is kept: the run's `latents.npz`, or the export's `export.json`."""
+        return latents.FILE if self.export is None else exports.INFO
 
     def mixture(self, prior: str) -> latents.LatentMixture | None:
         """The latent mixture to draw from for `--prior` (see `latents.choose`)."""

@@ -134,7 +134,7 @@ def synth(settings: SynthSettings) -> SynthResult:
     trained = config.train_settings()
     mixture = source.mixture(settings.prior)
     if mixture is not None and settings.random is not None:
-        progress.log(f"--prior {settings.prior}: drawing from {run.name}'s latent mixture ({latents.FILE})")
+        progress.log(f"--prior {settings.prior}: drawing from {source.name}'s latent mixture ({source.mixture_file})")
     z, files = latent_points(settings, trained.latent_dim, mixture)
     digits, files = _digits(settings, trained.conditional, run, files)
     transform = config.transform()
