@@ -245,3 +245,12 @@ def test_a_layer_without_translation_is_refused_in_one_line():
     model = keras.Model(x, keras.layers.Dense(3, activation="softplus", name="soft")(x))
     with pytest.raises(ModelError, match=r"cannot export layer 'soft' \(Dense\): activation 'softplus'"):
         graph(model, "decoder", ["spectrogram"])
+
+
+def test_a_verb_missing_its_module_says_so_in_one_line(tmp_path):
+    """In an install without TensorFlow (or h5py), a verb that needs it is one line, exit 1, not a traceback."""
+    code = ("import sys; sys.modules['h5py'] = None; from vaeaudio.cli import main; "
+            f"sys.exit(main(['preprocess', '--src', {str(ROOT / 'vaeaudio/sample')!r}, '--out', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: this command needs the Python module 'h5py', which is not installed here")

@@ -268,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except ModuleNotFoundError as exc:  # a TF-free install (docs/usage.md#without-tensorflow) asked to train
+        if _flags["debug"]:
+            raise
+        _error(f"this command needs the Python module {exc.name!r}, which is not installed here (an install without "
+               "TensorFlow makes sound from exports only; `pip install -e .` installs everything)")
+        return 1
     except Exception as exc:  # the last line of defence
         if _flags["debug"]:
             raise
