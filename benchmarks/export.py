@@ -5,8 +5,9 @@
    <= 1.5 s and <= 300 MB.
 2. `--clips` random clips (default 1,000; `vaeaudio synth --run X --random N DIR`, whole process, default phase):
    clips/s of both. Target: the export at least as fast.
-3. With --reference-cnn: the reference CNN (582 M parameters, as built: the weights' values do not change the
-   graphs' size) written as ONNX graphs, checked and run by onnxruntime against Keras: seconds, peak RSS, sizes.
+3. With --reference-cnn, last (TensorFlow in this process): the reference CNN (582 M parameters, as built: the
+   weights' values do not change the graphs' size) written as ONNX graphs, checked and run by onnxruntime against
+   Keras: seconds, peak RSS, sizes.
 
 The run is `--run RUN`, or the reference MLP (37.7 M parameters, `vaeaudio train mlp`) trained for one epoch on
 the recordings of `--fsdd`; it is exported with `vaeaudio export` (timed too).
@@ -51,16 +52,12 @@ def best(cmd: list[str], repeat: int) -> tuple[float, float]:
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
-def reference_mlp(root: Path, source: common.Recordings) -> Path:
-    """The reference MLP (`vaeaudio train mlp` defaults) trained for one epoch on `source`."""
-    from vaeaudio.corpus.preprocess import preprocess
-    from vaeaudio.settings import PreprocessSettings, TrainSettings
-    from vaeaudio.training.train import train
-    from vaeaudio.util import progress
-
-    progress.configure(quiet=True)
-    preprocess(PreprocessSettings(src=source.root, out=root / "spec"))
-    return train(TrainSettings(kind="mlp", data=root / "spec", run_dir=root / "run", epochs=1)).run_dir
+def reference_mlp(root: Path, source: common.Recordings, vaeaudio: str) -> Path:
+    """The reference MLP (`vaeaudio train mlp` defaults) trained for one epoch on `source`, in other processes: this
+    one stays small, since a child's peak RSS starts from its parent's (Linux keeps it across fork and exec)."""
+    process([vaeaudio, "preprocess", "--src", str(source.root), "--out", str(root / "spec")])
+    process([vaeaudio, "train", "mlp", "--data", str(root / "spec"), "--run-dir", str(root / "run"), "--epochs", "1"])
+    return root / "run"
 
 
 def reference_cnn(root: Path) -> dict:
@@ -114,7 +111,7 @@ def main() -> None:
     vaeaudio = str(Path(sys.executable).with_name("vaeaudio"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        run = args.run.resolve() if args.run else reference_mlp(tmp, source)
+        run = args.run.resolve() if args.run else reference_mlp(tmp, source, vaeaudio)
         folder = tmp / "export"
         t_export, rss_export = process([vaeaudio, "export", str(run), "--out", str(folder)])
         size = sum(f.stat().st_size for f in folder.iterdir())

@@ -75,7 +75,9 @@ def _wavs(folder: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("kind", ["mlp", "mlp-cond-mixture", "cnn-strided", "cnn-strided-cond", "cnn-reference"])
 def test_synth_from_the_export_is_the_runs(runs, exported, kind, tmp_path):
     folder, run = exported[kind], runs[kind]
-    assert sorted(p.name for p in folder.iterdir()) == ["decoder.onnx", "encoder.onnx", "export.json"]
+    # the reference CNN's graphs (56 MB of weights each on these 17 x 51 spectrograms) keep them beside them
+    data = ["decoder.onnx.data", "encoder.onnx.data"] if kind == "cnn-reference" else []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["decoder.onnx", "encoder.onnx", "export.json", *data])
     info = exports.read(folder)
     config = json.loads((run / "config.json").read_text())
     assert (info.format, info.latent_dim, info.conditional) == (exports.FORMAT, config["settings"]["latent_dim"],
@@ -197,7 +199,9 @@ def test_damaged_export_is_one_line_exit_1_nothing_written(exported, tmp_path, c
     assert err.count("\n") == 1 and err.startswith("error: ") and __import__("re").search(message, err), err
     assert not (tmp_path / "out").exists()
     with pytest.raises(vaeaudio.util.errors.ModelError, match=message.split(r" \(")[0]):
-        vaeaudio.load(folder)
+        m = vaeaudio.load(folder)  # each graph's sha256 is checked when it is first run
+        m.decode(np.zeros((1, 2)))
+        m.encode(m.synth(n=1))
 
 
 def test_export_refuses_an_unfinished_run_and_a_foreign_folder(runs, tmp_path, capsys):
@@ -222,6 +226,7 @@ def test_large_graphs_keep_their_weights_in_external_data(runs, exported, tmp_pa
     assert sorted(p.name for p in result.folder.iterdir()) == [
         "decoder.onnx", "decoder.onnx.data", "encoder.onnx", "encoder.onnx.data", "export.json"]
     assert (result.folder / "decoder.onnx").stat().st_size < 10_000
+    assert (result.folder / "decoder.onnx.data").stat().st_mode == (result.folder / "decoder.onnx").stat().st_mode
     assert set(exports.read(result.folder).files) == {"decoder.onnx", "decoder.onnx.data", "encoder.onnx",
                                                       "encoder.onnx.data"}
     z = np.random.default_rng(1).standard_normal((3, 3))
@@ -254,3 +259,27 @@ def test_a_verb_missing_its_module_says_so_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: this command needs the Python module 'h5py', which is not installed here")
+
+
+def test_report_from_an_export_holds_what_needs_no_training_data(exported, tmp_path):
+    out = tmp_path / "page"
+    assert main(["report", str(exported["mlp-cond-mixture"]), "--out", str(out), "--samples", "2",
+                 "--no-recogniser", "--quiet"]) == 0
+    section = json.loads((out / "report.json").read_text())["runs"][0]
+    assert section["evaluate"] == "not made (export of mlp-cond: no training data)"
+    assert section["map"] is None and section["judge"] is None
+    assert sorted(section["wavs"]) == sorted(f"mlp-cond-mixture/gen/d{d}_s{s}.wav" for d in range(10) for s in (0, 1))
+    assert all((out / w).is_file() for w in section["wavs"])
+    html = (out / "index.html").read_text()
+    assert "Ask for a digit" in html and html.count("<audio") == 30  # 10 asked for at the top, 20 in the detail
+
+
+@pytest.mark.slow
+def test_a_bfloat16_run_exports_in_float32(spec_other_audio, tmp_path, capsys):
+    run = _train(tmp_path, spec_other_audio, "bf16", kind="mlp", hidden=(32, 16), precision="mixed_bfloat16")
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "note: run bf16 computes in bfloat16; the export computes in float32" in err
+    info = exports.read(run / "export")
+    assert info.validation["run_dtype"] == "bfloat16" and max(info.validation["max_abs_diff"].values()) <= 1e-5

@@ -35,17 +35,25 @@ def session(path: Path):
 
 
 class ExportedVAE:
-    """The graphs of export `folder` (checked by `exports.read`): z (n, L) [and labels (n,)] -> spectrograms
-    (n, bins, frames) in [0, 1], and spectrograms -> latent means (n, L)."""
+    """The graphs in `folder`: z (n, L) [and labels (n,)] -> spectrograms (n, bins, frames) in [0, 1], and
+    spectrograms -> latent moments. With `info` (`exports.read`), each graph's sha256 is checked before it is
+    loaded; `export` runs the graphs it has just written without."""
 
-    def __init__(self, folder: Path, info: exports.ExportInfo):
+    def __init__(self, folder: Path, latent_dim: int, conditional: bool, shape: tuple[int, int],
+                 info: exports.ExportInfo | None = None):
         self.folder, self.info = Path(folder), info
-        self.latent_dim, self.conditional = info.latent_dim, info.conditional
-        self.shape = tuple(info.run_config["data"]["shape"])
+        self.latent_dim, self.conditional, self.shape = latent_dim, conditional, tuple(shape)
         self._sessions: dict[str, object] = {}
+
+    @classmethod
+    def of(cls, folder: Path, info: exports.ExportInfo) -> ExportedVAE:
+        """The model of export `folder`, whose `export.json` `exports.read` gave."""
+        return cls(folder, info.latent_dim, info.conditional, info.run_config["data"]["shape"], info)
 
     def _run(self, name: str, feeds: dict, batch: int) -> list[np.ndarray]:
         if name not in self._sessions:
+            if self.info is not None:
+                exports.check_graph(self.folder, self.info, name)
             self._sessions[name] = session(self.folder / name)
         n = len(next(iter(feeds.values())))
         parts = [self._sessions[name].run(None, {k: v[s : s + batch] for k, v in feeds.items()})
@@ -77,7 +85,3 @@ class ExportedVAE:
         """Latent means (n, L) float32 of spectrograms x (n, bins, frames) [and labels (n,)]."""
         return self.encode_moments(x, digits, batch)[0]
 
-
-def load(folder: Path) -> ExportedVAE:
-    """The checked export in `folder` (`exports.read`), ready to run."""
-    return ExportedVAE(folder, exports.read(folder))

@@ -54,7 +54,7 @@ class Source:
             return load_model(self.path)
         from vaeaudio.exporting.runtime import ExportedVAE
 
-        return ExportedVAE(self.path, self.export)
+        return ExportedVAE.of(self.path, self.export)
 
     def sharpen_power(self, sharpen, model, mixture) -> float:
         """--sharpen's power (`vaeaudio.models.sharpen.sharpen_power`); an export's 'auto' is the power its run
