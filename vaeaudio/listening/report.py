@@ -27,6 +27,10 @@ and through the model), then the tables, then each run in detail. The folder
     OUT/<run>/  curves.png latent_digit.png latent_speaker.png clipN.png clipN_{original,representation,model}.wav
                 gen/dD_sS.wav (or gen/rR_sS.wav)  map/tNN.wav  map/gRR-CC.wav
 
+An export folder (`vaeaudio export`) in a run's place gives what needs no
+training data: the run's settings and its generated clips, made with
+onnxruntime (no evaluate, test clips, plots or latent map).
+
 It is written into a hidden sibling folder and moved into place at the end.
 HTML lives in `vaeaudio.listening.page`.
 """
