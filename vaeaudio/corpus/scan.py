@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio.sound import dsp
+from vaeaudio.util.files import regular
 
 #: AudioMNIST's speaker metadata file (a JSON object keyed by speaker id), in its `data/` folder.
 META_FILE = "audioMNIST_meta.txt"
@@ -67,7 +68,7 @@ def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, str |
     out = []
     for rel in paths:
         try:
-            data = Path(root, rel).read_bytes()
+            data = regular(Path(root, rel)).read_bytes()
         except OSError as exc:
             out.append(("", 0, "unreadable", unreadable_reason(Path(root, rel), exc)))
             continue
@@ -109,7 +110,7 @@ def scan(src: Path, exclude: Path | None = None) -> tuple[list[str], str, list[d
     reported. Hidden folders and files (`.git`, download's `.vaeaudio-download.json`,
 macOS's `._*`, ...) and `exclude` (the output folder,
     when it lies inside `src`) are skipped. The fingerprint hashes each path,
-    size and mtime. Folders that cannot be listed and dangling symlinks come back
+    size, mtime and ctime. Folders that cannot be listed and dangling symlinks come back
     as `dropped` entries ({path, kind, reason}), never silently skipped.
     """
     files, problems = [], []
@@ -156,10 +157,10 @@ macOS's `._*`, ...) and `exclude` (the output folder,
             except OSError as exc:  # a dangling symlink, or a file removed since the folder was listed
                 problems.append({"path": rel_of(full), "kind": "unreadable", "reason": unreadable_reason(full, exc)})
                 continue
-            files.append((rel_of(full), st.st_size, st.st_mtime_ns))
+            files.append((rel_of(full), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     files.sort()
-    for rel, size, mtime in files:
-        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+    for rel, size, mtime, ctime in files:  # ctime: a rewrite that keeps the size and restores the mtime changes it
+        h.update(f"{rel}\0{size}\0{mtime}\0{ctime}\n".encode())
     for p in sorted(problems, key=lambda d: d["path"]):
         h.update(f"{p['path']}\0{p['reason']}\n".encode())
     return [f[0] for f in files], h.hexdigest(), problems

@@ -50,6 +50,7 @@ from vaeaudio.util import progress
 from vaeaudio.util.arrays import evenly
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import UsageError
+from vaeaudio.util.files import read_json
 
 #: The format of report.json (/2: each clip's `heard` is {"recogniser": d, "classifier": [d, p]}).
 FORMAT = "vaeaudio-report/2"
@@ -99,8 +100,8 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
     why = "none yet"
     if path.is_file():
         try:
-            m = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+            m = read_json(path)
+        except (OSError, ValueError):
             m, why = {}, "metrics.json is unreadable"
         if m and path.stat().st_mtime < model.stat().st_mtime:
             why = "the model is newer"
@@ -164,9 +165,10 @@ def _wavs(folder: Path, names: list[str], waves: np.ndarray, sr: int, run_dir: P
             for n, w in zip(names, waves)]
 
 
-def _original(data: SpectrogramSet, path: str) -> np.ndarray | None:
-    """The source recording of a clip, peak-normalised as every WAV on the page; None when it is gone."""
-    wave = data.recording(path)
+def _original(data: SpectrogramSet, test: dict, i: int) -> np.ndarray | None:
+    """The source recording of test clip i, peak-normalised as every WAV on the page; None when it is gone or is
+    no longer the clip's (`SpectrogramSet.recording`)."""
+    wave = data.recording(test["path"][i], test["spec"][i])
     return None if wave is None else dsp.peak_normalise(wave)
 
 
@@ -186,7 +188,7 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
     clips = []
     for j, i in enumerate(pick):
         lo, hi = float(test["db_min"][i]), float(test["db_max"][i])
-        waves = {"original": _original(data, test["path"][i]),
+        waves = {"original": _original(data, test, i),
                  "representation": render(test["spec"][i][None], lo, hi, transform, **how)[0],
                  "model": render(recon[j][None], lo, hi, transform, **how)[0]}
         waves = {k: w for k, w in waves.items() if w is not None}
@@ -239,7 +241,7 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
     transform = config.transform()
     n = len(z_mean)
     pick = evenly(n, settings.map_points)
-    originals = [(i, _original(data, test["path"][i])) for i in pick]
+    originals = [(i, _original(data, test, i)) for i in pick]
     originals = [(i, w) for i, w in originals if w is not None]
     points = []
     if originals:
@@ -295,6 +297,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
         bar.advance(1)
         latent_map = _latent_map(dest, model, config, data, test, z_mean, settings, power, label)
         bar.advance(1)
+    data.say_unverified()
     transform = config.transform()
     wavs = sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.wav"))
     return {"name": dest.name, "run": str(run), "evaluate": how, "metrics": metrics, "settings": config.settings,
@@ -308,7 +311,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
 
 def _is_report(folder: Path) -> bool:
     try:
-        return json.loads((folder / "report.json").read_text(encoding="utf-8")).get("format") in _REPLACEABLE
+        return read_json(folder / "report.json").get("format") in _REPLACEABLE
     except (OSError, ValueError, AttributeError):
         return False
 

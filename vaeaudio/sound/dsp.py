@@ -28,7 +28,7 @@ import soundfile as sf
 import soxr
 
 from vaeaudio.settings import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB  # the defaults' one home
-from vaeaudio.util.files import replacing
+from vaeaudio.util.files import regular, replacing
 
 #: Smallest amplitude before taking the log (librosa's `amplitude_to_db` default).
 AMIN = 1e-5
@@ -56,6 +56,21 @@ class Transform:
         """The transform named by a mapping holding these fields (e.g. a manifest's settings); other keys are
         ignored."""
         return cls(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
+
+    @classmethod
+    def checked(cls, mapping: dict) -> Transform:
+        """`of`, refusing values no `preprocess` accepts (the bounds of `PreprocessSettings`: a sample rate of 0, an
+        STFT frame of 7): `ValueError` naming the first."""
+        from pydantic import ValidationError
+
+        from vaeaudio.settings import PreprocessSettings
+
+        try:
+            PreprocessSettings(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, first['loc'])) or 'audio settings'}: {first['msg']}") from None
+        return cls.of(mapping)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +116,7 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
 
 def read(path: str | Path) -> tuple[np.ndarray, int]:
     """Read an audio file as a mono float32 waveform (samples,) and its rate in Hz."""
-    return decode(Path(path).read_bytes())
+    return decode(regular(path).read_bytes())
 
 
 def resampled_length(n: int, sr: int, target_sr: int = SAMPLE_RATE) -> int:
