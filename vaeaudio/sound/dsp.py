@@ -114,6 +114,17 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
     return (y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]), int(sr)
 
 
+def seconds_of(path: str | Path) -> float | None:
+    """Duration in seconds of the regular audio file `path` from its header alone (nothing decoded); None when
+    the header cannot be read (the decoder then says why)."""
+    path = regular(path)
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - libsndfile raises several kinds for what it cannot read
+        return None
+    return info.frames / info.samplerate if info.samplerate > 0 else None
+
+
 def read(path: str | Path) -> tuple[np.ndarray, int]:
     """Read an audio file as a mono float32 waveform (samples,) and its rate in Hz."""
     return decode(regular(path).read_bytes())

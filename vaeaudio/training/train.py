@@ -44,7 +44,7 @@ from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
-from vaeaudio.training import checkpoint, distribute, preview
+from vaeaudio.training import checkpoint, distribute, footprint, preview
 from vaeaudio.training.batches import Batches
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
@@ -148,7 +148,8 @@ def train(settings: TrainSettings) -> TrainResult:
 
 def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
     """`settings` checked against the set before any work: a mixture per digit needs a training clip of each digit,
-    and a batch is at most the train split (clamped, said once: a larger one only costs memory)."""
+    a batch is at most the train split (clamped, said once: a larger one only costs memory), and the model must fit
+    in the memory available (`vaeaudio.training.footprint`)."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
     missing = [d for d in range(10) if not counts.get(str(d))]
     if settings.latent_mixture and settings.conditional and missing:
@@ -159,6 +160,7 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
     if 0 < n_train < settings.batch_size:
         progress.log(f"--batch-size {settings.batch_size}: the train split has {n_train} clips; using {n_train}")
         settings = settings.model_copy(update={"batch_size": n_train})
+    footprint.require(settings, spec_set.shape, n_train + spec_set.clips("val"))
     return settings
 
 
