@@ -65,7 +65,10 @@ class LatentMixture:
             with np.load(regular(path), allow_pickle=False) as f:
                 if str(f["format"]) != FORMAT:
                     raise ValueError(f"format {f['format']}")
-                mixture = cls(*(np.asarray(f[k], dtype=np.float64) for k in ("weights", "means", "cholesky")))
+                arrays = [f[k] for k in ("weights", "means", "cholesky")]
+                if not all(np.issubdtype(a.dtype, np.number) and not np.iscomplexobj(a) for a in arrays):
+                    raise ValueError("it holds values that are not real numbers")
+                mixture = cls(*(a.astype(np.float64) for a in arrays))
             mixture.check(latent_dim, conditional)
             return mixture
         except Exception as exc:  # noqa: BLE001 - numpy raises many kinds (EOFError for an empty file) for a bad one

@@ -24,7 +24,7 @@ MAP_SIZE = 480  # SVG user units of the latent map's side
 
 
 def _num(v, fmt: str = ".3f") -> str:
-    if v is None or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, int):
         return f"{v:,}"
@@ -268,7 +268,7 @@ def _expect(s: dict) -> str:
     parts = [f"{escape(str(m.get('model', '')))}, {_num(s['model'].get('parameters'))} parameters, "
              f"{m.get('epochs')} epochs on {_num(clips)} training clips"]
     gen, real = (rec.get("generated") or {}).get("accuracy"), (rec.get("real_train") or {}).get("accuracy")
-    if gen is not None and real is not None:
+    if _num(gen) != "–" and _num(real) != "–":
         parts.append(f"the recogniser hears the digit asked for in {100 * gen:.0f}% of its generated clips, "
                      f"and in {100 * real:.0f}% of the real recordings of the same voices")
     return "; ".join(parts) + "."

@@ -362,6 +362,10 @@ def write_wav(path: str | Path, y: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
     """Write a mono waveform (samples,) in [-1, 1] as 16-bit PCM WAV; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Encoded in memory, written by Python: a full disk or a read-only folder is then an OSError naming the file
+    # (libsndfile's own errors name no errno).
+    data = io.BytesIO()
+    sf.write(data, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
     with replacing(path, fsync=False) as tmp:  # a full disk leaves the old file or none, never half a WAV
-        sf.write(tmp, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
+        tmp.write_bytes(data.getvalue())
     return path
