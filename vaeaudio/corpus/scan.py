@@ -103,11 +103,13 @@ def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, str |
 
 
 def unreadable_reason(path: Path, exc: OSError) -> str:
-    """Why the file or folder `path` could not be read, for the manifest's `dropped` list."""
-    if path.is_symlink() and not path.exists():
-        return f"dangling symlink to {os.readlink(path)}"
+    """Why the file or folder `path` could not be read, for the manifest's `dropped` list (never raises: a link
+    into a folder that cannot be searched is a reason too)."""
     if isinstance(exc, FileNotFoundError):
-        return "vanished while preprocess was running"
+        try:
+            return f"dangling symlink to {os.readlink(path)}"
+        except OSError:
+            return "vanished while preprocess was running"
     return f"cannot be read: {exc.strerror or exc}"
 
 

@@ -146,13 +146,15 @@ class Manifest(BaseModel):
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
-def verify_shard(path: Path, shard: ShardInfo) -> None:
-    """`DataError` naming `path` unless it exists with the size and sha256 the manifest records.
+def verify_shard(path: Path, shard: ShardInfo, src: str | None = None) -> None:
+    """`DataError` naming `path` unless it exists with the size and sha256 the manifest records; the hint names
+    the command that repairs it (with the set's source folder `src`).
 
     Hashing costs well under reading the shard; a file is hashed again only
     when its size or mtime changes.
     """
-    hint = f"re-run `vaeaudio preprocess --out {path.parent}`: it rewrites damaged shards"
+    hint = (f"re-run `vaeaudio preprocess {f'--src {src} ' if src else ''}--out {path.parent}` with the set's other "
+            "settings: it rewrites damaged shards")
     try:
         st = path.stat()
     except OSError:
@@ -257,7 +259,7 @@ class SpectrogramSet:
         parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
         for shard in self._split(split).shards:
             path = self.root / shard.file
-            verify_shard(path, shard)
+            verify_shard(path, shard, self.manifest.source.root)
             for name, arr in read_shard(path, fields).items():
                 parts[name].append(arr)
         shape = {"spec": (0, *self.shape)}
