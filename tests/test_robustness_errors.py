@@ -18,7 +18,6 @@ import pytest
 from vaeaudio.cli import main
 from vaeaudio.formats import latents, runs
 from vaeaudio.formats.spectrogram_set import MANIFEST, Manifest
-from vaeaudio.listening.report import _usable, evaluated, section_names
 from vaeaudio.models import kernels, saving
 from vaeaudio.settings import EvaluateSettings
 from vaeaudio.sound import dsp
@@ -104,6 +103,8 @@ def test_synth_outputs_in_the_way_are_refused(tmp_path, capsys):
 
 # -- 14. report folders -----------------------------------------------------------------------------------------
 def test_each_run_gets_its_own_folder_off_the_pages_files():
+    from vaeaudio.listening.report import section_names
+
     names = section_names([Path("x/r1"), Path("y/r1"), Path("r1-2"), Path("z/index.html"), Path("report.js"),
                            Path("r1")])
     assert names == ["r1", "r1-2", "r1-2-2", "index.html-2", "report.js-2", "r1-3"]
@@ -209,6 +210,8 @@ def test_a_binary_model_digest_is_damage(tmp_path):
 
 @pytest.mark.slow
 def test_a_tampered_metrics_json_is_evaluated_again(tiny_run, tmp_path):
+    from vaeaudio.listening.report import _usable, evaluated
+
     run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
     settings = EvaluateSettings(runs=[run], listen=0, samples_per_digit=0, recogniser=False)
     good, how = evaluated(run, settings)

@@ -22,7 +22,6 @@ from vaeaudio.formats import runs
 from vaeaudio.formats.spectrogram_set import MANIFEST, SpectrogramSet
 from vaeaudio.models import kernels
 from vaeaudio.settings import PreprocessSettings, TrainSettings
-from vaeaudio.training import footprint
 from vaeaudio.util import resources
 from vaeaudio.util.errors import ModelError
 
@@ -116,12 +115,15 @@ def test_a_recording_longer_than_a_minute_is_dropped_before_it_is_decoded(tmp_pa
                                    {"kind": "cnn", "arch": "reference"}])
 def test_the_parameter_count_is_that_of_the_model_built(given):
     from vaeaudio.models.layouts import build
+    from vaeaudio.training import footprint
 
     settings, shape = TrainSettings(**given), (9, 5)
     assert footprint.layers(settings, shape)[0] == build(settings, shape).count_params()
 
 
 def test_the_reference_models_are_counted_exactly():
+    from vaeaudio.training import footprint
+
     assert footprint.layers(TrainSettings(kind="mlp"), (257, 69))[0] == 37_650_761
     assert footprint.layers(TrainSettings(kind="cnn"), (257, 69))[0] == 5_777_669
     assert footprint.layers(TrainSettings(kind="cnn", arch="reference"), (257, 69))[0] == 582_249_477
@@ -131,6 +133,8 @@ def test_the_reference_models_are_counted_exactly():
                                           (["cnn", "--filters", "65536"], "151,795,402,757")])
 def test_a_model_that_cannot_fit_is_refused_before_it_is_built(spec_small, tmp_path, capsys, monkeypatch, flags,
                                                                params):
+    from vaeaudio.training import footprint
+
     monkeypatch.setattr(resources, "available_memory", lambda: 8 * 10**9)
     monkeypatch.setattr(footprint, "available_memory", lambda: 8 * 10**9)
     run = tmp_path / "run"
@@ -142,5 +146,7 @@ def test_a_model_that_cannot_fit_is_refused_before_it_is_built(spec_small, tmp_p
 
 
 def test_the_reference_mlp_fits_in_a_few_hundred_megabytes(spec_small):
+    from vaeaudio.training import footprint
+
     need = footprint.estimate(TrainSettings(kind="mlp"), (257, 69), SpectrogramSet(spec_small).clips("train"))
     assert need["weights"] == 16 * 37_650_761 and 0.6e9 < need["total"] < 1.0e9
