@@ -91,7 +91,7 @@ def test_deleting_the_lock_file_does_not_let_a_second_writer_in(tmp_path):
 # -- 19. interrupts ----------------------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
-def test_an_interrupted_synth_lists_the_files_it_wrote(tiny_run, tmp_path, monkeypatch, capsys, how):
+def test_an_interrupted_synth_lists_the_files_it_wrote(tiny_run, tmp_path, monkeypatch, capsys, request, how):
     from vaeaudio.sound import dsp
 
     real, calls = dsp.write_wav, []
@@ -102,7 +102,15 @@ def test_an_interrupted_synth_lists_the_files_it_wrote(tiny_run, tmp_path, monke
             os.kill(os.getpid(), getattr(signal, how))
         return real(*args, **kwargs)
 
+    class Unhandled(Exception):
+        pass
+
+    def unhandled(signum, frame):  # what a synth that does not handle SIGTERM meets (instead of ending pytest)
+        raise Unhandled
+
     monkeypatch.setattr(dsp, "write_wav", write)
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     out = tmp_path / "out"
     assert main(["synth", "--run", str(tiny_run), "--random", "5", str(out), "--griffin-lim-iters", "1",
                  "--quiet"]) == 130
