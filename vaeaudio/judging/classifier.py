@@ -67,6 +67,8 @@ def predict(settings: PredictSettings) -> Prediction:
             judge.featurise_files([path])
             good.append(path)
         except DataError as exc:
+            if len(settings.wavs) == 1:
+                raise
             failed.append(str(exc))
     done = Prediction(good, judge.predict(judge.featurise_files(good))[0] if good else np.zeros((0, 10)))
     if failed:
