@@ -139,6 +139,7 @@ def test_conditional_mixture_on_a_set_missing_a_digit_is_refused_before_training
     spec = tmp_path / "nine"
     preprocess(PreprocessSettings(src=src, out=spec, length_percentiles=(0, 100), workers=1))
     run = tmp_path / "run"
+    capsys.readouterr()
     assert main(["train", "mlp", "--data", str(spec), "--run-dir", str(run), "--conditional", "--latent-mixture", "2",
                  "--quiet"]) == 1
     assert capsys.readouterr().err == (
@@ -165,7 +166,7 @@ def test_non_finite_run_files_write_nothing(tiny_run, tmp_path, capsys, damage):
     else:
         m = latents.LatentMixture(np.ones((1, 1)), np.full((1, 1, 2), np.nan), np.tile(np.eye(2), (1, 1, 1, 1)))
         m.save(run / latents.FILE)
-        said = f"error: {run / latents.FILE} is not a usable vaeaudio-latents/1 file (it holds NaN or Inf)"
+        said = f"error: {run / latents.FILE} is not a vaeaudio-latents/1 file (it holds NaN or Inf)"
     out = tmp_path / "out"
     assert main(["synth", "--run", str(run), "--random", "3", str(out), "--quiet"]) == 1
     assert capsys.readouterr().err.startswith(said)

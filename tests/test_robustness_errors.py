@@ -171,7 +171,7 @@ def test_a_tampered_latent_mixture_is_one_error(tmp_path, arrays, why):
     path = _mixture(tmp_path / "latents.npz", **arrays)
     with pytest.raises(ModelError) as caught:
         latents.LatentMixture.load(path, 2, False)
-    assert str(caught.value) == f"{path} is not a usable vaeaudio-latents/1 file ({why})"
+    assert str(caught.value) == f"{path} is not a vaeaudio-latents/1 file ({why})"
 
 
 @pytest.mark.slow
@@ -180,7 +180,7 @@ def test_an_empty_latent_mixture_is_an_error_not_an_abort(tiny_run, tmp_path, ca
     (run / latents.FILE).write_bytes(b"")
     args = ["synth", "--run", str(run), "--random", "2", str(tmp_path / "out")]
     assert main(args) == 1
-    assert capsys.readouterr().err.startswith(f"error: {run / latents.FILE} is not a usable vaeaudio-latents/1 file")
+    assert capsys.readouterr().err.startswith(f"error: {run / latents.FILE} is not a vaeaudio-latents/1 file")
     with pytest.raises(ModelError):
         main([*args, "--debug"])
 

@@ -72,9 +72,7 @@ class LatentMixture:
             mixture.check(latent_dim, conditional)
             return mixture
         except Exception as exc:  # noqa: BLE001 - numpy raises many kinds (EOFError for an empty file) for a bad one
-            why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-            raise ModelError(f"{path} is not a usable {FORMAT} file ({why})",
-                             "delete it to sample from N(0, I), or retrain the run") from None
+            raise _unusable(path, exc) from None
 
     def check(self, latent_dim: int | None = None, conditional: bool | None = None) -> None:
         """`ValueError` unless the arrays have the shapes of the module docstring (for `latent_dim` and
@@ -92,6 +90,12 @@ class LatentMixture:
             raise ValueError("it holds NaN or Inf")
         if (self.weights < 0).any() or not np.allclose(self.weights.sum(1), 1.0, atol=1e-6):
             raise ValueError("the weights of a group are negative or do not sum to 1")
+
+
+def _unusable(path: Path, exc: Exception) -> ModelError:
+    why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+    return ModelError(f"{path} is not a {FORMAT} file ({why})",
+                      "delete it to sample from N(0, I), or retrain the run")
 
 
 def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> LatentMixture:
@@ -134,8 +138,13 @@ def load(run: Path) -> LatentMixture | None:
     path = Path(run) / FILE
     if not path.exists():
         return None
+    mixture = LatentMixture.load(path)
     trained = load_config(run).settings
-    return LatentMixture.load(path, trained.get("latent_dim"), trained.get("conditional"))
+    try:
+        mixture.check(trained.get("latent_dim"), trained.get("conditional"))
+    except ValueError as exc:
+        raise _unusable(path, exc) from None
+    return mixture
 
 
 def choose(run: Path, prior: str) -> LatentMixture | None:

@@ -141,14 +141,22 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    asked = settings.batch_size
     settings = _fitted(settings, spec_set)
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, held)
+        return _train(settings, spec_set, held, asked)
+
+
+def _say_clamped(asked: int, settings: TrainSettings) -> None:
+    """Once, when the work starts: that --batch-size `asked` became the train split's size."""
+    if asked != settings.batch_size:
+        progress.log(f"--batch-size {asked}: the train split has {settings.batch_size} clips; using "
+                     f"{settings.batch_size}")
 
 
 def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
     """`settings` checked against the set before any work: a mixture per digit needs a training clip of each digit,
-    a batch is at most the train split (clamped, said once: a larger one only costs memory), and the model must fit
+    a batch is at most the train split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
     in the memory available (`vaeaudio.training.footprint`)."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
     missing = [d for d in range(10) if not counts.get(str(d))]
@@ -158,13 +166,12 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
                         "train on a set that holds every digit, or leave out --latent-mixture")
     n_train = spec_set.clips("train")
     if 0 < n_train < settings.batch_size:
-        progress.log(f"--batch-size {settings.batch_size}: the train split has {n_train} clips; using {n_train}")
         settings = settings.model_copy(update={"batch_size": n_train})
     footprint.require(settings, spec_set.shape, n_train + spec_set.clips("val"))
     return settings
 
 
-def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack, asked: int) -> TrainResult:
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
@@ -190,6 +197,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
         })
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    _say_clamped(asked, settings)
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
@@ -219,7 +227,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     if not spec_set.same_as(config.data.identity, config.data.manifest_sha256):
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
-    settings = _fitted(settings, spec_set)
+    asked, settings = settings.batch_size, _fitted(settings, spec_set)
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
@@ -247,6 +255,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
                                             "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    _say_clamped(asked, settings)
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
