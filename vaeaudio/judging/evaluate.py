@@ -85,12 +85,13 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
     model = render(recon, test["db_min"][pick], test["db_max"][pick], t, **how)
     for j, i in enumerate(pick):
         stem = f"clip{j}_digit{test['digit'][i]}_{test['speaker'][i]}"
-        original = data.recording(test["path"][i])
+        original = data.recording(test["path"][i], test["spec"][i])
         if original is not None:
             written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(original),
                                              t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_representation.wav", ceiling[j], t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_model.wav", model[j], t.sample_rate)))
+    data.say_unverified()
     return written
 
 
@@ -127,7 +128,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         raise DataError(f"{data.root} was made with other audio settings ({data.transform}) than {run.name} was "
                         f"trained on ({config.transform()})", "evaluate on a set made with the run's settings")
     model = load_model(run)
-    same_data = data.sha256() == config.data.manifest_sha256
+    same_data = data.same_as(config.data.identity, config.data.manifest_sha256)
     if not same_data:
         progress.log(f"note: {data.root} is not the spectrogram set {run.name} was trained on")
     beta = float(config.settings.get("beta", 1.0))

@@ -169,8 +169,8 @@ def _read_cache(path: Path) -> dict:
     """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}, "steps": {model key: {plan: seconds}}}}
     of the cache file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
+        data = files.read_json(path)
+    except (OSError, ValueError):
         return {}
     machines = data.get("machines") if isinstance(data, dict) and data.get("format") == FORMAT else None
     out = {}
