@@ -100,10 +100,11 @@ def _quality(data: SpectrogramSet, test: dict, z_mean: np.ndarray, model, settin
     clips spread evenly: of the model's reconstructions from the encoder means, and of the clips through the
     representation alone (the ceiling), both rendered with `settings.phase`. None when no recording is there."""
     idx = evenly(len(test["spec"]), settings.stoi_clips)
-    originals = {int(i): data.recording(test["path"][i]) for i in idx}
+    originals = {int(i): data.recording(test["path"][i], test["spec"][i]) for i in idx}  # only what made the clip
     idx = np.array([i for i in idx if originals[int(i)] is not None], dtype=int)
+    data.say_unverified()
     if len(idx) == 0:
-        progress.log(f"STOI skipped: the recordings of {data.root}'s test clips are not there")
+        progress.log(f"STOI skipped: the recordings of {data.root}'s test clips are not there as they were")
         return None
     reference = np.stack([originals[int(i)] for i in idx])
     t, how = data.transform, {"phase": settings.phase, "n_iter": settings.griffin_lim_iters, "seed": settings.seed}
