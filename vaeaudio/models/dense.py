@@ -8,6 +8,8 @@ more than two axes) it is exactly `keras.layers.Dense`.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
 from vaeaudio.models import kernels
@@ -38,17 +40,18 @@ def _assign(layers: list[Dense], plans: list[kernels.Plan]) -> None:
         layer.plan = None if plan == kernels.Plan() else plan
 
 
-def choose_kernels(model: keras.Model, batch: int, force: str = "auto", time_step=None, model_key: str = "") -> None:
+def choose_kernels(model: keras.Model, batch: int, force: str = "auto", time_steps=None,
+                   model_key: str = "") -> None:
     """Give every `Dense` layer of `model` the plan `kernels.choose` picks for its shape at `batch` (see `--kernels`).
 
-    `time_step()` -> seconds of one real training step of `model` as its layers' plans stand (re-traced): with it,
-    'auto' compares whole steps (cached under `model_key`); without it, products timed alone.
+    `time_steps([setup, ...])` -> [seconds, ...]: a real training step of `model` timed after each `setup()` (which
+    gives the layers one candidate's plans; the step is traced then), in turn. With it, 'auto' compares whole steps
+    (cached under `model_key`); without it, products timed alone.
     """
     layers = dense_layers(model)
     slots = [(tuple(int(n) for n in layer.kernel.shape), layer.compute_dtype) for layer in layers]
 
-    def timed(plans: list[kernels.Plan]) -> float:
-        _assign(layers, plans)
-        return time_step()
+    def timed(candidates: list[list[kernels.Plan]]) -> list[float]:
+        return time_steps([functools.partial(_assign, layers, plans) for plans in candidates])
 
-    _assign(layers, kernels.choose(slots, batch, force, timed if time_step else None, model_key))
+    _assign(layers, kernels.choose(slots, batch, force, timed if time_steps else None, model_key))

@@ -17,7 +17,7 @@ isolation can lose in the step (one through `tf.numpy_function` copies its
 operands, holds the interpreter and competes with TensorFlow's threads for the
 same cores). So `choose` works in two stages: `rates` times every path once per
 product shape and gives the per-product winners; then, when the caller can run
-its real training step (`time_step`), the whole step is timed for each
+its real training steps (`time_steps`), the whole step is timed for each
 candidate plan (one path for every product: oneDNN, XLA, OpenBLAS; and the
 per-product winners), leaving out those whose products alone would take more
 than `PRUNE` times the best, and the fastest step wins. Both are cached in
@@ -322,14 +322,15 @@ def _name(slots: list[Slot], plans_: list[Plan], batch: int) -> str:
                                               for ((i, o), _), plan in zip(slots, plans_) if _big((i, o), batch)}))
 
 
-def choose(slots: list[Slot], batch: int, force: str = "auto", time_step=None, model_key: str = "",
+def choose(slots: list[Slot], batch: int, force: str = "auto", time_steps=None, model_key: str = "",
            cache: Path | None = None) -> list[Plan]:
     """A `Plan` for each slot (a Dense layer's kernel shape and compute dtype) at `batch`, in order.
 
     `force` other than 'auto': every product on that path (see `plans`). 'auto'
-    without `time_step`: the per-product winners (`plans`). 'auto' with
-    `time_step(plans) -> seconds` (one real training step of the caller's model
-    with those plans): the candidates (one path for every product, and the
+    without `time_steps`: the per-product winners (`plans`). 'auto' with
+    `time_steps([plans, ...]) -> [seconds, ...]` (a real training step of the
+    caller's model on each list of plans, timed in turn so that a change of load
+    falls on all alike): the candidates (one path for every product, and the
     per-product winners; those whose products alone would take over `PRUNE` x the
     best left out) are timed in the step and the fastest is kept; the step times
     are cached per machine under `model_key` (what fixes the step's cost: the
@@ -338,7 +339,7 @@ def choose(slots: list[Slot], batch: int, force: str = "auto", time_step=None, m
     by_dtype: dict[str, list[tuple[int, int]]] = {}
     for shape, dtype in slots:
         by_dtype.setdefault(dtype, []).append(shape)
-    if force != "auto" or time_step is None or not any(_big(s, batch) for s, _ in slots):
+    if force != "auto" or time_steps is None or not any(_big(s, batch) for s, _ in slots):
         chosen = {d: plans(shapes, batch, d, force, cache) for d, shapes in by_dtype.items()}
         return [chosen[d][s] for s, d in slots]
     measured, winners, hows = {}, {}, []
@@ -365,10 +366,9 @@ def choose(slots: list[Slot], batch: int, force: str = "auto", time_step=None, m
     m = machine()
     fp, path = _fingerprint(m), (cache or cache_dir()) / CACHE
     known_steps = _read_cache(path).get(fp, {}).get("steps", {}).get(model_key, {})
-    new, t0 = {}, time.perf_counter()
-    for name, plans_ in candidates.items():
-        if name not in pruned and name not in known_steps:
-            new[name] = float(time_step(plans_))
+    t0 = time.perf_counter()
+    todo = [name for name in candidates if name not in pruned and name not in known_steps]
+    new = dict(zip(todo, map(float, time_steps([candidates[name] for name in todo])))) if todo else {}
     if new:
         _write_cache(path, fp, m, {}, {model_key: new})
     steps = {name: s for name, s in {**known_steps, **new}.items() if name in candidates and name not in pruned}

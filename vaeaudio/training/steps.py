@@ -96,13 +96,15 @@ def _model_key(model, batch: int, settings: TrainSettings) -> str:
 
 
 def _step_timer(model, settings: TrainSettings, shape: tuple[int, int], batch: int):
-    """time_step() -> median seconds of real training steps of the freshly built `model` (x (batch, *shape) of
-    uniform noise, label 0), as its layers' kernel plans stand: two steps that compile, then at least
-    `kernels.STEP_CALLS` steps and `kernels.STEP_SECONDS`.
+    """time_steps([setup, ...]) -> [seconds, ...]: for each `setup()` (which gives the layers one candidate's kernel
+    plans), a training step of the freshly built `model` (x (batch, *shape) of uniform noise, label 0) traced and
+    run twice to compile; then the steps are timed in turn, each at least `kernels.STEP_CALLS` times and for
+    `kernels.STEP_SECONDS` in all per candidate, so that a change in the machine's load falls on every candidate
+    alike; the median of each.
 
     The steps run at learning rate 0 and leave the model as built: its weights
     untouched, its other variables (random generators, normalisation statistics)
-    and the optimizer's state (all zero when fresh) put back after each call.
+    and the optimizer's state (all zero when fresh, but the learning rate) put back.
     """
     import tensorflow as tf
 
@@ -111,22 +113,28 @@ def _step_timer(model, settings: TrainSettings, shape: tuple[int, int], batch: i
     labels = tf.zeros((batch,), tf.int32)
     optimizer = model.optimizer
 
-    def time_step() -> float:
+    def time_steps(setups) -> list[float]:
         kept = [(v, v.numpy()) for v in model.non_trainable_variables]
         # the learning rate is kept; the rest of a fresh optimizer (moments, step count) is zero
         opt_kept = [(v, v.numpy()) for v in optimizer.variables if bool(tf.reduce_any(tf.not_equal(v, 0)))]
         rate = float(optimizer.learning_rate)
         optimizer.learning_rate = 0.0
         try:
-            train_step, _ = make_steps(model, settings.xla)
-            for _ in range(2):
-                train_step(x, labels)["total"].numpy()
-            seconds, t0 = [], time.perf_counter()
-            while len(seconds) < kernels.STEP_CALLS or time.perf_counter() - t0 < kernels.STEP_SECONDS:
-                t = time.perf_counter()
-                train_step(x, labels)["total"].numpy()
-                seconds.append(time.perf_counter() - t)
-            return statistics.median(seconds)
+            steps = []
+            for setup in setups:
+                setup()
+                train_step, _ = make_steps(model, settings.xla)
+                for _ in range(2):
+                    train_step(x, labels)["total"].numpy()
+                steps.append(train_step)
+            seconds, t0 = [[] for _ in steps], time.perf_counter()
+            while (min(map(len, seconds)) < kernels.STEP_CALLS
+                   or time.perf_counter() - t0 < kernels.STEP_SECONDS * len(steps)):
+                for step, times in zip(steps, seconds):
+                    t = time.perf_counter()
+                    step(x, labels)["total"].numpy()
+                    times.append(time.perf_counter() - t)
+            return [statistics.median(times) for times in seconds]
         finally:
             for v in optimizer.variables:
                 v.assign(tf.zeros_like(v))
@@ -135,4 +143,4 @@ def _step_timer(model, settings: TrainSettings, shape: tuple[int, int], batch: i
             optimizer.learning_rate = rate
             model.reset_metrics()
 
-    return time_step
+    return time_steps
