@@ -1,8 +1,8 @@
 """`vaeaudio train`: fit a VAE on a spectrogram set, with a run directory a user can trust.
 
-Data: the train and val splits of the set, in memory and batched per epoch
-from (seed, epoch) (`vaeaudio.training.batches`) by one input pipeline for all the
-epochs of a call, so a resumed run sees exactly the batches it would have seen
+Data: the train and val splits of the set, in memory, or the train split streamed from the set's shards when it
+does not fit the memory budget, batched per epoch from (seed, epoch) (`vaeaudio.training.batches`) by one input
+pipeline for all the epochs of a call, so a resumed run sees exactly the batches it would have seen
 and no epoch waits for a pipeline to be built.
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
@@ -27,6 +27,7 @@ Losses are in nats per clip (`vaeaudio.models.vae`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import math
@@ -45,7 +46,7 @@ from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
 from vaeaudio.training import checkpoint, distribute, preview
-from vaeaudio.training.batches import Batches
+from vaeaudio.training.batches import Batches, Stream, plan
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
 from vaeaudio.util.clock import timestamp
@@ -141,17 +142,19 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    stream = plan(spec_set, settings.batch_size, settings.in_memory, settings.memory_budget)
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, held)
+        return _train(settings, spec_set, stream, held)
 
 
-def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None,
+           held: contextlib.ExitStack) -> TrainResult:
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
             runs.lock_new_run(run, held)
-        data, stats = Batches.load(spec_set, settings.batch_size, settings.seed)
+        data, stats = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
             model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
@@ -164,12 +167,13 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
             "settings": settings.model_dump(mode="json"),
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
-                     "audio": spec_set.transform.as_dict()},
+                     "audio": spec_set.transform.as_dict(), "stream": stream and dataclasses.asdict(stream)},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
             "versions": _versions(),
         })
         runs.mark_latest(run)
-    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"],
+                               *data.val_arrays(preview.MAP_CLIPS))
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
@@ -203,7 +207,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
             held.enter_context(locks.hold(run, "run directory"))
-        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed)
+        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed, Stream.recorded(config.data.stream))
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
             if checkpoint.exists(run / CHECKPOINTS):
@@ -223,7 +227,8 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"),
                                             "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
-    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max,
+                               *data.val_arrays(preview.MAP_CLIPS))
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
@@ -330,7 +335,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
     _finish(out, model, checkpoint.Position(settings.epochs))
     if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
         digits = data.train_digits.numpy() if settings.conditional else None
-        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed)
+        z = np.concatenate([model.encode_all(x, d if settings.conditional else None) for x, d in data.train_chunks()])
+        latents.store(out, z, digits, settings.latent_mixture, settings.seed)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)
