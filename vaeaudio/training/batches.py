@@ -36,8 +36,9 @@ PREFETCH = 2
 #: Batches of a streamed split held besides its window: the one being assembled and the one yielded (numpy), its
 #: tensor, the prefetched ones and the step's own.
 IN_FLIGHT = 4 + PREFETCH
-#: Most consecutive clips of a shard a streamed epoch reads at once (32 default-size clips: 2.3 MB).
-BLOCK = 32
+#: Most consecutive clips of a shard a streamed epoch reads at once (32 default-size clips: 2.3 MB), and the fewest
+#: blocks a window holds (smaller blocks in a small window, so that it still mixes clips from several places).
+BLOCK, MIN_BLOCKS = 32, 8
 #: Most bytes read at once into a split held in memory (on top of the split).
 CHUNK_BYTES = 64 << 20
 
@@ -85,7 +86,7 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
         raise UsageError(f"streaming the train split ({size}) needs more than the {why}: the {IN_FLIGHT} batches of "
                          f"{batch_size} clips in flight take {flight / 1e6:,.1f} MB",
                          "raise --memory-budget or lower --batch-size")
-    block = min(BLOCK, window)
+    block = max(1, min(BLOCK, window // MIN_BLOCKS))
     blocks = sum(math.ceil(c / block) for c in (s.clips for s in spec_set.manifest.splits["train"].shards))
     stream = Stream(min(window // block, blocks) * block, block)
     reason = "--stream" if in_memory is False else "over the " + why
@@ -126,8 +127,8 @@ def _read_split(spec_set: SpectrogramSet, split: str, into=None) -> tuple[np.nda
             part = chunk[: stop - first]
             read_spec(path, part, [(first, stop, 0)])
             total += float(part.sum(dtype=np.float64))
-            if into is not None:
-                into[at : at + len(part)].assign(part)
+            if into is not None:  # in place (slicing the variable, `into[a:b].assign`, would copy all of it)
+                _assign_rows(into, at, part)
             at += len(part)
     cat = lambda name, dtype: np.concatenate([x[name] for x in labels]).astype(dtype) if labels else np.zeros(0, dtype)
     mean = total / max(1, n * math.prod(spec_set.shape))
@@ -237,6 +238,15 @@ def _held(a, dtype):
     return a if isinstance(a, tf.Variable) else tf.Variable(np.asarray(a, dtype), trainable=False)
 
 
+def _assign_rows(variable, at: int, rows: np.ndarray) -> None:
+    """variable[at : at + len(rows)] = rows, in place."""
+    import tensorflow as tf
+
+    shape = rows.shape
+    tf.raw_ops.ResourceStridedSliceAssign(ref=variable.handle, begin=[at] + [0] * (len(shape) - 1),
+                                          end=[at + shape[0], *shape[1:]], strides=[1] * len(shape), value=rows)
+
+
 def _zeros(shape: tuple[int, ...]):
     """A non-trainable float32 variable of zeros: the place a split is read into."""
     import tensorflow as tf
@@ -329,9 +339,10 @@ class Streamed(Batches):
                 yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
 
     def _parts(self, x: np.ndarray, digits: np.ndarray, ctx):
-        """This pipeline's pieces of the global batch (x, digits) (`_pieces`)."""
+        """This pipeline's pieces of the global batch (x, digits) (`_pieces`), as views."""
         for part in _pieces(np.arange(len(x)), self.batch_size, ctx):
-            yield x[part], digits[part]
+            piece = slice(part[0], part[-1] + 1) if len(part) else slice(0, 0)  # pieces are runs of a batch
+            yield x[piece], digits[piece]
 
     def train_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
         """As `Batches.train_batches`, in the streamed order (`order`)."""
