@@ -58,6 +58,12 @@ def test_train_holds_the_split_in_memory_when_it_fits_the_budget_else_streams_it
     with pytest.raises(UsageError, match=r"needs more than the --memory-budget of 0\.5 MB: the 6 batches of 8 clips "
                                          r"in flight take 3\.4 MB"):
         plan(sharded, BATCH, None, 0.5)
+    # Several workers read the same batches: nothing may depend on a worker's own memory.
+    assert plan(sharded, BATCH, None, None, multi_worker=True) is None
+    assert "held in memory (--distribute multi-worker without --memory-budget)" in capsys.readouterr().err
+    assert plan(sharded, BATCH, None, budget_for(sharded, 16), multi_worker=True) == Stream(16, 2)
+    with pytest.raises(UsageError, match="^--distribute multi-worker --stream needs --memory-budget: each worker"):
+        plan(sharded, BATCH, False, None, multi_worker=True)
 
 
 def test_a_split_held_in_memory_is_read_straight_into_its_variable(sharded):

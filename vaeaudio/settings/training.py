@@ -96,7 +96,8 @@ class TrainSettings(Settings):
         "spectrograms fit --memory-budget. A run keeps its choice when resumed.")
     memory_budget: Annotated[float | None, Flag("MB")] = Field(
         None, gt=0, le=1e9, description="Megabytes the train split may take in memory (default: half of the memory "
-        "available when train starts): a larger split is streamed, its shuffle buffer and batches in flight within it.")
+        "available when train starts): a larger split is streamed, its shuffle buffer and batches in flight within it. "
+        "With --distribute multi-worker give every worker the same one (without it the split is held in memory).")
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed "
                                                    "run) gives identical losses; may be slower.")
 

@@ -61,14 +61,23 @@ class Stream:
 
 
 def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = None,
-         budget_mb: float | None = None) -> Stream | None:
+         budget_mb: float | None = None, multi_worker: bool = False) -> Stream | None:
     """None (hold the train split in memory) or the `Stream` to read it with, and one line saying which and why.
 
     `in_memory` True/False forces it (`--in-memory`/`--stream`); None holds the split in memory when its
     spectrograms fit the budget: `budget_mb` megabytes, else `resources.SPLIT_SHARE` of the memory available now.
-    A streamed split's window takes the budget less the batches in flight; `UsageError` when that leaves no clip."""
+    A streamed split's window takes the budget less the batches in flight; `UsageError` when that leaves no clip.
+    With `multi_worker` every worker must read the same batches, so nothing may depend on its own memory: without
+    `budget_mb` the split is held in memory, and `--stream` needs `budget_mb`."""
     n, clip = spec_set.clips("train"), 4 * math.prod(spec_set.shape)
     split, shards = n * clip, len(spec_set.manifest.splits["train"].shards)
+    shared = multi_worker and budget_mb is None and in_memory is None  # held in memory for that reason alone
+    if multi_worker and budget_mb is None:
+        if in_memory is False:
+            raise UsageError("--distribute multi-worker --stream needs --memory-budget: each worker would size its "
+                             "shuffle buffer from its own memory, and every worker must read the same batches",
+                             "give every worker the same --memory-budget MB")
+        in_memory = True
     if budget_mb is None:
         available = resources.available_memory()
         budget = int(available * resources.SPLIT_SHARE)
@@ -78,7 +87,9 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
         why = f"--memory-budget of {budget / 1e6:,.1f} MB"
     size = f"{n:,} clips, {split / 1e6:,.1f} MB of spectrograms"
     if in_memory or (in_memory is None and split <= budget):
-        progress.log(f"train split: {size}, held in memory ({'--in-memory' if in_memory else 'within the ' + why})")
+        reason = ("--distribute multi-worker without --memory-budget" if shared else
+                  "--in-memory" if in_memory else "within the " + why)
+        progress.log(f"train split: {size}, held in memory ({reason})")
         return None
     flight = IN_FLIGHT * batch_size * clip
     window = (budget - flight) // clip

@@ -142,7 +142,8 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
-    stream = plan(spec_set, settings.batch_size, settings.in_memory, settings.memory_budget)
+    stream = plan(spec_set, settings.batch_size, settings.in_memory, settings.memory_budget,
+                  settings.distribute == "multi-worker")
     with contextlib.ExitStack() as held:
         return _train(settings, spec_set, stream, held)
 
