@@ -61,8 +61,9 @@ class Stream:
 
 
 def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = None,
-         budget_mb: float | None = None, multi_worker: bool = False) -> Stream | None:
-    """None (hold the train split in memory) or the `Stream` to read it with, and one line saying which and why.
+         budget_mb: float | None = None, multi_worker: bool = False) -> tuple[Stream | None, str]:
+    """None (hold the train split in memory) or the `Stream` to read it with, and the line that says which and why
+    (for the log, once the run starts).
 
     `in_memory` True/False forces it (`--in-memory`/`--stream`); None holds the split in memory when its
     spectrograms fit the budget: `budget_mb` megabytes, else `resources.SPLIT_SHARE` of the memory available now.
@@ -89,8 +90,7 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
     if in_memory or (in_memory is None and split <= budget):
         reason = ("--distribute multi-worker without --memory-budget" if shared else
                   "--in-memory" if in_memory else "within the " + why)
-        progress.log(f"train split: {size}, held in memory ({reason})")
-        return None
+        return None, f"train split: {size}, held in memory ({reason})"
     flight = IN_FLIGHT * batch_size * clip
     window = (budget - flight) // clip
     if window < 1:
@@ -101,9 +101,8 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
     blocks = sum(math.ceil(c / block) for c in (s.clips for s in spec_set.manifest.splits["train"].shards))
     stream = Stream(min(window // block, blocks) * block, block)
     reason = "--stream" if in_memory is False else "over the " + why
-    progress.log(f"train split: {size}, streamed from its {shards} shard(s) through a shuffle buffer of "
-                 f"{stream.window:,} clips ({stream.window * clip / 1e6:,.1f} MB; {reason})")
-    return stream
+    return stream, (f"train split: {size}, streamed from its {shards} shard(s) through a shuffle buffer of "
+                    f"{stream.window:,} clips ({stream.window * clip / 1e6:,.1f} MB; {reason})")
 
 
 def _pieces(order: np.ndarray, batch_size: int, ctx=None):

@@ -142,19 +142,21 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
-    stream = plan(spec_set, settings.batch_size, settings.in_memory, settings.memory_budget,
-                  settings.distribute == "multi-worker")
+    stream, said = plan(spec_set, settings.batch_size, settings.in_memory, settings.memory_budget,
+                        settings.distribute == "multi-worker")
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, stream, held)
+        return _train(settings, spec_set, stream, said, held)
 
 
-def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None,
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None, said: str,
            held: contextlib.ExitStack) -> TrainResult:
+    """`stream`, `said`: `batches.plan`'s choice and its line."""
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
             runs.lock_new_run(run, held)
+        progress.log(said)
         data, stats = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
