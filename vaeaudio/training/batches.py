@@ -39,8 +39,9 @@ IN_FLIGHT = 4 + PREFETCH
 #: Most consecutive clips of a shard a streamed epoch reads at once (32 default-size clips: 2.3 MB), and the fewest
 #: blocks a window holds (smaller blocks in a small window, so that it still mixes clips from several places).
 BLOCK, MIN_BLOCKS = 32, 8
-#: Most bytes read at once into a split held in memory (on top of the split).
-CHUNK_BYTES = 64 << 20
+#: Most bytes read at once into a split held in memory (on top of the split; 64 MB chunks left 100 MB more resident
+#: after loading a 1.4 GB split than 4 MB ones).
+CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
