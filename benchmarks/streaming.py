@@ -6,7 +6,8 @@ listed in the manifest) until the train split has at least `--clips` clips. Then
 would run it, `train mlp --epochs 1` (the reference MLP) with the split in memory (`--in-memory`) and streamed
 (`--stream --memory-budget` a quarter of the split plus the batches in flight: a shuffle buffer of a quarter), in turn,
 `--repeats` times. It prints per run the training seconds of the epoch (from history.csv: clips / clips per s) and
-the process's peak RSS against the split's size, and the streamed / in-memory ratio of the fastest of each.
+the process's peak RSS against the split's size, and the streamed / in-memory ratio of the fastest of each; then
+the cost of the input pipeline alone: one epoch of batches, without training, each way (wall and CPU seconds).
 
 Usage: python benchmarks/streaming.py --fsdd FSDD            # about 20,000 clips (needs the full FSDD)
        python benchmarks/streaming.py --clips 2000            # a quick rehearsal on the embedded sample
@@ -58,6 +59,23 @@ def epoch(run: Path) -> dict:
     return {"train_s": config["data"]["clips"]["train"] / rate, "clips_per_s": rate, "stream": config["data"]["stream"]}
 
 
+def pipeline(spec: Path, stream: dict | None) -> dict:
+    """One epoch of batches from `train`'s input pipeline alone (no training), in this process: wall and CPU s."""
+    import resource
+    import time
+
+    from vaeaudio.formats.spectrogram_set import SpectrogramSet
+    from vaeaudio.training.batches import Batches, Stream
+    from vaeaudio.util import progress
+
+    progress.import_tensorflow_quietly()
+    data, _ = Batches.load(SpectrogramSet(spec), 128, 42, stream and Stream(**stream))
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    t0, c0 = time.perf_counter(), cpu()
+    clips = sum(int(x.shape[0]) for x, _ in data.train_batches(0))
+    return {"clips": clips, "wall_s": time.perf_counter() - t0, "cpu_s": cpu() - c0}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_arguments(ap, "streaming")
@@ -102,6 +120,10 @@ def main() -> None:
         print(f"streamed / in memory (fastest epoch of each): {ratio:.3f}x (target <= 1.25x); peak RSS in memory "
               f"{rss['in memory']:,.0f} MB (split + {rss['in memory'] - split_mb:,.0f} MB; target <= split + 1,500 "
               f"MB), streamed {rss['streamed']:,.0f} MB ({rss['streamed'] / split_mb:.2f}x the split)")
+        alone = {way: pipeline(work / "spec", best[way]["stream"]) for way in ways}
+        print("the input pipeline alone, one epoch of batches without training: " + ", ".join(
+            f"{way} {a['wall_s']:.1f} s ({a['cpu_s']:.1f} s of CPU)" for way, a in alone.items()))
+        out.add("pipeline", alone)
         out.add("summary", {"ratio": ratio, "in_memory_s": best["in memory"]["train_s"],
                             "streamed_s": best["streamed"]["train_s"], "rss_mb": rss, "split_mb": split_mb})
         out.finish()
