@@ -4,8 +4,7 @@ Builds a spectrogram set of about `--clips` training clips from the recordings o
 intended size): `vaeaudio preprocess` on the recordings, then its train shards repeated (copied under new names,
 listed in the manifest) until the train split has at least `--clips` clips. Then, each in its own process as a user
 would run it, `train mlp --epochs 1` (the reference MLP) with the split in memory (`--in-memory`) and streamed
-(`--stream --memory-budget` half the split plus the batches in flight: a shuffle buffer of a quarter of the split, and
-the next window read meanwhile), in turn,
+(`--stream --memory-budget` a quarter of the split plus the batches in flight: a shuffle buffer of a quarter), in turn,
 `--repeats` times. It prints per run the training seconds of the epoch (from history.csv: clips / clips per s) and
 the process's peak RSS against the split's size, and the streamed / in-memory ratio of the fastest of each; then
 the cost of the input pipeline alone: one epoch of batches, without training, each way (wall and CPU seconds).
@@ -95,7 +94,7 @@ def main() -> None:
         n = repeat_train_shards(work / "spec", args.clips)
         manifest = json.loads((work / "spec" / "manifest.json").read_text())
         split_mb = n * 4 * math.prod(manifest["shape"]) / 1e6
-        budget = split_mb / 2 + IN_FLIGHT * 128 * 4 * math.prod(manifest["shape"]) / 1e6  # + the batches in flight
+        budget = split_mb / 4 + IN_FLIGHT * 128 * 4 * math.prod(manifest["shape"]) / 1e6  # + the batches in flight
         shards = len(manifest["splits"]["train"]["shards"])
         print(f"set: {n:,} train clips ({split_mb:,.0f} MB of spectrograms, {shards} shards), val "
               f"{manifest['splits']['val']['clips']:,}; preprocess {pre['seconds']:.0f} s", flush=True)

@@ -9,11 +9,11 @@ so no epoch waits for a pipeline to be built.
 
 Streamed (`Streamed`, the train split; the val split stays in memory): every epoch the shards are cut into blocks of
 `Stream.block` consecutive clips, the blocks of all shards are shuffled together (the shards interleaved) and taken
-`Stream.window` clips at a time (the shuffle buffer); a window is read block by block into a buffer, its clips are
-shuffled and batched from there while a thread reads the next window into a second buffer. The data held is those
-two windows plus the batches in flight (`IN_FLIGHT`), within the memory budget. The order is a function of (seed,
-epoch) and the run's `Stream`, which the run records (config.json `data.stream`), so a run resumed at any step sees
-exactly the batches it would have seen, in memory or streamed.
+`Stream.window` clips at a time (the shuffle buffer); a window is read block by block into one buffer, its clips
+are shuffled and batched from there. The data held is that window plus the batches in flight (`IN_FLIGHT`), within
+the memory budget. The order is a function of (seed, epoch) and the run's `Stream`, which the run records
+(config.json `data.stream`), so a run resumed at any step sees exactly the batches it would have seen, in memory
+or streamed.
 
 Under a distribution strategy each worker's pipeline yields its own part of every global batch (a streaming worker
 reads every window and keeps its part).
@@ -68,8 +68,7 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
 
     `in_memory` True/False forces it (`--in-memory`/`--stream`); None holds the split in memory when its
     spectrograms fit the budget: `budget_mb` megabytes, else `resources.SPLIT_SHARE` of the memory available now.
-    A streamed split's two windows (one batched, one read) take the budget less the batches in flight; `UsageError`
-    when that leaves no clip.
+    A streamed split's window takes the budget less the batches in flight; `UsageError` when that leaves no clip.
     With `multi_worker` every worker must read the same batches, so nothing may depend on its own memory: without
     `budget_mb` the split is held in memory, and `--stream` needs `budget_mb`."""
     n, clip = spec_set.clips("train"), 4 * math.prod(spec_set.shape)
@@ -94,18 +93,17 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
                   "--in-memory" if in_memory else "within the " + why)
         return None, f"train split: {size}, held in memory ({reason})"
     flight = IN_FLIGHT * batch_size * clip
-    window = (budget - flight) // (2 * clip)  # one batched from, the next read meanwhile
+    window = (budget - flight) // clip
     if window < 1:
         raise UsageError(f"streaming the train split ({size}) needs more than the {why}: the {IN_FLIGHT} batches of "
-                         f"{batch_size} clips in flight and two clips take {(flight + 2 * clip) / 1e6:,.1f} MB",
+                         f"{batch_size} clips in flight take {flight / 1e6:,.1f} MB",
                          "raise --memory-budget or lower --batch-size")
     block = max(1, min(BLOCK, window // MIN_BLOCKS))
     blocks = sum(math.ceil(c / block) for c in (s.clips for s in spec_set.manifest.splits["train"].shards))
     stream = Stream(min(window // block, blocks) * block, block)
     reason = "--stream" if in_memory is False else "over the " + why
     return stream, (f"train split: {size}, streamed from its {shards} shard(s) through a shuffle buffer of "
-                    f"{stream.window:,} clips ({stream.window * clip / 1e6:,.1f} MB, and one more read ahead; "
-                    f"{reason})")
+                    f"{stream.window:,} clips ({stream.window * clip / 1e6:,.1f} MB; {reason})")
 
 
 def _pieces(order: np.ndarray, batch_size: int, ctx=None):
@@ -321,52 +319,35 @@ class Streamed(Batches):
         for shard, rows in sorted(by_shard.items()):
             read_spec(self._shards[shard][0], buffer, sorted(rows))
 
-    def _windows_to_read(self, epoch: int, skip: int, epochs: int):
-        """(epoch, blocks, the order of the clips to batch) of every window of `epochs` epochs from `epoch` on, in
-        reading order; the first epoch's windows wholly before batch `skip` are left out, the next one cut."""
+    def stream_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
+        """The batches of `train_batches` as numpy (x (B, bins, frames) float32, digits (B,) int32), read a window
+        at a time into one buffer (windows wholly before batch `skip` are not read)."""
+        buffer, bs = np.empty((min(self.stream.window, self.sizes[0]), *self.shape), np.float32), self.batch_size
         for e in range(epoch, epoch + epochs):
-            first, seen = (skip if e == epoch else 0) * self.batch_size, 0  # clips of the epoch passed over
+            first = (skip if e == epoch else 0) * bs  # clips of the epoch passed over
+            held_x, held_d = [], []  # the start of a batch that runs into the next window (copies)
+            seen = 0
             for chosen, perm in self.windows(e):
                 seen += len(perm)
-                if seen > first:
-                    yield e, chosen, perm[max(0, first - (seen - len(perm))) :]
-
-    def stream_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
-        """The batches of `train_batches` as numpy (x (B, bins, frames) float32, digits (B,) int32), batched from
-        one window while a thread reads the next into a second buffer (so the reading overlaps the steps)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        bs, size = self.batch_size, min(self.stream.window, self.sizes[0])
-        buffers = [np.empty((size, *self.shape), np.float32), None]
-        reads = self._windows_to_read(epoch, skip, epochs)
-        held_x, held_d = [], []  # the start of a batch that runs into the next window (copies)
-        with ThreadPoolExecutor(1, thread_name_prefix="vaeaudio-stream") as pool:
-            upcoming, k = next(reads, None), 0
-            reading = upcoming and pool.submit(self._read, upcoming[1], buffers[0])
-            while upcoming is not None:
-                (e, chosen, rows), buffer = upcoming, buffers[k % 2]
-                reading.result()
-                upcoming, k = next(reads, None), k + 1
-                if upcoming is not None:
-                    if buffers[k % 2] is None:
-                        buffers[k % 2] = np.empty_like(buffer)
-                    reading = pool.submit(self._read, upcoming[1], buffers[k % 2])
-                digits = self._digits[self._indices(chosen)]
+                if seen <= first:
+                    continue
+                self._read(chosen, buffer)
+                rows, digits = perm[max(0, first - (seen - len(perm))) :], self._digits[self._indices(chosen)]
                 if held_x:  # finish the batch begun in an earlier window
                     take = rows[: bs - sum(map(len, held_x))]
                     held_x.append(buffer[take]), held_d.append(digits[take])
                     rows = rows[len(take) :]
-                    if sum(map(len, held_x)) == bs:
-                        yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
-                        held_x, held_d = [], []
+                    if sum(map(len, held_x)) < bs:
+                        continue
+                    yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
+                    held_x, held_d = [], []
                 for s in range(0, len(rows), bs):
                     if s + bs > len(rows):
                         held_x, held_d = [buffer[rows[s:]]], [digits[rows[s:]]]
                     else:
                         yield from self._parts(buffer[rows[s : s + bs]], digits[rows[s : s + bs]], ctx)
-                if held_x and (upcoming is None or upcoming[0] != e):  # the epoch's last batch
-                    yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
-                    held_x, held_d = [], []
+            if held_x:
+                yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
 
     def _parts(self, x: np.ndarray, digits: np.ndarray, ctx):
         """This pipeline's pieces of the global batch (x, digits) (`_pieces`), as views."""
