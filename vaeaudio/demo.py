@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaeaudio.corpus.sample import SAMPLE
 from vaeaudio.settings import (
     RECIPES,
     DemoSettings,
@@ -27,9 +28,8 @@ from vaeaudio.settings import (
     TrainSettings,
 )
 from vaeaudio.util import progress
+from vaeaudio.util.errors import UsageError
 
-#: The embedded sample (see sample/ATTRIBUTION.md: FSDD, CC BY-SA 4.0).
-SAMPLE = Path(__file__).resolve().parent / "sample"
 #: Generated clips per digit that evaluate judges (the figure the demo prints).
 SAMPLES_PER_DIGIT = 10
 #: The recipe scaled to the sample: 16 clips a step (its 189 training clips make 12 steps an epoch), and a
@@ -79,6 +79,8 @@ def demo(settings: DemoSettings) -> DemoResult:
 
     t0 = time.perf_counter()
     out = settings.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; the demo writes a folder", "choose a new folder, e.g. --out demo")
     progress.log(f"demo 1/5: preprocess {len(list(SAMPLE.glob('*.wav')))} FSDD clips from {SAMPLE}")
     spec = out / "spectrograms"
     preprocess(PreprocessSettings(src=SAMPLE, out=spec, seed=settings.seed))

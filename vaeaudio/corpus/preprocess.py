@@ -33,6 +33,7 @@ import numpy as np
 from vaeaudio import __version__
 from vaeaudio.corpus.scan import META_FILE, Recording, parse_name, probe, scan
 from vaeaudio.corpus.splits import split_by_speaker, split_by_take
+from vaeaudio.formats.runs import runs_using
 from vaeaudio.formats.shards import ShardWriter, read_plan_id, read_shard
 from vaeaudio.formats.spectrogram_set import (
     CLASSIFIER_CACHE,
@@ -40,6 +41,7 @@ from vaeaudio.formats.spectrogram_set import (
     SPLITS,
     Manifest,
     ShardInfo,
+    SpectrogramSet,
     shard_name,
     verify_shard,
 )
@@ -47,7 +49,7 @@ from vaeaudio.settings import PreprocessSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
 from vaeaudio.util.errors import DataError, Interrupted, UsageError
-from vaeaudio.util.files import sha256_file
+from vaeaudio.util.files import read_json, sha256_file
 
 _PROBE_CHUNK = 64
 _FEATURE_CHUNK = 32
@@ -164,6 +166,23 @@ def _load_current(out: Path, settings: PreprocessSettings, fingerprint: str) -> 
     return m, recorded
 
 
+def _identity_before(out: Path, settings: PreprocessSettings) -> str | None:
+    """The identity of the set already at `out` (None: none); `UsageError` when it was made from another source
+    than `settings.src`, unless `settings.overwrite`."""
+    try:
+        old = SpectrogramSet(out)
+        identity = old.identity()
+    except (DataError, OSError, ValueError, RecursionError):
+        return None
+    if Path(old.manifest.source.root) != settings.src.resolve() and not settings.overwrite:
+        used = runs_using(out)
+        raise UsageError(f"--out {out} is a spectrogram set made from {old.manifest.source.root}, not from --src "
+                         f"{settings.src}" + (f"; {len(used)} run(s) were trained on it: "
+                                              f"{', '.join(map(str, used[:3]))}" if used else ""),
+                         "choose another --out, or give --overwrite to replace it")
+    return identity
+
+
 def _reusable(path: Path, plan_id: str, recorded: str | None) -> bool:
     """True when the shard at `path` was written for `plan_id` and is whole: its sha256 is the one the old
     manifest recorded, or (a shard of an interrupted run, which no manifest describes) its values read back sound."""
@@ -182,7 +201,7 @@ def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
     for rel in files:
         if rel.rsplit("/", 1)[-1] == META_FILE:
             try:
-                meta = json.loads(Path(src, rel).read_text(encoding="utf-8"))
+                meta = read_json(Path(src, rel))
                 return (meta if isinstance(meta, dict) else {}), rel
             except (OSError, ValueError):
                 return {}, rel
@@ -216,6 +235,7 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
     current, recorded = _load_current(out, settings, fingerprint)
     if current is not None:
         return PreprocessResult(out, current, time.perf_counter() - t0, up_to_date=True)
+    before = _identity_before(out, settings)
 
     (out / MANIFEST).unlink(missing_ok=True)  # no manifest may describe shards being rewritten
     for stale in out.glob("*.tmp"):
@@ -330,5 +350,10 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
         speaker_meta=meta, version=__version__,
     )
     manifest.save(out)
+    if before is not None and before != SpectrogramSet(out).identity():
+        used = runs_using(out)
+        progress.log(f"note: {out} now holds other content than before (a new identity)"
+                     + (f"; {len(used)} run(s) trained on it ({', '.join(map(str, used[:3]))}) will not resume or "
+                        "evaluate on it" if used else ""))
     return PreprocessResult(out, manifest, time.perf_counter() - t0, featurised=n_todo,
                             reused_shards=len(shards) - len(todo))

@@ -65,6 +65,9 @@ class PreprocessSettings(Settings):
     seed: int = Field(42, ge=0, description="Random seed of the split.")
     shard_size: int = Field(2048, ge=1, le=1_000_000, description="Clips per HDF5 shard.")
     workers: int = Field(0, ge=0, le=256, description="Parallel featurisation processes (0 = one per CPU core).")
+    overwrite: bool = Field(False, description="Replace a spectrogram set at --out that was made from another --src "
+                            "(refused without it: the runs trained on that set could no longer resume or be "
+                            "evaluated on it).")
 
     @field_validator("length_percentiles")
     @classmethod
@@ -102,4 +105,4 @@ class PreprocessSettings(Settings):
 
     def content(self) -> dict:
         """The settings that determine the output bytes (not where, nor how fast)."""
-        return self.model_dump(mode="json", exclude={"src", "out", "workers"})
+        return self.model_dump(mode="json", exclude={"src", "out", "workers", "overwrite"})

@@ -28,7 +28,7 @@ import numpy as np
 
 from vaeaudio.formats.shards import read_shard, read_spec
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
-from vaeaudio.util import progress, resources
+from vaeaudio.util import resources
 from vaeaudio.util.errors import DataError, UsageError
 
 #: Batches each pipeline prefetches.
@@ -53,12 +53,13 @@ class Stream:
     block: int
 
     @classmethod
-    def recorded(cls, stream: dict | None) -> Stream | None:
-        """The `Stream` a run recorded (config.json `data.stream`; None: held in memory), said in one line."""
-        if stream is None:
-            return None
-        progress.log(f"train split: streamed as when the run started (shuffle buffer of {stream['window']:,} clips)")
-        return cls(**stream)
+    def of(cls, stream: dict | None) -> Stream | None:
+        """The `Stream` a run recorded (config.json `data.stream`; None: held in memory)."""
+        return None if stream is None else cls(**stream)
+
+    def resumed(self) -> str:
+        """The line `train --resume` says of a streamed run."""
+        return f"train split: streamed as when the run started (shuffle buffer of {self.window:,} clips)"
 
 
 def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = None,

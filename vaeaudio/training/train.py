@@ -45,8 +45,8 @@ from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
-from vaeaudio.training import checkpoint, distribute, preview
-from vaeaudio.training.batches import Batches, Stream, plan
+from vaeaudio.training import checkpoint, distribute, footprint, preview
+from vaeaudio.training.batches import IN_FLIGHT, Batches, Stream, plan
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
 from vaeaudio.util.clock import timestamp
@@ -142,15 +142,43 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
-    stream, said = plan(spec_set, settings.batch_size, settings.in_memory, settings.memory_budget,
-                        settings.distribute == "multi-worker")
+    stream, said = plan(spec_set, min(settings.batch_size, max(1, spec_set.clips("train"))), settings.in_memory,
+                        settings.memory_budget, settings.distribute == "multi-worker")
+    asked = settings.batch_size
+    settings = _fitted(settings, spec_set, stream)
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, stream, said, held)
+        return _train(settings, spec_set, stream, said, held, asked)
+
+
+def _say_clamped(asked: int, settings: TrainSettings) -> None:
+    """Once, when the work starts: that --batch-size `asked` became the train split's size."""
+    if asked != settings.batch_size:
+        progress.log(f"--batch-size {asked}: the train split has {settings.batch_size} clips; using "
+                     f"{settings.batch_size}")
+
+
+def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None) -> TrainSettings:
+    """`settings` checked against the set before any work: a mixture per digit needs a training clip of each digit,
+    a batch is at most the train split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
+    in the memory available (`vaeaudio.training.footprint`) with the clips held: the splits, or with `stream` the val
+    split, the stream's window and its batches in flight."""
+    counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
+    missing = [d for d in range(10) if not counts.get(str(d))]
+    if settings.latent_mixture and settings.conditional and missing:
+        raise DataError(f"--latent-mixture on a conditional run fits a mixture per digit, but the train split of "
+                        f"{spec_set.root} has no clip of digit {', '.join(map(str, missing))}",
+                        "train on a set that holds every digit, or leave out --latent-mixture")
+    n_train = spec_set.clips("train")
+    if 0 < n_train < settings.batch_size:
+        settings = settings.model_copy(update={"batch_size": n_train})
+    held = n_train if stream is None else min(n_train, stream.window + IN_FLIGHT * settings.batch_size)
+    footprint.require(settings, spec_set.shape, held + spec_set.clips("val"))
+    return settings
 
 
 def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None, said: str,
-           held: contextlib.ExitStack) -> TrainResult:
-    """`stream`, `said`: `batches.plan`'s choice and its line."""
+           held: contextlib.ExitStack, asked: int) -> TrainResult:
+    """`stream`, `said`: `batches.plan`'s choice and its line; `asked`: the --batch-size given."""
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
@@ -168,7 +196,8 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | N
             "format": runs.FORMAT,
             "created": timestamp(),
             "settings": settings.model_dump(mode="json"),
-            "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
+            "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(),
+                     "identity": spec_set.identity(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
                      "audio": spec_set.transform.as_dict(), "stream": stream and dataclasses.asdict(stream)},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
@@ -177,6 +206,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | N
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"],
                                *data.val_arrays(preview.MAP_CLIPS))
+    _say_clamped(asked, settings)
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
@@ -203,14 +233,18 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
                                       "distribute": distribute_, "connect_timeout": connect_timeout})
     spec_set = SpectrogramSet(config.data.root)
-    if spec_set.sha256() != config.data.manifest_sha256:
+    if not spec_set.same_as(config.data.identity, config.data.manifest_sha256):
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
+    stream = Stream.of(config.data.stream)
+    asked, settings = settings.batch_size, _fitted(settings, spec_set, stream)
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
             held.enter_context(locks.hold(run, "run directory"))
-        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed, Stream.recorded(config.data.stream))
+        if stream:
+            progress.log(stream.resumed())
+        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
             if checkpoint.exists(run / CHECKPOINTS):
@@ -219,9 +253,11 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
                 progress.log(f"{run.name} has no checkpoint (its first epoch never ended): starting from epoch 1")
                 position = checkpoint.Position(0)
     history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
-    if position.epoch >= settings.epochs and role.chief and history and not saving.has_whole_model(run):
-        _finish(run, model, position)
-        progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+    if position.epoch >= settings.epochs and role.chief and history and not _complete(run, settings):
+        if not saving.has_whole_model(run):
+            _finish(run, model, position)
+            progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+        _store_latents(run, model, settings, data)
         return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
     if position.epoch >= settings.epochs:
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
@@ -232,6 +268,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max,
                                *data.val_arrays(preview.MAP_CLIPS))
+    _say_clamped(asked, settings)
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
@@ -336,10 +373,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
             if interrupted:
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
     _finish(out, model, checkpoint.Position(settings.epochs))
-    if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
-        digits = data.train_digits.numpy() if settings.conditional else None
-        z = np.concatenate([model.encode_all(x, d if settings.conditional else None) for x, d in data.train_chunks()])
-        latents.store(out, z, digits, settings.latent_mixture, settings.seed)
+    _store_latents(out, model, settings, data)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)
@@ -354,6 +388,19 @@ def _finish(out: Path, model, position: checkpoint.Position) -> None:
         checkpoint.save(out / CHECKPOINTS, model, position)
         raise
     checkpoint.save(out / CHECKPOINTS, model, position, model_file=runs.MODEL)
+
+
+def _complete(run: Path, settings: TrainSettings) -> bool:
+    """Whether a run whose epochs are all done has every file a finished run has (its model, its latent mixture)."""
+    return saving.has_whole_model(run) and (not settings.latent_mixture or (run / latents.FILE).is_file())
+
+
+def _store_latents(out: Path, model, settings: TrainSettings, data: Batches) -> None:
+    """With --latent-mixture: where the training clips sit in latent space (what synth and evaluate draw from)."""
+    if settings.latent_mixture:
+        digits = data.train_digits.numpy() if settings.conditional else None
+        z = np.concatenate([model.encode_all(x, d if settings.conditional else None) for x, d in data.train_chunks()])
+        latents.store(out, z, digits, settings.latent_mixture, settings.seed)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
