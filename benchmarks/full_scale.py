@@ -13,8 +13,8 @@ runs on it as a user would, each stage its own process:
     -> evaluate (the MLP run; trains and caches the digit classifier) -> synth (20 draws)
     -> preprocess --n-fft 1024 -> train mlp on that set (1 epoch: its train split is 3.2 GB)
 
-It prints wall time and peak RSS per stage, the total, and the projected time
-of the reference report's 100-epoch runs from the measured epochs. Everything is
+It prints wall time and peak RSS per stage (a training stage's against its train split), the total, and the
+projected time of the reference report's 100-epoch runs from the measured epochs. Everything is
 written under `--work` (default: a fresh temporary folder, removed after). Each voice's takes are
 distinct source recordings: the embedded sample (5 takes) makes at most 3,000 clips.
 
@@ -145,6 +145,12 @@ def epoch_seconds(run: Path) -> float:
         return float(list(csv.DictReader(f))[-1]["seconds"])
 
 
+def split_gib(spec: Path) -> float:
+    """GiB of spectrograms (float32) in the train split of the set at `spec`."""
+    manifest = json.loads((spec / "manifest.json").read_text())
+    return manifest["splits"]["train"]["clips"] * 4 * int(np.prod(manifest["shape"])) / 2**30
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_arguments(ap, "full_scale")
@@ -199,8 +205,12 @@ def main() -> None:
                     out.skip(name, str(failed))
                     raise
                 r = rows[-1]
+                if cmd[0] == "train":  # a training stage's peak against its train split's spectrograms
+                    r["split_gib"] = split_gib(work / cmd[cmd.index("--data") + 1])
+                    r["out"] = [f"train split {r['split_gib']:.2f} GiB, peak RSS = split + "
+                                f"{r['rss_gib'] - r['split_gib']:.2f} GiB; {r['out'][0]}"]
                 print(f"{r['stage']:<20} {r['seconds']:8.1f} s   peak RSS {r['rss_gib']:5.2f} GiB   "
-                      f"{r['out'][0][:90]}", flush=True)
+                      f"{r['out'][0][:120]}", flush=True)
                 out.add("stages", rows)
         finally:
             server.shutdown()

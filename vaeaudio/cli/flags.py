@@ -98,7 +98,7 @@ def _parameters(model: type[Settings], exclude=(), optional=()) -> list[inspect.
                 params.append(_parameter(name + _ALSO, Optional[parsed], info))
             continue
         dashed = name.replace("_", "-")
-        decl = f"--{dashed}/--no-{dashed}" if parsed is bool else f"--{dashed}"
+        decl = f"--{dashed}/--{flag.off or 'no-' + dashed}" if parsed is bool else f"--{dashed}"
         metavar = flag.metavar or "|".join(_choices(field.annotation)) or _METAVARS.get(parsed)
         info = typer.Option(decl, metavar=metavar, help=_option_help(model, name), show_default=False)
         params.append(_parameter(name, Optional[parsed], info))

@@ -54,6 +54,7 @@ class DataInfo(BaseModel):
     db_max: float  # median over the train split of each clip's dB maximum
     mean: float | None = None  # mean [0, 1] value of the train split's spectrograms (None: run predates it)
     audio: dict | None = None  # the set's `dsp.Transform` (None: run predates it; `load_config` fills it in)
+    stream: dict | None = None  # how the train split was streamed (window, block clips); None: held in memory
 
 
 class RunConfig(BaseModel):

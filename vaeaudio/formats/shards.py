@@ -93,28 +93,54 @@ def read_plan_id(path: Path) -> str | None:
         return None
 
 
+@contextlib.contextmanager
+def _opened(path: Path):
+    """The shard at `path` open for reading, its format checked; `DataError` naming the file when it is not a
+    readable shard of this format."""
+    hint = f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards"
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != SHARD_FORMAT:
+                raise DataError(f"shard {path} is not a {SHARD_FORMAT} file (format: {f.attrs.get('format')!r})", hint)
+            yield f
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
+        raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+                        hint) from None
+
+
+def _checked(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    problem = check_values(arrays)
+    if problem:
+        raise DataError(f"shard {path} is damaged: {problem}",
+                        f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards")
+
+
 def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.ndarray]:
     """Read a shard's datasets as numpy arrays (strings as str arrays), checked by `check_values`.
 
     Raises `DataError` naming the file when it is not a readable shard of this
     format or its values are out of range.
     """
-    hint = f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards"
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != SHARD_FORMAT:
-                raise DataError(f"shard {path} is not a {SHARD_FORMAT} file (format: {f.attrs.get('format')!r})", hint)
-            out = {}
-            for name in fields:
-                ds = f[name]
-                out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
-    except (OSError, KeyError, RuntimeError, ValueError) as exc:
-        raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
-                        hint) from None
-    problem = check_values(out)
-    if problem:
-        raise DataError(f"shard {path} is damaged: {problem}", hint)
+    with _opened(path) as f:
+        out = {}
+        for name in fields:
+            ds = f[name]
+            out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
+    _checked(path, out)
     return out
+
+
+def read_spec(path: Path, out: np.ndarray, rows: list[tuple[int, int, int]]) -> None:
+    """Read spectrograms of the shard at `path` straight into `out` (k, bins, frames) float32, C-contiguous (no
+    copy in between): for each (first, stop, at) of `rows`, clips first..stop-1 into out[at : at + stop - first];
+    each part checked by `check_values`. Raises `DataError` as `read_shard`."""
+    with _opened(path) as f:
+        ds = f["spec"]
+        for first, stop, at in rows:
+            if stop > first:
+                ds.read_direct(out, source_sel=np.s_[first:stop], dest_sel=np.s_[at : at + stop - first])
+    for first, stop, at in rows:
+        _checked(path, {"spec": out[at : at + stop - first]})
 
 
 def check_values(arrays: dict[str, np.ndarray]) -> str | None:

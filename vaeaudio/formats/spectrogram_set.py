@@ -253,13 +253,19 @@ class SpectrogramSet:
             raise DataError(f"{self.root} has no split {split!r} (has: {', '.join(self.manifest.splits)})")
         return self.manifest.splits[split]
 
+    def shards(self, split: str) -> list[tuple[Path, int]]:
+        """The shards of `split` in order as (path, clips), each verified against the manifest (`verify_shard`)."""
+        out = []
+        for shard in self._split(split).shards:
+            verify_shard(self.root / shard.file, shard, self.manifest.source.root)
+            out.append((self.root / shard.file, shard.clips))
+        return out
+
     def arrays(self, split: str, fields: tuple[str, ...] = ("spec", "db_min", "db_max", "digit", "speaker", "path")
                ) -> dict[str, np.ndarray]:
         """All clips of `split` as numpy arrays keyed by dataset name, in shard order."""
         parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
-        for shard in self._split(split).shards:
-            path = self.root / shard.file
-            verify_shard(path, shard, self.manifest.source.root)
+        for path, _ in self.shards(split):
             for name, arr in read_shard(path, fields).items():
                 parts[name].append(arr)
         shape = {"spec": (0, *self.shape)}

@@ -16,12 +16,14 @@ class Flag:
     """How a field reads on the command line where its type does not say: `Annotated[float, Flag("SECONDS")]`.
 
     `metavar` names the value in help; `argument` makes the field positional, named by its metavar;
-    `also` is an option that gives a positional's values too.
+    `also` is an option that gives a positional's values too; `off` names a boolean's negative flag
+    (`--in-memory/--stream`; default `--no-NAME`).
     """
 
     metavar: str | None = None
     argument: bool = False
     also: str | None = None
+    off: str | None = None
 
 
 def _sharpen(value):

@@ -90,6 +90,14 @@ class TrainSettings(Settings):
         None, ge=0, le=100_000, description="Epochs between TensorBoard previews in RUN/tb/ (audio and spectrograms "
         "of a few val clips' reconstructions and prior draws, and the latent map); default: 4 per run, and always "
         "after the last epoch; 0 = none. Not with --distribute.")
+    in_memory: Annotated[bool | None, Flag(off="stream")] = Field(
+        None, description="Hold the train split in memory, or stream its batches from the set's shards through a "
+        "shuffle buffer (shards interleaved, the order still set by --seed and the epoch); default: in memory when its "
+        "spectrograms fit --memory-budget. A run keeps its choice when resumed.")
+    memory_budget: Annotated[float | None, Flag("MB")] = Field(
+        None, gt=0, le=1e9, description="Megabytes the train split may take in memory (default: half of the memory "
+        "available when train starts): a larger split is streamed, its shuffle buffer and batches in flight within it. "
+        "With --distribute multi-worker give every worker the same one (without it the split is held in memory).")
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed "
                                                    "run) gives identical losses; may be slower.")
 

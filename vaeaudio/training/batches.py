@@ -1,59 +1,195 @@
-"""The train and val splits of a spectrogram set in memory, batched for training (`vaeaudio.training.train`).
+"""The train and val splits of a spectrogram set, batched for training (`vaeaudio.training.train`): in memory, or
+the train split streamed from the set's shards when it does not fit the memory budget (`plan` decides).
 
-Both splits are read once into float32 variables x (n, bins, frames) in [0, 1]
-with their digits (n,). Every epoch draws its own order from (seed, epoch), so
-a run resumed at any step sees exactly the batches it would have seen; one
-`tf.data` pipeline for all the epochs of a run gathers and prefetches the
-batches (B, bins, frames), so no epoch waits for a pipeline to be built. Under
-a distribution strategy each worker's pipeline yields its own part of every
-global batch.
+In memory (`Batches`): each split is read once, shard by shard and a chunk at a time, into the float32 variable it
+lives in during training, x (n, bins, frames) in [0, 1], with its digits (n,), so a split is held once (peak: the
+split plus one chunk of `CHUNK_BYTES`). Every epoch draws its own order from (seed, epoch), a permutation of the
+whole split; one `tf.data` pipeline for all the epochs of a run gathers and prefetches the batches (B, bins, frames),
+so no epoch waits for a pipeline to be built.
+
+Streamed (`Streamed`, the train split; the val split stays in memory): every epoch the shards are cut into blocks of
+`Stream.block` consecutive clips, the blocks of all shards are shuffled together (the shards interleaved) and taken
+`Stream.window` clips at a time (the shuffle buffer); a window is read block by block into one buffer, its clips
+are shuffled and batched from there. The data held is that window plus the batches in flight (`IN_FLIGHT`), within
+the memory budget. The order is a function of (seed, epoch) and the run's `Stream`, which the run records
+(config.json `data.stream`), so a run resumed at any step sees exactly the batches it would have seen, in memory
+or streamed.
+
+Under a distribution strategy each worker's pipeline yields its own part of every global batch (a streaming worker
+reads every window and keeps its part).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from vaeaudio.formats.shards import read_shard, read_spec
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
-from vaeaudio.util.errors import DataError
+from vaeaudio.util import resources
+from vaeaudio.util.errors import DataError, UsageError
+
+#: Batches each pipeline prefetches.
+PREFETCH = 2
+#: Batches of a streamed split held besides its window: the one being assembled and the one yielded (numpy), its
+#: tensor, the prefetched ones and the step's own.
+IN_FLIGHT = 4 + PREFETCH
+#: Most consecutive clips of a shard a streamed epoch reads at once (32 default-size clips: 2.3 MB), and the fewest
+#: blocks a window holds (smaller blocks in a small window, so that it still mixes clips from several places).
+BLOCK, MIN_BLOCKS = 32, 8
+#: Most bytes read at once into a split held in memory (on top of the split; 64 MB chunks left 100 MB more resident
+#: after loading a 1.4 GB split than 4 MB ones).
+CHUNK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class Stream:
+    """How a streamed train split is read: up to `window` clips shuffled together (the shuffle buffer: `window //
+    block` blocks), read in blocks of up to `block` consecutive clips of one shard (a shard's last may be shorter)."""
+
+    window: int
+    block: int
+
+    @classmethod
+    def of(cls, stream: dict | None) -> Stream | None:
+        """The `Stream` a run recorded (config.json `data.stream`; None: held in memory)."""
+        return None if stream is None else cls(**stream)
+
+    def resumed(self) -> str:
+        """The line `train --resume` says of a streamed run."""
+        return f"train split: streamed as when the run started (shuffle buffer of {self.window:,} clips)"
+
+
+def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = None,
+         budget_mb: float | None = None, multi_worker: bool = False) -> tuple[Stream | None, str]:
+    """None (hold the train split in memory) or the `Stream` to read it with, and the line that says which and why
+    (for the log, once the run starts).
+
+    `in_memory` True/False forces it (`--in-memory`/`--stream`); None holds the split in memory when its
+    spectrograms fit the budget: `budget_mb` megabytes, else `resources.SPLIT_SHARE` of the memory available now.
+    A streamed split's window takes the budget less the batches in flight; `UsageError` when that leaves no clip.
+    With `multi_worker` every worker must read the same batches, so nothing may depend on its own memory: without
+    `budget_mb` the split is held in memory, and `--stream` needs `budget_mb`."""
+    n, clip = spec_set.clips("train"), 4 * math.prod(spec_set.shape)
+    split, shards = n * clip, len(spec_set.manifest.splits["train"].shards)
+    shared = multi_worker and budget_mb is None and in_memory is None  # held in memory for that reason alone
+    if multi_worker and budget_mb is None:
+        if in_memory is False:
+            raise UsageError("--distribute multi-worker --stream needs --memory-budget: each worker would size its "
+                             "shuffle buffer from its own memory, and every worker must read the same batches",
+                             "give every worker the same --memory-budget MB")
+        in_memory = True
+    if budget_mb is None:
+        available = resources.available_memory()
+        budget = int(available * resources.SPLIT_SHARE)
+        why = f"{budget / 1e6:,.0f} MB budget ({resources.SPLIT_SHARE:.0%} of the {available / 1e6:,.0f} MB available)"
+    else:
+        budget = int(budget_mb * 1e6)
+        why = f"--memory-budget of {budget / 1e6:,.1f} MB"
+    size = f"{n:,} clips, {split / 1e6:,.1f} MB of spectrograms"
+    if in_memory or (in_memory is None and split <= budget):
+        reason = ("--distribute multi-worker without --memory-budget" if shared else
+                  "--in-memory" if in_memory else "within the " + why)
+        return None, f"train split: {size}, held in memory ({reason})"
+    flight = IN_FLIGHT * batch_size * clip
+    window = (budget - flight) // clip
+    if window < 1:
+        raise UsageError(f"streaming the train split ({size}) needs more than the {why}: the {IN_FLIGHT} batches of "
+                         f"{batch_size} clips in flight take {flight / 1e6:,.1f} MB",
+                         "raise --memory-budget or lower --batch-size")
+    block = max(1, min(BLOCK, window // MIN_BLOCKS))
+    blocks = sum(math.ceil(c / block) for c in (s.clips for s in spec_set.manifest.splits["train"].shards))
+    stream = Stream(min(window // block, blocks) * block, block)
+    reason = "--stream" if in_memory is False else "over the " + why
+    return stream, (f"train split: {size}, streamed from its {shards} shard(s) through a shuffle buffer of "
+                    f"{stream.window:,} clips ({stream.window * clip / 1e6:,.1f} MB; {reason})")
+
+
+def _pieces(order: np.ndarray, batch_size: int, ctx=None):
+    """The index batches of `order`, this input pipeline's pieces of them with `ctx`.
+
+    With a `tf.distribute.InputContext` `ctx` of several replicas, each global
+    batch of `order` is split into one part per input pipeline (worker) and
+    that part into one piece per local replica; this pipeline yields its
+    pieces, so every clip is seen once per epoch across workers.
+    """
+    for s in range(0, len(order), batch_size):
+        batch = order[s : s + batch_size]
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            yield batch
+        else:
+            local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+            yield from np.array_split(np.array_split(batch, ctx.num_input_pipelines)[ctx.input_pipeline_id], local)
+
+
+def _read_split(spec_set: SpectrogramSet, split: str, into=None) -> tuple[np.ndarray, np.ndarray, float]:
+    """A split's digits (n,) int32 and its clips' dB minima and maxima (n,) float32, its mean [0, 1] value, with its
+    spectrograms assigned into the variable `into` (n, bins, frames) a chunk at a time when given (read and summed
+    only when None)."""
+    shards = spec_set.shards(split)
+    labels = [read_shard(path, ("digit", "db_min", "db_max")) for path, _ in shards]
+    n, per = sum(c for _, c in shards), max(1, CHUNK_BYTES // (4 * math.prod(spec_set.shape)))
+    chunk = np.empty((min(per, max([c for _, c in shards], default=0)), *spec_set.shape), np.float32)
+    total, at = 0.0, 0
+    for path, clips in shards:
+        for first in range(0, clips, per):
+            stop = min(clips, first + per)
+            part = chunk[: stop - first]
+            read_spec(path, part, [(first, stop, 0)])
+            total += float(part.sum(dtype=np.float64))
+            if into is not None:  # in place (slicing the variable, `into[a:b].assign`, would copy all of it)
+                _assign_rows(into, at, part)
+            at += len(part)
+    cat = lambda name, dtype: np.concatenate([x[name] for x in labels]).astype(dtype) if labels else np.zeros(0, dtype)
+    mean = total / max(1, n * math.prod(spec_set.shape))
+    return cat("digit", np.int32), np.stack([cat("db_min", np.float32), cat("db_max", np.float32)]), mean
 
 
 class Batches:
     """The train and val splits in memory, batched per epoch (see the module docstring)."""
 
-    def __init__(self, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int,
-                 train_digits: np.ndarray | None = None, val_digits: np.ndarray | None = None):
-        """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1]; digits (n,) (zeros if None).
+    def __init__(self, train, val, batch_size: int, seed: int, train_digits: np.ndarray | None = None,
+                 val_digits: np.ndarray | None = None):
+        """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1], numpy (copied into a variable) or
+        the variable itself; digits (n,) (zeros if None).
 
         Each split is held once, in a non-trainable variable: the input pipelines read it through its handle
         (a captured constant would be copied into every pipeline built on it, and a full-size corpus's split is too
         large to copy)."""
-        import tensorflow as tf
-
-        held = lambda a, dtype: tf.Variable(np.asarray(a, dtype), trainable=False)
-        self.train, self.val = held(train, np.float32), held(val, np.float32)
-        digits = lambda d, n: held(np.zeros(n, np.int32) if d is None else d, np.int32)
-        self.train_digits, self.val_digits = digits(train_digits, len(train)), digits(val_digits, len(val))
+        self.train, self.val = _held(train, np.float32), _held(val, np.float32)
+        digits = lambda d, n: _held(np.zeros(n, np.int32) if d is None else d, np.int32)
+        self.train_digits, self.val_digits = digits(train_digits, self.sizes[0]), digits(val_digits, self.sizes[1])
         self.batch_size, self.seed = batch_size, seed
 
     @classmethod
-    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int) -> tuple[Batches, dict[str, float]]:
-        """The splits of `spec_set`, and of its train clips: the median `db_min` and `db_max` (to undo the
-        scaling) and the `mean` [0, 1] value (the level `synth --sharpen auto` matches)."""
-        train = spec_set.arrays("train", ("spec", "digit", "db_min", "db_max"))
-        val = spec_set.arrays("val", ("spec", "digit"))
-        if not len(train["spec"]) or not len(val["spec"]):
+    def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int,
+             stream: Stream | None = None) -> tuple[Batches, dict[str, float]]:
+        """The splits of `spec_set`, the train split streamed as `stream` says (None: in memory), and of its train
+        clips: the median `db_min` and `db_max` (to undo the scaling) and the `mean` [0, 1] value (the level
+        `synth --sharpen auto` matches). Each split held in memory is read straight into its variable."""
+        n_train, n_val = spec_set.clips("train"), spec_set.clips("val")
+        if not n_train or not n_val:
             raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
-                            f"(has {len(train['spec'])} and {len(val['spec'])})",
-                            "re-run `vaeaudio preprocess` on more recordings")
-        stats = {"db_min": float(np.median(train["db_min"])), "db_max": float(np.median(train["db_max"])),
-                 "mean": float(np.mean(train["spec"], dtype=np.float64))}
-        return cls(train.pop("spec"), val.pop("spec"), batch_size, seed, train["digit"], val["digit"]), stats
+                            f"(has {n_train} and {n_val})", "re-run `vaeaudio preprocess` on more recordings")
+        val = _zeros((n_val, *spec_set.shape))
+        val_digits, _, _ = _read_split(spec_set, "val", val)
+        train = None if stream else _zeros((n_train, *spec_set.shape))
+        train_digits, db, mean = _read_split(spec_set, "train", train)
+        stats = {"db_min": float(np.median(db[0])), "db_max": float(np.median(db[1])), "mean": mean}
+        if stream:
+            return Streamed(spec_set, stream, val, batch_size, seed, train_digits, val_digits), stats
+        return cls(train, val, batch_size, seed, train_digits, val_digits), stats
 
-    def val_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The val split as numpy: spectrograms (n, bins, frames) and digits (n,)."""
-        return self.val.numpy(), self.val_digits.numpy()
+    def val_arrays(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The val split's first `n` clips (all if None) as numpy: spectrograms (n, bins, frames) and digits (n,)."""
+        return self.val[:n].numpy(), self.val_digits[:n].numpy()
+
+    def train_chunks(self, clips: int = 4096):
+        """The train split in order, `clips` at a time: (spectrograms (k, bins, frames), digits (k,) numpy)."""
+        for s in range(0, self.sizes[0], clips):
+            yield self.train[s : s + clips], self.train_digits[s : s + clips].numpy()
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -62,22 +198,6 @@ class Batches:
     def steps(self) -> int:
         """Training steps per epoch (the last batch may be smaller)."""
         return math.ceil(self.sizes[0] / self.batch_size)
-
-    def _pieces(self, order: np.ndarray, ctx=None):
-        """The index batches of `order`, this input pipeline's pieces of them with `ctx`.
-
-        With a `tf.distribute.InputContext` `ctx` of several replicas, each global
-        batch of `order` is split into one part per input pipeline (worker) and
-        that part into one piece per local replica; this pipeline yields its
-        pieces, so every clip is seen once per epoch across workers.
-        """
-        for s in range(0, len(order), self.batch_size):
-            batch = order[s : s + self.batch_size]
-            if ctx is None or ctx.num_replicas_in_sync == 1:
-                yield batch
-            else:
-                local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
-                yield from np.array_split(np.array_split(batch, ctx.num_input_pipelines)[ctx.input_pipeline_id], local)
 
     def _batches(self, source, digits, pieces):
         """One pipeline of batches (x (B, bins, frames), digits (B,)) gathered from `source` by the index
@@ -92,11 +212,11 @@ class Batches:
         def gather(idx):
             idx = tf.reshape(idx, [-1])  # a ragged row's rank is not known statically; Keras's fit needs it
             return tf.gather(source, idx), tf.gather(digits, idx)
-        return ds.map(gather).prefetch(2)
+        return ds.map(gather).prefetch(PREFETCH)
 
     def _epoch_pieces(self, order: np.ndarray, ctx) -> tuple[np.ndarray, np.ndarray]:
         """`_pieces` of `order` as (their indices one after another (n,) int64, their lengths (k,) int64)."""
-        parts = list(self._pieces(order, ctx))
+        parts = list(_pieces(order, self.batch_size, ctx))
         return (np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64),
                 np.asarray([len(p) for p in parts], np.int64))
 
@@ -121,3 +241,137 @@ class Batches:
 
         return self._batches(self.val, self.val_digits, tf.data.Dataset.from_tensors(
             self._epoch_pieces(np.arange(self.sizes[1]), ctx)))
+
+
+def _held(a, dtype):
+    """`a` as a non-trainable variable (copied when numpy; itself when a variable already)."""
+    import tensorflow as tf
+
+    return a if isinstance(a, tf.Variable) else tf.Variable(np.asarray(a, dtype), trainable=False)
+
+
+def _assign_rows(variable, at: int, rows: np.ndarray) -> None:
+    """variable[at : at + len(rows)] = rows, in place."""
+    import tensorflow as tf
+
+    shape = rows.shape
+    tf.raw_ops.ResourceStridedSliceAssign(ref=variable.handle, begin=[at] + [0] * (len(shape) - 1),
+                                          end=[at + shape[0], *shape[1:]], strides=[1] * len(shape), value=rows)
+
+
+def _zeros(shape: tuple[int, ...]):
+    """A non-trainable float32 variable of zeros: the place a split is read into."""
+    import tensorflow as tf
+
+    return tf.Variable(tf.zeros(shape, tf.float32), trainable=False)
+
+
+class Streamed(Batches):
+    """The train split streamed from its shards, the val split in memory (see the module docstring)."""
+
+    def __init__(self, spec_set: SpectrogramSet, stream: Stream, val, batch_size: int, seed: int,
+                 train_digits: np.ndarray, val_digits: np.ndarray | None = None):
+        """`val` as for `Batches`; `train_digits` (n,) the train split's digits in shard order."""
+        self.shape, self.stream = spec_set.shape, stream
+        self._shards = spec_set.shards("train")  # (path, clips)
+        #: Every block of the split: (its first clip's index in the split, shard, first, stop in the shard).
+        self._blocks, at = [], 0
+        for k, (_, clips) in enumerate(self._shards):
+            for first in range(0, clips, stream.block):
+                self._blocks.append((at + first, k, first, min(clips, first + stream.block)))
+            at += clips
+        self._digits = np.asarray(train_digits, np.int32)
+        self.val = _held(val, np.float32)
+        self.train_digits, self.val_digits = _held(self._digits, np.int32), _held(
+            np.zeros(int(self.val.shape[0]), np.int32) if val_digits is None else val_digits, np.int32)
+        self.batch_size, self.seed = batch_size, seed
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return len(self._digits), int(self.val.shape[0])
+
+    def windows(self, epoch: int) -> list[tuple[list[tuple[int, int, int, int]], np.ndarray]]:
+        """Epoch `epoch`'s windows in reading order, drawn from (seed, epoch): each its blocks (as `_blocks` has
+        them, in buffer order) and the order of its clips (indices into the window)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        blocks = rng.permutation(len(self._blocks))
+        per = self.stream.window // self.stream.block
+        out = []
+        for w in range(0, len(blocks), per):
+            chosen = [self._blocks[b] for b in blocks[w : w + per]]
+            out.append((chosen, rng.permutation(sum(stop - first for _, _, first, stop in chosen))))
+        return out
+
+    @staticmethod
+    def _indices(chosen) -> np.ndarray:
+        """The split indices of a window's clips, in buffer order."""
+        return np.concatenate([np.arange(at, at + stop - first) for at, _, first, stop in chosen])
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Epoch `epoch`'s order of the train split's indices (`windows`): each clip once."""
+        return np.concatenate([self._indices(chosen)[perm] for chosen, perm in self.windows(epoch)])
+
+    def _read(self, chosen, buffer: np.ndarray) -> None:
+        """A window's blocks into `buffer` (k, bins, frames), each shard opened once, its blocks read in file order."""
+        at, by_shard = 0, {}
+        for _, shard, first, stop in chosen:
+            by_shard.setdefault(shard, []).append((first, stop, at))
+            at += stop - first
+        for shard, rows in sorted(by_shard.items()):
+            read_spec(self._shards[shard][0], buffer, sorted(rows))
+
+    def stream_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
+        """The batches of `train_batches` as numpy (x (B, bins, frames) float32, digits (B,) int32), read a window
+        at a time into one buffer (windows wholly before batch `skip` are not read)."""
+        buffer, bs = np.empty((min(self.stream.window, self.sizes[0]), *self.shape), np.float32), self.batch_size
+        for e in range(epoch, epoch + epochs):
+            first = (skip if e == epoch else 0) * bs  # clips of the epoch passed over
+            held_x, held_d = [], []  # the start of a batch that runs into the next window (copies)
+            seen = 0
+            for chosen, perm in self.windows(e):
+                seen += len(perm)
+                if seen <= first:
+                    continue
+                self._read(chosen, buffer)
+                rows, digits = perm[max(0, first - (seen - len(perm))) :], self._digits[self._indices(chosen)]
+                if held_x:  # finish the batch begun in an earlier window
+                    take = rows[: bs - sum(map(len, held_x))]
+                    held_x.append(buffer[take]), held_d.append(digits[take])
+                    rows = rows[len(take) :]
+                    if sum(map(len, held_x)) < bs:
+                        continue
+                    yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
+                    held_x, held_d = [], []
+                for s in range(0, len(rows), bs):
+                    if s + bs > len(rows):
+                        held_x, held_d = [buffer[rows[s:]]], [digits[rows[s:]]]
+                    else:
+                        yield from self._parts(buffer[rows[s : s + bs]], digits[rows[s : s + bs]], ctx)
+            if held_x:
+                yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
+
+    def _parts(self, x: np.ndarray, digits: np.ndarray, ctx):
+        """This pipeline's pieces of the global batch (x, digits) (`_pieces`), as views."""
+        for part in _pieces(np.arange(len(x)), self.batch_size, ctx):
+            piece = slice(part[0], part[-1] + 1) if len(part) else slice(0, 0)  # pieces are runs of a batch
+            yield x[piece], digits[piece]
+
+    def train_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
+        """As `Batches.train_batches`, in the streamed order (`order`)."""
+        import tensorflow as tf
+
+        spec = (tf.TensorSpec((None, *self.shape), tf.float32), tf.TensorSpec((None,), tf.int32))
+        return tf.data.Dataset.from_generator(lambda: self.stream_batches(epoch, skip, ctx, epochs),
+                                              output_signature=spec).prefetch(PREFETCH)
+
+    def train_chunks(self, clips: int = 4096):
+        """The train split in order, `clips` at a time (at most a window): (spectrograms, digits) numpy, the
+        spectrograms in one buffer that the next chunk overwrites."""
+        clips = min(clips, self.stream.window)
+        buffer, at = np.empty((clips, *self.shape), np.float32), 0
+        for path, n in self._shards:
+            for first in range(0, n, clips):
+                stop = min(n, first + clips)
+                read_spec(path, buffer, [(first, stop, 0)])
+                yield buffer[: stop - first], self._digits[at + first : at + stop]
+            at += n

@@ -1,8 +1,8 @@
 """`vaeaudio train`: fit a VAE on a spectrogram set, with a run directory a user can trust.
 
-Data: the train and val splits of the set, in memory and batched per epoch
-from (seed, epoch) (`vaeaudio.training.batches`) by one input pipeline for all the
-epochs of a call, so a resumed run sees exactly the batches it would have seen
+Data: the train and val splits of the set, in memory, or the train split streamed from the set's shards when it
+does not fit the memory budget, batched per epoch from (seed, epoch) (`vaeaudio.training.batches`) by one input
+pipeline for all the epochs of a call, so a resumed run sees exactly the batches it would have seen
 and no epoch waits for a pipeline to be built.
 
 Step: `VAE.step` (losses, gradients, Adam update, running means) is wrapped in
@@ -27,6 +27,7 @@ Losses are in nats per clip (`vaeaudio.models.vae`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import math
@@ -45,7 +46,7 @@ from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
 from vaeaudio.training import checkpoint, distribute, footprint, preview
-from vaeaudio.training.batches import Batches
+from vaeaudio.training.batches import IN_FLIGHT, Batches, Stream, plan
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
 from vaeaudio.util.clock import timestamp
@@ -141,10 +142,12 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    stream, said = plan(spec_set, min(settings.batch_size, max(1, spec_set.clips("train"))), settings.in_memory,
+                        settings.memory_budget, settings.distribute == "multi-worker")
     asked = settings.batch_size
-    settings = _fitted(settings, spec_set)
+    settings = _fitted(settings, spec_set, stream)
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, held, asked)
+        return _train(settings, spec_set, stream, said, held, asked)
 
 
 def _say_clamped(asked: int, settings: TrainSettings) -> None:
@@ -154,10 +157,11 @@ def _say_clamped(asked: int, settings: TrainSettings) -> None:
                      f"{settings.batch_size}")
 
 
-def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
+def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None) -> TrainSettings:
     """`settings` checked against the set before any work: a mixture per digit needs a training clip of each digit,
     a batch is at most the train split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
-    in the memory available (`vaeaudio.training.footprint`)."""
+    in the memory available (`vaeaudio.training.footprint`) with the clips held: the splits, or with `stream` the val
+    split, the stream's window and its batches in flight."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
     missing = [d for d in range(10) if not counts.get(str(d))]
     if settings.latent_mixture and settings.conditional and missing:
@@ -167,17 +171,21 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
     n_train = spec_set.clips("train")
     if 0 < n_train < settings.batch_size:
         settings = settings.model_copy(update={"batch_size": n_train})
-    footprint.require(settings, spec_set.shape, n_train + spec_set.clips("val"))
+    held = n_train if stream is None else min(n_train, stream.window + IN_FLIGHT * settings.batch_size)
+    footprint.require(settings, spec_set.shape, held + spec_set.clips("val"))
     return settings
 
 
-def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack, asked: int) -> TrainResult:
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None, said: str,
+           held: contextlib.ExitStack, asked: int) -> TrainResult:
+    """`stream`, `said`: `batches.plan`'s choice and its line; `asked`: the --batch-size given."""
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
             runs.lock_new_run(run, held)
-        data, stats = Batches.load(spec_set, settings.batch_size, settings.seed)
+        progress.log(said)
+        data, stats = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
             model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
@@ -191,12 +199,13 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(),
                      "identity": spec_set.identity(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
-                     "audio": spec_set.transform.as_dict()},
+                     "audio": spec_set.transform.as_dict(), "stream": stream and dataclasses.asdict(stream)},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
             "versions": _versions(),
         })
         runs.mark_latest(run)
-    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"],
+                               *data.val_arrays(preview.MAP_CLIPS))
     _say_clamped(asked, settings)
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
@@ -227,12 +236,15 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     if not spec_set.same_as(config.data.identity, config.data.manifest_sha256):
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
-    asked, settings = settings.batch_size, _fitted(settings, spec_set)
+    stream = Stream.of(config.data.stream)
+    asked, settings = settings.batch_size, _fitted(settings, spec_set, stream)
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
             held.enter_context(locks.hold(run, "run directory"))
-        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed)
+        if stream:
+            progress.log(stream.resumed())
+        data, _ = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         with strategy.scope():
             model = build_model(settings, spec_set.shape)
             if checkpoint.exists(run / CHECKPOINTS):
@@ -254,7 +266,8 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"),
                                             "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
-    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max,
+                               *data.val_arrays(preview.MAP_CLIPS))
     _say_clamped(asked, settings)
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
@@ -386,7 +399,8 @@ def _store_latents(out: Path, model, settings: TrainSettings, data: Batches) -> 
     """With --latent-mixture: where the training clips sit in latent space (what synth and evaluate draw from)."""
     if settings.latent_mixture:
         digits = data.train_digits.numpy() if settings.conditional else None
-        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed)
+        z = np.concatenate([model.encode_all(x, d if settings.conditional else None) for x, d in data.train_chunks()])
+        latents.store(out, z, digits, settings.latent_mixture, settings.seed)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:

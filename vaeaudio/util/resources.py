@@ -1,4 +1,5 @@
-"""Memory and disk budgets: how many clips to handle at once, and whether the output fits on disk.
+"""Memory and disk budgets: how many clips to handle at once, whether a training split fits in memory, and whether
+the output fits on disk.
 
 Generation (`vaeaudio.listening.synth`, `vaeaudio.judging.generation`) decodes, renders and
 writes clips a chunk at a time, so any accepted request runs at a flat peak
@@ -18,6 +19,9 @@ from vaeaudio.util.errors import UsageError
 MIN_CHUNK, MAX_CHUNK = 16, 512
 #: Share of the available memory one chunk may take.
 MEMORY_SHARE = 0.25
+#: Share of the available memory `train` lets a train split take by default (a larger one is streamed from its
+#: shards, `vaeaudio.training.batches`); the model, its optimizer and TensorFlow need the rest.
+SPLIT_SHARE = 0.5
 
 
 def available_memory() -> int:
