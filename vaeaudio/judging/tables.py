@@ -52,7 +52,7 @@ def write(out: Path, results: list[dict]) -> None:
 
 
 def terminal(results: list[dict]) -> str:
-    """The table as text for the terminal (a rich table, 190 columns wide)."""
+    """The table as text for the terminal (a rich table, 210 columns wide)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -62,7 +62,7 @@ def terminal(results: list[dict]) -> str:
     for r in results:
         table.add_row(*row(r))
     buf = io.StringIO()
-    Console(file=buf, width=190, force_terminal=False).print(table)
+    Console(file=buf, width=210, force_terminal=False).print(table)
     return buf.getvalue().rstrip()
 
 
