@@ -52,6 +52,16 @@ def split_by_take(digits: np.ndarray, test_fraction: float, val_fraction: float,
     return split
 
 
+def split_rest(labels: np.ndarray, test: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """Split index per clip when the test clips are given (mask `test` (n,), e.g. a CSV's fold): ceil(val_fraction
+    x rest) of the others to val, stratified by label, the rest to train."""
+    rng = np.random.default_rng(seed)
+    split = np.where(test, 2, 0).astype(np.int8)
+    rest = np.flatnonzero(~test)
+    split[rest[_stratified_pick(labels[rest], val_fraction, rng)]] = 1
+    return split
+
+
 def split_by_speaker(
     speakers: np.ndarray,
     digits: np.ndarray,

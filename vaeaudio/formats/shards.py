@@ -93,11 +93,11 @@ def read_plan_id(path: Path) -> str | None:
         return None
 
 
-def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.ndarray]:
+def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS, classes: int | None = None) -> dict[str, np.ndarray]:
     """Read a shard's datasets as numpy arrays (strings as str arrays), checked by `check_values`.
 
     Raises `DataError` naming the file when it is not a readable shard of this
-    format or its values are out of range.
+    format or its values are out of range (labels: below `classes`, the set's class count, when given).
     """
     hint = f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards"
     try:
@@ -111,14 +111,15 @@ def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.nd
     except (OSError, KeyError, RuntimeError, ValueError) as exc:
         raise DataError(f"shard {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
                         hint) from None
-    problem = check_values(out)
+    problem = check_values(out, classes)
     if problem:
         raise DataError(f"shard {path} is damaged: {problem}", hint)
     return out
 
 
-def check_values(arrays: dict[str, np.ndarray]) -> str | None:
-    """What is wrong with a shard's arrays, or None: `spec` finite in [0, 1], dB ranges finite, digits 0-9."""
+def check_values(arrays: dict[str, np.ndarray], classes: int | None = None) -> str | None:
+    """What is wrong with a shard's arrays, or None: `spec` finite in [0, 1], dB ranges finite, labels in
+    0..classes-1 (only >= 0 when `classes` is None)."""
     spec = arrays.get("spec")
     if spec is not None and spec.size:
         lo, hi = float(spec.min()), float(spec.max())  # NaN propagates into min/max
@@ -128,6 +129,7 @@ def check_values(arrays: dict[str, np.ndarray]) -> str | None:
         if name in arrays and not np.isfinite(arrays[name]).all():
             return f"{name} holds NaN or Inf"
     digit = arrays.get("digit")
-    if digit is not None and digit.size and not ((digit >= 0) & (digit <= 9)).all():
-        return "a digit label is outside 0-9"
+    top = (classes or 128) - 1
+    if digit is not None and digit.size and not ((digit >= 0) & (digit <= top)).all():
+        return f"a label is outside 0-{top}" + (f" (the set has {classes} classes)" if classes else "")
     return None

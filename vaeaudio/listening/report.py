@@ -139,9 +139,9 @@ def _labeller(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sam
     --classifier, else the one evaluate used, else the set's cached one)."""
     recogniser = None
     if settings.recogniser:
-        from vaeaudio.judging.recognise import Recogniser
+        from vaeaudio.judging import recognise
 
-        recogniser = Recogniser()
+        recogniser = recognise.for_classes(data.classes)
     if not settings.judge:
         return _Labeller(None, recogniser, sample_rate)
     from vaeaudio.judging.generation import cached_judge
@@ -206,19 +206,20 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
 
 def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
     """Random draws, from the run's latent `mixture` (`vaeaudio.formats.latents`) or else the prior, as synth makes
-    them: `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
+    them: `samples` per class (conditional) or `samples` rows of 10; rows of {src, asked, heard} (`asked`: the
+    class index)."""
     from vaeaudio.judging.generation import generate
 
     transform = config.transform()
     if not settings.samples:
         return {"rows": []}
-    n = 10 * settings.samples
     chunks = list(generate(model, config, settings.samples, settings.seed, settings.griffin_lim_iters, power, mixture,
                            settings.phase))
     waves = np.concatenate([w for w, _ in chunks])
+    n = len(waves)
     digits = np.concatenate([d for _, d in chunks]) if model.conditional else None
     if model.conditional:
-        names = [f"d{d}_s{s}" for d in range(10) for s in range(settings.samples)]
+        names = [f"d{d}_s{s}" for d in range(model.classes) for s in range(settings.samples)]
     else:
         names = [f"r{r}_s{s}" for r in range(settings.samples) for s in range(10)]
     paths = _wavs(dest / "gen", names, waves, transform.sample_rate, dest)
@@ -298,6 +299,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     transform = config.transform()
     wavs = sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.wav"))
     return {"name": dest.name, "run": str(run), "evaluate": how, "metrics": metrics, "settings": config.settings,
+            "classes": data.classes,
             "model": config.model, "data": {"root": str(data.root), "split_by": data.manifest.split_by,
                                             "clips": metrics.get("data", {}).get("clips", {})},
             "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds},

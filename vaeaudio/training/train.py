@@ -44,7 +44,7 @@ from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
-from vaeaudio.training import checkpoint, distribute, preview
+from vaeaudio.training import checkpoint, distribute, finetune, preview
 from vaeaudio.training.batches import Batches
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
@@ -141,11 +141,13 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    parent = finetune.check_parent(settings.init_from, settings, spec_set) if settings.init_from else None
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, held)
+        return _train(settings, spec_set, held, parent)
 
 
-def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack) -> TrainResult:
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack,
+           parent: tuple[Path, runs.RunConfig] | None) -> TrainResult:
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
@@ -154,7 +156,9 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
         data, stats = Batches.load(spec_set, settings.batch_size, settings.seed)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
-            model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
+            # the first collective: every worker is up after it
+            model = build_model(settings, spec_set.shape, len(spec_set.classes))
+        lineage = finetune.init_from(model, *parent, spec_set.classes) if parent else None
     if role.chief:
         run.mkdir(parents=True, exist_ok=True)
         n_train, n_val = data.sizes
@@ -164,12 +168,14 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
             "settings": settings.model_dump(mode="json"),
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
-                     "audio": spec_set.transform.as_dict()},
+                     "audio": spec_set.transform.as_dict(), "classes": spec_set.classes},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
             "versions": _versions(),
+            "parent": lineage,
         })
         runs.mark_latest(run)
-    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays())
+    previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays(),
+                               spec_set.classes)
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
@@ -205,7 +211,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
             held.enter_context(locks.hold(run, "run directory"))
         data, _ = Batches.load(spec_set, settings.batch_size, settings.seed)
         with strategy.scope():
-            model = build_model(settings, spec_set.shape)
+            model = build_model(settings, spec_set.shape, len(config.classes()))
             if checkpoint.exists(run / CHECKPOINTS):
                 position = checkpoint.restore(run / CHECKPOINTS, model)
             else:
@@ -223,7 +229,8 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         runs.write_json(run / runs.CONFIG, {**config.model_dump(mode="json"),
                                             "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
-    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays())
+    previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays(),
+                               config.classes())
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
@@ -330,7 +337,8 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
     _finish(out, model, checkpoint.Position(settings.epochs))
     if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
         digits = data.train_digits.numpy() if settings.conditional else None
-        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed)
+        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed,
+                      model.classes)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)
