@@ -206,7 +206,8 @@ def _split(labelled: Labelled, kept: list[Recording], settings: PreprocessSettin
         if (split < 0).any():  # --fold: the test split is fixed, validation drawn from the rest by file
             split = split_rest(labels, split == 2, settings.val_fraction, settings.seed)
     elif settings.split_by == "take":
-        split = split_by_take(labels, settings.test_fraction, settings.val_fraction, settings.seed)
+        split = split_by_take(labels, settings.test_fraction, settings.val_fraction, settings.seed,
+                              every_class=labelled.kind not in DIGIT_LAYOUTS)
     else:
         split, held_out = split_by_speaker(np.array([r.speaker for r in kept]), labels, settings.test_fraction,
                                            settings.val_fraction, settings.seed, settings.test_speakers)
@@ -251,10 +252,6 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
     current, recorded = _load_current(out, settings, fingerprint)
     if current is not None:
         return PreprocessResult(out, current, time.perf_counter() - t0, up_to_date=True)
-
-    (out / MANIFEST).unlink(missing_ok=True)  # no manifest may describe shards being rewritten
-    for stale in out.glob("*.tmp"):
-        stale.unlink()
 
     meta, meta_path = _speaker_meta(src, files) if labelled.kind in DIGIT_LAYOUTS else ({}, None)
     if meta_path is not None and not meta:
@@ -316,6 +313,11 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
         shards = [(name, i, recs[j : j + settings.shard_size])
                   for name, recs in plan.items()
                   for i, j in enumerate(range(0, len(recs), settings.shard_size))]
+        # every refusal is behind us: from here the set is rewritten, and no manifest may describe shards being
+        # rewritten
+        (out / MANIFEST).unlink(missing_ok=True)
+        for stale in out.glob("*.tmp"):
+            stale.unlink()
         wanted = {shard_name(name, i) for name, i, _ in shards}
         for old in out.glob("*.h5"):
             if old.name not in wanted:

@@ -60,8 +60,9 @@ def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: in
 def _plots(out: Path, z_test, test: dict, history, show: np.ndarray, recon_shown: np.ndarray, transform,
            title: str, kind: str = "digit") -> dict[str, str]:
     """evaluate's PNGs: test latent means by class (`test["class"]`, names) and by speaker, training curves, clips
-    `show` over their reconstructions `recon_shown` (axes in s, Hz, dB with each clip's own dB range). `kind` names the classes in
-    the legend ('digit' or 'class'); the files keep their names (latent_digit.png) whatever the classes."""
+    `show` over their reconstructions `recon_shown` (axes in s, Hz, dB with each clip's own dB range). `kind` names
+    the classes in the legend ('digit' or 'class'); the files keep their names (latent_digit.png) whatever the
+    classes."""
     files = {f"latent_{name}": str(write_bytes(out / f"latent_{name}.png",
                                                plots.latent_scatter(z_test, test[key], by, title)))
              for name, key, by in (("digit", "class", kind), ("speaker", "speaker", "speaker"))}
