@@ -114,8 +114,8 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
 
 
 class _Labeller:
-    """What each listener hears in waveforms at `sample_rate` Hz: per clip {"recogniser": digit (-1: no digit word),
-    "classifier": [digit, probability]}, a listener left out when there is none."""
+    """What each listener hears in waveforms at `sample_rate` Hz: per clip {"recogniser": class index (-1: no word
+    heard), "classifier": [class index, probability]}, a listener left out when there is none."""
 
     def __init__(self, judge, recogniser, sample_rate: int):
         self.judge, self.recogniser, self.sample_rate = judge, recogniser, sample_rate
@@ -345,7 +345,8 @@ def report(settings: ReportSettings) -> ReportResult:
         (tmp / INDEX).write_text(page(sections), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({
             "format": FORMAT, "created": timestamp(),
-            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "recogniser", "wavs", "map")}
+            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "classes", "judge", "recogniser", "wavs",
+                                        "map")}
                      for s in sections],
         }, indent=1) + "\n", encoding="utf-8")
         old = out.parent / f".{out.name}.old-{os.getpid()}"

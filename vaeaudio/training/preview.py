@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from vaeaudio.formats.runs import LOSSES
+from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
 from vaeaudio.sound import plots
 from vaeaudio.util.arrays import evenly
 
@@ -67,7 +68,9 @@ class Preview:
                  val_digits: np.ndarray, conditional: bool, latent_dim: int, seed: int, classes: list[str]):
         """`val` (n, bins, frames) in [0, 1] with labels (n,) into `classes`; `db_min`/`db_max`: the run's median dB
         range."""
-        self.classes = classes
+        self.classes = list(classes)
+        # what a label is called on the previews: 'digit 7', or 'class bell'
+        self.names = [f"{'digit' if tuple(classes) == DIGIT_CLASSES else 'class'} {c}" for c in classes]
         self.every, self.last, self.transform = every, last, transform
         self.db = (db_min, db_max)
         self.val, self.val_digits = val[:MAP_CLIPS], np.asarray(val_digits[:MAP_CLIPS], np.int32)
@@ -91,8 +94,8 @@ class Preview:
         prior = np.asarray(model.decode_all(self.z, self.digits), np.float32)
         waves = render(np.concatenate([recon, prior]), *self.db, self.transform, PHASE, seed=self.seed)
         sr = self.transform.sample_rate
-        heard = [f"val clip {i}, {self.classes[digits[i]]}" for i in self.pick]
-        drawn = ([self.classes[d] for d in self.digits] if self.digits is not None
+        heard = [f"val clip {i}, {self.names[digits[i]]}" for i in self.pick]
+        drawn = ([self.names[d] for d in self.digits] if self.digits is not None
                  else [f"draw {i}" for i in range(len(prior))])
         with writer.as_default():
             _audio("preview/reconstruction", waves[: len(recon)], sr, heard, epoch)
@@ -105,7 +108,7 @@ class Preview:
         """One picture: val inputs, their reconstructions, then the prior draws, with one dB colour bar."""
         plt = plots.pyplot()
         cols = max(len(recon), math.ceil(len(prior) / 2))
-        names = ([self.classes[d] for d in self.digits] if self.digits is not None
+        names = ([self.names[d] for d in self.digits] if self.digits is not None
                  else [f"prior {i}" for i in range(len(prior))])
         panels = {(0, i): (self.val[p], f"val {i} input") for i, p in enumerate(self.pick)}
         panels |= {(1, i): (r, f"val {i} model") for i, r in enumerate(recon)}
@@ -124,7 +127,7 @@ class Preview:
         plt = plots.pyplot()
         proj, (x_name, y_name), _ = plots.latent_projection(z_mean)
         fig, ax = plt.subplots(figsize=(4.5, 4), dpi=72)
-        k = len(self.classes)
+        k = len(self.names)
         points = ax.scatter(proj[:, 0], proj[:, 1], c=self.val_digits, cmap="tab10" if k <= 10 else "nipy_spectral",
                             vmin=-0.5, vmax=k - 0.5, s=8)
         bar = fig.colorbar(points, ax=ax, ticks=range(k), label="class")
