@@ -127,8 +127,7 @@ def label(src: Path, files: list[str], settings) -> Labelled:
         kind, evidence = settings.layout, "--layout"
     if kind in ("audiomnist", "fsdd"):
         if settings.classes:
-            raise UsageError(f"--classes: the {kind} layout's classes are the digits 0-9",
-                             "leave out --classes, or pick digits with --layout folders on a copy sorted by digit")
+            raise UsageError(f"--classes: the {kind} layout's classes are the digits 0-9", "leave out --classes")
         return _digits(kind, evidence, files, settings)
     labelled = {"speech-commands": _speech_commands, "folders": _folders, "csv": _csv}[kind](src, files, settings)
     labelled.evidence = evidence

@@ -288,7 +288,8 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
             good.append((rec, length))
         if not good:
             raise DataError(f"no usable recordings under {src} ({len(files)} files looked at, {len(dropped)} dropped)",
-                            "see why each was dropped with --verbose, or choose --layout")
+                            "unreadable, empty, silent and duplicate files are dropped: check the recordings, or "
+                            "choose --layout")
         if labelled.kind in DIGIT_LAYOUTS:
             lo, hi = (float(v) for v in np.percentile(np.asarray(lengths), settings.length_percentiles))
         else:
