@@ -5,8 +5,9 @@ user who downloads Speech Commands has: word folders `zero/ ... nine/` of
 `HASH_nohash_N.wav` (16 kHz, 16-bit, 1 s, the word in the middle), a
 `_background_noise_/` folder, a README, and `validation_list.txt` /
 `testing_list.txt` made by the dataset's own rule (`sc_which_set`: sha1 of the
-speaker hash). Each source speaker is made into `--voices` speakers (its hash a
-seeded draw), each played 0.88-1.12x faster, with its own gain, spectral tilt and
+speaker hash). Each source speaker is made into `--voices` speakers (each hash a
+seeded draw that the rule puts in the split wanted: voice 9 of every 10 in val,
+voice 10 in test), each played 0.88-1.12x faster, with its own gain, spectral tilt and
 noise floor (as `full_scale.py` makes voices), so that 2,500 recordings x 8 voices
 = 20,000 clips. Then, each stage its own process, as a user would run them:
 
@@ -47,10 +48,14 @@ RATE = 16000
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def voice(seed: int) -> dict:
-    """A made-up voice: its hash (8 hex digits, as the dataset's) and how it changes its source's recordings."""
+def voice(seed: int, split: int) -> dict:
+    """A made-up voice: its hash (8 hex digits, as the dataset's; drawn until the dataset's rule puts it in `split`,
+    0 train, 1 val, 2 test) and how it changes its source's recordings."""
     rng = np.random.default_rng(seed)
-    return {"hash": f"{int(rng.integers(2**32)):08x}", "speed": float(rng.uniform(0.88, 1.12)),
+    name = f"{int(rng.integers(2**32)):08x}"
+    while sc_which_set(name, 0.1, 0.1) != split:
+        name = f"{int(rng.integers(2**32)):08x}"
+    return {"hash": name, "speed": float(rng.uniform(0.88, 1.12)),
             "gain_db": float(rng.uniform(-12, 0)), "tilt": float(rng.uniform(-0.6, 0.6)),
             "snr_db": float(rng.uniform(25, 45))}
 
@@ -73,9 +78,10 @@ def build_corpus(root: Path, source: common.Recordings, voices: int) -> dict:
     n = 0
     for k, speaker in enumerate(source.speakers):
         for j in range(voices):
-            v = voice(1000 * k + j)
+            n_voice = k * voices + j  # every 10th voice validates and the next tests: the dataset's 80/10/10
+            which = {8: 1, 9: 2}.get(n_voice % 10, 0)
+            v = voice(1000 * k + j, which)
             rng = np.random.default_rng(10_000 + 1000 * k + j)
-            which = sc_which_set(v["hash"], 0.1, 0.1)
             for (d, s, t), path in sorted(source.files.items()):
                 if s != speaker:
                     continue

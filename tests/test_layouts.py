@@ -107,6 +107,8 @@ def test_speech_commands_classes_select_and_order(tmp_path, capsys):
     assert {(int(d), p.split("/")[0]) for d, p in zip(arrays["digit"], arrays["path"])} == {(0, "yes"), (1, "no")}
     rc, err = _preprocess(capsys, src, tmp_path / "set2", "--classes", "yes,down")
     assert rc == 2 and err == "error: --classes: down not found in " + str(src) + " (found: no, up, yes)\n"
+    rc, err = _preprocess(capsys, src, tmp_path / "set3", "--split-by", "speaker")
+    assert rc == 2 and err.startswith("error: --split-by speaker: Speech Commands is split by its list files")
 
 
 def test_speech_commands_without_lists_split_by_the_dataset_hash(tmp_path, capsys):

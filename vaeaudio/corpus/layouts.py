@@ -175,6 +175,9 @@ def _not_audio(rel: str) -> dict:
 
 def _speech_commands(src: Path, files: list[str], settings) -> Labelled:
     """`WORD/HASH_nohash_N.wav`; the split from the list files when present, else the dataset's hashing rule."""
+    if settings.split_by == "speaker":
+        raise UsageError("--split-by speaker: Speech Commands is split by its list files or its hashing rule, which "
+                         "hold out whole speakers already", "leave out --split-by")
     dropped, named = [], []
     for rel in files:
         parts = rel.split("/")
