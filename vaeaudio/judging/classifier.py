@@ -48,17 +48,19 @@ def newest(root: Path = runs.DEFAULT_ROOT) -> Path:
 
 @dataclass
 class Prediction:
-    """Predicted digits of WAV files."""
+    """Predicted classes of WAV files."""
 
     paths: list[Path]
-    probs: np.ndarray  # (n, 10)
+    probs: np.ndarray  # (n, C)
+    classes: list[str]  # the classifier's class names, in label order
 
     def summary(self) -> str:
-        return "\n".join(f"{p}\t{int(pr.argmax())}\t{pr.max():.3f}" for p, pr in zip(self.paths, self.probs))
+        return "\n".join(f"{p}\t{self.classes[int(pr.argmax())]}\t{pr.max():.3f}"
+                         for p, pr in zip(self.paths, self.probs))
 
 
 def predict(settings: PredictSettings) -> Prediction:
-    """The digit and its probability for each WAV of `settings.wavs`."""
+    """The class (the digit, for a digit classifier) and its probability for each WAV of `settings.wavs`."""
     judge = Judge(settings.model or newest())
     probs, _ = judge.predict(judge.featurise_files(settings.wavs))
-    return Prediction(list(settings.wavs), probs)
+    return Prediction(list(settings.wavs), probs, judge.classes)
