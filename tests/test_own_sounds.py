@@ -140,3 +140,21 @@ def test_recogniser_grammar_from_class_names(names, heard, capsys):
                                          "(dog_bark, chirp2)")
         assert recognise.for_classes(names) is None
         assert capsys.readouterr().err.strip().endswith("recogniser off: " + why)
+
+
+def test_evaluate_and_report_name_the_classes(sounds_run, tmp_path, capsys):
+    data, run = sounds_run
+    assert main(["evaluate", str(run), "--samples-per-digit", "4", "--quiet"]) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    generation, heard = metrics["generation"], metrics["recogniser"]
+    assert generation["samples"] == 12 and sorted(generation["generated_accuracy_per_digit"]) == sorted(CLASSES)
+    assert heard["recogniser"] == "pocketsphinx en-us, one of the 3 class words or noise/silence"
+    assert set(heard["real"]["per_digit"]) <= set(CLASSES) and heard["generated"]["clips"] == 12
+    assert (run / "eval" / "latent_digit.png").is_file()
+    listened = sorted((run / "eval" / "listen").glob("*_model.wav"))
+    assert listened and all(p.name.split("_")[1] in CLASSES for p in listened)
+    out = tmp_path / "page"
+    assert main(["report", str(run), "--out", str(out), "--samples", "1", "--no-recogniser", "--quiet"]) == 0
+    page = (out / "index.html").read_text()
+    assert "Ask for a class" in page and "asked for chirp" in page and "class tone" in page
+    assert json.loads((out / "report.json").read_text())["runs"][0]["classes"] == list(CLASSES)
