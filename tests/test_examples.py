@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import typer
 
-from vaeaudio.cli import app
+from vaeaudio.cli import app, main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.sh"))
@@ -25,6 +25,22 @@ def test_latent_walk_writes_one_wav_per_step(tiny_cond_run, tmp_path):
     for f in files:
         y, sr = sf.read(f)
         assert sr == 22050 and y.shape == (17640,) and 0.85 < np.abs(y).max() <= 1.0
+
+
+def test_interpolate_uses_the_api_on_an_export(tiny_cond_run, tmp_path):
+    from vaeaudio.corpus.sample import SAMPLE
+
+    assert main(["export", str(tiny_cond_run), "--out", str(tmp_path / "export"), "--quiet"]) == 0
+    interpolate = runpy.run_path(str(EXAMPLES / "interpolate.py"))["interpolate"]
+    files = interpolate(tmp_path / "export", SAMPLE / "3_george_0.wav", SAMPLE / "3_theo_1.wav", tmp_path / "morph",
+                        steps=3, digit=3)
+    assert [f.name for f in files] == ["step-00.wav", "step-01.wav", "step-02.wav"]
+    waves = [sf.read(f)[0] for f in files]
+    assert all(w.shape == (17640,) and 0.85 < np.abs(w).max() <= 1.0 for w in waves)
+    assert not np.array_equal(waves[0], waves[2])
+    imports = {line.split()[1] for line in (EXAMPLES / "interpolate.py").read_text().splitlines()
+               if line.startswith(("import ", "from ")) and "__future__" not in line}
+    assert {i for i in imports if i.startswith("vaeaudio")} == {"vaeaudio"}  # the API alone
 
 
 def _commands(script: Path) -> list[list[str]]:

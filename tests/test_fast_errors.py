@@ -30,6 +30,7 @@ def _run(args: list[str]) -> dict:
     (["synth", "--run", "{tmp}/nope", "--z", "0", "0", "{tmp}/x.wav"], 1, "no training run at"),
     (["synth", "--run", "{tmp}/nope", "--z", "0", "--random", "2", "{tmp}/x"], 2, "choose exactly one of"),
     (["evaluate", "{tmp}/nope"], 1, "no training run at"),
+    (["export", "{tmp}/nope"], 1, "no training run at"),
     (["report", "--run", "{tmp}/nope"], 1, "no training run at"),
     (["train", "mlp", "--data", "{tmp}/nope"], 1, "nope"),
     (["train", "--resume", "{tmp}/nope"], 1, "no training run at"),

@@ -15,6 +15,7 @@ from vaeaudio.settings import (
     DemoSettings,
     DownloadSettings,
     EvaluateSettings,
+    ExportSettings,
     PredictSettings,
     PreprocessSettings,
     ReportSettings,
@@ -26,7 +27,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 VERBS = {
     ("demo",): DemoSettings, ("download",): DownloadSettings, ("preprocess",): PreprocessSettings,
     ("train",): TrainSettings, ("evaluate",): EvaluateSettings, ("report",): ReportSettings,
-    ("synth",): SynthSettings, ("classifier", "train"): ClassifierSettings, ("classifier", "predict"): PredictSettings,
+    ("synth",): SynthSettings, ("export",): ExportSettings, ("classifier", "train"): ClassifierSettings,
+    ("classifier", "predict"): PredictSettings,
 }
 #: Fields a verb shows its own way: synth's --z switch, its Z values and OUT.
 OWN_WAY = {("synth", "z"): "--z", ("synth", "out"): "OUT"}

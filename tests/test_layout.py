@@ -8,7 +8,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vaeaudio"
 #: Bottom to top. `vaeaudio/__init__.py` (the version and the Python API) is outside the order.
-LAYERS = ("util", "settings", "sound", "formats", "corpus", "models", "training", "judging", "listening", "demo", "cli")
+LAYERS = ("util", "settings", "sound", "formats", "corpus", "models", "training", "exporting", "judging", "listening",
+          "demo", "cli")
 
 
 def _imports() -> dict[str, set[str]]:

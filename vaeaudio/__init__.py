@@ -9,3 +9,12 @@ cheap: TensorFlow is imported only by the stages that train or run models.
 """
 
 __version__ = "0.1.0"
+
+
+def load(path=None):
+    """A trained model to make sound with: `vaeaudio.load("runs/latest/export")` (an export, no TensorFlow) or a
+    run directory (default runs/latest). See `vaeaudio.listening.api.Model`: `sample_rate`, `latent_dim`,
+    `classes`, `synth(...)`, `encode(...)`, `decode(...)`, `spectrogram(...)`."""
+    from vaeaudio.listening.api import load as load_model
+
+    return load_model(path)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaeaudio.corpus.sample import SAMPLE
 from vaeaudio.settings import (
     RECIPES,
     DemoSettings,
@@ -28,8 +29,6 @@ from vaeaudio.settings import (
 )
 from vaeaudio.util import progress
 
-#: The embedded sample (see sample/ATTRIBUTION.md: FSDD, CC BY-SA 4.0).
-SAMPLE = Path(__file__).resolve().parent / "sample"
 #: Generated clips per digit that evaluate judges (the figure the demo prints).
 SAMPLES_PER_DIGIT = 10
 #: The recipe scaled to the sample: 16 clips a step (its 189 training clips make 12 steps an epoch), and a

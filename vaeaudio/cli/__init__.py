@@ -27,6 +27,7 @@ from vaeaudio.settings import (
     DemoSettings,
     DownloadSettings,
     EvaluateSettings,
+    ExportSettings,
     PredictSettings,
     PreprocessSettings,
     ReportSettings,
@@ -177,7 +178,7 @@ def synth(given: dict,
           values: Annotated[Optional[list[str]], typer.Argument(
               metavar="Z", help="With --z: the latent point's values.")] = None,
           out: Annotated[Optional[Path], typer.Argument(metavar="OUT", help=SynthSettings.help("out"))] = None):
-    """Decode latent points of a run to WAV files.
+    """Decode latent points of a run or an export to WAV files.
 
     `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`, `--label bell --random 3
     DIR`.
@@ -188,6 +189,19 @@ def synth(given: dict,
         raise UsageError(f"unexpected argument(s) {' '.join(values)}: only OUTDIR follows --random N / --grid N")
     settings = SynthSettings.build(**given, z=(values or []) if z else None, out=out)
     from vaeaudio.listening.synth import synth as run
+
+    return run(settings)
+
+
+@verb(app, ExportSettings)
+def export(given: dict):
+    """Write a finished run as ONNX graphs for use without TensorFlow.
+
+    RUN/export/ (or --out) gets decoder.onnx, encoder.onnx and export.json, checked against the run on real clips;
+    then `vaeaudio synth --run RUN/export ...` or `vaeaudio.load("RUN/export")` work without TensorFlow.
+    """
+    settings = ExportSettings.build(**given)
+    from vaeaudio.exporting.export import export as run
 
     return run(settings)
 
@@ -255,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except ModuleNotFoundError as exc:  # a TF-free install (docs/usage.md#without-tensorflow) asked to train
+        if _flags["debug"]:
+            raise
+        _error(f"this command needs the Python module {exc.name!r}, which is not installed here (an install without "
+               "TensorFlow makes sound from exports only; `pip install -e .` installs everything)")
+        return 1
     except Exception as exc:  # the last line of defence
         if _flags["debug"]:
             raise

@@ -27,6 +27,10 @@ and through the model), then the tables, then each run in detail. The folder
     OUT/<run>/  curves.png latent_digit.png latent_speaker.png clipN.png clipN_{original,representation,model}.wav
                 gen/dD_sS.wav (or gen/rR_sS.wav)  map/tNN.wav  map/gRR-CC.wav
 
+An export folder (`vaeaudio export`) in a run's place gives what needs no
+training data: the run's settings and its generated clips, made with
+onnxruntime (no evaluate, test clips, plots or latent map).
+
 It is written into a hidden sibling folder and moved into place at the end.
 HTML lives in `vaeaudio.listening.page`.
 """
@@ -42,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaeaudio.formats import latents
+from vaeaudio.formats import exports, latents
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.settings import EvaluateSettings, ReportSettings
 from vaeaudio.sound import dsp
@@ -264,8 +268,39 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
     return {"points": points, "grid": grid, "grid_n": settings.grid if grid else 0}
 
 
+def _export_section(folder: Path, dest: Path, settings: ReportSettings) -> dict:
+    """What the page shows of an export: everything that needs no training data (the run's settings and generated
+    clips, heard by the recogniser), with onnxruntime; no evaluate, test clips, plots or latent map."""
+    from vaeaudio.listening.sources import open_source
+
+    source = open_source(folder)
+    config, model = source.config, source.load()
+    transform = config.transform()
+    recogniser = None
+    if settings.recogniser:
+        from vaeaudio.judging.recognise import Recogniser
+
+        recogniser = Recogniser()
+    dest.mkdir(parents=True)
+    mixture = source.mixture(settings.prior)
+    power = source.sharpen_power(settings.sharpen, model, mixture)
+    generated = _generated(dest, model, config, settings, power, _Labeller(None, recogniser, transform.sample_rate),
+                           mixture)
+    wavs = sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.wav"))
+    trained = config.train_settings()
+    return {"name": dest.name, "run": str(folder), "evaluate": f"not made ({source.name}: no training data)",
+            "metrics": {"losses": {}, "model": trained.describe(), "epochs": trained.epochs},
+            "settings": config.settings, "model": config.model,
+            "data": {"root": config.data.root, "split_by": "-", "clips": config.data.clips},
+            "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds}, "judge": None,
+            "recogniser": recogniser is not None, "plots": {}, "clips": [], "generated": generated, "map": None,
+            "wavs": wavs}
+
+
 def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
-    """Everything the page shows of one run; its files go to `dest` (OUT/<run name>)."""
+    """Everything the page shows of one run (or export: `_export_section`); its files go to `dest` (OUT/<name>)."""
+    if exports.is_export(run):
+        return _export_section(run, dest, settings)
     from vaeaudio.formats.runs import load_config
     from vaeaudio.models.saving import load_model
     from vaeaudio.models.sharpen import sharpen_power
@@ -325,7 +360,8 @@ def report(settings: ReportSettings) -> ReportResult:
     from vaeaudio.listening.page import page
 
     t0 = time.perf_counter()
-    runs = [resolve_run(r) for r in (settings.runs or [None])]
+    runs = [Path(r).resolve() if r is not None and exports.is_export(Path(r)) else resolve_run(r)
+            for r in (settings.runs or [None])]
     out = Path(settings.out or _default_out(runs))
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_report(out))):
         raise UsageError(f"--out {out} exists and is not a report folder",

@@ -18,6 +18,7 @@ median clip's is the most typical one (about -80 dB to 0 dB).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -26,7 +27,7 @@ import numpy as np
 
 from vaeaudio.formats import latents
 from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
-from vaeaudio.models.sharpen import sharpen_power
+from vaeaudio.listening.sources import open_source
 from vaeaudio.settings import SynthSettings
 from vaeaudio.sound import dsp
 from vaeaudio.sound.render import render
@@ -124,6 +125,20 @@ def _digits(settings: SynthSettings, conditional: bool, run: Path, files: list[P
     return digits, named
 
 
+def rendered(model, config, z: np.ndarray, digits: np.ndarray | None, settings: SynthSettings, power: float,
+             chunk: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """(part, waves (len(part), clip_samples) float32) of latent points z (n, L) [and digits (n,)], `chunk` at a
+    time: decoded by `model` (a run's or an export's), rendered with the run's audio settings and dB range as
+    `settings` (phase, iterations, seed) and `power` say. One phase stream for all chunks, so chunking does not
+    change the waves. The one path from latent points to sound of synth and the API (`vaeaudio.load`)."""
+    rng = np.random.default_rng(settings.seed)
+    for s in range(0, len(z), chunk):
+        part = slice(s, s + chunk)
+        spec = model.decode_all(z[part], None if digits is None else digits[part])
+        yield part, render(spec, config.data.db_min, config.data.db_max, config.transform(), settings.phase,
+                           settings.griffin_lim_iters, rng, sharpen=power)
+
+
 def synth(settings: SynthSettings) -> SynthResult:
     """Decode the requested latent points of a run and write one WAV each.
 
@@ -133,25 +148,21 @@ def synth(settings: SynthSettings) -> SynthResult:
     run, the latent points, the digits, the disk space) is made before the model
     and TensorFlow are loaded. Says when it replaces existing files.
     """
-    from vaeaudio.formats.runs import load_config, resolve_run
-    from vaeaudio.models.saving import finished_model, load_model
-
-    run = resolve_run(settings.run)
-    config = load_config(run)
-    finished_model(run)
+    source = open_source(settings.run)  # a run directory (Keras) or an export (onnxruntime, no TensorFlow)
+    run, config = source.path, source.config
     trained = config.train_settings()
-    mixture = latents.choose(run, settings.prior)
+    mixture = source.mixture(settings.prior)
     if mixture is not None and settings.random is not None:
-        progress.log(f"--prior {settings.prior}: drawing from {run.name}'s latent mixture ({latents.FILE})")
-    classes = tuple(config.classes())
+        progress.log(f"--prior {settings.prior}: drawing from {source.name}'s latent mixture ({source.mixture_file})")
+    classes = tuple(source.classes)
     z, files = latent_points(settings, trained.latent_dim, mixture, classes)
     digits, files = _digits(settings, trained.conditional, run, files, classes)
     transform = config.transform()
     resources.require_disk(settings.out.parent if settings.z is not None else settings.out,
                            len(files) * (2 * transform.clip_samples + 44) + 64 * len(files),
                            f"{len(files):,} WAV files of {transform.seconds:g} s")
-    model = load_model(run)
-    power = sharpen_power(settings.sharpen, model, config, mixture) if settings.phase != "zero" else 1.0
+    model = source.load()
+    power = source.sharpen_power(settings.sharpen, model, mixture) if settings.phase != "zero" else 1.0
     if settings.sharpen == "auto" and settings.phase != "zero":
         progress.detail(f"--sharpen auto: power {power:g} for {run.name}")
     table = settings.out / "z.csv" if settings.z is None else None
@@ -159,13 +170,8 @@ def synth(settings: SynthSettings) -> SynthResult:
     if existing:
         progress.log(f"replacing {existing:,} existing file(s) in {files[0].parent}")
     chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
-    rng = np.random.default_rng(settings.seed)  # one phase stream for all chunks: chunking does not change the waves
     with progress.bar(len(files), "synth", unit="clips") as bar:
-        for s in range(0, len(files), chunk):
-            part = slice(s, s + chunk)
-            spec = model.decode_all(z[part], None if digits is None else digits[part])
-            waves = render(spec, config.data.db_min, config.data.db_max, transform, settings.phase,
-                           settings.griffin_lim_iters, rng, sharpen=power)
+        for part, waves in rendered(model, config, z, digits, settings, power, chunk):
             for f, wave in zip(files[part], waves):
                 dsp.write_wav(f, wave, transform.sample_rate)
             bar.advance(len(waves))

@@ -12,6 +12,7 @@ from vaeaudio.settings.audio import CLIP_SAMPLES, GRIFFIN_LIM_ITERS, HOP_LENGTH,
 from vaeaudio.settings.base import PRIOR_HELP, Flag, Prior, Settings, Sharpen
 from vaeaudio.settings.corpus import DownloadSettings, PreprocessSettings
 from vaeaudio.settings.demo import DemoSettings
+from vaeaudio.settings.exporting import ExportSettings
 from vaeaudio.settings.judging import ClassifierSettings, EvaluateSettings, PredictSettings
 from vaeaudio.settings.listening import ReportSettings, SynthSettings
 from vaeaudio.settings.training import KERNEL_PATHS, MLP_HIDDEN, RECIPES, RESUME_FLAGS, STRIDED_FILTERS, TrainSettings
@@ -19,6 +20,6 @@ from vaeaudio.settings.training import KERNEL_PATHS, MLP_HIDDEN, RECIPES, RESUME
 __all__ = [
     "CLIP_SAMPLES", "GRIFFIN_LIM_ITERS", "HOP_LENGTH", "KERNEL_PATHS", "MLP_HIDDEN", "N_FFT", "PRIOR_HELP", "RECIPES",
     "RESUME_FLAGS", "SAMPLE_RATE", "STRIDED_FILTERS", "TOP_DB", "ClassifierSettings", "DemoSettings",
-    "DownloadSettings", "EvaluateSettings", "Flag", "PredictSettings", "PreprocessSettings", "Prior",
+    "DownloadSettings", "EvaluateSettings", "ExportSettings", "Flag", "PredictSettings", "PreprocessSettings", "Prior",
     "ReportSettings", "Settings", "Sharpen", "SynthSettings", "TrainSettings",
 ]

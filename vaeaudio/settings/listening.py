@@ -15,7 +15,8 @@ from vaeaudio.settings.judging import EvaluateSettings
 class SynthSettings(Settings):
     """`vaeaudio synth`: decode latent points of a trained run to WAV files."""
 
-    run: Annotated[Path | None, Flag("RUN")] = Field(None, description="Run directory (default: runs/latest).")
+    run: Annotated[Path | None, Flag("RUN")] = Field(None, description="Run directory (default: runs/latest), or "
+                                                     "an export folder (`vaeaudio export`: no TensorFlow needed).")
     z: list[float] | None = Field(None, description="Decode the latent point given as Z values before OUT.wav: one "
                                                     "value per latent dimension (negative values welcome).")
     random: int | None = Field(None, ge=1, le=100_000, description="Decode N random draws, from where --prior says.")
