@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from vaeaudio.corpus.scan import META_FILE, Recording, parse_name
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES, MAX_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES, MAX_CLASSES
 from vaeaudio.util.errors import DataError, UsageError
 
 #: Audio files the non-digit layouts read (through soundfile: any rate, any channel count, 16/24/32-bit or float).

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.util.errors import ModelError, UsageError
 from vaeaudio.util.files import replacing
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
 from vaeaudio.util.errors import DataError, ModelError, UsageError

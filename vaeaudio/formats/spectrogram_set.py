@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.shards import read_shard
 from vaeaudio.sound import dsp
 from vaeaudio.util.clock import timestamp
@@ -30,10 +31,6 @@ FORMAT = "vaeaudio-spectrograms/1"
 MANIFEST = "manifest.json"
 #: Folder, inside a spectrogram set, of the digit classifier `evaluate` trains and reuses.
 CLASSIFIER_CACHE = "classifier"
-#: The classes of a digit set (AudioMNIST, FSDD), and of every manifest written before sets had `classes`.
-DIGIT_CLASSES = tuple(str(d) for d in range(10))
-#: The most classes a set may have: labels are stored as int8.
-MAX_CLASSES = 127
 
 
 def shard_name(split: str, index: int) -> str:

@@ -25,7 +25,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from vaeaudio.formats import latents
-from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, DIGIT_CLASSES, SpectrogramSet
+from vaeaudio.formats.classes import DIGIT_CLASSES
+from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
 from vaeaudio.judging import judge, metrics
 from vaeaudio.judging.judge import MODEL, Judge
 from vaeaudio.settings import ClassifierSettings

@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio.formats import runs
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES, SpectrogramSet
+from vaeaudio.formats.classes import DIGIT_CLASSES
+from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import ClassifierSettings
 from vaeaudio.sound import dsp

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.sound import dsp
 from vaeaudio.util import progress
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from html import escape
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES, SPLITS
+from vaeaudio.formats.spectrogram_set import SPLITS
 
 #: matplotlib's tab10, the digit colours of evaluate's latent plots.
 DIGIT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",

@@ -26,7 +26,7 @@ from statistics import NormalDist
 import numpy as np
 
 from vaeaudio.formats import latents
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.listening.sources import open_source
 from vaeaudio.settings import SynthSettings
 from vaeaudio.sound import dsp

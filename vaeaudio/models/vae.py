@@ -34,8 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
 
 #: The classes of a conditional model when none are given: the ten digits.
 DIGITS = len(DIGIT_CLASSES)

@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
 from vaeaudio.sound import plots
 from vaeaudio.util.arrays import evenly
 

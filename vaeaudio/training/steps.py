@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 
-from vaeaudio.formats.spectrogram_set import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.models import kernels
 from vaeaudio.settings import TrainSettings
 from vaeaudio.util import progress
