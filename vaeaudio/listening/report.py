@@ -278,9 +278,9 @@ def _export_section(folder: Path, dest: Path, settings: ReportSettings) -> dict:
     transform = config.transform()
     recogniser = None
     if settings.recogniser:
-        from vaeaudio.judging.recognise import Recogniser
+        from vaeaudio.judging import recognise
 
-        recogniser = Recogniser()
+        recogniser = recognise.for_classes(source.classes)
     dest.mkdir(parents=True)
     mixture = source.mixture(settings.prior)
     power = source.sharpen_power(settings.sharpen, model, mixture)
@@ -290,7 +290,7 @@ def _export_section(folder: Path, dest: Path, settings: ReportSettings) -> dict:
     trained = config.train_settings()
     return {"name": dest.name, "run": str(folder), "evaluate": f"not made ({source.name}: no training data)",
             "metrics": {"losses": {}, "model": trained.describe(), "epochs": trained.epochs},
-            "settings": config.settings, "model": config.model,
+            "settings": config.settings, "model": config.model, "classes": list(source.classes),
             "data": {"root": config.data.root, "split_by": "-", "clips": config.data.clips},
             "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds}, "judge": None,
             "recogniser": recogniser is not None, "plots": {}, "clips": [], "generated": generated, "map": None,
