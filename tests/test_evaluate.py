@@ -11,6 +11,7 @@ import pytest
 from vaeaudio.cli import main
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.judging import metrics
+from vaeaudio.judging.quality import MIN_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,29 @@ def test_recogniser_figures(evaluated, spec_small):
     assert 0 < h["seconds_per_clip"] < 0.5 and 0.25 <= h["sharpen"] <= 8  # reconstructions sharpened as synth would
     row = (evaluated / "eval" / "table.md").read_text().splitlines()[2]
     assert h["real_train"]["clips"] == SpectrogramSet(spec_small).clips("train") and h["real_train"]["accuracy"] >= 0.4
-    assert row.endswith(f"| - / {h['real_train']['accuracy']:.2f} | {h['reconstruction']['accuracy']:.2f} / "
-                        f"{h['representation']['accuracy']:.2f} |")
+    assert f"| - / {h['real_train']['accuracy']:.2f} | {h['reconstruction']['accuracy']:.2f} / " \
+           f"{h['representation']['accuracy']:.2f} |" in row
+
+
+def test_stoi_of_reconstructions_and_of_the_representation(evaluated, spec_small):
+    """STOI against the recordings, every test clip (fewer than --stoi-clips' 200) joined per speaker: the
+    representation alone is close to the recordings, a 3-epoch latent-2 model's reconstructions are further."""
+    m = json.loads((evaluated / "eval" / "metrics.json").read_text())
+    data = SpectrogramSet(spec_small)
+    q, test = m["quality"], data.arrays("test", ("speaker",))
+    names, counts = np.unique(test["speaker"].astype(str), return_counts=True)
+    seconds = data.transform.clip_samples / data.transform.sample_rate
+    speakers = sorted(str(n) for n, c in zip(names, counts) if c * seconds >= MIN_SECONDS)  # those STOI can score
+    assert len(speakers) >= 2 and q["clips"] == len(test["speaker"]) and q["phase"] == "pghi+gl"
+    for key in ("stoi_reconstruction", "stoi_representation"):
+        assert q[key]["groups"] == len(speakers) and sorted(q[key]["per_group"]) == speakers
+        assert q[key]["clips"] == sum(int(c) for n, c in zip(names, counts) if str(n) in speakers)
+        assert q[key]["mean"] == pytest.approx(np.mean(list(q[key]["per_group"].values())))
+        assert q[key]["se"] > 0
+    ceiling = q["stoi_representation"]["mean"]
+    assert ceiling > 0.8 and q["stoi_reconstruction"]["mean"] < ceiling
+    row = (evaluated / "eval" / "table.md").read_text().splitlines()[2]
+    assert row.endswith(f"| {q['stoi_reconstruction']['mean']:.2f} / {q['stoi_representation']['mean']:.2f} |")
 
 
 def test_latent_scores_match_a_hand_computation(evaluated, spec_small):

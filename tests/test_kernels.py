@@ -144,3 +144,89 @@ def test_native_bf16_reads_the_cpu_flags():
     # oneDNN held below the CPU's own ISA
     assert not kernels.native_bf16({"flags": ["avx512_bf16"], "env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}})
     assert kernels.native_bf16({"flags": ["avx512_bf16"], "env": {"ONEDNN_MAX_CPU_ISA": "avx512_core_bf16"}})
+
+
+def _slots():
+    return [((64, 32), "float32"), ((32, 64), "float32"), ((4, 2), "float32")]
+
+
+def test_auto_keeps_the_plan_whose_whole_step_is_fastest_and_caches_it(tmp_path, monkeypatch, capsys):
+    """Products timed alone favour the per-product winners (xla/openblas/onednn) and OpenBLAS everywhere over
+    oneDNN; in the step, oneDNN wins: it is kept, the step times are cached per machine and model, and another
+    machine chooses again."""
+    def time_paths(b, i, o, dtype, product):  # the per-product winners 100 GFLOP/s, the rest 80
+        fast = {"forward": "xla", "weight-grad": "openblas", "input-grad": "onednn"}[product]
+        return {p: (100.0 if p == fast else 80.0) for p in kernels._candidates(dtype)}
+
+    monkeypatch.setattr(kernels, "time_paths", time_paths)
+    monkeypatch.setattr(kernels, "MIN_FLOP", 2 * 8 * 32 * 32)  # (64, 32), (32, 64) at batch 8 are large
+    step_ms = {"onednn": 9.0, "xla": 11.0, "openblas": 14.0, "per-product": 10.0}
+    timed = []
+
+    def time_step(plans):
+        paths = {path for plan in plans[:2] for path in (plan.forward, plan.weight_grad, plan.input_grad)}
+        assert plans[2] == kernels.Plan()  # a small layer keeps oneDNN in every candidate
+        name = paths.pop() if len(paths) == 1 else "per-product"
+        timed.append(name)
+        return step_ms[name] / 1e3
+
+    progress.configure(quiet=False)
+    got = kernels.choose(_slots(), 8, time_step=time_step, model_key="m1", cache=tmp_path)
+    assert got == [kernels.Plan()] * 3
+    assert sorted(timed) == ["onednn", "openblas", "per-product", "xla"]
+    line = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"matmul kernels: onednn, the fastest whole step here \(9\.0 ms; per-product 10\.0 ms; "
+                        r"xla 11\.0 ms; openblas 14\.0 ms; steps timed in \d+\.\d s\)", line), line
+    (entry,) = json.loads((tmp_path / kernels.CACHE).read_text())["machines"].values()
+    assert entry["steps"]["m1"]["onednn"] == 0.009 and len(entry["steps"]["m1"]) == 4
+
+    timed.clear()  # the same machine and model: nothing timed
+    assert kernels.choose(_slots(), 8, time_step=time_step, model_key="m1", cache=tmp_path) == [kernels.Plan()] * 3
+    assert timed == [] and "steps cached in" in capsys.readouterr().err
+    step_ms["onednn"] = 20.0  # another model: timed again, the per-product plan wins there
+    got = kernels.choose(_slots(), 8, time_step=time_step, model_key="m2", cache=tmp_path)
+    assert got[:2] == [kernels.Plan("xla", "openblas", "onednn")] * 2 and len(timed) == 4
+    timed.clear()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # another machine: timed again
+    kernels.choose(_slots(), 8, time_step=time_step, model_key="m1", cache=tmp_path)
+    assert len(timed) == 4 and len(json.loads((tmp_path / kernels.CACHE).read_text())["machines"]) == 2
+
+
+def test_a_candidate_that_cannot_win_by_its_products_is_not_timed(tmp_path, monkeypatch, capsys):
+    def time_paths(b, i, o, dtype, product):  # OpenBLAS 4x slower than the rest on every product
+        return {"onednn": 100.0, "xla": 90.0, "openblas": 25.0}
+
+    monkeypatch.setattr(kernels, "time_paths", time_paths)
+    monkeypatch.setattr(kernels, "MIN_FLOP", 1)
+    timed = []
+    progress.configure(quiet=False)
+    kernels.choose(_slots()[:1], 8, time_step=lambda plans: timed.append(plans[0].forward) or 0.01,
+                   model_key="m", cache=tmp_path)
+    assert sorted(timed) == ["onednn", "xla"]
+    assert "openblas not tried (4.00x the best by its products alone)" in capsys.readouterr().err
+
+
+def test_fixed_kernels_and_no_timer_keep_the_per_product_choice(tmp_path, monkeypatch):
+    monkeypatch.setattr(kernels, "time_paths", _fake_rates([]))
+    monkeypatch.setattr(kernels, "MIN_FLOP", 1)
+    never = lambda plans: pytest.fail("timed a step")  # noqa: E731
+    assert kernels.choose(_slots(), 8, "xla", never, "m", tmp_path) == [kernels.Plan("xla", "xla", "xla")] * 3
+    assert kernels.choose(_slots(), 8, cache=tmp_path) == [kernels.Plan("xla", "openblas", "onednn")] * 3
+
+
+def test_timing_steps_leaves_the_model_as_built(monkeypatch):
+    """The whole-step choice runs real steps (at learning rate 0) on the built model: its weights, optimizer
+    state and random generators are those of a model built without timing."""
+    monkeypatch.setattr(kernels, "MIN_FLOP", 1)
+    settings = TrainSettings(kind="mlp", hidden=(16,), batch_size=4)
+    plain = build_model(settings.model_copy(update={"kernels": "onednn"}), (6, 5))
+    timed = []
+    monkeypatch.setattr(kernels, "choose", lambda slots, batch, force, time_step, key, cache=None: (
+        timed.append(time_step([kernels.Plan("xla", "xla", "xla")] * len(slots))),
+        [kernels.Plan()] * len(slots))[1])
+    model = build_model(settings, (6, 5))
+    assert len(timed) == 1 and timed[0] > 0
+    for a, b in zip([*plain.variables, *plain.optimizer.variables], [*model.variables, *model.optimizer.variables],
+                    strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)

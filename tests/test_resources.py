@@ -82,7 +82,7 @@ def test_a_request_that_cannot_fit_on_disk_is_refused(tiny_run, tmp_path, monkey
     monkeypatch.setattr(resources.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))
     assert main(["synth", "--run", str(tiny_run), "--random", "100", str(tmp_path / "out"), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: 100 WAV files of 0.8 s need 4 MB but {tmp_path} has 1 MB free "
+        f"error: 100 WAV files of 0.8 s need 3.54 MB but {tmp_path} has 1 MB free "
         "(ask for fewer clips or choose a folder on a larger disk)")
     assert not (tmp_path / "out").exists()
 

@@ -28,6 +28,7 @@ from vaeaudio.settings import (
     TrainSettings,
 )
 from vaeaudio.util import progress
+from vaeaudio.util.errors import UsageError
 
 #: Generated clips per digit that evaluate judges (the figure the demo prints).
 SAMPLES_PER_DIGIT = 10
@@ -78,6 +79,8 @@ def demo(settings: DemoSettings) -> DemoResult:
 
     t0 = time.perf_counter()
     out = settings.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; the demo writes a folder", "choose a new folder, e.g. --out demo")
     progress.log(f"demo 1/5: preprocess {len(list(SAMPLE.glob('*.wav')))} FSDD clips from {SAMPLE}")
     spec = out / "spectrograms"
     preprocess(PreprocessSettings(src=SAMPLE, out=spec, seed=settings.seed))

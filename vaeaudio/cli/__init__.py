@@ -254,13 +254,18 @@ def main(argv: list[str] | None = None) -> int:
         rv = command.main(args=rest, prog_name="vaeaudio", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except VaeAudioError as exc:
+        if exc.output:
+            print(exc.output)
         if _flags["debug"]:
             raise
         _error(exc.line())
         return exc.exit_code
-    except typer.Abort:
-        _error("aborted")
-        return 130
+    except typer.Abort as exc:  # click turns Ctrl-C and EOFError into Abort: only the first is an interrupt
+        cause = exc.__cause__ or exc.__context__
+        if cause is None or isinstance(cause, KeyboardInterrupt):
+            _error("interrupted")
+            return 130
+        return _unexpected(cause)
     except typer.TyperException as exc:  # usage errors of the parser: an unknown flag, a missing argument
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
@@ -275,16 +280,22 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"this command needs the Python module {exc.name!r}, which is not installed here (an install without "
                "TensorFlow makes sound from exports only; `pip install -e .` installs everything)")
         return 1
-    except Exception as exc:  # the last line of defence
-        if _flags["debug"]:
-            raise
-        problem = environment_error(exc)  # no space, read-only, permission denied: not a bug
-        if problem is not None:
-            _error(problem.line())
-            return problem.exit_code
-        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
-               "and please report it)")
-        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    """An exception that is not a `VaeAudioError`: an environment problem (no space, read-only, permission
+    denied: not a bug) or an internal error, as one line; re-raised with --debug."""
+    if _flags["debug"]:
+        raise exc
+    problem = environment_error(exc)
+    if problem is not None:
+        _error(problem.line())
+        return problem.exit_code
+    _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
+           "and please report it)")
+    return 1
 
 
 def commands(group=None, path: tuple[str, ...] = ()):

@@ -16,6 +16,7 @@ import typer
 import typer.core
 
 from vaeaudio.settings import Settings
+from vaeaudio.util.errors import Interrupted
 
 #: Placeholders of values by the type the command line reads them as.
 _METAVARS = {int: "N", float: "X", Path: "DIR", str: "TEXT"}
@@ -150,7 +151,12 @@ def verb(group: typer.Typer, model: type[Settings], name: str | None = None, *, 
                 value, key = values.pop(p.name), p.name.removesuffix(_ALSO)
                 if value is not None:
                     given[key] = [*given[key], *value] if key in given else value
-            typer.echo(body(given, **values).summary())
+            try:
+                result = body(given, **values)
+            except KeyboardInterrupt:  # here, before Typer makes it a silent exit 130
+                raise Interrupted("interrupted", "files are written whole or not at all; run the same command "
+                                                 "again") from None
+            typer.echo(result.summary())
 
         command.__signature__ = inspect.Signature([*extras, *fields])
         doc = inspect.cleandoc(body.__doc__)

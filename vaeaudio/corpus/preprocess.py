@@ -36,6 +36,7 @@ from vaeaudio import __version__
 from vaeaudio.corpus.layouts import Labelled, label
 from vaeaudio.corpus.scan import META_FILE, Recording, probe, scan
 from vaeaudio.corpus.splits import split_by_speaker, split_by_take, split_rest
+from vaeaudio.formats.runs import runs_using
 from vaeaudio.formats.shards import ShardWriter, read_plan_id, read_shard
 from vaeaudio.formats.spectrogram_set import (
     CLASSIFIER_CACHE,
@@ -43,6 +44,7 @@ from vaeaudio.formats.spectrogram_set import (
     SPLITS,
     Manifest,
     ShardInfo,
+    SpectrogramSet,
     shard_name,
     verify_shard,
 )
@@ -50,7 +52,7 @@ from vaeaudio.settings import PreprocessSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
 from vaeaudio.util.errors import DataError, Interrupted, UsageError
-from vaeaudio.util.files import sha256_file
+from vaeaudio.util.files import read_json, sha256_file
 
 #: The layouts whose classes are the digits and whose manifests, shards and splits are as they always were.
 DIGIT_LAYOUTS = ("audiomnist", "fsdd")
@@ -169,6 +171,23 @@ def _load_current(out: Path, settings: PreprocessSettings, fingerprint: str) -> 
     return m, recorded
 
 
+def _identity_before(out: Path, settings: PreprocessSettings) -> str | None:
+    """The identity of the set already at `out` (None: none); `UsageError` when it was made from another source
+    than `settings.src`, unless `settings.overwrite`."""
+    try:
+        old = SpectrogramSet(out)
+        identity = old.identity()
+    except (DataError, OSError, ValueError, RecursionError):
+        return None
+    if Path(old.manifest.source.root) != settings.src.resolve() and not settings.overwrite:
+        used = runs_using(out)
+        raise UsageError(f"--out {out} is a spectrogram set made from {old.manifest.source.root}, not from --src "
+                         f"{settings.src}" + (f"; {len(used)} run(s) were trained on it: "
+                                              f"{', '.join(map(str, used[:3]))}" if used else ""),
+                         "choose another --out, or give --overwrite to replace it")
+    return identity
+
+
 def _reusable(path: Path, plan_id: str, recorded: str | None) -> bool:
     """True when the shard at `path` was written for `plan_id` and is whole: its sha256 is the one the old
     manifest recorded, or (a shard of an interrupted run, which no manifest describes) its values read back sound."""
@@ -187,7 +206,7 @@ def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
     for rel in files:
         if rel.rsplit("/", 1)[-1] == META_FILE:
             try:
-                meta = json.loads(Path(src, rel).read_text(encoding="utf-8"))
+                meta = read_json(Path(src, rel))
                 return (meta if isinstance(meta, dict) else {}), rel
             except (OSError, ValueError):
                 return {}, rel
@@ -252,6 +271,7 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
     current, recorded = _load_current(out, settings, fingerprint)
     if current is not None:
         return PreprocessResult(out, current, time.perf_counter() - t0, up_to_date=True)
+    before = _identity_before(out, settings)
 
     meta, meta_path = _speaker_meta(src, files) if labelled.kind in DIGIT_LAYOUTS else ({}, None)
     if meta_path is not None and not meta:
@@ -361,5 +381,10 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
                 "long": {"rule": settings.long, "clips": long}, **labelled.info},
     )
     manifest.save(out)
+    if before is not None and before != SpectrogramSet(out).identity():
+        used = runs_using(out)
+        progress.log(f"note: {out} now holds other content than before (a new identity)"
+                     + (f"; {len(used)} run(s) trained on it ({', '.join(map(str, used[:3]))}) will not resume or "
+                        "evaluate on it" if used else ""))
     return PreprocessResult(out, manifest, time.perf_counter() - t0, featurised=n_todo,
                             reused_shards=len(shards) - len(todo))

@@ -23,6 +23,11 @@ import numpy as np
 import soundfile as sf
 
 from vaeaudio.sound import dsp
+from vaeaudio.util.files import regular
+
+#: Recordings longer than this (s, by their header) are dropped before they are read: a spoken digit lasts about
+#: a second, and decoding takes 4-8 bytes of memory per byte of a 16-bit file (a 600 MB WAV took 3 GB).
+MAX_SECONDS = 60.0
 
 #: AudioMNIST's speaker metadata file (a JSON object keyed by speaker id), in its `data/` folder.
 META_FILE = "audioMNIST_meta.txt"
@@ -71,7 +76,12 @@ def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, int, 
     out = []
     for rel in paths:
         try:
-            data = Path(root, rel).read_bytes()
+            seconds = dsp.seconds_of(Path(root, rel))
+            if seconds is not None and seconds > MAX_SECONDS:
+                out.append(("", 0, 0, "length", f"{seconds:,.0f} s long: longer than {MAX_SECONDS:g} s (by its header; "
+                                             "not decoded)"))
+                continue
+            data = regular(Path(root, rel)).read_bytes()
         except OSError as exc:
             out.append(("", 0, 0, "unreadable", unreadable_reason(Path(root, rel), exc)))
             continue
@@ -98,11 +108,13 @@ def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, int, 
 
 
 def unreadable_reason(path: Path, exc: OSError) -> str:
-    """Why the file or folder `path` could not be read, for the manifest's `dropped` list."""
-    if path.is_symlink() and not path.exists():
-        return f"dangling symlink to {os.readlink(path)}"
+    """Why the file or folder `path` could not be read, for the manifest's `dropped` list (never raises: a link
+    into a folder that cannot be searched is a reason too)."""
     if isinstance(exc, FileNotFoundError):
-        return "vanished while preprocess was running"
+        try:
+            return f"dangling symlink to {os.readlink(path)}"
+        except OSError:
+            return "vanished while preprocess was running"
     return f"cannot be read: {exc.strerror or exc}"
 
 
@@ -114,7 +126,7 @@ def scan(src: Path, exclude: Path | None = None) -> tuple[list[str], str, list[d
     reported. Hidden folders and files (`.git`, download's `.vaeaudio-download.json`,
 macOS's `._*`, ...) and `exclude` (the output folder,
     when it lies inside `src`) are skipped. The fingerprint hashes each path,
-    size and mtime. Folders that cannot be listed and dangling symlinks come back
+    size, mtime and ctime. Folders that cannot be listed and dangling symlinks come back
     as `dropped` entries ({path, kind, reason}), never silently skipped.
     """
     files, problems = [], []
@@ -161,10 +173,10 @@ macOS's `._*`, ...) and `exclude` (the output folder,
             except OSError as exc:  # a dangling symlink, or a file removed since the folder was listed
                 problems.append({"path": rel_of(full), "kind": "unreadable", "reason": unreadable_reason(full, exc)})
                 continue
-            files.append((rel_of(full), st.st_size, st.st_mtime_ns))
+            files.append((rel_of(full), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     files.sort()
-    for rel, size, mtime in files:
-        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+    for rel, size, mtime, ctime in files:  # ctime: a rewrite that keeps the size and restores the mtime changes it
+        h.update(f"{rel}\0{size}\0{mtime}\0{ctime}\n".encode())
     for p in sorted(problems, key=lambda d: d["path"]):
         h.update(f"{p['path']}\0{p['reason']}\n".encode())
     return [f[0] for f in files], h.hexdigest(), problems

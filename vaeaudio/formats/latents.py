@@ -22,7 +22,7 @@ import numpy as np
 
 from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.util.errors import ModelError, UsageError
-from vaeaudio.util.files import replacing
+from vaeaudio.util.files import regular, replacing
 
 FILE = "latents.npz"
 FORMAT = "vaeaudio-latents/1"
@@ -59,16 +59,44 @@ class LatentMixture:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> LatentMixture:
-        """Read a mixture written by `save`; a foreign or damaged file is a `ModelError`."""
+    def load(cls, path: Path, latent_dim: int | None = None, conditional: bool | None = None) -> LatentMixture:
+        """Read a mixture written by `save`; a foreign or damaged file, or one that does not fit a run of
+        `latent_dim` dimensions (conditional or not), is a `ModelError`."""
         try:
-            with np.load(path) as f:
+            with np.load(regular(path), allow_pickle=False) as f:
                 if str(f["format"]) != FORMAT:
                     raise ValueError(f"format {f['format']}")
-                return cls(f["weights"], f["means"], f["cholesky"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{path} is not a {FORMAT} file ({exc})",
-                             "delete it to sample from N(0, I), or retrain the run") from None
+                arrays = [f[k] for k in ("weights", "means", "cholesky")]
+                if not all(np.issubdtype(a.dtype, np.number) and not np.iscomplexobj(a) for a in arrays):
+                    raise ValueError("it holds values that are not real numbers")
+                mixture = cls(*(a.astype(np.float64) for a in arrays))
+            mixture.check(latent_dim, conditional)
+            return mixture
+        except Exception as exc:  # noqa: BLE001 - numpy raises many kinds (EOFError for an empty file) for a bad one
+            raise _unusable(path, exc) from None
+
+    def check(self, latent_dim: int | None = None, conditional: bool | None = None) -> None:
+        """`ValueError` unless the arrays have the shapes of the module docstring (for `latent_dim` and
+        `conditional` when given), are finite, and each group's weights are >= 0 and sum to 1."""
+        g, k = self.weights.shape if self.weights.ndim == 2 else (0, 0)
+        dim = self.means.shape[-1] if self.means.ndim == 3 else 0
+        if not g or self.means.shape != (g, k, dim) or self.cholesky.shape != (g, k, dim, dim) or g not in (1, 10):
+            raise ValueError(f"shapes {self.weights.shape}, {self.means.shape}, {self.cholesky.shape} are not "
+                             "(G, K), (G, K, L), (G, K, L, L) with G 1 or 10")
+        if latent_dim is not None and dim != latent_dim:
+            raise ValueError(f"{dim} latent dimensions; the run has {latent_dim}")
+        if conditional is not None and self.conditional != conditional:
+            raise ValueError(f"{g} group(s); the run is {'' if conditional else 'not '}conditional")
+        if not all(np.isfinite(a).all() for a in (self.weights, self.means, self.cholesky)):
+            raise ValueError("it holds NaN or Inf")
+        if (self.weights < 0).any() or not np.allclose(self.weights.sum(1), 1.0, atol=1e-6):
+            raise ValueError("the weights of a group are negative or do not sum to 1")
+
+
+def _unusable(path: Path, exc: Exception) -> ModelError:
+    why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+    return ModelError(f"{path} is not a {FORMAT} file ({why})",
+                      "delete it to sample from N(0, I), or retrain the run")
 
 
 def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0,
@@ -106,9 +134,20 @@ def store(run: Path, z: np.ndarray, digits: np.ndarray | None, components: int, 
 
 
 def load(run: Path) -> LatentMixture | None:
-    """The mixture stored in `run`, or None when it has none."""
+    """The mixture stored in `run` (checked against the run's latent size and conditioning), or None when it has
+    none."""
+    from vaeaudio.formats.runs import load_config
+
     path = Path(run) / FILE
-    return LatentMixture.load(path) if path.is_file() else None
+    if not path.exists():
+        return None
+    mixture = LatentMixture.load(path)
+    trained = load_config(run).settings
+    try:
+        mixture.check(trained.get("latent_dim"), trained.get("conditional"))
+    except ValueError as exc:
+        raise _unusable(path, exc) from None
+    return mixture
 
 
 def choose(run: Path, prior: str) -> LatentMixture | None:

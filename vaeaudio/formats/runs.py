@@ -23,13 +23,13 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
 from vaeaudio.util.errors import DataError, ModelError, UsageError
-from vaeaudio.util.files import replacing
+from vaeaudio.util.files import read_json, replacing
 
 FORMAT = "vaeaudio-run/1"
 CONFIG = "config.json"
@@ -45,8 +45,10 @@ HISTORY_COLUMNS = ("epoch", *(f"{split}_{k}" for split in ("train", "val") for k
 class DataInfo(BaseModel):
     """The spectrogram set a run was trained on."""
 
+    model_config = ConfigDict(allow_inf_nan=False)  # a NaN dB range would render every clip as full-scale DC
     root: str
-    manifest_sha256: str
+    manifest_sha256: str  # of the manifest file, as written (runs before `identity` are matched by it)
+    identity: str | None = None  # `SpectrogramSet.identity` (None: run predates it)
     shape: tuple[int, int]
     clips: dict[str, int]
     db_min: float  # median over the train split of each clip's dB minimum (to undo the [0, 1] scaling)
@@ -129,6 +131,21 @@ def lock_new_run(run: Path, held: contextlib.ExitStack) -> None:
         raise refuse
 
 
+def runs_using(set_root: Path) -> list[Path]:
+    """The run directories under `runs/` (of the current folder, and beside the set) trained on the spectrogram set
+    at `set_root`, as far as they can be found."""
+    target, found = Path(set_root).resolve(), set()
+    for root in {DEFAULT_ROOT.resolve(), target.parent / DEFAULT_ROOT}:
+        for cfg in sorted(root.glob(f"*/{CONFIG}")) if root.is_dir() else ():
+            try:
+                data = read_json(cfg).get("data") or {}
+                if Path(data.get("root", "")).resolve() == target:
+                    found.add(cfg.parent)
+            except (OSError, ValueError, AttributeError, RecursionError):
+                continue
+    return sorted(found)
+
+
 def resolve_run(path: str | Path | None) -> Path:
     """The run directory `path` (default `runs/latest`), resolved; `ModelError` if it is not one."""
     given = Path(path) if path is not None else DEFAULT_ROOT / LATEST
@@ -153,7 +170,7 @@ def load_config(run: Path) -> RunConfig:
     """The validated `config.json` of run directory `run`."""
     path = Path(run) / CONFIG
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_json(path)
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path} is unreadable ({exc})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
@@ -162,6 +179,13 @@ def load_config(run: Path) -> RunConfig:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ModelError(f"{path} is damaged: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
+    if config.data.db_min >= config.data.db_max:
+        raise ModelError(f"{path} is damaged: its dB range {config.data.db_min:g} to {config.data.db_max:g} is empty")
+    try:
+        if config.data.audio is not None:
+            dsp.Transform.checked(config.data.audio)
+    except ValueError as exc:
+        raise ModelError(f"{path} is damaged: its audio settings are out of range ({exc})") from None
     if config.data.audio is None:
         config.data.audio = _older_run_audio(Path(run), config)
     return config
@@ -176,7 +200,7 @@ def _older_run_audio(run: Path, config: RunConfig) -> dict:
     how = f"the defaults of that time ({found})"
     try:
         spec_set = SpectrogramSet(config.data.root)
-        if spec_set.sha256() == config.data.manifest_sha256:
+        if spec_set.same_as(config.data.identity, config.data.manifest_sha256):
             found, how = spec_set.transform, f"those of its set {spec_set.root}"
     except (OSError, DataError):  # the set is gone or unreadable: the defaults
         pass

@@ -11,7 +11,9 @@ for a set whose manifest predates them).
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,10 @@ from pydantic import BaseModel, ValidationError
 from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.shards import read_shard
 from vaeaudio.sound import dsp
+from vaeaudio.util import progress
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError
-from vaeaudio.util.files import replacing, sha256_file
+from vaeaudio.util.files import read_json, replacing, sha256_file
 
 #: Format tag of the spectrogram set; bumped whenever the contract changes.
 #: The splits of a spectrogram set, in order.
@@ -31,6 +34,12 @@ FORMAT = "vaeaudio-spectrograms/1"
 MANIFEST = "manifest.json"
 #: Folder, inside a spectrogram set, of the digit classifier `evaluate` trains and reuses.
 CLASSIFIER_CACHE = "classifier"
+#: Manifest fields that say when, by which version and from where a set was written, not what it holds: left out
+#: of its identity (`SpectrogramSet.identity`), so a repair that rewrites the same content keeps it.
+VOLATILE = ("created", "vaeaudio_version", "source")
+#: Largest difference (of [0, 1] values) between a clip's spectrogram and its source recording's made again, for
+#: the recording to count as the clip's original: the same file gives the same bytes; another one differs by tenths.
+SAME_SPECTROGRAM = 1e-3
 
 
 def shard_name(split: str, index: int) -> str:
@@ -98,7 +107,7 @@ class Manifest(BaseModel):
             raise DataError(f"no spectrogram set at {root}: {MANIFEST} is missing",
                             f"run `vaeaudio preprocess --out {root}` first")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = read_json(path)
         except (OSError, ValueError) as exc:
             raise DataError(f"{path} is not readable JSON ({exc})", "re-run `vaeaudio preprocess`") from None
         fmt = raw.get("format") if isinstance(raw, dict) else None
@@ -106,10 +115,15 @@ class Manifest(BaseModel):
             raise DataError(f"{path} is not a {FORMAT} manifest (format: {fmt!r})",
                             "re-run `vaeaudio preprocess` with this version of vaeaudio")
         try:
-            return cls.model_validate(raw)
+            manifest = cls.model_validate(raw)
+            dsp.Transform.checked(manifest.settings)
         except ValidationError as exc:
             raise DataError(f"{path} is damaged: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
                             "re-run `vaeaudio preprocess`") from None
+        except ValueError as exc:
+            raise DataError(f"{path} is damaged: its audio settings are out of range ({exc})",
+                            "re-run `vaeaudio preprocess`") from None
+        return manifest
 
     @classmethod
     def build(cls, *, settings, fingerprint, n_files, shape, bounds, plan, shards, dropped,
@@ -141,13 +155,15 @@ class Manifest(BaseModel):
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
-def verify_shard(path: Path, shard: ShardInfo) -> None:
-    """`DataError` naming `path` unless it exists with the size and sha256 the manifest records.
+def verify_shard(path: Path, shard: ShardInfo, src: str | None = None) -> None:
+    """`DataError` naming `path` unless it exists with the size and sha256 the manifest records; the hint names
+    the command that repairs it (with the set's source folder `src`).
 
     Hashing costs well under reading the shard; a file is hashed again only
     when its size or mtime changes.
     """
-    hint = f"re-run `vaeaudio preprocess --out {path.parent}`: it rewrites damaged shards"
+    hint = (f"re-run `vaeaudio preprocess {f'--src {src} ' if src else ''}--out {path.parent}` with the set's other "
+            "settings: it rewrites damaged shards")
     try:
         st = path.stat()
     except OSError:
@@ -169,6 +185,7 @@ class SpectrogramSet:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.manifest = Manifest.load(self.root)
+        self.unverified: dict[str, str] = {}  # source recordings `recording` refused: path -> why
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -190,24 +207,61 @@ class SpectrogramSet:
         """True when the classes are the digits "0".."9" in order (an AudioMNIST or FSDD set)."""
         return tuple(self.manifest.classes) == DIGIT_CLASSES
 
-    def recording(self, path: str) -> np.ndarray | None:
+    def recording(self, path: str, spec: np.ndarray | None = None) -> np.ndarray | None:
         """The source recording `path` (relative to the set's source root, as in a shard's `path`) cut as preprocess
-        cut it: (clip_samples,) float32 at the set's sample rate; None when it is no longer there."""
+        cut it: (clip_samples,) float32 at the set's sample rate. None when it is no longer there, cannot be read
+        as audio, or (given the clip's `spec` (bins, frames) from the set) no longer makes that spectrogram: it was
+        replaced or changed since preprocessing, so it is not the clip's original. Why is kept in `unverified`."""
         source = Path(self.manifest.source.root) / str(path)
-        if not source.is_file():
-            return None
-        return self.transform.to_clip(*dsp.read(source))
+        try:
+            clip = self.transform.to_clip(*dsp.read(source))
+        except FileNotFoundError:
+            why = "missing"
+        except (OSError, ValueError) as exc:
+            why = f"unreadable ({exc})"
+        else:
+            if spec is None or np.abs(self.transform.featurise(clip[None])[0][0] - spec).max() <= SAME_SPECTROGRAM:
+                return clip
+            why = "changed since preprocessing"
+        self.unverified[str(path)] = why
+        return None
 
-    def recordings(self, paths) -> np.ndarray | None:
-        """`recording` of each of `paths` (n,) -> (n, clip_samples); None when any of them is no longer there."""
-        clips = [self.recording(p) for p in paths]
+    def recordings(self, paths, specs: np.ndarray | None = None) -> np.ndarray | None:
+        """`recording` of each of `paths` (n,) [checked against `specs` (n, bins, frames)] -> (n, clip_samples);
+        None when any of them is not there as it was."""
+        clips = [self.recording(p, None if specs is None else specs[i]) for i, p in enumerate(paths)]
         if any(c is None for c in clips):
             return None
         return np.stack(clips) if clips else np.zeros((0, self.transform.clip_samples), np.float32)
 
+    def say_unverified(self) -> None:
+        """One line naming the source recordings found missing or changed (`recording`) since the last call."""
+        if self.unverified:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(Counter(
+                w.split(" (")[0] for w in self.unverified.values()).items()))
+            first = next(iter(self.unverified.items()))
+            progress.log(f"note: {len(self.unverified)} source recording(s) of {self.root} not played as originals "
+                         f"({kinds}; e.g. {first[0]}: {first[1]})")
+            self.unverified.clear()
+
     def sha256(self) -> str:
-        """SHA-256 of the manifest file (which names every shard's hash): the set's identity."""
+        """SHA-256 of the manifest file (which names every shard's hash): what runs made before `identity` record."""
         return sha256_file(self.root / MANIFEST)
+
+    def identity(self) -> str:
+        """The set's identity: SHA-256 of the manifest's content (every field, those added later included, but the
+        `VOLATILE` ones; the shards' hashes stand for the clips), the same for a set written again with the same
+        content."""
+        raw = read_json(self.root / MANIFEST)
+        content = {k: v for k, v in raw.items() if k not in VOLATILE}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+    def same_as(self, identity: str | None, manifest_sha256: str | None = None) -> bool:
+        """Whether this is the set a run or classifier recorded: by its `identity`, or for one made before
+        identities (which recorded only the manifest file's sha256) by that."""
+        if identity is not None:
+            return identity == self.identity()
+        return manifest_sha256 == self.sha256()
 
     def clips(self, split: str) -> int:
         """Number of clips in `split` ('train', 'val' or 'test')."""
@@ -224,7 +278,7 @@ class SpectrogramSet:
         parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
         for shard in self._split(split).shards:
             path = self.root / shard.file
-            verify_shard(path, shard)
+            verify_shard(path, shard, self.manifest.source.root)
             for name, arr in read_shard(path, fields, len(self.manifest.classes)).items():
                 parts[name].append(arr)
         shape = {"spec": (0, *self.shape)}

@@ -12,7 +12,7 @@ from vaeaudio.formats import runs
 from vaeaudio.judging import judge
 from vaeaudio.judging.judge import MODEL, Judge
 from vaeaudio.settings import ClassifierSettings, PredictSettings
-from vaeaudio.util.errors import ModelError
+from vaeaudio.util.errors import DataError, ModelError
 
 
 @dataclass
@@ -60,7 +60,22 @@ class Prediction:
 
 
 def predict(settings: PredictSettings) -> Prediction:
-    """The class (the digit, for a digit classifier) and its probability for each WAV of `settings.wavs`."""
+    """The class (the digit, for a digit classifier) and its probability for each WAV of `settings.wavs`; when some
+    cannot be read, a `DataError` naming them that carries the predictions of the others (printed first)."""
     judge = Judge(settings.model or newest())
-    probs, _ = judge.predict(judge.featurise_files(settings.wavs))
-    return Prediction(list(settings.wavs), probs, judge.classes)
+    good, failed = [], []
+    for path in settings.wavs:
+        try:
+            judge.featurise_files([path])
+            good.append(path)
+        except DataError as exc:
+            if len(settings.wavs) == 1:
+                raise
+            failed.append(str(exc))
+    done = Prediction(good, judge.predict(judge.featurise_files(good))[0] if good else
+                      np.zeros((0, len(judge.classes))), judge.classes)
+    if failed:
+        raise DataError(f"{len(failed)} of {len(settings.wavs)} file(s) could not be classified: {failed[0]}"
+                        + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),
+                        "the others' digits are printed above" if good else None, output=done.summary() or None)
+    return done

@@ -12,6 +12,8 @@ For each run (default `runs/latest`), on the spectrogram set it was trained on:
 - listening material in RUN/eval/listen/: for a few test clips, the original
   recording, the clip through the representation alone (spectrogram -> Griffin-Lim:
   the ceiling any model can reach), and the clip through the model;
+- STOI (`vaeaudio.judging.quality`) of the reconstructions of up to `--stoi-clips` test clips, and
+  of those clips through the representation alone, against the recordings, joined per speaker;
 - generated clips judged twice: by a digit classifier trained on the same set
   (`vaeaudio.judging.generation`: is the digit in the spectrogram?) and by an independent
   speech recogniser (`vaeaudio.judging.recognise`: would a listener hear it?), which also
@@ -32,7 +34,7 @@ import numpy as np
 from vaeaudio.formats import latents
 from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SPLITS, SpectrogramSet
-from vaeaudio.judging import metrics, tables
+from vaeaudio.judging import metrics, quality, tables
 from vaeaudio.settings import EvaluateSettings
 from vaeaudio.sound import dsp, plots
 from vaeaudio.sound.render import render
@@ -85,13 +87,36 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
     model = render(recon, test["db_min"][pick], test["db_max"][pick], t, **how)
     for j, i in enumerate(pick):
         stem = f"clip{j}_{'digit' if data.digit_classes else ''}{test['class'][i]}_{test['speaker'][i]}"
-        original = data.recording(test["path"][i])
+        original = data.recording(test["path"][i], test["spec"][i])
         if original is not None:
             written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(original),
                                              t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_representation.wav", ceiling[j], t.sample_rate)))
         written.append(str(dsp.write_wav(out / f"{stem}_model.wav", model[j], t.sample_rate)))
+    data.say_unverified()
     return written
+
+
+def _quality(data: SpectrogramSet, test: dict, z_mean: np.ndarray, model, settings) -> dict | None:
+    """STOI (`quality.stoi_by_group`, joined per speaker) against the recordings of `settings.stoi_clips` test
+    clips spread evenly: of the model's reconstructions from the encoder means, and of the clips through the
+    representation alone (the ceiling), both rendered with `settings.phase`. None when no recording is there."""
+    idx = evenly(len(test["spec"]), settings.stoi_clips)
+    originals = {int(i): data.recording(test["path"][i], test["spec"][i]) for i in idx}  # only what made the clip
+    idx = np.array([i for i in idx if originals[int(i)] is not None], dtype=int)
+    data.say_unverified()
+    if len(idx) == 0:
+        progress.log(f"STOI skipped: the recordings of {data.root}'s test clips are not there as they were")
+        return None
+    reference = np.stack([originals[int(i)] for i in idx])
+    t, how = data.transform, {"phase": settings.phase, "n_iter": settings.griffin_lim_iters, "seed": settings.seed}
+    db = test["db_min"][idx], test["db_max"][idx]
+    representation = render(test["spec"][idx], *db, t, **how)
+    reconstruction = render(model.decode_all(z_mean[idx], test["digit"][idx]), *db, t, **how)
+    speakers = test["speaker"][idx]
+    return {"stoi_reconstruction": quality.stoi_by_group(reference, reconstruction, speakers, t.sample_rate),
+            "stoi_representation": quality.stoi_by_group(reference, representation, speakers, t.sample_rate),
+            "clips": int(len(idx)), "phase": settings.phase}
 
 
 def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
@@ -106,7 +131,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         raise DataError(f"{data.root} was made with other audio settings ({data.transform}) than {run.name} was "
                         f"trained on ({config.transform()})", "evaluate on a set made with the run's settings")
     model = load_model(run)
-    same_data = data.sha256() == config.data.manifest_sha256
+    same_data = data.same_as(config.data.identity, config.data.manifest_sha256)
     if not same_data:
         progress.log(f"note: {data.root} is not the spectrogram set {run.name} was trained on")
     beta = float(config.settings.get("beta", 1.0))
@@ -134,6 +159,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     figures = _plots(out, ftest["z_mean"], test, history, show, recon_of(show), config.transform(), run.name,
                      "digit" if data.digit_classes else "class")
     listen = _listen(out / "listen", data, test, recon_of(pick), pick, settings) if len(pick) else []
+    sound_quality = _quality(data, test, ftest["z_mean"], model, settings) if settings.stoi_clips else None
     generation, digits, heard, recogniser = None, None, [], None
     if settings.samples_per_digit or settings.recogniser:
         from vaeaudio.models.sharpen import sharpen_power
@@ -200,8 +226,10 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         },
         "generation": generation,
         "recogniser": listening,
+        "quality": sound_quality,
         "units": {"losses": "nats per clip (sum over bins / latent dims, mean over clips)",
-                  "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1"},
+                  "training_seconds": "s", "knn_digit_accuracy": "fraction of test clips", "silhouette": "-1..1",
+                  "stoi": "0..1, mean over speakers of each speaker's clips joined (se: its standard error)"},
         "plots": figures,
         "listen": listen,
         "settings": settings.model_dump(mode="json", exclude={"runs"}),

@@ -60,7 +60,7 @@ def cached_judge(data: SpectrogramSet) -> Judge:
 
 def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> str | None:
     """Why a cached judge cannot serve `data` with today's settings `wanted`, or None when it can."""
-    if judge.config["data"]["manifest_sha256"] != data.sha256():
+    if not data.same_as(judge.config["data"].get("identity"), judge.config["data"]["manifest_sha256"]):
         return "the cached one was trained on other data"
     same = {k: v for k, v in judge.config["settings"].items() if k not in ("data", "out")} == \
         wanted.model_dump(mode="json", exclude={"data", "out"})
@@ -192,7 +192,8 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
                             {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
     for key, split in (("real_train", train), ("real", test)):
         heard_real = _heard_in_chunks(recogniser, len(split["path"]),
-                                      lambda part, p=split["path"]: data.recordings(p[part]), transform)
+                                      lambda part, s=split: data.recordings(s["path"][part], s["spec"][part]),
+                                      transform)
         out[key] = (recognise.scores(heard_real, split["digit"], split["speaker"], classes)
                     if heard_real is not None else None)
     phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips

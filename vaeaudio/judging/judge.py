@@ -31,7 +31,6 @@ of every epoch).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError, ModelError
+from vaeaudio.util.files import read_json
 
 MODEL = "classifier.keras"
 CONFIG = "config.json"
@@ -124,14 +124,14 @@ class Judge:
             raise ModelError(f"no classifier in {self.folder} ({MODEL} or {CONFIG} missing)",
                              "train one with `vaeaudio classifier train`")
         try:
-            self.config = json.loads(cfg.read_text(encoding="utf-8"))
+            self.config = read_json(cfg)
             if not isinstance(self.config, dict) or self.config.get("format") != FORMAT:
                 raise ValueError(f"format {self.config.get('format') if isinstance(self.config, dict) else None!r}")
             missing = [k for k in ("data", "preprocess", "settings", "accuracy")
                        if not isinstance(self.config.get(k), dict)]
             if missing or "manifest_sha256" not in self.config["data"]:
                 raise ValueError(f"no {(missing or ['data.manifest_sha256'])[0]}")
-        except ValueError as exc:
+        except (OSError, ValueError) as exc:
             raise ModelError(f"{cfg} is not a {FORMAT} config ({exc})") from None
         progress.import_tensorflow_quietly()
         _noise_floor_layer()  # registered before loading a model that holds one
@@ -236,7 +236,7 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
         "format": FORMAT,
         "created": timestamp(),
         "data": {"root": str(data.root.resolve()), "manifest_sha256": data.sha256(),
-                 "split_by": data.manifest.split_by},
+                 "identity": data.identity(), "split_by": data.manifest.split_by},
         "preprocess": data.manifest.settings,
         "shape": list(data.shape),
         "classes": data.classes,

@@ -12,7 +12,7 @@ from vaeaudio.util.files import write_text
 
 COLUMNS = ("run", "model", "epochs", "training time (s)", "train loss", "val loss", "test loss",
            "kNN digit acc", "silhouette (digit)", "IS gen / real", "generated acc",
-           "heard gen / real train", "heard recon / repr")
+           "heard gen / real train", "heard recon / repr", "STOI recon / repr")
 
 
 def row(r: dict) -> list[str]:
@@ -23,7 +23,13 @@ def row(r: dict) -> list[str]:
             f(r["losses"]["test"]["total"], ".2f"), f(r["latent"]["knn_digit_accuracy"], ".3f"),
             f(r["latent"]["silhouette_digit"], ".3f"),
             f"{g['inception_score']:.2f} / {g['real_test_inception_score']:.2f}" if g else "-",
-            f(g.get("generated_accuracy") if g else None, ".3f"), *_heard(r.get("recogniser"))]
+            f(g.get("generated_accuracy") if g else None, ".3f"), *_heard(r.get("recogniser")), _stoi(r.get("quality"))]
+
+
+def _stoi(q: dict | None) -> str:
+    """STOI of the reconstructions / of the representation alone, as a table cell."""
+    value = lambda key: "-" if (q or {}).get(key, {}).get("mean") is None else f"{q[key]['mean']:.2f}"
+    return "-" if not q else f"{value('stoi_reconstruction')} / {value('stoi_representation')}"
 
 
 def _heard(h: dict | None) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from html import escape
+from urllib.parse import quote
 
 from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
@@ -24,7 +25,7 @@ MAP_SIZE = 480  # SVG user units of the latent map's side
 
 
 def _num(v, fmt: str = ".3f") -> str:
-    if v is None or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, int):
         return f"{v:,}"
@@ -61,9 +62,15 @@ def _heard(h: dict, names=DIGIT_CLASSES) -> str:
     return ", ".join(parts) or "not judged"
 
 
+def _url(path: str) -> str:
+    """A relative path (POSIX) as the value of an HTML src or href: percent-encoded (a run named `a#b?c%d` is a
+    path, not a fragment or a query), then HTML-escaped."""
+    return escape(quote(path, safe="/"))
+
+
 def _audio(src: str, label: str) -> str:
-    return (f'<figure class="player"><audio controls preload="metadata" src="{escape(src)}" '
-            f'aria-label="{escape(label)}"><a href="{escape(src)}">{escape(label)}</a></audio>'
+    return (f'<figure class="player"><audio controls preload="metadata" src="{_url(src)}" '
+            f'aria-label="{escape(label)}"><a href="{_url(src)}">{escape(label)}</a></audio>'
             f"<figcaption>{escape(label)}</figcaption></figure>")
 
 
@@ -149,7 +156,7 @@ def _plots(s: dict) -> str:
     names = {"curves": "Loss curves per epoch (train and val, nats per clip)",
              "latent_digit": "Test clips' latent means by digit",
              "latent_speaker": "Test clips' latent means by speaker"}
-    figs = [f'<figure class="plot {"wide" if k == "curves" else ""}"><img src="{escape(src)}" '
+    figs = [f'<figure class="plot {"wide" if k == "curves" else ""}"><img src="{_url(src)}" '
             f'alt="{escape(names[k])} of {escape(s["name"])}" '
             f'><figcaption>{escape(names[k])}</figcaption></figure>' for k, src in s["plots"].items()]
     return '<div class="plots">' + "".join(figs) + "</div>" if figs else "<p>No plots (evaluate wrote none).</p>"
@@ -166,7 +173,7 @@ def _clips(s: dict) -> str:
         cards.append(f'<article class="clip"><h4>Test clip {n}: {_kind(s)} {escape(names[c["digit"]])}, '
                      f'speaker {escape(c["speaker"])}</h4>'
                      f'<div class="players">{players}</div>'
-                     f'<img src="{escape(c["png"])}" alt="spectrograms of test clip {n}: input and through the model, '
+                     f'<img src="{_url(c["png"])}" alt="spectrograms of test clip {n}: input and through the model, '
                      f'time in s, frequency in Hz, level in dB"></article>')
     return "".join(cards)
 
@@ -232,20 +239,20 @@ def _latent_map(s: dict) -> str:
     for g in grid:
         x, y = xy(g["z"])
         label = f"decoded z = ({g['z'][0]:+.2f}, {g['z'][1]:+.2f}): {_heard(g['heard'], names)}"
-        parts.append(f'<a class="pt grid" href="{escape(g["src"])}" data-label="{escape(label)}" '
+        parts.append(f'<a class="pt grid" href="{_url(g["src"])}" data-label="{escape(label)}" '
                      f'aria-label="{escape(label)}">'
                      f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14"/>'
                      f'<title>{escape(label)}</title></a>')
-        rows.append(f'<li><a href="{escape(g["src"])}">{escape(label)}</a></li>')
+        rows.append(f'<li><a href="{_url(g["src"])}">{escape(label)}</a></li>')
     for p in pts:
         x, y = xy(p["z"])
         label = (f"test clip, {kind} {names[p['digit']]}, speaker {p['speaker']}, z = ({p['z'][0]:+.2f}, "
                  f"{p['z'][1]:+.2f}): {_heard(p['heard'], names)}")
-        parts.append(f'<a class="pt test" href="{escape(p["src"])}" data-label="{escape(label)}" '
+        parts.append(f'<a class="pt test" href="{_url(p["src"])}" data-label="{escape(label)}" '
                      f'aria-label="{escape(label)}">'
                      f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{DIGIT_COLOURS[p["digit"] % 10]}"/>'
                      f"<title>{escape(label)}</title></a>")
-        rows.append(f'<li><a href="{escape(p["src"])}">{escape(label)}</a></li>')
+        rows.append(f'<li><a href="{_url(p["src"])}">{escape(label)}</a></li>')
     legend = "".join(f'<li><span class="swatch" style="background:{DIGIT_COLOURS[d % 10]}"></span>{escape(name)}</li>'
                      for d, name in enumerate(names))
     what = (f"Circles: {len(pts)} test clips at their latent means, coloured by {kind} (they play the recording). "
@@ -277,7 +284,7 @@ def _expect(s: dict) -> str:
     parts = [f"{escape(str(m.get('model', '')))}, {_num(s['model'].get('parameters'))} parameters, "
              f"{m.get('epochs')} epochs on {_num(clips)} training clips"]
     gen, real = (rec.get("generated") or {}).get("accuracy"), (rec.get("real_train") or {}).get("accuracy")
-    if gen is not None and real is not None:
+    if _num(gen) != "–" and _num(real) != "–":
         parts.append(f"the recogniser hears the digit asked for in {100 * gen:.0f}% of its generated clips, "
                      f"and in {100 * real:.0f}% of the real recordings of the same voices")
     return "; ".join(parts) + "."
@@ -303,7 +310,8 @@ def _listen(s: dict) -> str:
         cells = [f"{n}: {kind} {escape(names[c['digit']])}, {escape(c['speaker'])}"]
         for how in ("original", "model"):
             a = by_kind.get(how)
-            cells.append(_audio(a["src"], f"{how}: {_heard(a['heard'], names)}") if a else "recording missing")
+            cells.append(_audio(a["src"], f"{how}: {_heard(a['heard'], names)}") if a else
+                         "recording missing or changed")
         rows.append(cells)
     clips = _table("Test clips: the recording | through the model", ["clip", "original", "model"], rows,
                    "audio-grid") if rows else ""
@@ -326,7 +334,7 @@ def _run(s: dict) -> str:
 def page(sections: list[dict]) -> str:
     """The whole report page for the runs' sections (in order): sound first, then tables, then each run's detail."""
     names = ", ".join(s["name"] for s in sections)
-    nav = "".join(f'<li><a href="#run-{escape(s["name"])}">{escape(s["name"])}</a></li>' for s in sections)
+    nav = "".join(f'<li><a href="#run-{_url(s["name"])}">{escape(s["name"])}</a></li>' for s in sections)
     return f"""<!doctype html>
 <html lang="en">
 <head>

@@ -37,6 +37,7 @@ HTML lives in `vaeaudio.listening.page`.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -47,13 +48,14 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio.formats import exports, latents
-from vaeaudio.formats.spectrogram_set import SpectrogramSet
+from vaeaudio.formats.spectrogram_set import SPLITS, SpectrogramSet
 from vaeaudio.settings import EvaluateSettings, ReportSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util import progress
 from vaeaudio.util.arrays import evenly
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import UsageError
+from vaeaudio.util.files import read_json
 
 #: The format of report.json (/2: each clip's `heard` is {"recogniser": d, "classifier": [d, p]}).
 FORMAT = "vaeaudio-report/2"
@@ -103,9 +105,11 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
     why = "none yet"
     if path.is_file():
         try:
-            m = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+            m = read_json(path)
+        except (OSError, ValueError):
             m, why = {}, "metrics.json is unreadable"
+        if m and not _usable(m):
+            m, why = {}, "metrics.json is damaged"
         if m and path.stat().st_mtime < model.stat().st_mtime:
             why = "the model is newer"
         elif m and m.get("settings") != wanted:
@@ -115,6 +119,28 @@ def evaluated(run: Path, settings: EvaluateSettings) -> tuple[dict, str]:
             return m, "reused"
     progress.log(f"report: running evaluate on {run.name} ({why})")
     return evaluate_run(run, settings.model_copy(update={"runs": [run]})), f"ran ({why})"
+
+
+def _number(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _usable(m) -> bool:
+    """Whether metrics.json `m` has the shape the page reads (dicts where it reads dicts, numbers or nulls where it
+    reads numbers); one that does not (tampered, or hand-edited) is evaluated again."""
+    if not isinstance(m, dict) or not isinstance(m.get("model"), str) or not isinstance(m.get("latent_dim"), int):
+        return False
+    if not all(isinstance(m.get(k), dict) for k in ("losses", "latent", "data", "settings")):
+        return False
+    if not all(isinstance(m.get(k), dict) or m.get(k) is None for k in ("generation", "recogniser")):
+        return False
+    rec = m.get("recogniser") or {}
+    return (all(_number(m.get(k)) for k in ("epochs", "training_seconds", "parameters"))
+            and all(isinstance(m["losses"].get(s), dict) and all(map(_number, m["losses"][s].values()))
+                    for s in SPLITS)
+            and all(_number(v) for k, v in m["latent"].items())
+            and isinstance(m["data"].get("clips", {}), dict)
+            and all(isinstance(rec.get(k), dict) or rec.get(k) is None for k in ("generated", "real_train")))
 
 
 class _Labeller:
@@ -154,7 +180,7 @@ def _labeller(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sam
     used = (metrics.get("generation") or {}).get("classifier")
     if settings.classifier:
         judge = Judge(settings.classifier)
-    elif used and Path(used).is_dir():
+    elif isinstance(used, str) and Path(used).is_dir():
         judge = Judge(Path(used))
     else:
         judge = cached_judge(data)
@@ -168,9 +194,10 @@ def _wavs(folder: Path, names: list[str], waves: np.ndarray, sr: int, run_dir: P
             for n, w in zip(names, waves)]
 
 
-def _original(data: SpectrogramSet, path: str) -> np.ndarray | None:
-    """The source recording of a clip, peak-normalised as every WAV on the page; None when it is gone."""
-    wave = data.recording(path)
+def _original(data: SpectrogramSet, test: dict, i: int) -> np.ndarray | None:
+    """The source recording of test clip i, peak-normalised as every WAV on the page; None when it is gone or is
+    no longer the clip's (`SpectrogramSet.recording`)."""
+    wave = data.recording(test["path"][i], test["spec"][i])
     return None if wave is None else dsp.peak_normalise(wave)
 
 
@@ -190,7 +217,7 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
     clips = []
     for j, i in enumerate(pick):
         lo, hi = float(test["db_min"][i]), float(test["db_max"][i])
-        waves = {"original": _original(data, test["path"][i]),
+        waves = {"original": _original(data, test, i),
                  "representation": render(test["spec"][i][None], lo, hi, transform, **how)[0],
                  "model": render(recon[j][None], lo, hi, transform, **how)[0]}
         waves = {k: w for k, w in waves.items() if w is not None}
@@ -244,7 +271,7 @@ def _latent_map(dest: Path, model, config, data, test, z_mean, settings, power: 
     transform = config.transform()
     n = len(z_mean)
     pick = evenly(n, settings.map_points)
-    originals = [(i, _original(data, test["path"][i])) for i in pick]
+    originals = [(i, _original(data, test, i)) for i in pick]
     originals = [(i, w) for i, w in originals if w is not None]
     points = []
     if originals:
@@ -331,6 +358,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
         bar.advance(1)
         latent_map = _latent_map(dest, model, config, data, test, z_mean, settings, power, label)
         bar.advance(1)
+    data.say_unverified()
     transform = config.transform()
     wavs = sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.wav"))
     return {"name": dest.name, "run": str(run), "evaluate": how, "metrics": metrics, "settings": config.settings,
@@ -345,13 +373,39 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
 
 def _is_report(folder: Path) -> bool:
     try:
-        return json.loads((folder / "report.json").read_text(encoding="utf-8")).get("format") in _REPLACEABLE
+        return read_json(folder / "report.json").get("format") in _REPLACEABLE
     except (OSError, ValueError, AttributeError):
         return False
 
 
 def _default_out(runs: list[Path]) -> Path:
     return runs[0] / "report" if len(runs) == 1 else Path("report")
+
+
+#: Names in a report folder that a run's folder must not take.
+_RESERVED = {INDEX, "report.css", "report.js", "report.json"}
+
+
+def section_names(runs: list[Path]) -> list[str]:
+    """The folder of each run in the report: its name, made unique (`r1`, `r1-2`, ... whatever other runs are
+    called) and kept off the page's own files (`index.html` -> `index.html-2`)."""
+    taken, names = set(_RESERVED), []
+    for run in runs:
+        name, n = run.name, 1
+        while name in taken:
+            n += 1
+            name = f"{run.name}-{n}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove the hidden folders of earlier reports into `out` whose process is gone (killed part-way)."""
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.[to][ml][pd]-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def report(settings: ReportSettings) -> ReportResult:
@@ -362,20 +416,20 @@ def report(settings: ReportSettings) -> ReportResult:
     t0 = time.perf_counter()
     runs = [Path(r).resolve() if r is not None and exports.is_export(Path(r)) else resolve_run(r)
             for r in (settings.runs or [None])]
-    out = Path(settings.out or _default_out(runs))
+    given = Path(settings.out or _default_out(runs))
+    out = given.absolute().resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_report(out))):
-        raise UsageError(f"--out {out} exists and is not a report folder",
+        raise UsageError(f"--out {given} exists and is not a report folder",
                          "choose a new or empty folder; a report folder is replaced")
+    if Path.cwd().resolve().is_relative_to(out):
+        raise UsageError(f"--out {given} is (or holds) the current folder, and a report folder is replaced as a whole",
+                         "run the command from outside it, or choose another --out")
+    _clean_stale(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        names: dict[str, int] = {}
-        sections = []
-        for run in runs:
-            names[run.name] = names.get(run.name, 0) + 1
-            name = run.name if names[run.name] == 1 else f"{run.name}-{names[run.name]}"
-            sections.append(_run_section(run, tmp / name, settings))
+        sections = [_run_section(run, tmp / name, settings) for run, name in zip(runs, section_names(runs))]
         for asset in ("report.css", "report.js"):
             shutil.copyfile(ASSETS / asset, tmp / asset)
         (tmp / INDEX).write_text(page(sections), encoding="utf-8")
@@ -393,5 +447,5 @@ def report(settings: ReportSettings) -> ReportResult:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return ReportResult(out, [{"name": s["name"], "evaluate": s["evaluate"], "wavs": s["wavs"]} for s in sections],
+    return ReportResult(given, [{"name": s["name"], "evaluate": s["evaluate"], "wavs": s["wavs"]} for s in sections],
                         size, time.perf_counter() - t0)

@@ -17,7 +17,9 @@ median clip's is the most typical one (about -80 dB to 0 dB).
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ from vaeaudio.settings import SynthSettings
 from vaeaudio.sound import dsp
 from vaeaudio.sound.render import render
 from vaeaudio.util import progress, resources
-from vaeaudio.util.errors import UsageError
+from vaeaudio.util.errors import Interrupted, ModelError, UsageError
 from vaeaudio.util.files import replacing
 
 
@@ -125,6 +127,52 @@ def _digits(settings: SynthSettings, conditional: bool, run: Path, files: list[P
     return digits, named
 
 
+def check_out(settings: SynthSettings) -> None:
+    """`UsageError` when OUT cannot be what the request writes: a folder where --z writes one file, a file where
+    --random / --grid write a folder, or a file in the way of its folder."""
+    out = settings.out
+    if settings.z is not None and out.is_dir():
+        raise UsageError(f"OUT {out} is a folder, and --z writes one file", "give a new file name ending in .wav")
+    if settings.z is None and out.exists() and not out.is_dir():
+        raise UsageError(f"OUTDIR {out} exists and is not a folder", "give a folder (new, or one to add WAVs to)")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{parent} is a file, so {out} cannot be written under it", "choose another path")
+
+
+def _finite(waves: np.ndarray, files: list[Path], run: Path) -> None:
+    """`ModelError` naming the first clip of `waves` (n, samples) that is not finite: nothing is written for it."""
+    bad = np.flatnonzero(~np.isfinite(waves).all(axis=1))
+    if len(bad):
+        raise ModelError(f"run {run.name} decoded {len(bad)} clip(s) to NaN or Inf ({files[bad[0]].name} the first); "
+                         "no WAV was written for them", "check the latent values (or the run's latents.npz)")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Inside the block, SIGTERM stops the work as Ctrl-C does (so what was written is listed)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _write_table(table: Path, z: np.ndarray, digits: np.ndarray | None) -> None:
+    """z.csv: one row per WAV file (digit, then z0, z1, ...)."""
+    values, header = z, [f"z{i}" for i in range(z.shape[1])]
+    if digits is not None:
+        values, header = np.column_stack([digits, z]), ["digit", *header]
+    with replacing(table, fsync=False) as tmp:
+        np.savetxt(tmp, values, delimiter=",", fmt="%.6g", header=",".join(header), comments="")
+
+
 def rendered(model, config, z: np.ndarray, digits: np.ndarray | None, settings: SynthSettings, power: float,
              chunk: int) -> Iterator[tuple[slice, np.ndarray]]:
     """(part, waves (len(part), clip_samples) float32) of latent points z (n, L) [and digits (n,)], `chunk` at a
@@ -148,6 +196,7 @@ def synth(settings: SynthSettings) -> SynthResult:
     run, the latent points, the digits, the disk space) is made before the model
     and TensorFlow are loaded. Says when it replaces existing files.
     """
+    check_out(settings)
     source = open_source(settings.run)  # a run directory (Keras) or an export (onnxruntime, no TensorFlow)
     run, config = source.path, source.config
     trained = config.train_settings()
@@ -170,15 +219,22 @@ def synth(settings: SynthSettings) -> SynthResult:
     if existing:
         progress.log(f"replacing {existing:,} existing file(s) in {files[0].parent}")
     chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
-    with progress.bar(len(files), "synth", unit="clips") as bar:
-        for part, waves in rendered(model, config, z, digits, settings, power, chunk):
-            for f, wave in zip(files[part], waves):
-                dsp.write_wav(f, wave, transform.sample_rate)
-            bar.advance(len(waves))
+    written = 0
+    try:
+        with _terminate_as_interrupt(), progress.bar(len(files), "synth", unit="clips") as bar:
+            for part, waves in rendered(model, config, z, digits, settings, power, chunk):
+                _finite(waves, files[part], run)
+                for f, wave in zip(files[part], waves):
+                    dsp.write_wav(f, wave, transform.sample_rate)
+                    written += 1
+                bar.advance(len(waves))
+    except KeyboardInterrupt:
+        done = SynthResult(files[:written], z[:written], None if digits is None else digits[:written])
+        if table is not None and written:
+            _write_table(table, done.z, done.digits)
+        raise Interrupted(f"synth interrupted: {written:,} of {len(files):,} WAV file(s) written"
+                          + (f", listed in {table}" if table is not None and written else ""),
+                          "run the same command again for all of them", output=done.summary() or None) from None
     if table is not None:
-        values, header = z, [f"z{i}" for i in range(model.latent_dim)]
-        if digits is not None:
-            values, header = np.column_stack([digits, z]), ["digit", *header]
-        with replacing(table, fsync=False) as tmp:
-            np.savetxt(tmp, values, delimiter=",", fmt="%.6g", header=",".join(header), comments="")
+        _write_table(table, z, digits)
     return SynthResult(files, z, digits, classes)

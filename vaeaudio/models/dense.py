@@ -33,14 +33,22 @@ def dense_layers(model: keras.Model) -> list[Dense]:
     return [layer for layer in model._flatten_layers() if isinstance(layer, Dense)]
 
 
-def choose_kernels(model: keras.Model, batch: int, force: str = "auto") -> None:
-    """Give every `Dense` layer of `model` the plan `kernels.plans` picks for its shape at `batch` (see `--kernels`)."""
+def _assign(layers: list[Dense], plans: list[kernels.Plan]) -> None:
+    for layer, plan in zip(layers, plans):  # all on oneDNN: Keras's own call, which oneDNN fuses with the bias
+        layer.plan = None if plan == kernels.Plan() else plan
+
+
+def choose_kernels(model: keras.Model, batch: int, force: str = "auto", time_step=None, model_key: str = "") -> None:
+    """Give every `Dense` layer of `model` the plan `kernels.choose` picks for its shape at `batch` (see `--kernels`).
+
+    `time_step()` -> seconds of one real training step of `model` as its layers' plans stand (re-traced): with it,
+    'auto' compares whole steps (cached under `model_key`); without it, products timed alone.
+    """
     layers = dense_layers(model)
-    by_dtype: dict[str, list[Dense]] = {}
-    for layer in layers:
-        by_dtype.setdefault(layer.compute_dtype, []).append(layer)
-    for dtype, group in by_dtype.items():
-        shapes = [tuple(int(n) for n in layer.kernel.shape) for layer in group]
-        chosen = kernels.plans(shapes, batch, dtype, force)
-        for layer, shape in zip(group, shapes):  # all on oneDNN: Keras's own call, which oneDNN fuses with the bias
-            layer.plan = None if chosen[shape] == kernels.Plan() else chosen[shape]
+    slots = [(tuple(int(n) for n in layer.kernel.shape), layer.compute_dtype) for layer in layers]
+
+    def timed(plans: list[kernels.Plan]) -> float:
+        _assign(layers, plans)
+        return time_step()
+
+    _assign(layers, kernels.choose(slots, batch, force, timed if time_step else None, model_key))

@@ -10,11 +10,21 @@ each 2 B i o FLOP. Which kernel runs them fastest depends on the CPU and the
 shape: on an AVX-512 CPU TensorFlow's oneDNN kernels win the reference MLP's
 forward and weight-grad products but lose its transposed input-grad to XLA's;
 with oneDNN held to AVX2, XLA's wins the forward products too (the rates:
-docs/performance.md). So no fixed choice is right: `plans` times every path once
-per shape, keeps the fastest for each product, and caches the rates in
-`<cache>/kernels.json` (`vaeaudio.util.cache.cache_dir()`) under a fingerprint of the
-machine (CPU model and flags, cores, library versions, the variables that steer
-the kernels), so later runs on the same machine start at once.
+docs/performance.md). So no fixed choice is right.
+
+Nor is a choice made from products timed alone: a product that wins in
+isolation can lose in the step (one through `tf.numpy_function` copies its
+operands, holds the interpreter and competes with TensorFlow's threads for the
+same cores). So `choose` works in two stages: `rates` times every path once per
+product shape and gives the per-product winners; then, when the caller can run
+its real training step (`time_step`), the whole step is timed for each
+candidate plan (one path for every product: oneDNN, XLA, OpenBLAS; and the
+per-product winners), leaving out those whose products alone would take more
+than `PRUNE` times the best, and the fastest step wins. Both are cached in
+`<cache>/kernels.json` (`vaeaudio.util.cache.cache_dir()`) under a fingerprint of
+the machine (CPU model and flags, cores, library versions, the variables that
+steer the kernels), the step times also under the model's shape, so later runs
+on the same machine start at once.
 
 Paths: 'onednn' (TensorFlow's own MatMul), 'xla' (the same product compiled by
 XLA, nested in the step), 'openblas' (numpy's BLAS through `tf.numpy_function`;
@@ -47,6 +57,11 @@ MIN_FLOP = 2e9
 FORMAT = "vaeaudio-kernels/1"
 CACHE = "kernels.json"
 PRODUCTS = ("forward", "weight-grad", "input-grad")
+#: A whole-step candidate whose products alone (at their timed rates) would take more than this times the best
+#: candidate's is not timed in the step: in-situ effects seen so far cost 25-35 %, not 50.
+PRUNE = 1.5
+#: Least steps, and least seconds, a candidate's step is timed for (after two that compile).
+STEP_CALLS, STEP_SECONDS = 5, 0.5
 #: Environment variables that change which kernel is fastest (part of the machine's fingerprint).
 STEERING = ("ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS",
             "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS")
@@ -142,31 +157,40 @@ def _fingerprint(m: dict) -> str:
     return hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _positive_table(table) -> dict:
+    """The {key: {name: positive number}} entries of `table`, the rest left out."""
+    if not isinstance(table, dict):
+        return {}
+    return {k: r for k, r in table.items() if isinstance(r, dict) and r
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in r.values())}
+
+
 def _read_cache(path: Path) -> dict:
-    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}}} of the cache file; what is missing,
-    damaged or malformed is left out (measured again and rewritten)."""
+    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}, "steps": {model key: {plan: seconds}}}}
+    of the cache file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
     try:
-        data = json.loads(path.read_text())
+        data = files.read_json(path)
     except (OSError, ValueError):
         return {}
     machines = data.get("machines") if isinstance(data, dict) and data.get("format") == FORMAT else None
     out = {}
     for fp, entry in (machines or {}).items() if isinstance(machines, dict) else ():
-        rates = entry.get("rates") if isinstance(entry, dict) else None
-        if isinstance(rates, dict):
-            good = {k: r for k, r in rates.items() if isinstance(r, dict) and r
-                    and all(isinstance(v, (int, float)) and v > 0 for v in r.values())}
-            out[fp] = {"machine": entry.get("machine"), "rates": good}
+        if isinstance(entry, dict) and isinstance(entry.get("rates"), dict):
+            out[fp] = {"machine": entry.get("machine"), "rates": _positive_table(entry["rates"]),
+                       "steps": _positive_table(entry.get("steps"))}
     return out
 
 
-def _write_cache(path: Path, fp: str, m: dict, rates: dict) -> None:
-    """Merge this machine's rates into the cache file (atomically; a cache that cannot be written is skipped)."""
+def _write_cache(path: Path, fp: str, m: dict, rates: dict, steps: dict | None = None) -> None:
+    """Merge this machine's product rates and step times into the cache file (atomically; a cache that cannot be
+    written is skipped)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         machines = _read_cache(path)  # another process may have added its own since
-        entry = machines.setdefault(fp, {"machine": m, "rates": {}})
+        entry = machines.setdefault(fp, {"machine": m, "rates": {}, "steps": {}})
         entry["rates"].update(rates)
+        for key, times in (steps or {}).items():
+            entry["steps"].setdefault(key, {}).update(times)
         with files.replacing(path, suffix=f".{os.getpid()}.tmp") as tmp:
             tmp.write_text(json.dumps({"format": FORMAT, "machines": machines}, indent=1))
     except OSError as exc:
@@ -225,9 +249,28 @@ def rates(shapes: list[tuple[int, int]], batch: int, dtype: str, cache: Path | N
     return {**known, **new}, (f"timed in {time.perf_counter() - t0:.1f} s" if new else f"cached in {path}")
 
 
+def _winners(big: list[tuple[int, int]], batch: int, dtype: str, measured: dict) -> tuple[dict, list[str]]:
+    """({shape: Plan} of the fastest path per product of each of `big` by `measured` (from `rates`), and one
+    'i->o: forward PATH RATE/other RATE, ...' text per shape for the log)."""
+    out, said = {}, []
+    for i, o in big:
+        best = {p: max(measured[_key(batch, i, o, dtype, p)].items(), key=lambda kv: kv[1]) for p in PRODUCTS}
+        out[(i, o)] = Plan(*(best[p][0] for p in PRODUCTS))
+        said.append(f"{i}->{o}: " + ", ".join(
+            f"{p} {best[p][0]} {best[p][1]:.0f}" + "".join(
+                f"/{q} {r:.0f}" for q, r in measured[_key(batch, i, o, dtype, p)].items() if q != best[p][0])
+            for p in PRODUCTS))
+    return out, said
+
+
+def _say_rates(dtype: str, batch: int, said: list[str]) -> None:
+    progress.detail(f"matmul kernel rates ({dtype}, batch {batch}; the fastest path's GFLOP/s / the others'): "
+                    + "; ".join(said))
+
+
 def plans(shapes: list[tuple[int, int]], batch: int, dtype: str, force: str = "auto",
           cache: Path | None = None) -> dict[tuple[int, int], Plan]:
-    """A `Plan` per layer shape (i, o) at `batch` in `dtype` ('float32' or 'bfloat16').
+    """A `Plan` per layer shape (i, o) at `batch` in `dtype` ('float32' or 'bfloat16'), chosen per product.
 
     `force` other than 'auto' puts every product on that path (openblas only in
     float32, else oneDNN). With 'auto', products of at least `MIN_FLOP` get the
@@ -237,24 +280,108 @@ def plans(shapes: list[tuple[int, int]], batch: int, dtype: str, force: str = "a
     if force != "auto":
         path = force if force in _candidates(dtype) else "onednn"
         return {s: Plan(path, path, path) for s in shapes}
-    big = sorted({s for s in shapes if 2 * batch * s[0] * s[1] >= MIN_FLOP})
+    big = sorted({s for s in shapes if _big(s, batch)})
     out = {s: Plan() for s in shapes}
     if not big:
         return out
     measured, how = rates(big, batch, dtype, cache)
-    said, rates_said = [], []
-    for i, o in big:
-        best = {p: max(measured[_key(batch, i, o, dtype, p)].items(), key=lambda kv: kv[1]) for p in PRODUCTS}
-        out[(i, o)] = Plan(*(best[p][0] for p in PRODUCTS))
-        said.append(f"{i}x{o} " + "/".join(best[p][0] for p in PRODUCTS))
-        rates_said.append(f"{i}->{o}: " + ", ".join(
-            f"{p} {best[p][0]} {best[p][1]:.0f}" + "".join(
-                f"/{q} {r:.0f}" for q, r in measured[_key(batch, i, o, dtype, p)].items() if q != best[p][0])
-            for p in PRODUCTS))
-    progress.log(f"matmul kernels ({'/'.join(PRODUCTS)}; {how}): " + ", ".join(said))
-    progress.detail(f"matmul kernel rates ({dtype}, batch {batch}; the fastest path's GFLOP/s / the others'): "
-                    + "; ".join(rates_said))
+    winners, said = _winners(big, batch, dtype, measured)
+    out.update(winners)
+    progress.log(f"matmul kernels ({'/'.join(PRODUCTS)}; {how}): "
+                 + ", ".join(f"{i}x{o} {p.forward}/{p.weight_grad}/{p.input_grad}" for (i, o), p in winners.items()))
+    _say_rates(dtype, batch, said)
     return out
+
+
+def _big(shape: tuple[int, int], batch: int) -> bool:
+    return 2 * batch * shape[0] * shape[1] >= MIN_FLOP
+
+
+#: A Dense layer as the kernel choice sees it: its kernel's shape (i, o) and its compute dtype.
+Slot = tuple[tuple[int, int], str]
+
+
+def _products_seconds(slots: list[Slot], plans_: list[Plan], batch: int, measured: dict) -> float:
+    """Seconds the large products of `slots` on `plans_` take at their rates timed alone (`measured`)."""
+    total = 0.0
+    for ((i, o), dtype), plan in zip(slots, plans_):
+        if _big((i, o), batch):
+            for p, path in zip(PRODUCTS, (plan.forward, plan.weight_grad, plan.input_grad)):
+                total += 2 * batch * i * o / (measured[_key(batch, i, o, dtype, p)][path] * 1e9)
+    return total
+
+
+def _name(slots: list[Slot], plans_: list[Plan], batch: int) -> str:
+    """A candidate's name: its one path ('onednn', 'xla', 'openblas'), or its large layers' paths
+    ('per-product 1024x512 xla/openblas/onednn, ...')."""
+    paths = {path for (shape, _), plan in zip(slots, plans_) if _big(shape, batch)
+             for path in (plan.forward, plan.weight_grad, plan.input_grad)}
+    if len(paths) == 1:
+        return paths.pop()
+    return "per-product " + ", ".join(sorted({f"{i}x{o} {plan.forward}/{plan.weight_grad}/{plan.input_grad}"
+                                              for ((i, o), _), plan in zip(slots, plans_) if _big((i, o), batch)}))
+
+
+def choose(slots: list[Slot], batch: int, force: str = "auto", time_step=None, model_key: str = "",
+           cache: Path | None = None) -> list[Plan]:
+    """A `Plan` for each slot (a Dense layer's kernel shape and compute dtype) at `batch`, in order.
+
+    `force` other than 'auto': every product on that path (see `plans`). 'auto'
+    without `time_step`: the per-product winners (`plans`). 'auto' with
+    `time_step(plans) -> seconds` (one real training step of the caller's model
+    with those plans): the candidates (one path for every product, and the
+    per-product winners; those whose products alone would take over `PRUNE` x the
+    best left out) are timed in the step and the fastest is kept; the step times
+    are cached per machine under `model_key` (what fixes the step's cost: the
+    model's layers, batch, dtype), and one log line gives them.
+    """
+    by_dtype: dict[str, list[tuple[int, int]]] = {}
+    for shape, dtype in slots:
+        by_dtype.setdefault(dtype, []).append(shape)
+    if force != "auto" or time_step is None or not any(_big(s, batch) for s, _ in slots):
+        chosen = {d: plans(shapes, batch, d, force, cache) for d, shapes in by_dtype.items()}
+        return [chosen[d][s] for s, d in slots]
+    measured, winners, hows = {}, {}, []
+    for dtype, shapes in by_dtype.items():
+        big = sorted({s for s in shapes if _big(s, batch)})
+        if big:
+            known, how = rates(big, batch, dtype, cache)
+            measured.update(known)
+            hows.append(how)
+            found, said = _winners(big, batch, dtype, known)
+            winners.update({(s, dtype): p for s, p in found.items()})
+            _say_rates(dtype, batch, said)
+    candidates = {}
+    for path in KERNEL_PATHS:
+        uniform = [Plan(*(3 * (path if path in _candidates(d) else "onednn",))) if _big(s, batch) else Plan()
+                   for s, d in slots]
+        candidates.setdefault(_name(slots, uniform, batch), uniform)
+    per_product = [winners.get((s, d), Plan()) for s, d in slots]
+    candidates.setdefault(_name(slots, per_product, batch), per_product)
+    estimate = {name: _products_seconds(slots, p, batch, measured) for name, p in candidates.items()}
+    floor = min(estimate.values())
+    pruned = {name: e / floor for name, e in estimate.items() if e > PRUNE * floor}
+
+    m = machine()
+    fp, path = _fingerprint(m), (cache or cache_dir()) / CACHE
+    known_steps = _read_cache(path).get(fp, {}).get("steps", {}).get(model_key, {})
+    new, t0 = {}, time.perf_counter()
+    for name, plans_ in candidates.items():
+        if name not in pruned and name not in known_steps:
+            new[name] = float(time_step(plans_))
+    if new:
+        _write_cache(path, fp, m, {}, {model_key: new})
+    steps = {name: s for name, s in {**known_steps, **new}.items() if name in candidates and name not in pruned}
+    best = min(steps, key=steps.get)
+    how = f"steps timed in {time.perf_counter() - t0:.1f} s" if new else f"steps cached in {path}"
+    short = lambda name: name.split(" ")[0]  # 'per-product 1024x512 xla/...' -> 'per-product'
+    others = [f"{short(name)} {steps[name] * 1e3:.1f} ms" for name in sorted(steps, key=steps.get) if name != best]
+    others += [f"{short(name)} not tried ({r:.2f}x the best by its products alone)"
+               for name, r in sorted(pruned.items())]
+    progress.log(f"matmul kernels: {short(best)}, the fastest whole step here ({steps[best] * 1e3:.1f} ms; "
+                 + "; ".join([*others, how]) + ")")
+    progress.detail("matmul kernel candidates: " + "; ".join(candidates))
+    return candidates[best]
 
 
 def bf16_slowdown(shape: tuple[int, int], batch: int, cache: Path | None = None) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 from vaeaudio.formats.runs import MODEL
 from vaeaudio.util import progress
 from vaeaudio.util.errors import ModelError
-from vaeaudio.util.files import replacing, sha256_file
+from vaeaudio.util.files import regular, replacing, sha256_file
 
 #: Beside a saved model: its sha256, written by `save_model`.
 DIGEST_SUFFIX = ".sha256"
@@ -43,10 +43,10 @@ def check_model_file(path: Path, hint: str) -> None:
     """`ModelError` (with `hint`) unless `path` is a zip archive whose sha256 is the one recorded at save, if any."""
     import zipfile
 
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(regular(path)):
         raise ModelError(f"{path} is not a Keras model file (not a zip archive): it is damaged or was replaced", hint)
     digest = Path(f"{path}{DIGEST_SUFFIX}")
-    if digest.is_file() and digest.read_text(encoding="ascii").strip() != sha256_file(path):
+    if digest.is_file() and regular(digest).read_bytes().decode("ascii", "replace").strip() != sha256_file(path):
         raise ModelError(f"{path} is damaged: its sha256 differs from the one recorded when it was saved", hint)
 
 def has_whole_model(run: Path) -> bool:

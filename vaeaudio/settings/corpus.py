@@ -92,6 +92,9 @@ class PreprocessSettings(Settings):
     seed: int = Field(42, ge=0, description="Random seed of the split.")
     shard_size: int = Field(2048, ge=1, le=1_000_000, description="Clips per HDF5 shard.")
     workers: int = Field(0, ge=0, le=256, description="Parallel featurisation processes (0 = one per CPU core).")
+    overwrite: bool = Field(False, description="Replace a spectrogram set at --out that was made from another --src "
+                            "(refused without it: the runs trained on that set could no longer resume or be "
+                            "evaluated on it).")
 
     @field_validator("length_percentiles")
     @classmethod
@@ -150,6 +153,6 @@ class PreprocessSettings(Settings):
         the source's fingerprint). The layout flags appear only when not at their defaults, so a set made before
         they existed stays current."""
         layout_flags = {"layout", "label_column", "fold", "classes", "long"}
-        dump = self.model_dump(mode="json", exclude={"src", "out", "workers", "labels"})
+        dump = self.model_dump(mode="json", exclude={"src", "out", "workers", "overwrite", "labels"})
         return {k: v for k, v in dump.items()
                 if k not in layout_flags or v != type(self).model_fields[k].default}

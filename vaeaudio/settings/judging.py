@@ -48,6 +48,9 @@ class EvaluateSettings(Settings):
     listen: int = Field(4, ge=0, le=100, description="Test clips written as WAV: original, through the representation "
                                                      "alone, through the model.")
     batch_size: int = Field(256, ge=1, le=65536, description="Clips per forward pass.")
+    stoi_clips: int = Field(200, ge=0, le=100_000, description="Test clips (spread evenly, joined per speaker) whose "
+                            "reconstructions, and whose path through the representation alone, are scored by STOI "
+                            "against the recordings (0 = skip).")
     phase: Phase = Field(PHASES[0], description=PHASE_HELP + " For the listening material and generated clips.")
     griffin_lim_iters: int | None = Field(None, ge=1, le=10_000, description=ITERS_HELP)
     seed: int = Field(0, ge=0, le=2**31 - 1,

@@ -11,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 from vaeaudio.settings.base import ITERS_HELP, PHASE_HELP, PHASES, PRIOR_HELP, Flag, Phase, Prior, Settings, Sharpen
 from vaeaudio.settings.judging import EvaluateSettings
 
+#: The largest finite float32: a latent value beyond it is Inf to the model.
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 class SynthSettings(Settings):
     """`vaeaudio synth`: decode latent points of a trained run to WAV files."""
@@ -47,8 +50,9 @@ class SynthSettings(Settings):
         if v is not None:
             if not v:
                 raise ValueError("give one value per latent dimension before OUT.wav, e.g. --z 0.5 -1.2 out.wav")
-            if not all(math.isfinite(x) for x in v):
-                raise ValueError("values must be finite numbers (no NaN or Inf)")
+            if not all(math.isfinite(x) and abs(x) < FLOAT32_MAX for x in v):
+                raise ValueError(f"values must be finite numbers below {FLOAT32_MAX:.3g} in size (no NaN or Inf: the "
+                                 "model computes in float32)")
         return v
 
     @model_validator(mode="after")

@@ -99,6 +99,14 @@ class TrainSettings(Settings):
     deterministic: bool = Field(False, description="Enable TensorFlow op determinism, so that a rerun (or a resumed "
                                                    "run) gives identical losses; may be slower.")
 
+    @field_validator("kernels")
+    @classmethod
+    def _kernels(cls, v, info):
+        if v == "openblas" and info.data.get("precision") == "mixed_bfloat16":
+            raise ValueError("'openblas' computes in float32 only: with --precision mixed_bfloat16 choose auto, onednn "
+                             "or xla")
+        return v
+
     @field_validator("hidden", "filters", mode="before")
     @classmethod
     def _widths(cls, v):

@@ -28,7 +28,7 @@ import soundfile as sf
 import soxr
 
 from vaeaudio.settings import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB  # the defaults' one home
-from vaeaudio.util.files import replacing
+from vaeaudio.util.files import regular, replacing
 
 #: Smallest amplitude before taking the log (librosa's `amplitude_to_db` default).
 AMIN = 1e-5
@@ -56,6 +56,21 @@ class Transform:
         """The transform named by a mapping holding these fields (e.g. a manifest's settings); other keys are
         ignored."""
         return cls(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
+
+    @classmethod
+    def checked(cls, mapping: dict) -> Transform:
+        """`of`, refusing values no `preprocess` accepts (the bounds of `PreprocessSettings`: a sample rate of 0, an
+        STFT frame of 7): `ValueError` naming the first."""
+        from pydantic import ValidationError
+
+        from vaeaudio.settings import PreprocessSettings
+
+        try:
+            PreprocessSettings(**{f.name: mapping[f.name] for f in fields(cls) if f.name in mapping})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, first['loc'])) or 'audio settings'}: {first['msg']}") from None
+        return cls.of(mapping)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,9 +114,20 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
     return (y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]), int(sr)
 
 
+def seconds_of(path: str | Path) -> float | None:
+    """Duration in seconds of the regular audio file `path` from its header alone (nothing decoded); None when
+    the header cannot be read (the decoder then says why)."""
+    path = regular(path)
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - libsndfile raises several kinds for what it cannot read
+        return None
+    return info.frames / info.samplerate if info.samplerate > 0 else None
+
+
 def read(path: str | Path) -> tuple[np.ndarray, int]:
     """Read an audio file as a mono float32 waveform (samples,) and its rate in Hz."""
-    return decode(Path(path).read_bytes())
+    return decode(regular(path).read_bytes())
 
 
 def resampled_length(n: int, sr: int, target_sr: int = SAMPLE_RATE) -> int:
@@ -336,6 +362,10 @@ def write_wav(path: str | Path, y: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
     """Write a mono waveform (samples,) in [-1, 1] as 16-bit PCM WAV; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Encoded in memory, written by Python: a full disk or a read-only folder is then an OSError naming the file
+    # (libsndfile's own errors name no errno).
+    data = io.BytesIO()
+    sf.write(data, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
     with replacing(path, fsync=False) as tmp:  # a full disk leaves the old file or none, never half a WAV
-        sf.write(tmp, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
+        tmp.write_bytes(data.getvalue())
     return path

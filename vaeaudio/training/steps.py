@@ -4,7 +4,13 @@ train and eval steps (`make_steps`)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
+import statistics
+import time
+
+import numpy as np
 
 from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.models import kernels
@@ -70,5 +76,64 @@ def build_model(settings: TrainSettings, shape: tuple[int, int], classes: int = 
         progress.log(f"--precision mixed_bfloat16: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so its "
                      f"largest layer's products take {kernels.bf16_slowdown(largest, replica_batch):.1f}x as long as "
                      "in float32 here; --precision float32 is the faster choice on it")
-    choose_kernels(model, replica_batch, settings.kernels)
+    timer = None
+    if settings.kernels == "auto" and settings.distribute == "none":  # workers must not time steps apart
+        timer = _step_timer(model, settings, shape, replica_batch)
+    choose_kernels(model, replica_batch, settings.kernels, timer, _model_key(model, replica_batch, settings))
     return model
+
+
+def _model_key(model, batch: int, settings: TrainSettings) -> str:
+    """What fixes the cost of `model`'s training step: its layers' configs (names left out), batch, precision and
+    whether the update is XLA-compiled; hashed."""
+    def unnamed(node):
+        if isinstance(node, dict):
+            return {k: unnamed(v) for k, v in node.items() if k != "name"}
+        return [unnamed(v) for v in node] if isinstance(node, list) else node
+
+    config = json.dumps(unnamed(model.get_config()), sort_keys=True, default=str)
+    key = f"{config}|{batch}|{settings.precision}|{settings.xla}"
+    return f"{type(model).__name__}:{batch}:{settings.precision}:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _step_timer(model, settings: TrainSettings, shape: tuple[int, int], batch: int):
+    """time_step() -> median seconds of real training steps of the freshly built `model` (x (batch, *shape) of
+    uniform noise, label 0), as its layers' kernel plans stand: two steps that compile, then at least
+    `kernels.STEP_CALLS` steps and `kernels.STEP_SECONDS`.
+
+    The steps run at learning rate 0 and leave the model as built: its weights
+    untouched, its other variables (random generators, normalisation statistics)
+    and the optimizer's state (all zero when fresh) put back after each call.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(settings.seed)
+    x = tf.constant(rng.random((batch, *shape), dtype=np.float32))
+    labels = tf.zeros((batch,), tf.int32)
+    optimizer = model.optimizer
+
+    def time_step() -> float:
+        kept = [(v, v.numpy()) for v in model.non_trainable_variables]
+        # the learning rate is kept; the rest of a fresh optimizer (moments, step count) is zero
+        opt_kept = [(v, v.numpy()) for v in optimizer.variables if bool(tf.reduce_any(tf.not_equal(v, 0)))]
+        rate = float(optimizer.learning_rate)
+        optimizer.learning_rate = 0.0
+        try:
+            train_step, _ = make_steps(model, settings.xla)
+            for _ in range(2):
+                train_step(x, labels)["total"].numpy()
+            seconds, t0 = [], time.perf_counter()
+            while len(seconds) < kernels.STEP_CALLS or time.perf_counter() - t0 < kernels.STEP_SECONDS:
+                t = time.perf_counter()
+                train_step(x, labels)["total"].numpy()
+                seconds.append(time.perf_counter() - t)
+            return statistics.median(seconds)
+        finally:
+            for v in optimizer.variables:
+                v.assign(tf.zeros_like(v))
+            for v, value in [*kept, *opt_kept]:
+                v.assign(value)
+            optimizer.learning_rate = rate
+            model.reset_metrics()
+
+    return time_step

@@ -44,7 +44,7 @@ from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
-from vaeaudio.training import checkpoint, distribute, finetune, preview
+from vaeaudio.training import checkpoint, distribute, finetune, footprint, preview
 from vaeaudio.training.batches import Batches
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
@@ -141,12 +141,39 @@ def train(settings: TrainSettings) -> TrainResult:
         raise UsageError("--distribute multi-worker needs --run-dir: each worker would name the run from its own clock",
                          "give every worker the same --run-dir, e.g. --run-dir runs/mlp-multi")
     spec_set = SpectrogramSet(settings.data)
+    asked = settings.batch_size
+    settings = _fitted(settings, spec_set)
     parent = finetune.check_parent(settings.init_from, settings, spec_set) if settings.init_from else None
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, held, parent)
+        return _train(settings, spec_set, held, asked, parent)
 
 
-def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack,
+def _say_clamped(asked: int, settings: TrainSettings) -> None:
+    """Once, when the work starts: that --batch-size `asked` became the train split's size."""
+    if asked != settings.batch_size:
+        progress.log(f"--batch-size {asked}: the train split has {settings.batch_size} clips; using "
+                     f"{settings.batch_size}")
+
+
+def _fitted(settings: TrainSettings, spec_set: SpectrogramSet) -> TrainSettings:
+    """`settings` checked against the set before any work: a mixture per class needs a training clip of each class,
+    a batch is at most the train split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
+    in the memory available (`vaeaudio.training.footprint`)."""
+    counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
+    missing = [c for c in spec_set.classes if not counts.get(c)]
+    if settings.latent_mixture and settings.conditional and missing:
+        kind = "digit" if spec_set.digit_classes else "class"
+        raise DataError(f"--latent-mixture on a conditional run fits a mixture per {kind}, but the train split of "
+                        f"{spec_set.root} has no clip of {kind} {', '.join(missing)}",
+                        f"train on a set that holds every {kind}, or leave out --latent-mixture")
+    n_train = spec_set.clips("train")
+    if 0 < n_train < settings.batch_size:
+        settings = settings.model_copy(update={"batch_size": n_train})
+    footprint.require(settings, spec_set.shape, n_train + spec_set.clips("val"))
+    return settings
+
+
+def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.ExitStack, asked: int,
            parent: tuple[Path, runs.RunConfig] | None) -> TrainResult:
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
@@ -166,7 +193,8 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
             "format": runs.FORMAT,
             "created": timestamp(),
             "settings": settings.model_dump(mode="json"),
-            "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(), "shape": list(spec_set.shape),
+            "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(),
+                     "identity": spec_set.identity(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
                      "audio": spec_set.transform.as_dict(), "classes": spec_set.classes},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
@@ -176,6 +204,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, held: contextlib.E
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"], *data.val_arrays(),
                                spec_set.classes)
+    _say_clamped(asked, settings)
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
 
@@ -202,9 +231,10 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
                                       "distribute": distribute_, "connect_timeout": connect_timeout})
     spec_set = SpectrogramSet(config.data.root)
-    if spec_set.sha256() != config.data.manifest_sha256:
+    if not spec_set.same_as(config.data.identity, config.data.manifest_sha256):
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
                         "a run resumes only on its own data; start a new run instead")
+    asked, settings = settings.batch_size, _fitted(settings, spec_set)
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         if role.chief:
@@ -218,9 +248,11 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
                 progress.log(f"{run.name} has no checkpoint (its first epoch never ended): starting from epoch 1")
                 position = checkpoint.Position(0)
     history = [row for row in runs.read_history(run) if row["epoch"] <= position.epoch]
-    if position.epoch >= settings.epochs and role.chief and history and not saving.has_whole_model(run):
-        _finish(run, model, position)
-        progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+    if position.epoch >= settings.epochs and role.chief and history and not _complete(run, settings):
+        if not saving.has_whole_model(run):
+            _finish(run, model, position)
+            progress.log(f"wrote the missing {run / runs.MODEL} from the checkpoint of epoch {position.epoch}")
+        _store_latents(run, model, settings, data)
         return TrainResult(run, position.epoch, 0, 0.0, history[-1], role)
     if position.epoch >= settings.epochs:
         raise UsageError(f"--epochs {settings.epochs}: run {run.name} already has {position.epoch} epochs",
@@ -231,6 +263,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max, *data.val_arrays(),
                                config.classes())
+    _say_clamped(asked, settings)
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
 
@@ -335,10 +368,7 @@ def _epochs(settings, run, out, data, model, start, history, strategy, role, pre
             if interrupted:
                 raise TrainingInterrupted(f"interrupted after epoch {epoch + 1}; checkpoint written", again)
     _finish(out, model, checkpoint.Position(settings.epochs))
-    if settings.latent_mixture:  # where the training clips sit in latent space: what synth and evaluate draw from
-        digits = data.train_digits.numpy() if settings.conditional else None
-        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed,
-                      model.classes)
+    _store_latents(out, model, settings, data)
     digest = weights_digest(model) if settings.distribute != "none" else None
     return TrainResult(run, settings.epochs, settings.epochs - first, time.perf_counter() - began, history[-1],
                        role, digest)
@@ -353,6 +383,19 @@ def _finish(out: Path, model, position: checkpoint.Position) -> None:
         checkpoint.save(out / CHECKPOINTS, model, position)
         raise
     checkpoint.save(out / CHECKPOINTS, model, position, model_file=runs.MODEL)
+
+
+def _complete(run: Path, settings: TrainSettings) -> bool:
+    """Whether a run whose epochs are all done has every file a finished run has (its model, its latent mixture)."""
+    return saving.has_whole_model(run) and (not settings.latent_mixture or (run / latents.FILE).is_file())
+
+
+def _store_latents(out: Path, model, settings: TrainSettings, data: Batches) -> None:
+    """With --latent-mixture: where the training clips sit in latent space (what synth and evaluate draw from)."""
+    if settings.latent_mixture:
+        digits = data.train_digits.numpy() if settings.conditional else None
+        latents.store(out, model.encode_all(data.train.numpy(), digits), digits, settings.latent_mixture, settings.seed,
+                      model.classes)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:

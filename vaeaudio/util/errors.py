@@ -16,9 +16,10 @@ class VaeAudioError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, output: str | None = None):
         super().__init__(message)
         self.hint = hint
+        self.output = output  # results made before the failure, printed on stdout before the error line
 
     def line(self) -> str:
         """The error as the one line the CLI prints."""
@@ -62,6 +63,10 @@ _ERRNO_ADVICE = {
     errno.EPERM: ("operation not permitted", _MODE),
     errno.ENOENT: ("no such file or directory (it vanished, or was never there)",
                    "check the path; if another program removed it, put it back"),
+    errno.ENAMETOOLONG: ("the file name is too long for the file system", "choose a shorter name"),
+    errno.EISDIR: ("a folder is in the way of the file", "choose another name, or move the folder away"),
+    errno.ENOTDIR: ("a file is in the way of a folder of the path", "choose another path, or move the file away"),
+    errno.EBUSY: ("the folder is in use (a mount point, or the current folder)", "choose another folder"),
 }
 if hasattr(errno, "EDQUOT"):  # not on every platform
     _ERRNO_ADVICE[errno.EDQUOT] = ("disk quota exceeded", _FREE)

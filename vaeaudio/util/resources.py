@@ -47,6 +47,15 @@ def chunk_clips(bytes_per_clip: int) -> int:
     return max(MIN_CHUNK, min(MAX_CHUNK, fit))
 
 
+def human_bytes(n: float) -> str:
+    """A size in bytes as people read it, never rounded to 0: '512 B', '35.3 KB', '1.20 GB'."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:,.0f} {unit}" if v >= 100 else f"{v:.3g} {unit}"
+    return f"{n:,.0f} B"
+
+
 def require_disk(folder: Path, needed: int, what: str) -> None:
     """`UsageError` unless the file system of `folder` (or its nearest existing parent) has `needed` bytes free."""
     where = Path(folder).absolute()
@@ -54,5 +63,5 @@ def require_disk(folder: Path, needed: int, what: str) -> None:
         where = where.parent
     free = shutil.disk_usage(where).free
     if needed > free:
-        raise UsageError(f"{what} need {needed / 1e6:,.0f} MB but {where} has {free / 1e6:,.0f} MB free",
+        raise UsageError(f"{what} need {human_bytes(needed)} but {where} has {human_bytes(free)} free",
                          "ask for fewer clips or choose a folder on a larger disk")

@@ -1,0 +1,81 @@
+"""How much memory a training run will take, estimated from its settings before any model is built.
+
+    parameters   counted from the layout (`vaeaudio.models.mlp`, `vaeaudio.models.cnn`): exact
+    weights      4 B per parameter, and as much again for their gradients and for each of Adam's two slots: 16 B
+    activations  every layer's output per clip, `ACTIVATION_COPIES` times (the value, its gradient, temporaries),
+                 4 B each, times the batch
+    data         the train and val splits, held in memory as float32 (`vaeaudio.training.batches`)
+
+`require` refuses (one line, with the figures) a run whose estimate exceeds the memory available now
+(`vaeaudio.util.resources.available_memory`), instead of an out-of-memory kill or an internal
+`ResourceExhaustedError` after the model was built.
+"""
+
+from __future__ import annotations
+
+import math
+
+from vaeaudio.settings import TrainSettings
+from vaeaudio.util.errors import UsageError
+from vaeaudio.util.resources import available_memory, human_bytes
+
+#: Bytes per parameter while training: the float32 weight, its gradient and Adam's two slots.
+BYTES_PER_PARAMETER = 16
+#: Float32 copies of each layer's output per clip held by a training step (value, gradient, temporaries).
+ACTIVATION_COPIES = 4
+
+
+def _dense(widths: list[int]) -> int:
+    """Parameters of a chain of Dense layers widths[0] -> widths[1] -> ... (weights and biases)."""
+    return sum(i * o + o for i, o in zip(widths, widths[1:]))
+
+
+def _conv(c_in: int, c_out: int) -> int:
+    """Parameters of a 3 x 3 (transposed) convolution c_in -> c_out channels."""
+    return 9 * c_in * c_out + c_out
+
+
+def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
+    """(parameters, activation values per clip) of the VAE `settings` build for spectrograms of `shape`."""
+    n, c, dim = math.prod(shape), 10 * settings.conditional, settings.latent_dim
+    if settings.kind == "mlp":
+        hidden = list(settings.hidden)
+        params = (_dense([n + c, *hidden]) + 2 * _dense([hidden[-1], dim])
+                  + _dense([dim + c, *reversed(hidden), n]))
+        return params, n + 2 * sum(hidden) + 3 * dim + n
+    if settings.arch == "reference":
+        flat = n * 64
+        params = (_conv(1, 32) + _conv(32, 64) + _dense([flat + c, 256]) + 2 * _dense([256, dim])
+                  + _dense([dim + c, 256, flat]) + _conv(64, 32) + _conv(32, 1))
+        return params, 2 * (n * 32 + n * 64 + 256) + 3 * dim + n
+    sizes, filters = [tuple(shape)], list(settings.filters)
+    for _ in filters:
+        sizes.append(tuple(math.ceil(s / 2) for s in sizes[-1]))
+    flat = math.prod(sizes[-1]) * filters[-1]
+    convs = sum(_conv(a, b) for a, b in zip([1, *filters], filters))
+    convs += sum(_conv(a, b) for a, b in zip(filters[::-1], [*filters[-2::-1], 1]))
+    params = convs + _dense([flat + c, 256]) + 2 * _dense([256, dim]) + _dense([dim + c, 256, flat])
+    maps = sum(math.prod(s) * f for s, f in zip(sizes[1:], filters))
+    return params, 2 * (maps + 256) + 3 * dim + n
+
+
+def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int) -> dict[str, int]:
+    """Bytes a run of `settings` takes while training on `clips` train and val clips of `shape`: {"parameters"
+    (a count), "weights", "activations", "data", "total"}."""
+    params, per_clip = layers(settings, shape)
+    out = {"parameters": params, "weights": BYTES_PER_PARAMETER * params,
+           "activations": 4 * ACTIVATION_COPIES * per_clip * settings.batch_size, "data": 4 * math.prod(shape) * clips}
+    out["total"] = out["weights"] + out["activations"] + out["data"]
+    return out
+
+
+def require(settings: TrainSettings, shape: tuple[int, int], clips: int) -> dict[str, int]:
+    """`estimate`, or `UsageError` with its figures when it exceeds the memory available now."""
+    need, free = estimate(settings, shape, clips), available_memory()
+    if need["total"] > free:
+        raise UsageError(f"this model needs about {human_bytes(need['total'])} of memory to train "
+                         f"({need['parameters']:,} parameters: {human_bytes(need['weights'])} with gradients and "
+                         f"Adam's state; activations of a batch of {settings.batch_size}: "
+                         f"{human_bytes(need['activations'])}; data {human_bytes(need['data'])}), but "
+                         f"{human_bytes(free)} is available", "choose narrower layers or a smaller --batch-size")
+    return need
