@@ -256,10 +256,10 @@ def test_auto_refuses_an_ambiguous_folder_with_the_choices(tmp_path, capsys):
 
 
 def _error_keeps_the_set(capsys, tmp_path, src: Path, args: list[str]) -> str:
-    """Run a failing preprocess onto an existing set; the set must be as it was."""
+    """Run a failing preprocess onto an existing set (of another source: --overwrite); the set must be as it was."""
     out = tmp_path / "set"
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    rc, err = _preprocess(capsys, src, out, *args)
+    rc, err = _preprocess(capsys, src, out, *args, "--overwrite")
     assert rc in (1, 2) and err.count("\n") == 1 and err.startswith("error: "), err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     return err[len("error: "):].rstrip("\n")
