@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaeaudio.formats.classes import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES, MAX_CLASSES
 from vaeaudio.util.errors import ModelError, UsageError
 from vaeaudio.util.files import regular, replacing
 
@@ -75,14 +75,17 @@ class LatentMixture:
         except Exception as exc:  # noqa: BLE001 - numpy raises many kinds (EOFError for an empty file) for a bad one
             raise _unusable(path, exc) from None
 
-    def check(self, latent_dim: int | None = None, conditional: bool | None = None) -> None:
-        """`ValueError` unless the arrays have the shapes of the module docstring (for `latent_dim` and
-        `conditional` when given), are finite, and each group's weights are >= 0 and sum to 1."""
+    def check(self, latent_dim: int | None = None, conditional: bool | None = None, classes: int | None = None
+              ) -> None:
+        """`ValueError` unless the arrays have the shapes of the module docstring (for `latent_dim`, `conditional`
+        and the run's number of `classes` when given), are finite, and each group's weights are >= 0 and sum to 1."""
         g, k = self.weights.shape if self.weights.ndim == 2 else (0, 0)
         dim = self.means.shape[-1] if self.means.ndim == 3 else 0
-        if not g or self.means.shape != (g, k, dim) or self.cholesky.shape != (g, k, dim, dim) or g not in (1, 10):
+        if not g or self.means.shape != (g, k, dim) or self.cholesky.shape != (g, k, dim, dim) or g > MAX_CLASSES:
             raise ValueError(f"shapes {self.weights.shape}, {self.means.shape}, {self.cholesky.shape} are not "
-                             "(G, K), (G, K, L), (G, K, L, L) with G 1 or 10")
+                             f"(G, K), (G, K, L), (G, K, L, L) with G 1 or a set's classes (at most {MAX_CLASSES})")
+        if conditional and classes is not None and g != classes:
+            raise ValueError(f"{g} group(s); the run has {classes} classes")
         if latent_dim is not None and dim != latent_dim:
             raise ValueError(f"{dim} latent dimensions; the run has {latent_dim}")
         if conditional is not None and self.conditional != conditional:
@@ -142,9 +145,10 @@ def load(run: Path) -> LatentMixture | None:
     if not path.exists():
         return None
     mixture = LatentMixture.load(path)
-    trained = load_config(run).settings
+    config = load_config(run)
+    trained = config.settings
     try:
-        mixture.check(trained.get("latent_dim"), trained.get("conditional"))
+        mixture.check(trained.get("latent_dim"), trained.get("conditional"), len(config.classes()))
     except ValueError as exc:
         raise _unusable(path, exc) from None
     return mixture
