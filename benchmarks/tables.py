@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever the working folder
 import common  # noqa: E402
 
-ORDER = ("floor", "train_speed", "distribute", "preprocess", "download", "synth", "full_scale", "generation",
-         "intelligibility")
+ORDER = ("floor", "train_speed", "distribute", "preprocess", "download", "synth", "full_scale", "speech_commands",
+         "generation", "intelligibility")
 
 
 def f(value, spec: str = ".2f", suffix: str = "") -> str:
@@ -150,6 +150,21 @@ def full_scale(r: dict) -> list[str]:
         lines += ["", f"Clips kept: {t['kept']:,} (train {t['train']:,}). Projected 100 epochs: MLP "
                       f"{t['mlp_100_epochs_h']:.1f} h ({t['mlp_epoch_s']:.0f} s/epoch), strided CNN "
                       f"{t['cnn_100_epochs_h']:.1f} h ({t['cnn_epoch_s']:.0f} s/epoch)."]
+    return lines
+
+
+def speech_commands(r: dict) -> list[str]:
+    c = r.get("corpus", {})
+    rows = [[x["stage"], f"{x['seconds']:,.1f} s", f"{x['rss_gib']:.2f} GiB"] for x in r.get("stages", [])]
+    lines = []
+    if c:
+        lines += [f"Corpus: {c['clips']:,} clips in word folders ({c['val']:,} listed for validation, {c['test']:,} "
+                  f"for test), built in {c['build_s']:.0f} s (not counted).", ""]
+    lines += table(["stage", "wall time", "peak RSS"], rows)
+    if t := r.get("total"):
+        sp = t["splits"]
+        lines += ["", f"Set: {sp['train']:,} / {sp['val']:,} / {sp['test']:,} clips (train / val / test); the "
+                      f"in-memory epoch: {t['in_memory_epoch_s']:.1f} s."]
     return lines
 
 

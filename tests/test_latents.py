@@ -65,7 +65,7 @@ def test_a_digit_of_one_clip_gets_one_narrow_component():
 
 
 def test_errors_name_the_file_and_what_to_do(tmp_path):
-    with pytest.raises(ModelError, match="no training clip of digit 9"):
+    with pytest.raises(ModelError, match="no training clip of class 9"):
         _fit(np.zeros((9, 2)), np.arange(9), components=1)
     bad = tmp_path / latents.FILE
     np.savez(bad, format=np.array("something-else/1"))

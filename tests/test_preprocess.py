@@ -18,7 +18,8 @@ import soxr
 from conftest import FSDD, SPEAKERS, copy_fsdd
 
 from vaeaudio.cli import main
-from vaeaudio.corpus.preprocess import Recording, parse_name, preprocess
+from vaeaudio.corpus.preprocess import preprocess
+from vaeaudio.corpus.scan import Recording, parse_name
 from vaeaudio.corpus.splits import split_by_speaker, split_by_take
 from vaeaudio.formats.shards import ShardWriter
 from vaeaudio.formats.spectrogram_set import FORMAT, SpectrogramSet
@@ -190,7 +191,8 @@ def test_no_recordings_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "src" / "readme.txt").write_text("nothing here")
     rc = main(["preprocess", "--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
-    assert rc == 1 and err.startswith("error: no usable recordings under") and err.count("\n") == 1
+    assert rc == 1 and err.startswith("error: no labels found under") and err.count("\n") == 1
+    assert "0 audio file(s) of 1" in err
     rc = main(["preprocess", "--src", str(tmp_path / "missing"), "--quiet"])
     assert rc == 1 and "does not exist" in capsys.readouterr().err
 

@@ -107,7 +107,7 @@ def download(given: dict):
 def preprocess(given: dict):
     """Turn recordings into normalised spectrogram shards.
 
-    Recordings are the files named {digit}_{speaker}_{take}.wav under --src.
+    Recordings are found under --src as its layout names them (--layout auto says which it recognised).
     """
     settings = PreprocessSettings.build(**given)
     from vaeaudio.corpus.preprocess import preprocess as run
@@ -180,7 +180,8 @@ def synth(given: dict,
           out: Annotated[Optional[Path], typer.Argument(metavar="OUT", help=SynthSettings.help("out"))] = None):
     """Decode latent points of a run or an export to WAV files.
 
-    `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`.
+    `--z 0.5 -1.2 out.wav`, `--random 5 DIR`, `--grid 4 DIR`, `--digit 7 --random 3 DIR`, `--label bell --random 3
+    DIR`.
     """
     if out is None:
         raise UsageError("missing OUT: give OUT.wav after the --z values, or OUTDIR after --random N / --grid N")
@@ -224,7 +225,7 @@ def classifier_train(given: dict):
 
 @verb(classifier_app, PredictSettings, "predict")
 def classifier_predict(given: dict):
-    """Print the digit each WAV file says, with its probability.
+    """Print the class (digit) each WAV file says, with its probability.
 
     One line per file.
     """

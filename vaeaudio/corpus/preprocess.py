@@ -1,9 +1,11 @@
 """`vaeaudio preprocess`: a folder of recordings -> a spectrogram set (manifest.json + HDF5 shards).
 
 Stages (each file is read twice; nothing is held for the whole corpus):
-  1. scan: walk `src`, parse `{digit}_{speaker}_{take}.wav` names, fingerprint the tree (`vaeaudio.corpus`).
+  1. scan: walk `src`, fingerprint the tree, read it as its layout says (`vaeaudio.corpus.layouts`: which file is
+     a recording of which class, by whom, and where the layout fixes the split).
   2. probe (parallel): hash, decode, check each recording -> length after resampling, or a reason to drop it.
-  3. decide: drop duplicates and length outliers, split into train / val / test, plan the shards.
+  3. decide: drop duplicates, length outliers (digit layouts) and, with `--long skip`, long clips; split into
+     train / val / test; check every class has clips in every split; plan the shards.
   4. featurise (parallel): waveform -> (257, 69) spectrogram in [0, 1] (`vaeaudio.sound.dsp`), written in
      order into shards that are renamed into place only when complete.
   5. manifest.json, written last and atomically.
@@ -31,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio import __version__
-from vaeaudio.corpus.scan import META_FILE, Recording, parse_name, probe, scan
-from vaeaudio.corpus.splits import split_by_speaker, split_by_take
+from vaeaudio.corpus.layouts import Labelled, label
+from vaeaudio.corpus.scan import META_FILE, Recording, probe, scan
+from vaeaudio.corpus.splits import split_by_speaker, split_by_take, split_rest
 from vaeaudio.formats.runs import runs_using
 from vaeaudio.formats.shards import ShardWriter, read_plan_id, read_shard
 from vaeaudio.formats.spectrogram_set import (
@@ -51,6 +54,8 @@ from vaeaudio.util import locks, progress
 from vaeaudio.util.errors import DataError, Interrupted, UsageError
 from vaeaudio.util.files import read_json, sha256_file
 
+#: The layouts whose classes are the digits and whose manifests, shards and splits are as they always were.
+DIGIT_LAYOUTS = ("audiomnist", "fsdd")
 _PROBE_CHUNK = 64
 _FEATURE_CHUNK = 32
 
@@ -208,6 +213,34 @@ def _speaker_meta(src: Path, files: list[str]) -> tuple[dict, str | None]:
     return {}, None
 
 
+def _split(labelled: Labelled, kept: list[Recording], settings: PreprocessSettings
+           ) -> tuple[np.ndarray, dict[str, list[str]] | None]:
+    """The split index of each kept recording (0 train, 1 val, 2 test) and the speakers held out (or None): as the
+    layout fixes it, else as --split-by says. Outside the digit layouts every class must have clips in every split
+    (`DataError` naming the first that has not)."""
+    labels = np.array([r.label for r in kept])
+    held_out = None
+    if labelled.split is not None:
+        split = np.array([labelled.split[r.path] for r in kept], dtype=np.int8)
+        if (split < 0).any():  # --fold: the test split is fixed, validation drawn from the rest by file
+            split = split_rest(labels, split == 2, settings.val_fraction, settings.seed)
+    elif settings.split_by == "take":
+        split = split_by_take(labels, settings.test_fraction, settings.val_fraction, settings.seed,
+                              every_class=labelled.kind not in DIGIT_LAYOUTS)
+    else:
+        split, held_out = split_by_speaker(np.array([r.speaker for r in kept]), labels, settings.test_fraction,
+                                           settings.val_fraction, settings.seed, settings.test_speakers)
+    if labelled.kind not in DIGIT_LAYOUTS:
+        for k, cls in enumerate(labelled.classes):
+            counts = np.bincount(split[labels == k], minlength=3)
+            if not counts.all():
+                empty = SPLITS[int(np.flatnonzero(counts == 0)[0])]
+                raise DataError(f"class {cls!r} has {counts.sum()} usable clip(s) and none in the {empty} split "
+                                f"({labelled.split_rule} rule: train {counts[0]}, val {counts[1]}, test {counts[2]})",
+                                "give it more clips, or leave it out with --classes")
+    return split, held_out
+
+
 def preprocess(settings: PreprocessSettings) -> PreprocessResult:
     """Build (or bring up to date) the spectrogram set `settings.out` from recordings under `settings.src`.
 
@@ -217,8 +250,7 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
     t0 = time.perf_counter()
     src, out = settings.src, settings.out
     if not src.is_dir():
-        raise DataError(f"source folder {src} does not exist",
-                        "pass --src DIR holding {digit}_{speaker}_{take}.wav files")
+        raise DataError(f"source folder {src} does not exist", "pass --src DIR holding the recordings")
     _check_out(out)
     with locks.hold(out, "spectrogram set"):
         try:
@@ -232,30 +264,20 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
     """`preprocess` with the lock of `settings.out` held."""
     src, out = settings.src, settings.out
     files, fingerprint, dropped = scan(src, exclude=out)
+    labelled = label(src, files, settings)
+    progress.log(f"layout {labelled.kind}: {labelled.evidence}")
+    if labelled.labels_sha256:  # the CSV is part of the input wherever it lies
+        fingerprint = hashlib.sha256(f"{fingerprint}\0{labelled.labels_sha256}".encode()).hexdigest()
     current, recorded = _load_current(out, settings, fingerprint)
     if current is not None:
         return PreprocessResult(out, current, time.perf_counter() - t0, up_to_date=True)
     before = _identity_before(out, settings)
 
-    (out / MANIFEST).unlink(missing_ok=True)  # no manifest may describe shards being rewritten
-    for stale in out.glob("*.tmp"):
-        stale.unlink()
-
-    meta, meta_path = _speaker_meta(src, files)
-    recordings: list[Recording] = []
-    for rel in files:
-        if rel == meta_path:
-            if not meta:
-                dropped.append({"path": rel, "kind": "metadata", "reason": "speaker metadata is not a JSON object"})
-            continue
-        if not rel.lower().endswith(".wav"):
-            dropped.append({"path": rel, "kind": "not-audio", "reason": "not a .wav file"})
-            continue
-        parsed = parse_name(rel)
-        if isinstance(parsed, str):
-            dropped.append({"path": rel, "kind": "bad-name", "reason": parsed})
-        else:
-            recordings.append(parsed)
+    meta, meta_path = _speaker_meta(src, files) if labelled.kind in DIGIT_LAYOUTS else ({}, None)
+    if meta_path is not None and not meta:
+        dropped.append({"path": meta_path, "kind": "metadata", "reason": "speaker metadata is not a JSON object"})
+    recordings: list[Recording] = labelled.recordings
+    dropped.extend(labelled.dropped)
 
     pool = _Pool(min(settings.n_workers(), max(1, len(recordings) // _PROBE_CHUNK)))
     try:
@@ -268,9 +290,11 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
                 probed.extend(res)
                 bar.advance(len(res))
         # -- decide ----------------------------------------------------------------
-        good, lengths, seen = [], [], {}
+        good, lengths, seen, downmixed = [], [], {}, 0
         duplicates: dict[str, list[str]] = defaultdict(list)
-        for rec, (digest, length, kind, reason) in zip(recordings, probed):
+        for rec, (digest, length, channels, kind, reason) in zip(recordings, probed):
+            if kind is None and length > settings.clip_samples and settings.long == "skip":
+                kind, reason = "long", f"length {length} samples is over --clip-samples {settings.clip_samples}"
             if kind is not None:
                 dropped.append({"path": rec.path, "kind": kind, "reason": reason})
                 continue
@@ -279,12 +303,17 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
                 dropped.append({"path": rec.path, "kind": "duplicate", "reason": f"byte-identical to {seen[digest]}"})
                 continue
             seen[digest] = rec.path
+            downmixed += channels > 1
             lengths.append(length)
             good.append((rec, length))
         if not good:
             raise DataError(f"no usable recordings under {src} ({len(files)} files looked at, {len(dropped)} dropped)",
-                            "expected files named {digit}_{speaker}_{take}.wav, e.g. data/01/3_01_7.wav")
-        lo, hi = (float(v) for v in np.percentile(np.asarray(lengths), settings.length_percentiles))
+                            "unreadable, empty, silent and duplicate files are dropped: check the recordings, or "
+                            "choose --layout")
+        if labelled.kind in DIGIT_LAYOUTS:
+            lo, hi = (float(v) for v in np.percentile(np.asarray(lengths), settings.length_percentiles))
+        else:
+            lo, hi = float(min(lengths)) - 1, float(max(lengths)) + 1
         kept = []
         for rec, length in good:
             if lo < length < hi:
@@ -295,14 +324,9 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
         if not kept:
             raise DataError(f"every recording under {src} is a length outlier",
                             "widen --length-percentiles, e.g. 0 100")
-        digits = np.array([r.digit for r in kept])
-        speakers = np.array([r.speaker for r in kept])
-        held_out: dict[str, list[str]] | None = None
-        if settings.split_by == "take":
-            split = split_by_take(digits, settings.test_fraction, settings.val_fraction, settings.seed)
-        else:
-            split, held_out = split_by_speaker(speakers, digits, settings.test_fraction, settings.val_fraction,
-                                               settings.seed, settings.test_speakers)
+        split, held_out = _split(labelled, kept, settings)
+        long = sum(length > settings.clip_samples for rec, length in good) if settings.long == "crop" else \
+            sum(d["kind"] == "long" for d in dropped)
         # -- plan ------------------------------------------------------------------
         plan = {name: [r for r, s in zip(kept, split) if s == k] for k, name in enumerate(SPLITS)}
         plan_id = hashlib.sha256(json.dumps(
@@ -310,6 +334,11 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
         shards = [(name, i, recs[j : j + settings.shard_size])
                   for name, recs in plan.items()
                   for i, j in enumerate(range(0, len(recs), settings.shard_size))]
+        # every refusal is behind us: from here the set is rewritten, and no manifest may describe shards being
+        # rewritten
+        (out / MANIFEST).unlink(missing_ok=True)
+        for stale in out.glob("*.tmp"):
+            stale.unlink()
         wanted = {shard_name(name, i) for name, i, _ in shards}
         for old in out.glob("*.h5"):
             if old.name not in wanted:
@@ -327,7 +356,7 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
             results = pool.map(_featurise, tasks)
             for name, i, recs in todo:
                 with ShardWriter(out / shard_name(name, i), len(recs), shape, plan_id) as writer:
-                    writer.write_labels(digit=[r.digit for r in recs], speaker=[r.speaker for r in recs],
+                    writer.write_labels(digit=[r.label for r in recs], speaker=[r.speaker for r in recs],
                                         path=[r.path for r in recs])
                     for start in range(0, len(recs), _FEATURE_CHUNK):
                         spec, db_min, db_max = next(results)
@@ -347,7 +376,9 @@ def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
         settings=settings, fingerprint=fingerprint, n_files=len(files), shape=shape, bounds=(lo, hi),
         plan=plan, shards=infos, dropped=dropped,
         duplicates=[[k, *v] for k, v in sorted(duplicates.items())], held_out=held_out,
-        speaker_meta=meta, version=__version__,
+        speaker_meta=meta, version=__version__, classes=labelled.classes, split_by=labelled.split_rule,
+        layout={"kind": labelled.kind, "evidence": labelled.evidence, "downmixed": downmixed,
+                "long": {"rule": settings.long, "clips": long}, **labelled.info},
     )
     manifest.save(out)
     if before is not None and before != SpectrogramSet(out).identity():

@@ -2,14 +2,16 @@
 
 `scan` lists every file (following symlinked folders, reporting cycles,
 unlistable folders and dangling links instead of skipping them), `parse_name`
-turns a path into a `Recording` or the reason it is not one, and `probe`
-(run in worker processes by `vaeaudio.corpus.preprocess`) reads, hashes and decodes
-files, returning a drop kind and reason for each one that cannot be used.
+turns a digit layout's path into a `Recording` or the reason it is not one (the
+other layouts: `vaeaudio.corpus.layouts`), and `probe` (run in worker processes by
+`vaeaudio.corpus.preprocess`) reads, hashes and decodes files, returning a drop kind
+and reason for each one that cannot be used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import re
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from vaeaudio.sound import dsp
 from vaeaudio.util.files import regular
@@ -35,10 +38,11 @@ NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>(?:[^\W_]|-)+)_(?P<take>[0-
 
 @dataclass(frozen=True)
 class Recording:
-    """A file whose name parsed as a recording: path relative to the source root."""
+    """A recording of the corpus: path relative to the source root, its class (an index into the set's classes; the
+    digit itself in a digit layout), speaker id ('' where the layout has none) and take number."""
 
     path: str
-    digit: int
+    label: int
     speaker: str
     take: int
 
@@ -61,8 +65,8 @@ def parse_name(rel_path: str) -> Recording | str:
     return Recording(rel_path, int(m["digit"]), speaker, int(m["take"]))
 
 
-def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, str | None, str | None]]:
-    """Worker: for each file, (sha256, resampled length in samples, drop kind or None, reason or None).
+def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, int, str | None, str | None]]:
+    """Worker: for each file, (sha256, resampled length in samples, channels, drop kind or None, reason or None).
 
     `args` = (source root, relative paths, silence floor in dBFS, target rate in Hz).
     A file that cannot be read (permissions, vanished, a dangling link) is a reason too.
@@ -74,31 +78,32 @@ def probe(args: tuple[str, list[str], float, int]) -> list[tuple[str, int, str |
         try:
             seconds = dsp.seconds_of(Path(root, rel))
             if seconds is not None and seconds > MAX_SECONDS:
-                out.append(("", 0, "length", f"{seconds:,.0f} s long: longer than {MAX_SECONDS:g} s (by its header; "
+                out.append(("", 0, 0, "length", f"{seconds:,.0f} s long: longer than {MAX_SECONDS:g} s (by its header; "
                                              "not decoded)"))
                 continue
             data = regular(Path(root, rel)).read_bytes()
         except OSError as exc:
-            out.append(("", 0, "unreadable", unreadable_reason(Path(root, rel), exc)))
+            out.append(("", 0, 0, "unreadable", unreadable_reason(Path(root, rel), exc)))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if not data:
-            out.append((digest, 0, "empty", "empty file"))
+            out.append((digest, 0, 0, "empty", "empty file"))
             continue
         try:
             y, sr = dsp.decode(data)
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a reason, not a crash
-            out.append((digest, 0, "unreadable", f"unreadable audio: {str(exc).splitlines()[0][:120]}"))
+            out.append((digest, 0, 0, "unreadable", f"unreadable audio: {str(exc).splitlines()[0][:120]}"))
             continue
+        channels = sf.info(io.BytesIO(data)).channels
         if y.size == 0:
-            out.append((digest, 0, "empty", "no audio samples"))
+            out.append((digest, 0, channels, "empty", "no audio samples"))
         elif not np.isfinite(y).all():
-            out.append((digest, 0, "nan", "contains NaN or Inf samples"))
+            out.append((digest, 0, channels, "nan", "contains NaN or Inf samples"))
         elif (peak := float(np.abs(y).max())) < floor:
             level = 20 * math.log10(peak) if peak > 0 else float("-inf")
-            out.append((digest, 0, "silent", f"silent (peak {level:.1f} dBFS)"))
+            out.append((digest, 0, channels, "silent", f"silent (peak {level:.1f} dBFS)"))
         else:
-            out.append((digest, dsp.resampled_length(len(y), sr, target_sr), None, None))
+            out.append((digest, dsp.resampled_length(len(y), sr, target_sr), channels, None, None))
     return out
 
 

@@ -25,30 +25,48 @@ def _allocate(counts: np.ndarray, n_pick: int, rng: np.random.Generator) -> np.n
     return np.minimum(alloc, counts)
 
 
-def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask choosing ceil(fraction * n) items, stratified by label."""
+def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator, keep: int | None = None
+                     ) -> np.ndarray:
+    """Boolean mask choosing ceil(fraction * n) items, stratified by label; with `keep`, also at least one of every
+    label that has more than `keep` items (so that `keep` stay behind)."""
     classes, counts = np.unique(labels, return_counts=True)
     n_pick = int(math.ceil(fraction * len(labels)))
     mask = np.zeros(len(labels), dtype=bool)
-    for cls, k in zip(classes, _allocate(counts, n_pick, rng)):
+    alloc = _allocate(counts, n_pick, rng)
+    if keep is not None:
+        alloc = np.maximum(alloc, (counts > keep).astype(int))
+    for cls, k in zip(classes, alloc):
         idx = np.flatnonzero(labels == cls)
         mask[rng.permutation(idx)[:k]] = True
     return mask
 
 
-def split_by_take(digits: np.ndarray, test_fraction: float, val_fraction: float, seed: int) -> np.ndarray:
-    """Split index per clip (0 train, 1 val, 2 test), stratified by digit, as the reference.
+def split_by_take(digits: np.ndarray, test_fraction: float, val_fraction: float, seed: int,
+                  every_class: bool = False) -> np.ndarray:
+    """Split index per clip (0 train, 1 val, 2 test), stratified by digit (any label), as the reference.
 
     ceil(test_fraction * n) clips go to test, then ceil(val_fraction * rest) to val
-    (28,198 clips -> 22,840 / 2,538 / 2,820).
+    (28,198 clips -> 22,840 / 2,538 / 2,820). With `every_class` (the sets that are not
+    digits), every class of 3 clips or more has at least one in each split.
     """
     rng = np.random.default_rng(seed)
     split = np.zeros(len(digits), dtype=np.int8)
-    test = _stratified_pick(digits, test_fraction, rng)
+    test = _stratified_pick(digits, test_fraction, rng, 2 if every_class else None)
     split[test] = 2
     rest = np.flatnonzero(~test)
-    val = _stratified_pick(digits[rest], val_fraction, rng)
+    val = _stratified_pick(digits[rest], val_fraction, rng, 1 if every_class else None)
     split[rest[val]] = 1
+    return split
+
+
+def split_rest(labels: np.ndarray, test: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """Split index per clip when the test clips are given (mask `test` (n,), e.g. a CSV's fold): ceil(val_fraction
+    x rest) of the others to val, stratified by label and at least one of every class of 2 clips or more there,
+    the rest to train."""
+    rng = np.random.default_rng(seed)
+    split = np.where(test, 2, 0).astype(np.int8)
+    rest = np.flatnonzero(~test)
+    split[rest[_stratified_pick(labels[rest], val_fraction, rng, 1)]] = 1
     return split
 
 

@@ -124,7 +124,7 @@ def _validate(model, folder: Path, spec: np.ndarray, labels: np.ndarray) -> dict
     from vaeaudio.exporting.runtime import ExportedVAE
 
     labels = labels if model.conditional else None
-    onnx_model = ExportedVAE(folder, model.latent_dim, model.conditional, spec.shape[1:])
+    onnx_model = ExportedVAE(folder, model.latent_dim, model.conditional, spec.shape[1:], classes=model.classes)
     keras_moments = [np.asarray(m, np.float32) for m in model.encode(spec, labels)]
     onnx_moments = onnx_model.encode_moments(spec, labels)
     scale = max(1.0, *(float(np.abs(m).max()) for m in keras_moments))

@@ -40,15 +40,17 @@ class ExportedVAE:
     loaded; `export` runs the graphs it has just written without."""
 
     def __init__(self, folder: Path, latent_dim: int, conditional: bool, shape: tuple[int, int],
-                 info: exports.ExportInfo | None = None):
+                 info: exports.ExportInfo | None = None, classes: int = 0):
         self.folder, self.info = Path(folder), info
         self.latent_dim, self.conditional, self.shape = latent_dim, conditional, tuple(shape)
+        self.classes = classes  # C, the classes a conditional model is conditioned on (0: unconditional), as VAE's
         self._sessions: dict[str, object] = {}
 
     @classmethod
     def of(cls, folder: Path, info: exports.ExportInfo) -> ExportedVAE:
         """The model of export `folder`, whose `export.json` `exports.read` gave."""
-        return cls(folder, info.latent_dim, info.conditional, info.run_config["data"]["shape"], info)
+        return cls(folder, info.latent_dim, info.conditional, info.run_config["data"]["shape"], info,
+                   len(info.classes) if info.conditional else 0)
 
     def _run(self, name: str, feeds: dict, batch: int) -> list[np.ndarray]:
         if name not in self._sessions:

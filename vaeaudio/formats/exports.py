@@ -29,8 +29,6 @@ FORMAT = "vaeaudio-export/1"
 INFO = "export.json"
 DECODER = "decoder.onnx"
 ENCODER = "encoder.onnx"
-#: The classes of a run whose config names none: the ten digits, in label order.
-DIGITS = tuple(str(d) for d in range(10))
 _AGAIN = "export the run again with `vaeaudio export RUN`"
 
 
@@ -76,9 +74,8 @@ class ExportInfo(BaseModel):
 
 
 def classes_of(config: RunConfig) -> list[str]:
-    """The class names of a run, label order: its config's `classes` when it has that field, else the digits."""
-    named = getattr(config, "classes", None) or getattr(config.data, "classes", None)
-    return [str(c) for c in named] if named else list(DIGITS)
+    """The class names of a run, label order (`RunConfig.classes`: the digits for a run made before classes)."""
+    return config.classes()
 
 
 def content_digest(data: dict) -> str:

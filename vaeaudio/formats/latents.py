@@ -4,13 +4,13 @@ A VAE's prior N(0, I) is only what the KL term pulls the posteriors towards: the
 training clips' encoder means occupy part of it, and prior draws that land
 between them decode to blurred averages that a listener does not hear as a
 word. `fit` fits a Gaussian mixture (full covariances, K components) to the
-encoder means of the training clips, one mixture per digit for a conditional
+encoder means of the training clips, one mixture per class for a conditional
 run (one in all otherwise); `LatentMixture.sample` draws from it.
 
 Stored in a run as `latents.npz` (`FORMAT`, written atomically):
 
     weights (G, K), means (G, K, L), cholesky (G, K, L, L) of the covariances,
-    G = 10 digits (conditional) or 1, K components, L latent dimensions.
+    G = the set's classes (10 digits; conditional) or 1, K components, L latent dimensions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaeaudio.formats.classes import DIGIT_CLASSES, MAX_CLASSES
 from vaeaudio.util.errors import ModelError, UsageError
 from vaeaudio.util.files import regular, replacing
 
@@ -74,14 +75,17 @@ class LatentMixture:
         except Exception as exc:  # noqa: BLE001 - numpy raises many kinds (EOFError for an empty file) for a bad one
             raise _unusable(path, exc) from None
 
-    def check(self, latent_dim: int | None = None, conditional: bool | None = None) -> None:
-        """`ValueError` unless the arrays have the shapes of the module docstring (for `latent_dim` and
-        `conditional` when given), are finite, and each group's weights are >= 0 and sum to 1."""
+    def check(self, latent_dim: int | None = None, conditional: bool | None = None, classes: int | None = None
+              ) -> None:
+        """`ValueError` unless the arrays have the shapes of the module docstring (for `latent_dim`, `conditional`
+        and the run's number of `classes` when given), are finite, and each group's weights are >= 0 and sum to 1."""
         g, k = self.weights.shape if self.weights.ndim == 2 else (0, 0)
         dim = self.means.shape[-1] if self.means.ndim == 3 else 0
-        if not g or self.means.shape != (g, k, dim) or self.cholesky.shape != (g, k, dim, dim) or g not in (1, 10):
+        if not g or self.means.shape != (g, k, dim) or self.cholesky.shape != (g, k, dim, dim) or g > MAX_CLASSES:
             raise ValueError(f"shapes {self.weights.shape}, {self.means.shape}, {self.cholesky.shape} are not "
-                             "(G, K), (G, K, L), (G, K, L, L) with G 1 or 10")
+                             f"(G, K), (G, K, L), (G, K, L, L) with G 1 or a set's classes (at most {MAX_CLASSES})")
+        if conditional and classes is not None and g != classes:
+            raise ValueError(f"{g} group(s); the run has {classes} classes")
         if latent_dim is not None and dim != latent_dim:
             raise ValueError(f"{dim} latent dimensions; the run has {latent_dim}")
         if conditional is not None and self.conditional != conditional:
@@ -98,21 +102,22 @@ def _unusable(path: Path, exc: Exception) -> ModelError:
                       "delete it to sample from N(0, I), or retrain the run")
 
 
-def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> LatentMixture:
-    """A mixture of `components` full-covariance Gaussians fitted by EM to latent points z (n, L), one per digit
-    0-9 of `digits` (n,) when given (each digit needs a clip; fewer clips than components get fewer components,
-    padded with zero weight; a single clip gets one narrow component at its point)."""
+def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0,
+        classes: int = len(DIGIT_CLASSES)) -> LatentMixture:
+    """A mixture of `components` full-covariance Gaussians fitted by EM to latent points z (n, L), one per class
+    0..classes-1 of the labels `digits` (n,) when given (each class needs a clip; fewer clips than components get
+    fewer components, padded with zero weight; a single clip gets one narrow component at its point)."""
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
-    groups = [z] if digits is None else [z[np.asarray(digits) == d] for d in range(10)]
+    groups = [z] if digits is None else [z[np.asarray(digits) == d] for d in range(classes)]
     dim = z.shape[1]
     weights, means, chol = (np.zeros((len(groups), components)), np.zeros((len(groups), components, dim)),
                             np.tile(np.eye(dim), (len(groups), components, 1, 1)))
     missing = [g for g, points in enumerate(groups) if not len(points)]
     if missing:
-        raise ModelError(f"no training clip of digit {missing[0]} to fit the latent mixture to",
-                         "train on a set that holds every digit")
+        raise ModelError(f"no training clip of class {missing[0]} to fit the latent mixture to",
+                         "train on a set that holds every class")
     with threadpool_limits(1):  # small fits: thread pools cost far more than they give, worst beside TensorFlow's
         for g, points in enumerate(groups):
             if len(points) == 1:  # one clip: one component there, of the regularising width
@@ -124,10 +129,11 @@ def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0
     return LatentMixture(weights / weights.sum(1, keepdims=True), means, chol)
 
 
-def store(run: Path, z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0) -> Path:
+def store(run: Path, z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0,
+          classes: int = len(DIGIT_CLASSES)) -> Path:
     """Fit the mixture to the training clips' encoder means `z` (n, L) [with their `digits` (n,), for a conditional
     run] and write it to `run/latents.npz`."""
-    return fit(z, digits, components, seed).save(Path(run) / FILE)
+    return fit(z, digits, components, seed, classes).save(Path(run) / FILE)
 
 
 def load(run: Path) -> LatentMixture | None:
@@ -139,9 +145,10 @@ def load(run: Path) -> LatentMixture | None:
     if not path.exists():
         return None
     mixture = LatentMixture.load(path)
-    trained = load_config(run).settings
+    config = load_config(run)
+    trained = config.settings
     try:
-        mixture.check(trained.get("latent_dim"), trained.get("conditional"))
+        mixture.check(trained.get("latent_dim"), trained.get("conditional"), len(config.classes()))
     except ValueError as exc:
         raise _unusable(path, exc) from None
     return mixture

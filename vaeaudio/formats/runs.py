@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
 from vaeaudio.util.errors import DataError, ModelError, UsageError
@@ -55,6 +56,7 @@ class DataInfo(BaseModel):
     mean: float | None = None  # mean [0, 1] value of the train split's spectrograms (None: run predates it)
     audio: dict | None = None  # the set's `dsp.Transform` (None: run predates it; `load_config` fills it in)
     stream: dict | None = None  # how the train split was streamed (window, block clips); None: held in memory
+    classes: list[str] | None = None  # the set's class names in label order (None: run predates them; the digits)
 
 
 class RunConfig(BaseModel):
@@ -66,10 +68,16 @@ class RunConfig(BaseModel):
     data: DataInfo
     model: dict  # name, parameters
     versions: dict[str, str]
+    parent: dict | None = None  # with --init-from: the run it started from (path, model sha256, classes)
 
     def transform(self) -> dsp.Transform:
         """The audio settings of the set the run was trained on: how its spectrograms become sound."""
         return dsp.Transform.of(self.data.audio or {})
+
+    def classes(self) -> list[str]:
+        """The class names of the set the run was trained on, in label order (the digits for a run made before
+        runs recorded them)."""
+        return list(self.data.classes or DIGIT_CLASSES)
 
     def train_settings(self):
         """The run's `TrainSettings`."""

@@ -108,25 +108,25 @@ def _opened(path: Path):
                         hint) from None
 
 
-def _checked(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    problem = check_values(arrays)
+def _checked(path: Path, arrays: dict[str, np.ndarray], classes: int | None = None) -> None:
+    problem = check_values(arrays, classes)
     if problem:
         raise DataError(f"shard {path} is damaged: {problem}",
                         f"re-run `vaeaudio preprocess --out {Path(path).parent}`: it rewrites damaged shards")
 
 
-def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS) -> dict[str, np.ndarray]:
+def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS, classes: int | None = None) -> dict[str, np.ndarray]:
     """Read a shard's datasets as numpy arrays (strings as str arrays), checked by `check_values`.
 
     Raises `DataError` naming the file when it is not a readable shard of this
-    format or its values are out of range.
+    format or its values are out of range (labels: below `classes`, the set's class count, when given).
     """
     with _opened(path) as f:
         out = {}
         for name in fields:
             ds = f[name]
             out[name] = np.asarray(ds.asstr()[...], dtype=str) if ds.dtype == _STR else ds[...]
-    _checked(path, out)
+    _checked(path, out, classes)
     return out
 
 
@@ -143,8 +143,9 @@ def read_spec(path: Path, out: np.ndarray, rows: list[tuple[int, int, int]]) -> 
         _checked(path, {"spec": out[at : at + stop - first]})
 
 
-def check_values(arrays: dict[str, np.ndarray]) -> str | None:
-    """What is wrong with a shard's arrays, or None: `spec` finite in [0, 1], dB ranges finite, digits 0-9."""
+def check_values(arrays: dict[str, np.ndarray], classes: int | None = None) -> str | None:
+    """What is wrong with a shard's arrays, or None: `spec` finite in [0, 1], dB ranges finite, labels in
+    0..classes-1 (only >= 0 when `classes` is None)."""
     spec = arrays.get("spec")
     if spec is not None and spec.size:
         lo, hi = float(spec.min()), float(spec.max())  # NaN propagates into min/max
@@ -154,6 +155,7 @@ def check_values(arrays: dict[str, np.ndarray]) -> str | None:
         if name in arrays and not np.isfinite(arrays[name]).all():
             return f"{name} holds NaN or Inf"
     digit = arrays.get("digit")
-    if digit is not None and digit.size and not ((digit >= 0) & (digit <= 9)).all():
-        return "a digit label is outside 0-9"
+    top = (classes or 128) - 1
+    if digit is not None and digit.size and not ((digit >= 0) & (digit <= top)).all():
+        return f"a label is outside 0-{top}" + (f" (the set has {classes} classes)" if classes else "")
     return None

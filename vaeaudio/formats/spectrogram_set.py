@@ -4,7 +4,9 @@ A set is a folder with `manifest.json` (format `vaeaudio-spectrograms/1`) and
 shards `{split}-{NNNNN}.h5` (see `vaeaudio.formats.shards`). `SpectrogramSet(root)`
 validates the manifest; `.arrays("train")` gives numpy arrays of a whole split
 (`spec` (n, 257, 69) float32 in [0, 1], `db_min`/`db_max` (n,) dB, `digit` (n,)
-int8, `speaker`/`path` (n,) str); `.transform` is the audio settings it was made with.
+int8: the label, an index into `.classes`, `speaker`/`path` (n,) str); `.transform`
+is the audio settings it was made with, `.classes` the class names (the digits "0".."9"
+for a set whose manifest predates them).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.shards import read_shard
 from vaeaudio.sound import dsp
 from vaeaudio.util import progress
@@ -53,7 +56,7 @@ class ShardInfo(BaseModel):
 
 class SplitInfo(BaseModel):
     clips: int
-    digits: dict[str, int]
+    digits: dict[str, int]  # clips per class, keyed by class name (the name predates classes)
     speakers: list[str]
     shards: list[ShardInfo]
 
@@ -91,6 +94,10 @@ class Manifest(BaseModel):
     dropped: list[Dropped]
     duplicates: list[list[str]]
     speaker_meta: dict
+    #: The class names in label order: a shard's `digit` k is class `classes[k]`.
+    classes: list[str] = list(DIGIT_CLASSES)
+    #: What preprocess read and what it recognised it as (None: the manifest predates layouts; a digit set).
+    layout: dict | None = None
 
     @classmethod
     def load(cls, root: Path) -> Manifest:
@@ -120,11 +127,12 @@ class Manifest(BaseModel):
 
     @classmethod
     def build(cls, *, settings, fingerprint, n_files, shape, bounds, plan, shards, dropped,
-              duplicates, held_out, speaker_meta, version) -> Manifest:
-        """Assemble the manifest: `plan` maps split -> recordings, `shards` split -> [ShardInfo]."""
+              duplicates, held_out, speaker_meta, version, classes, layout, split_by) -> Manifest:
+        """Assemble the manifest: `plan` maps split -> recordings (with a `label` index into `classes`), `shards`
+        split -> [ShardInfo]; `layout` is what preprocess recognised (`vaeaudio.corpus.layouts`)."""
         splits = {}
         for name, recs in plan.items():
-            digits = {str(d): sum(r.digit == d for r in recs) for d in sorted({r.digit for r in recs})}
+            digits = {classes[d]: sum(r.label == d for r in recs) for d in sorted({r.label for r in recs})}
             splits[name] = SplitInfo(clips=len(recs), digits=digits,
                                      speakers=sorted({r.speaker for r in recs}), shards=shards[name])
         return cls(
@@ -132,8 +140,9 @@ class Manifest(BaseModel):
             vaeaudio_version=version, settings=settings.content(),
             source=SourceInfo(root=str(settings.src.resolve()), fingerprint=fingerprint, files=n_files),
             shape=shape, length_bounds=LengthBounds(percentiles=settings.length_percentiles, samples=bounds),
-            split_by=settings.split_by, splits=splits, held_out_speakers=held_out,
+            split_by=split_by, splits=splits, held_out_speakers=held_out,
             dropped=sorted(dropped, key=lambda d: d["path"]), duplicates=duplicates, speaker_meta=speaker_meta,
+            classes=list(classes), layout=layout,
         )
 
     def save(self, root: Path) -> None:
@@ -187,6 +196,16 @@ class SpectrogramSet:
     def transform(self) -> dsp.Transform:
         """The audio settings the set was made with (sample rate, clip length, STFT, dB range)."""
         return dsp.Transform.of(self.manifest.settings)
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names in label order (`DIGIT_CLASSES` for a set made before sets had classes)."""
+        return list(self.manifest.classes)
+
+    @property
+    def digit_classes(self) -> bool:
+        """True when the classes are the digits "0".."9" in order (an AudioMNIST or FSDD set)."""
+        return tuple(self.manifest.classes) == DIGIT_CLASSES
 
     def recording(self, path: str, spec: np.ndarray | None = None) -> np.ndarray | None:
         """The source recording `path` (relative to the set's source root, as in a shard's `path`) cut as preprocess
@@ -266,7 +285,7 @@ class SpectrogramSet:
         """All clips of `split` as numpy arrays keyed by dataset name, in shard order."""
         parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
         for path, _ in self.shards(split):
-            for name, arr in read_shard(path, fields).items():
+            for name, arr in read_shard(path, fields, len(self.manifest.classes)).items():
                 parts[name].append(arr)
         shape = {"spec": (0, *self.shape)}
         return {name: (np.concatenate(a) if a else np.zeros(shape.get(name, (0,)), dtype=np.float32))

@@ -48,18 +48,20 @@ def newest(root: Path = runs.DEFAULT_ROOT) -> Path:
 
 @dataclass
 class Prediction:
-    """Predicted digits of WAV files."""
+    """Predicted classes of WAV files."""
 
     paths: list[Path]
-    probs: np.ndarray  # (n, 10)
+    probs: np.ndarray  # (n, C)
+    classes: list[str]  # the classifier's class names, in label order
 
     def summary(self) -> str:
-        return "\n".join(f"{p}\t{int(pr.argmax())}\t{pr.max():.3f}" for p, pr in zip(self.paths, self.probs))
+        return "\n".join(f"{p}\t{self.classes[int(pr.argmax())]}\t{pr.max():.3f}"
+                         for p, pr in zip(self.paths, self.probs))
 
 
 def predict(settings: PredictSettings) -> Prediction:
-    """The digit and its probability for each WAV of `settings.wavs`; when some cannot be read, a `DataError`
-    naming them that carries the predictions of the others (printed first)."""
+    """The class (the digit, for a digit classifier) and its probability for each WAV of `settings.wavs`; when some
+    cannot be read, a `DataError` naming them that carries the predictions of the others (printed first)."""
     judge = Judge(settings.model or newest())
     good, failed = [], []
     for path in settings.wavs:
@@ -70,7 +72,8 @@ def predict(settings: PredictSettings) -> Prediction:
             if len(settings.wavs) == 1:
                 raise
             failed.append(str(exc))
-    done = Prediction(good, judge.predict(judge.featurise_files(good))[0] if good else np.zeros((0, 10)))
+    done = Prediction(good, judge.predict(judge.featurise_files(good))[0] if good else
+                      np.zeros((0, len(judge.classes))), judge.classes)
     if failed:
         raise DataError(f"{len(failed)} of {len(settings.wavs)} file(s) could not be classified: {failed[0]}"
                         + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),

@@ -60,12 +60,14 @@ def _forward(model, spec: np.ndarray, digits: np.ndarray, beta: float, batch: in
 
 
 def _plots(out: Path, z_test, test: dict, history, show: np.ndarray, recon_shown: np.ndarray, transform,
-           title: str) -> dict[str, str]:
-    """evaluate's PNGs: test latent means by digit and by speaker, training curves, clips `show` over their
-    reconstructions `recon_shown` (axes in s, Hz, dB with each clip's own dB range)."""
-    files = {f"latent_{by}": str(write_bytes(out / f"latent_{by}.png",
-                                             plots.latent_scatter(z_test, test[by], by, title)))
-             for by in ("digit", "speaker")}
+           title: str, kind: str = "digit") -> dict[str, str]:
+    """evaluate's PNGs: test latent means by class (`test["class"]`, names) and by speaker, training curves, clips
+    `show` over their reconstructions `recon_shown` (axes in s, Hz, dB with each clip's own dB range). `kind` names
+    the classes in the legend ('digit' or 'class'); the files keep their names (latent_digit.png) whatever the
+    classes."""
+    files = {f"latent_{name}": str(write_bytes(out / f"latent_{name}.png",
+                                               plots.latent_scatter(z_test, test[key], by, title)))
+             for name, key, by in (("digit", "class", kind), ("speaker", "speaker", "speaker"))}
     if history:
         files["curves"] = str(write_bytes(out / "curves.png", plots.training_curves(history, title)))
     if len(show):
@@ -84,7 +86,7 @@ def _listen(out: Path, data: SpectrogramSet, test: dict, recon: np.ndarray, pick
     ceiling = render(test["spec"][pick], test["db_min"][pick], test["db_max"][pick], t, **how)
     model = render(recon, test["db_min"][pick], test["db_max"][pick], t, **how)
     for j, i in enumerate(pick):
-        stem = f"clip{j}_digit{test['digit'][i]}_{test['speaker'][i]}"
+        stem = f"clip{j}_{'digit' if data.digit_classes else ''}{test['class'][i]}_{test['speaker'][i]}"
         original = data.recording(test["path"][i], test["spec"][i])
         if original is not None:
             written.append(str(dsp.write_wav(out / f"{stem}_original.wav", dsp.peak_normalise(original),
@@ -144,6 +146,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
             forward[split] = _forward(model, arrays[split]["spec"], arrays[split]["digit"], beta, settings.batch_size)
             bar.advance(len(arrays[split]["spec"]))
     test, ftest, ftrain = arrays["test"], forward["test"], forward["train"]
+    test["class"] = np.asarray(data.classes)[test["digit"]] if len(test["digit"]) else np.zeros(0, str)
     history = read_history(run)
     out = run / "eval"
     out.mkdir(exist_ok=True)
@@ -153,7 +156,8 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     recon = model.decode_all(ftest["z_mean"][both], test["digit"][both])
     row_of = {int(i): j for j, i in enumerate(both)}
     recon_of = lambda idx: recon[[row_of[int(i)] for i in idx]]
-    figures = _plots(out, ftest["z_mean"], test, history, show, recon_of(show), config.transform(), run.name)
+    figures = _plots(out, ftest["z_mean"], test, history, show, recon_of(show), config.transform(), run.name,
+                     "digit" if data.digit_classes else "class")
     listen = _listen(out / "listen", data, test, recon_of(pick), pick, settings) if len(pick) else []
     sound_quality = _quality(data, test, ftest["z_mean"], model, settings) if settings.stoi_clips else None
     generation, digits, heard, recogniser = None, None, [], None
@@ -163,9 +167,9 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         mixture = latents.choose(run, settings.prior)
         power = sharpen_power(settings.sharpen, model, config, mixture)
     if settings.recogniser:
-        from vaeaudio.judging.recognise import Recogniser
+        from vaeaudio.judging import recognise
 
-        recogniser = Recogniser()
+        recogniser = recognise.for_classes(data.classes)
     if settings.samples_per_digit and (settings.judge or recogniser is not None):
         from vaeaudio.judging.generation import cached_judge, generate, generation_metrics, judge_generated, overheard
         from vaeaudio.judging.judge import Judge
@@ -183,6 +187,9 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
             chunks = overheard(chunks, recogniser, config.transform().sample_rate, heard)
         if judge is not None:
             gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
+            if judge.classes != data.classes:
+                raise DataError(f"the classifier in {judge.folder} knows other classes ({', '.join(judge.classes[:4])}"
+                                f"...) than {data.root}", "pass one trained on this set, or leave --classifier out")
             generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
                           "phase": settings.phase, "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
                           "prior": "mixture" if mixture is not None else "normal"}

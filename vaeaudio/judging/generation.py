@@ -7,8 +7,9 @@ waveform (as written to WAV) -> featurised again exactly as preprocess does ->
 classifier. Real test clips go to the same classifier from their stored
 spectrograms. Figures (in `metrics.json` under `generation`):
 
-- `generated_accuracy` (conditional runs): the share of samples of digit d that
-  the classifier hears as d, overall and per digit; `real_test_accuracy` beside it;
+- `generated_accuracy` (conditional runs): the share of samples of class d that
+  the classifier hears as d, overall and per class (`..._per_digit`, keyed by class
+  name); `real_test_accuracy` beside it;
 - `inception_score` / `modified_inception_score` of generated and real test clips;
 - `frechet_distance`: between classifier features of generated and real test clips.
 
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from vaeaudio.formats import latents
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
 from vaeaudio.judging import judge, metrics
 from vaeaudio.judging.judge import MODEL, Judge
@@ -48,9 +50,9 @@ def cached_judge(data: SpectrogramSet) -> Judge:
         except ModelError as exc:  # damaged or foreign: say what was wrong, and replace it
             why = f"the cached one is unusable: {exc}"
         if why is None:
-            progress.log(f"using the cached digit classifier in {folder}")
+            progress.log(f"using the cached classifier in {folder}")
             return cached
-    progress.log(f"training a digit classifier on {data.root} ({why}; cached in {folder} for next time)")
+    progress.log(f"training a classifier on {data.root} ({why}; cached in {folder} for next time)")
     config = judge.train(wanted, folder)
     progress.log(f"classifier: {folder} ({config['epochs']} epochs, {config['seconds']:.0f} s)")
     return Judge(folder)
@@ -67,16 +69,17 @@ def _stale(judge: Judge, data: SpectrogramSet, wanted: ClassifierSettings) -> st
 
 def generate(model, config, n_per_digit: int, seed: int, n_iter: int | None, sharpen: float = 1.0, mixture=None,
              phase: str = PHASES[0]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """10 x n_per_digit generated clips, a chunk at a time: (waves (k, clip_samples) float32 at the run's sample
-    rate, 16-bit quantised, their digits (k,) or None).
+    """C x n_per_digit generated clips (C = the run's classes for a conditional run, else 10), a chunk at a time:
+    (waves (k, clip_samples) float32 at the run's sample rate, 16-bit quantised, their labels (k,) or None).
 
-    A conditional model makes n_per_digit clips of each digit; an unconditional
+    A conditional model makes n_per_digit clips of each class; an unconditional
     one 10 x n_per_digit draws, from the prior, or from the run's latent `mixture` when given
     (`vaeaudio.formats.latents`). Chunks hold `resources.chunk_clips` clips, so memory stays flat however many
     are asked for; the clips do not depend on the chunk size (`vaeaudio.sound.render.render` with one phase stream).
     """
-    n = 10 * n_per_digit
-    digits = np.repeat(np.arange(10), n_per_digit) if model.conditional else None
+    groups = model.classes or len(DIGIT_CLASSES)
+    n = groups * n_per_digit
+    digits = np.repeat(np.arange(groups), n_per_digit) if model.conditional else None
     z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(seed), mixture)
     transform = config.transform()
     chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
@@ -102,7 +105,7 @@ def judge_generated(judge: Judge, chunks: Iterable[tuple[np.ndarray, np.ndarray 
             digits.append(d)
             bar.advance(len(waves))
     if not probs:
-        return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32), None
+        return np.zeros((0, len(judge.classes)), np.float32), np.zeros((0, 128), np.float32), None
     return (np.concatenate(probs), np.concatenate(feats),
             None if digits[0] is None else np.concatenate(digits))
 
@@ -127,10 +130,12 @@ def generation_metrics(judge: Judge, gen_p: np.ndarray, gen_f: np.ndarray, digit
     if digits is not None:
         hit = gen_p.argmax(1) == digits
         out["generated_accuracy"] = float(hit.mean())
-        out["generated_accuracy_per_digit"] = {str(d): float(hit[digits == d].mean()) for d in range(10)}
+        names = judge.classes
+        out["generated_accuracy_per_digit"] = {names[d]: float(hit[digits == d].mean()) for d in range(len(names))
+                                               if (digits == d).any()}
         out["real_test_accuracy_per_digit"] = {
-            str(d): float((real_p.argmax(1)[real_digits == d] == d).mean())
-            for d in range(10) if (real_digits == d).any()}
+            names[d]: float((real_p.argmax(1)[real_digits == d] == d).mean())
+            for d in range(len(names)) if (real_digits == d).any()}
     return out
 
 
@@ -180,25 +185,27 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
 
     transform = data.transform
     digit, speaker = test["digit"], test["speaker"]
-    out = {"recogniser": "pocketsphinx en-us, one digit word (zero|oh|one..nine) or noise/silence", "sharpen": sharpen}
+    classes = data.classes
+    out = {"recogniser": recogniser.description, "sharpen": sharpen}
     if heard is not None:
-        out["generated"] = (recognise.scores(heard, digits) if digits is not None else
+        out["generated"] = (recognise.scores(heard, digits, classes=classes) if digits is not None else
                             {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
     for key, split in (("real_train", train), ("real", test)):
         heard_real = _heard_in_chunks(recogniser, len(split["path"]),
                                       lambda part, s=split: data.recordings(s["path"][part], s["spec"][part]),
                                       transform)
-        out[key] = recognise.scores(heard_real, split["digit"], split["speaker"]) if heard_real is not None else None
+        out[key] = (recognise.scores(heard_real, split["digit"], split["speaker"], classes)
+                    if heard_real is not None else None)
     phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips
     heard_repr = _heard_in_chunks(recogniser, len(digit), lambda part: render(
         test["spec"][part], test["db_min"][part], test["db_max"][part], transform, phase, n_iter, seed=phases),
         transform)
-    out["representation"] = recognise.scores(heard_repr, digit, speaker)
+    out["representation"] = recognise.scores(heard_repr, digit, speaker, classes)
     phases = np.random.default_rng(seed)
     heard_recon = _heard_in_chunks(recogniser, len(digit), lambda part: render(
         model.decode_all(z_mean[part], digit[part] if model.conditional else None), test["db_min"][part],
         test["db_max"][part], transform, phase, n_iter, seed=phases, sharpen=sharpen), transform)
-    out["reconstruction"] = recognise.scores(heard_recon, digit, speaker)
+    out["reconstruction"] = recognise.scores(heard_recon, digit, speaker, classes)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
     out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))

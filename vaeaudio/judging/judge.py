@@ -1,4 +1,5 @@
-"""A small CNN digit classifier: the judge of generated audio (as SC09 papers use one).
+"""A small CNN classifier of a set's classes (the digits, or any others): the judge of generated audio (as SC09
+papers use one).
 
     x (B, 257, 69) in [0, 1]
       -> NoiseFloor: a random noise floor, renormalised (training only)
@@ -7,7 +8,7 @@
       -> average over time (a digit is where its energy sits in frequency,
          wherever it starts)                                            -> (B, 17, 1, 64)
       -> Flatten (1088) -> Dense 128 ReLU  = features (B, 128)
-      -> Dropout 0.3 -> Dense 10 softmax  = p(digit | x) (B, 10)
+      -> Dropout 0.3 -> Dense C softmax   = p(class | x) (B, C), C = the set's classes (10 digits)
 
 The noise floor matters for a judge of generated audio: FSDD's 8 kHz recordings
 are silent above 4 kHz and in their pauses (most of a spectrogram's bins sit
@@ -22,7 +23,7 @@ speaker and by take: docs/intelligibility.md (the digit classifier).
 Trained with Keras `fit` on the train split (batched by `vaeaudio.batches` as the
 VAEs are: one input pipeline for all epochs), early-stopped on validation
 accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) with
-`config.json` (data manifest sha256, preprocess settings, accuracies, seconds
+`config.json` (data manifest sha256, preprocess settings, classes, accuracies, seconds
 of every epoch).
 `Judge.predict` gives probabilities and features of spectrograms or WAV files
 (featurised exactly as `vaeaudio preprocess` does), for `vaeaudio.metrics`.
@@ -36,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio.formats import runs
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import ClassifierSettings
@@ -50,8 +52,9 @@ CONFIG = "config.json"
 FORMAT = "vaeaudio-classifier/1"
 
 
-def build(shape: tuple[int, int], seed: int = 0, noise_floor: float = 0.3):
-    """The classifier: x (B, bins, frames) -> p(digit) (B, 10); its layer `features` is (B, 128)."""
+def build(shape: tuple[int, int], seed: int = 0, noise_floor: float = 0.3, classes: int = len(DIGIT_CLASSES)):
+    """The classifier: x (B, bins, frames) -> p(class) (B, classes) (10 for digits); its layer `features` is
+    (B, 128)."""
     import keras
     from keras import layers
 
@@ -65,7 +68,7 @@ def build(shape: tuple[int, int], seed: int = 0, noise_floor: float = 0.3):
         x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))  # short trainings: 0.99 lags
     x = layers.AveragePooling2D((1, x.shape[2]))(x)  # average over time, keep frequency
     features = layers.Dense(128, activation="relu", name="features")(layers.Flatten()(x))
-    probs = layers.Dense(10, activation="softmax", name="digit")(layers.Dropout(0.3)(features))
+    probs = layers.Dense(classes, activation="softmax", name="digit")(layers.Dropout(0.3)(features))
     return keras.Model(x_in, probs, name="digit_classifier")
 
 
@@ -141,15 +144,21 @@ class Judge:
         # dispatches every layer's ops one by one.
         self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names of the set it was trained on, in label order (the digits for a classifier made before
+        classifiers recorded them)."""
+        return list(self.config.get("classes") or DIGIT_CLASSES)
+
     def predict(self, spec: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Spectrograms (n, bins, frames) -> (probabilities (n, 10), features (n, 128))."""
+        """Spectrograms (n, bins, frames) -> (probabilities (n, C) over the C classes, features (n, 128))."""
         probs, feats = [], []
         for s in range(0, len(spec), batch):
             p, f = self._call(np.asarray(spec[s : s + batch], np.float32))
             probs.append(np.asarray(p))
             feats.append(np.asarray(f))
         if not probs:
-            return np.zeros((0, 10), np.float32), np.zeros((0, 128), np.float32)
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, 128), np.float32)
         return np.concatenate(probs), np.concatenate(feats)
 
     @property
@@ -181,7 +190,7 @@ class Judge:
 
 
 def _accuracy(predict, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float | None:
-    """Share of the clips x (n, bins, frames) whose most probable digit under `predict` (x -> (B, 10)) is y (n,)."""
+    """Share of the clips x (n, bins, frames) whose most probable class under `predict` (x -> (B, C)) is y (n,)."""
     if not len(x):
         return None
     hits = sum(int((np.asarray(predict(x[s : s + batch])).argmax(1) == y[s : s + batch]).sum())
@@ -190,7 +199,8 @@ def _accuracy(predict, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float 
 
 
 def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: Path) -> dict:
-    """Train the classifier on `arrays['train']` (spec, digit) of `data`, early-stopped on val accuracy; writes
+    """Train the classifier on `arrays['train']` (spec, digit: the label) of `data`, early-stopped on val accuracy;
+    writes
     `out/classifier.keras` and `out/config.json` and returns the config. The caller holds the lock of `out`."""
     import keras
     import tensorflow as tf
@@ -198,7 +208,7 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     from vaeaudio.training.batches import Batches
 
     train, val = arrays["train"], arrays["val"]
-    model = build(data.shape, settings.seed, settings.noise_floor)
+    model = build(data.shape, settings.seed, settings.noise_floor, len(data.classes))
     model.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     has_val = len(val["spec"]) > 0
@@ -229,6 +239,7 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
                  "identity": data.identity(), "split_by": data.manifest.split_by},
         "preprocess": data.manifest.settings,
         "shape": list(data.shape),
+        "classes": data.classes,
         "epochs": len(history.history["loss"]),
         "seconds": time.perf_counter() - t0,
         "epoch_seconds": np.diff([t0, *marks]).round(3).tolist(),
@@ -241,11 +252,12 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
 
 
 def train(settings: ClassifierSettings, out: Path) -> dict:
-    """Train a digit classifier on `settings.data`'s train split into folder `out` (locked meanwhile); the config."""
+    """Train a classifier of `settings.data`'s classes on its train split into folder `out` (locked meanwhile); the
+    config."""
     data = SpectrogramSet(settings.data)
     arrays = {s: data.arrays(s, ("spec", "digit")) for s in ("train", "val", "test")}
     if len(set(arrays["train"]["digit"].tolist())) < 2:
-        raise DataError(f"{data.root} has fewer than two digits in its train split; nothing to classify")
+        raise DataError(f"{data.root} has fewer than two classes in its train split; nothing to classify")
     with locks.hold(out, "classifier folder"):
         progress.import_tensorflow_quietly()
         return fit(settings, data, arrays, out)

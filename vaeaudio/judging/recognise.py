@@ -1,4 +1,4 @@
-"""An independent listener: which digit a speech recogniser hears in each clip.
+"""An independent listener: which digit (or which word class) a speech recogniser hears in each clip.
 
 The digit classifier of `vaeaudio.judging.classifier` is trained on the same speakers
 and the same spectrograms as the VAE: it tells whether the digit is *in the
@@ -17,6 +17,11 @@ come out as <silence>, not as a digit. A clip is fed as 16 kHz 16-bit mono
 is not decoded (the decoder has no features to work on, and says "two").
 Either way "nothing heard" is `NOTHING` (-1).
 
+A set whose classes are other words (Speech Commands' "yes", "left", ...) gets a
+grammar of its class names instead, when pocketsphinx's dictionary knows every one
+(`for_classes`); for any other classes (dog_bark, chirp) the recogniser is off,
+with one line saying why.
+
 Decoding a clip is cheap next to loading the acoustic model, which each
 `Recogniser` does once: keep one for many clips. What it costs:
 docs/performance.md (the recogniser's cost).
@@ -29,17 +34,19 @@ from pathlib import Path
 
 import numpy as np
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.sound import dsp
+from vaeaudio.util import progress
 
 #: The ten digit words, index = digit; "oh" is heard as 0 too.
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: Sample rate of the acoustic model, in Hz: every clip is resampled to it.
 RATE = 16000
-#: What `Recogniser.hear` returns for a clip in which no digit word was heard.
+#: What `Recogniser.hear` returns for a clip in which no word of the grammar was heard.
 NOTHING = -1
 #: The garbage words of the grammar and the model's filler units they stand for.
 _GARBAGE = {"vaeaudio_noise": "+NSN+", "vaeaudio_silence": "SIL"}
-_HEARD = {**{w: d for d, w in enumerate(WORDS)}, "oh": 0}
+_HEARD = {WORDS[0]: 0, "oh": 0, **{w: d for d, w in enumerate(WORDS) if d}}  # the grammar's order
 
 
 def _model_folder() -> Path:
@@ -48,16 +55,44 @@ def _model_folder() -> Path:
     return Path(pocketsphinx.get_model_path()) / "en-us"
 
 
+def class_words(classes) -> tuple[dict[str, int] | None, str]:
+    """({word: class index} of the grammar for a set of `classes` (names in label order), or None, and why): the
+    digit words for the digits "0".."9", else each class name (lower-cased) when pocketsphinx's en-us dictionary
+    knows every one."""
+    if tuple(classes) == DIGIT_CLASSES:
+        return dict(_HEARD), "one digit word (zero|oh|one..nine) or noise/silence"
+    words = [c.lower() for c in classes]
+    with open(_model_folder() / "cmudict-en-us.dict", encoding="utf-8") as f:
+        known = {line.split(" ", 1)[0] for line in f}
+    unknown = [c for c, w in zip(classes, words) if w not in known or not w.replace("'", "").isalpha()]
+    if unknown:
+        return None, (f"{len(unknown)} of the {len(classes)} class names are not words of its en-us dictionary "
+                      f"({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''})")
+    return {w: i for i, w in enumerate(words)}, f"one of the {len(words)} class words or noise/silence"
+
+
+def for_classes(classes) -> Recogniser | None:
+    """A `Recogniser` for a set of `classes`, or None (said in one line) when its names are not words it knows."""
+    words, why = class_words(classes)
+    if words is None:
+        progress.log(f"recogniser off: {why}")
+        return None
+    return Recogniser(words, why)
+
+
 class Recogniser:
-    """pocketsphinx restricted to the digit words; `hear` maps clips to digits.
+    """pocketsphinx restricted to a few words (the digit words by default); `hear` maps clips to class indices.
 
     One decoder is built per instance (it loads the model); `clips` and `seconds` count the
     clips decoded and the time spent decoding them (resampling included).
     """
 
-    def __init__(self):
+    def __init__(self, words: dict[str, int] | None = None, description: str | None = None):
+        """`words`: {word: class index} (default: the digit words, "oh" as 0); `description`: what it listens for."""
         from pocketsphinx import Decoder
 
+        self.words = dict(_HEARD) if words is None else words
+        self.description = "pocketsphinx en-us, " + (description or class_words(DIGIT_CLASSES)[1])
         folder = _model_folder()
         # bestpath off: the forward search's own best path; the lattice rescoring hears fewer of the
         # embedded FSDD recordings right.
@@ -65,16 +100,16 @@ class Recogniser:
                                 samprate=RATE, bestpath=False, loglevel="FATAL")
         for word, phone in _GARBAGE.items():
             self._decoder.add_word(word, phone, False)
-        self._decoder.add_jsgf_string("digits", self.grammar())
+        self._decoder.add_jsgf_string("digits", self.grammar(self.words))
         self._decoder.activate_search("digits")
         self.clips = 0
         self.seconds = 0.0
 
     @staticmethod
-    def grammar() -> str:
-        """The JSGF grammar: one digit word, or one of the garbage words."""
-        words = " | ".join([WORDS[0], "oh", *WORDS[1:], *_GARBAGE])
-        return f"#JSGF V1.0;\ngrammar digits;\npublic <utterance> = {words} ;\n"
+    def grammar(words=_HEARD) -> str:
+        """The JSGF grammar: one of `words` (the digit words by default), or one of the garbage words."""
+        alternatives = " | ".join([*words, *_GARBAGE])
+        return f"#JSGF V1.0;\ngrammar digits;\npublic <utterance> = {alternatives} ;\n"
 
     def word(self, wave: np.ndarray, sr: int) -> str:
         """The word heard in one clip (samples,) float in [-1, 1] at `sr` Hz ('' for digital silence)."""
@@ -89,23 +124,25 @@ class Recogniser:
         return hyp.hypstr if hyp is not None else ""
 
     def hear(self, waves: np.ndarray, sr: int) -> np.ndarray:
-        """The digit heard in each clip of `waves` (n, samples) at `sr` Hz -> (n,) int, `NOTHING` (-1) for none."""
+        """The class heard in each clip of `waves` (n, samples) at `sr` Hz -> (n,) int, `NOTHING` (-1) for none."""
         t0 = time.perf_counter()
-        heard = np.array([_HEARD.get(self.word(w, sr), NOTHING) for w in waves], dtype=int)
+        heard = np.array([self.words.get(self.word(w, sr), NOTHING) for w in waves], dtype=int)
         self.clips += len(waves)
         self.seconds += time.perf_counter() - t0
         return heard
 
 
-def scores(heard: np.ndarray, digits: np.ndarray, groups: np.ndarray | None = None) -> dict:
-    """Figures of digits `heard` (n,) against the `digits` (n,) meant: `accuracy`, `nothing_heard` (share of
-    clips without a digit word), `per_digit` accuracy and, given labels `groups` (n,), `per_speaker`."""
+def scores(heard: np.ndarray, digits: np.ndarray, groups: np.ndarray | None = None, classes=DIGIT_CLASSES) -> dict:
+    """Figures of classes `heard` (n,) against the classes (n,) meant (`digits`, indices into `classes`): `accuracy`,
+    `nothing_heard` (share of clips without a word), `per_digit` accuracy (keyed by class name; the name predates
+    classes) and, given labels `groups` (n,), `per_speaker`."""
     heard, digits = np.asarray(heard), np.asarray(digits)
     if not len(heard):
         return {"clips": 0, "accuracy": None, "nothing_heard": None, "per_digit": {}}
     hit = heard == digits
     out = {"clips": int(len(heard)), "accuracy": float(hit.mean()), "nothing_heard": float((heard == NOTHING).mean()),
-           "per_digit": {str(d): float(hit[digits == d].mean()) for d in range(10) if (digits == d).any()}}
+           "per_digit": {classes[d]: float(hit[digits == d].mean()) for d in range(len(classes))
+                         if (digits == d).any()}}
     if groups is not None:
         groups = np.asarray(groups)
         out["per_speaker"] = {str(g): float(hit[groups == g].mean()) for g in sorted(set(groups.tolist()))}

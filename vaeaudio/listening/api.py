@@ -20,7 +20,7 @@ import numpy as np
 
 from vaeaudio.formats import latents
 from vaeaudio.listening.sources import Source, open_source
-from vaeaudio.listening.synth import asked_digits, rendered
+from vaeaudio.listening.synth import asked_labels, rendered
 from vaeaudio.settings import SynthSettings
 from vaeaudio.settings.base import PHASES
 from vaeaudio.sound import dsp
@@ -102,7 +102,7 @@ class Model:
         mixture = self.source.mixture(prior)
         labels = self._labels(digit, count)
         if z is None:
-            drawn = labels if labels is not None else asked_digits(settings, count)
+            drawn = labels if labels is not None else asked_labels(settings, count, self.classes)
             points = latents.draw(count, self.latent_dim, drawn, np.random.default_rng(seed), mixture, temperature)
         else:
             points = np.atleast_2d(np.asarray(z, dtype=np.float32))

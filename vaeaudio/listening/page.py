@@ -12,6 +12,7 @@ import math
 from html import escape
 from urllib.parse import quote
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SPLITS
 
@@ -40,13 +41,24 @@ def _table(caption: str, header: list[str], rows: list[list[str]], cls: str = ""
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
-def _heard(h: dict) -> str:
-    """What the listeners heard in a clip, e.g. 'recogniser: 7, classifier: 7 (p 0.98)'."""
+def _names(s: dict) -> list[str]:
+    """The class names of a run's section, in label order (the digits for a set made before classes)."""
+    return s.get("classes") or list(DIGIT_CLASSES)
+
+
+def _kind(s: dict) -> str:
+    """'digit' for a digit set, else 'class': what the page calls a label."""
+    return "digit" if tuple(_names(s)) == DIGIT_CLASSES else "class"
+
+
+def _heard(h: dict, names=DIGIT_CLASSES) -> str:
+    """What the listeners heard in a clip, e.g. 'recogniser: 7, classifier: 7 (p 0.98)' (labels as `names`)."""
     parts = []
     if "recogniser" in h:
-        parts.append(f"recogniser: {'no digit' if h['recogniser'] < 0 else h['recogniser']}")
+        nothing = "no digit" if tuple(names) == DIGIT_CLASSES else "nothing"
+        parts.append(f"recogniser: {nothing if h['recogniser'] < 0 else names[h['recogniser']]}")
     if "classifier" in h:
-        parts.append(f"classifier: {h['classifier'][0]} (p {h['classifier'][1]:.2f})")
+        parts.append(f"classifier: {names[h['classifier'][0]]} (p {h['classifier'][1]:.2f})")
     return ", ".join(parts) or "not judged"
 
 
@@ -155,10 +167,11 @@ def _clips(s: dict) -> str:
         return "<p>No test clips (<code>--listen 0</code> or an empty test split).</p>"
     kinds = {"original": "original recording", "representation": "representation alone (the ceiling)",
              "model": "through the model"}
-    cards = []
+    cards, names = [], _names(s)
     for n, c in enumerate(s["clips"]):
-        players = "".join(_audio(a["src"], f"{kinds[a['kind']]}: {_heard(a['heard'])}") for a in c["audio"])
-        cards.append(f'<article class="clip"><h4>Test clip {n}: digit {c["digit"]}, speaker {escape(c["speaker"])}</h4>'
+        players = "".join(_audio(a["src"], f"{kinds[a['kind']]}: {_heard(a['heard'], names)}") for a in c["audio"])
+        cards.append(f'<article class="clip"><h4>Test clip {n}: {_kind(s)} {escape(names[c["digit"]])}, '
+                     f'speaker {escape(c["speaker"])}</h4>'
                      f'<div class="players">{players}</div>'
                      f'<img src="{_url(c["png"])}" alt="spectrograms of test clip {n}: input and through the model, '
                      f'time in s, frequency in Hz, level in dB"></article>')
@@ -170,15 +183,17 @@ def _generated(s: dict) -> str:
     if not g["rows"]:
         return "<p>No generated clips (<code>--samples 0</code>).</p>"
     source = "the run's latent mixture" if g.get("mixture") else "the prior N(0, I)"
+    names, kind = _names(s), _kind(s)
     if not g["conditional"]:
-        cells = "".join(_audio(c["src"], f"random draw {n + 1}: {_heard(c['heard'])}")
+        cells = "".join(_audio(c["src"], f"random draw {n + 1}: {_heard(c['heard'], names)}")
                         for n, c in enumerate(c for r in g["rows"] for c in r))
         return (f"<p>Draws from {source}, decoded (sharpening power {g['sharpen']:g}).</p>"
                 f'<div class="players">{cells}</div>')
-    header = ["digit asked", *(f"sample {i + 1}" for i in range(len(g["rows"][0])))]
-    rows = [[str(r[0]["asked"])] + [_audio(c["src"], f"asked {c['asked']}: {_heard(c['heard'])}") for c in r]
+    header = [f"{kind} asked", *(f"sample {i + 1}" for i in range(len(g["rows"][0])))]
+    rows = [[escape(names[r[0]["asked"]])]
+            + [_audio(c["src"], f"asked {names[c['asked']]}: {_heard(c['heard'], names)}") for c in r]
             for r in g["rows"]]
-    return _table(f"Generated clips, digits x samples (draws from {source} decoded for each digit; sharpening power "
+    return _table(f"Generated clips, {kind}s x samples (draws from {source} decoded for each {kind}; sharpening power "
                   f"{g['sharpen']:g})", header, rows, "audio-grid")
 
 
@@ -187,6 +202,7 @@ def _latent_map(s: dict) -> str:
     if m is None:
         return ""
     pts, grid = m["points"], m["grid"]
+    names, kind = _names(s), _kind(s)
     # Each axis spans the grid and the middle 95% of the points; points beyond sit on the frame's edge
     # (an outlier would otherwise squeeze everything into a corner).
     pad = 30
@@ -222,7 +238,7 @@ def _latent_map(s: dict) -> str:
     rows = []
     for g in grid:
         x, y = xy(g["z"])
-        label = f"decoded z = ({g['z'][0]:+.2f}, {g['z'][1]:+.2f}): {_heard(g['heard'])}"
+        label = f"decoded z = ({g['z'][0]:+.2f}, {g['z'][1]:+.2f}): {_heard(g['heard'], names)}"
         parts.append(f'<a class="pt grid" href="{_url(g["src"])}" data-label="{escape(label)}" '
                      f'aria-label="{escape(label)}">'
                      f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14"/>'
@@ -230,24 +246,24 @@ def _latent_map(s: dict) -> str:
         rows.append(f'<li><a href="{_url(g["src"])}">{escape(label)}</a></li>')
     for p in pts:
         x, y = xy(p["z"])
-        label = (f"test clip, digit {p['digit']}, speaker {p['speaker']}, z = ({p['z'][0]:+.2f}, {p['z'][1]:+.2f}): "
-                 f"{_heard(p['heard'])}")
+        label = (f"test clip, {kind} {names[p['digit']]}, speaker {p['speaker']}, z = ({p['z'][0]:+.2f}, "
+                 f"{p['z'][1]:+.2f}): {_heard(p['heard'], names)}")
         parts.append(f'<a class="pt test" href="{_url(p["src"])}" data-label="{escape(label)}" '
                      f'aria-label="{escape(label)}">'
                      f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{DIGIT_COLOURS[p["digit"] % 10]}"/>'
                      f"<title>{escape(label)}</title></a>")
         rows.append(f'<li><a href="{_url(p["src"])}">{escape(label)}</a></li>')
-    legend = "".join(f'<li><span class="swatch" style="background:{c}"></span>{d}</li>'
-                     for d, c in enumerate(DIGIT_COLOURS))
-    what = (f"Circles: {len(pts)} test clips at their latent means, coloured by digit (they play the recording). "
+    legend = "".join(f'<li><span class="swatch" style="background:{DIGIT_COLOURS[d % 10]}"></span>{escape(name)}</li>'
+                     for d, name in enumerate(names))
+    what = (f"Circles: {len(pts)} test clips at their latent means, coloured by {kind} (they play the recording). "
             + (f"Grey squares: a {m['grid_n']} x {m['grid_n']} grid of points decoded by the model (they play the "
                "decoding)." if grid
-               else "No decoded grid (conditional runs decode per digit: see the generated clips)."))
+               else f"No decoded grid (conditional runs decode per {kind}: see the generated clips)."))
     return (f'<section class="latent-map" aria-labelledby="map-{escape(s["name"])}">'
             f'<h3 id="map-{escape(s["name"])}">Playable latent map</h3><p>{what} Click a point, or Tab to it and '
             f'press Enter, to hear it.</p><div class="map-box"><svg viewBox="0 0 {MAP_SIZE} {MAP_SIZE}" role="group" '
             f'aria-label="latent map of {escape(s["name"])}">{"".join(parts)}</svg><div class="map-side">'
-            f'<ul class="legend" aria-label="digit colours">{legend}</ul><audio class="map-player" controls '
+            f'<ul class="legend" aria-label="{kind} colours">{legend}</ul><audio class="map-player" controls '
             f'preload="none"></audio><p class="now" aria-live="polite">Nothing playing yet.</p></div></div>'
             f"<details><summary>Every point of the map as a link</summary><ul>{''.join(rows)}</ul></details></section>")
 
@@ -277,23 +293,25 @@ def _expect(s: dict) -> str:
 def _listen(s: dict) -> str:
     """The top of a run's part of the page: what it says when asked for each digit, and test clips through it."""
     g = s["generated"]
-    asked = ""
+    asked, names, kind = "", _names(s), _kind(s)
     if g["rows"] and g["conditional"]:
-        asked = ("<h3>Ask for a digit</h3>" '<div class="players asked">'
-                 + "".join(_audio(r[0]["src"], f"asked for {r[0]['asked']}: {_heard(r[0]['heard'])}")
+        asked = (f"<h3>Ask for a {kind}</h3>" '<div class="players asked">'
+                 + "".join(_audio(r[0]["src"], f"asked for {names[r[0]['asked']]}: {_heard(r[0]['heard'], names)}")
                            for r in g["rows"])
                  + "</div>")
     elif g["rows"]:
         asked = ("<h3>Random draws</h3>" '<div class="players asked">'
-                 + "".join(_audio(c["src"], f"draw {n + 1}: {_heard(c['heard'])}") for n, c in enumerate(g["rows"][0]))
+                 + "".join(_audio(c["src"], f"draw {n + 1}: {_heard(c['heard'], names)}")
+                           for n, c in enumerate(g["rows"][0]))
                  + "</div>")
     rows = []
     for n, c in enumerate(s["clips"]):
         by_kind = {a["kind"]: a for a in c["audio"]}
-        cells = [f"{n}: digit {c['digit']}, {escape(c['speaker'])}"]
-        for kind in ("original", "model"):
-            a = by_kind.get(kind)
-            cells.append(_audio(a["src"], f"{kind}: {_heard(a['heard'])}") if a else "recording missing or changed")
+        cells = [f"{n}: {kind} {escape(names[c['digit']])}, {escape(c['speaker'])}"]
+        for how in ("original", "model"):
+            a = by_kind.get(how)
+            cells.append(_audio(a["src"], f"{how}: {_heard(a['heard'], names)}") if a else
+                         "recording missing or changed")
         rows.append(cells)
     clips = _table("Test clips: the recording | through the model", ["clip", "original", "model"], rows,
                    "audio-grid") if rows else ""

@@ -144,8 +144,8 @@ def _usable(m) -> bool:
 
 
 class _Labeller:
-    """What each listener hears in waveforms at `sample_rate` Hz: per clip {"recogniser": digit (-1: no digit word),
-    "classifier": [digit, probability]}, a listener left out when there is none."""
+    """What each listener hears in waveforms at `sample_rate` Hz: per clip {"recogniser": class index (-1: no word
+    heard), "classifier": [class index, probability]}, a listener left out when there is none."""
 
     def __init__(self, judge, recogniser, sample_rate: int):
         self.judge, self.recogniser, self.sample_rate = judge, recogniser, sample_rate
@@ -169,9 +169,9 @@ def _labeller(settings: ReportSettings, metrics: dict, data: SpectrogramSet, sam
     --classifier, else the one evaluate used, else the set's cached one)."""
     recogniser = None
     if settings.recogniser:
-        from vaeaudio.judging.recognise import Recogniser
+        from vaeaudio.judging import recognise
 
-        recogniser = Recogniser()
+        recogniser = recognise.for_classes(data.classes)
     if not settings.judge:
         return _Labeller(None, recogniser, sample_rate)
     from vaeaudio.judging.generation import cached_judge
@@ -237,19 +237,20 @@ def _test_clips(dest: Path, model, config, data, test, z_mean, settings, label) 
 
 def _generated(dest: Path, model, config, settings, power: float, label, mixture) -> dict:
     """Random draws, from the run's latent `mixture` (`vaeaudio.formats.latents`) or else the prior, as synth makes
-    them: `samples` per digit (conditional) or `samples` rows of 10; rows of {src, asked, heard}."""
+    them: `samples` per class (conditional) or `samples` rows of 10; rows of {src, asked, heard} (`asked`: the
+    class index)."""
     from vaeaudio.judging.generation import generate
 
     transform = config.transform()
     if not settings.samples:
         return {"rows": []}
-    n = 10 * settings.samples
     chunks = list(generate(model, config, settings.samples, settings.seed, settings.griffin_lim_iters, power, mixture,
                            settings.phase))
     waves = np.concatenate([w for w, _ in chunks])
+    n = len(waves)
     digits = np.concatenate([d for _, d in chunks]) if model.conditional else None
     if model.conditional:
-        names = [f"d{d}_s{s}" for d in range(10) for s in range(settings.samples)]
+        names = [f"d{d}_s{s}" for d in range(model.classes) for s in range(settings.samples)]
     else:
         names = [f"r{r}_s{s}" for r in range(settings.samples) for s in range(10)]
     paths = _wavs(dest / "gen", names, waves, transform.sample_rate, dest)
@@ -304,9 +305,9 @@ def _export_section(folder: Path, dest: Path, settings: ReportSettings) -> dict:
     transform = config.transform()
     recogniser = None
     if settings.recogniser:
-        from vaeaudio.judging.recognise import Recogniser
+        from vaeaudio.judging import recognise
 
-        recogniser = Recogniser()
+        recogniser = recognise.for_classes(source.classes)
     dest.mkdir(parents=True)
     mixture = source.mixture(settings.prior)
     power = source.sharpen_power(settings.sharpen, model, mixture)
@@ -316,7 +317,7 @@ def _export_section(folder: Path, dest: Path, settings: ReportSettings) -> dict:
     trained = config.train_settings()
     return {"name": dest.name, "run": str(folder), "evaluate": f"not made ({source.name}: no training data)",
             "metrics": {"losses": {}, "model": trained.describe(), "epochs": trained.epochs},
-            "settings": config.settings, "model": config.model,
+            "settings": config.settings, "model": config.model, "classes": list(source.classes),
             "data": {"root": config.data.root, "split_by": "-", "clips": config.data.clips},
             "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds}, "judge": None,
             "recogniser": recogniser is not None, "plots": {}, "clips": [], "generated": generated, "map": None,
@@ -361,6 +362,7 @@ def _run_section(run: Path, dest: Path, settings: ReportSettings) -> dict:
     transform = config.transform()
     wavs = sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.wav"))
     return {"name": dest.name, "run": str(run), "evaluate": how, "metrics": metrics, "settings": config.settings,
+            "classes": data.classes,
             "model": config.model, "data": {"root": str(data.root), "split_by": data.manifest.split_by,
                                             "clips": metrics.get("data", {}).get("clips", {})},
             "audio": {"sample_rate": transform.sample_rate, "seconds": transform.seconds},
@@ -433,7 +435,8 @@ def report(settings: ReportSettings) -> ReportResult:
         (tmp / INDEX).write_text(page(sections), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({
             "format": FORMAT, "created": timestamp(),
-            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "judge", "recogniser", "wavs", "map")}
+            "runs": [{k: s[k] for k in ("name", "run", "evaluate", "audio", "classes", "judge", "recogniser", "wavs",
+                                        "map")}
                      for s in sections],
         }, indent=1) + "\n", encoding="utf-8")
         old = out.parent / f".{out.name}.old-{os.getpid()}"

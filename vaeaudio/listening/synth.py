@@ -18,6 +18,7 @@ median clip's is the most typical one (about -80 dB to 0 dB).
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from statistics import NormalDist
 import numpy as np
 
 from vaeaudio.formats import latents
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.listening.sources import open_source
 from vaeaudio.settings import SynthSettings
 from vaeaudio.sound import dsp
@@ -52,18 +54,21 @@ class SynthResult:
 
     files: list[Path]
     z: np.ndarray  # (n, L)
-    digits: np.ndarray | None = None  # (n,) for a conditional run
+    digits: np.ndarray | None = None  # (n,) class indices, for a conditional run
+    classes: tuple[str, ...] = DIGIT_CLASSES  # the run's class names, in label order
 
     def summary(self) -> str:
-        """One line per file: path, [digit] and z."""
+        """One line per file: path, [digit=D or label=NAME] and z."""
         digits = [None] * len(self.files) if self.digits is None else self.digits
-        return "\n".join(f"{f}\t" + ("" if d is None else f"digit={d}\t") + f"z={' '.join(f'{v:.4g}' for v in z)}"
-                         for f, z, d in zip(self.files, self.z, digits))
+        key = "digit" if self.classes == DIGIT_CLASSES else "label"
+        return "\n".join(f"{f}\t" + ("" if d is None else f"{key}={self.classes[d]}\t")
+                         + f"z={' '.join(f'{v:.4g}' for v in z)}" for f, z, d in zip(self.files, self.z, digits))
 
 
-def latent_points(settings: SynthSettings, latent_dim: int, mixture=None) -> tuple[np.ndarray, list[Path]]:
+def latent_points(settings: SynthSettings, latent_dim: int, mixture=None, classes=DIGIT_CLASSES
+                  ) -> tuple[np.ndarray, list[Path]]:
     """The latent points (n, latent_dim) a synth request asks for, and their output paths; --random draws come
-    from `mixture` (`vaeaudio.formats.latents`, per digit of `asked_digits`) when given, else from N(0, T^2 I)."""
+    from `mixture` (`vaeaudio.formats.latents`, per class of `asked_labels`) when given, else from N(0, T^2 I)."""
     if settings.z is not None:
         if len(settings.z) != latent_dim:
             raise UsageError(f"--z: the run's latent space has {latent_dim} dimension(s), "
@@ -75,36 +80,50 @@ def latent_points(settings: SynthSettings, latent_dim: int, mixture=None) -> tup
         z = grid_points(settings.grid).astype(np.float32)
         n = settings.grid
         return z, [settings.out / f"grid-{i // n:02d}-{i % n:02d}_z{_z_label(p)}.wav" for i, p in enumerate(z)]
-    z = latents.draw(settings.random, latent_dim, asked_digits(settings, settings.random),
+    z = latents.draw(settings.random, latent_dim, asked_labels(settings, settings.random, classes),
                      np.random.default_rng(settings.seed), mixture, settings.temperature)
     named = latent_dim <= 4
     return z, [settings.out / (f"random-{i:03d}" + (f"_z{_z_label(p)}" if named else "") + ".wav")
                for i, p in enumerate(z)]
 
 
-def asked_digits(settings: SynthSettings, n: int) -> np.ndarray:
-    """The digit of each of n outputs of a conditional run (n,): --digit, else 0-9 in turn."""
-    return np.full(n, settings.digit) if settings.digit is not None else np.arange(n) % 10
+def asked_labels(settings: SynthSettings, n: int, classes=DIGIT_CLASSES) -> np.ndarray:
+    """The class index of each of n outputs of a conditional run on `classes` (n,): --label (by name), --digit (a
+    digit run's short form), else every class in turn."""
+    classes = tuple(classes)
+    if settings.label is not None:
+        if settings.label not in classes:
+            raise UsageError(f"--label {settings.label!r}: the run's classes are {', '.join(classes)}")
+        return np.full(n, classes.index(settings.label))
+    if settings.digit is not None:
+        if classes != DIGIT_CLASSES:
+            raise UsageError(f"--digit: the run's classes are names ({', '.join(classes[:4])}, ...), not digits",
+                             f"ask with --label, e.g. --label {classes[0]}")
+        return np.full(n, settings.digit)
+    return np.arange(n) % len(classes)
 
 
-def _digits(settings: SynthSettings, conditional: bool, run: Path, files: list[Path]
+def _digits(settings: SynthSettings, conditional: bool, run: Path, files: list[Path], classes=DIGIT_CLASSES
             ) -> tuple[np.ndarray | None, list[Path]]:
-    """The digit of each output for a conditional run (--digit, else 0-9 in turn; a --grid needs --digit), with it
-    in the file names."""
+    """The class of each output for a conditional run (--label or --digit, else every class in turn; a --grid
+    needs one), with it in the file names (`_digit7_`, or the class name)."""
+    asked = "--label" if settings.label is not None else "--digit" if settings.digit is not None else None
     if not conditional:
-        if settings.digit is not None:
-            raise UsageError(f"--digit: run {run.name} is not conditional, so it cannot be asked for a digit",
-                             "train one with `vaeaudio train mlp --conditional`, or leave --digit out")
+        if asked:
+            raise UsageError(f"{asked}: run {run.name} is not conditional, so it cannot be asked for a class",
+                             f"train one with `vaeaudio train mlp --conditional`, or leave {asked} out")
         return None, files
-    if settings.grid is not None and settings.digit is None:
-        raise UsageError("--grid on a conditional run needs --digit D: the grid shows one digit varying over the "
-                         "latent space", f"e.g. vaeaudio synth --run {run} --grid {settings.grid} --digit 3 OUTDIR")
-    digits = asked_digits(settings, len(files))
+    if settings.grid is not None and asked is None:
+        raise UsageError("--grid on a conditional run needs --digit D or --label NAME: the grid shows one class "
+                         "varying over the latent space",
+                         f"e.g. vaeaudio synth --run {run} --grid {settings.grid} --digit 3 OUTDIR")
+    digits = asked_labels(settings, len(files), classes)
     if settings.z is not None:
         return digits, files
-    named = [f.with_name(f.name.replace("-", f"-digit{d}-", 1) if f.name.startswith("grid-")
-                         else f.name.replace("_", f"_digit{d}_", 1) if "_" in f.name else f"{f.stem}_digit{d}.wav")
-             for f, d in zip(files, digits)]
+    tags = [f"digit{d}" if tuple(classes) == DIGIT_CLASSES else re.sub(r"[^\w-]", "-", classes[d]) for d in digits]
+    named = [f.with_name(f.name.replace("-", f"-{t}-", 1) if f.name.startswith("grid-")
+                         else f.name.replace("_", f"_{t}_", 1) if "_" in f.name else f"{f.stem}_{t}.wav")
+             for f, t in zip(files, tags)]
     return digits, named
 
 
@@ -184,8 +203,9 @@ def synth(settings: SynthSettings) -> SynthResult:
     mixture = source.mixture(settings.prior)
     if mixture is not None and settings.random is not None:
         progress.log(f"--prior {settings.prior}: drawing from {source.name}'s latent mixture ({source.mixture_file})")
-    z, files = latent_points(settings, trained.latent_dim, mixture)
-    digits, files = _digits(settings, trained.conditional, run, files)
+    classes = tuple(source.classes)
+    z, files = latent_points(settings, trained.latent_dim, mixture, classes)
+    digits, files = _digits(settings, trained.conditional, run, files, classes)
     transform = config.transform()
     resources.require_disk(settings.out.parent if settings.z is not None else settings.out,
                            len(files) * (2 * transform.clip_samples + 44) + 64 * len(files),
@@ -217,4 +237,4 @@ def synth(settings: SynthSettings) -> SynthResult:
                           "run the same command again for all of them", output=done.summary() or None) from None
     if table is not None:
         _write_table(table, z, digits)
-    return SynthResult(files, z, digits)
+    return SynthResult(files, z, digits, classes)

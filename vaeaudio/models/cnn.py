@@ -25,7 +25,7 @@ padding restores the exact sizes. For (257, 69), filters (16, 32, 64, 128), late
 
 5,777,669 parameters (encoder 2,883,716, decoder 2,893,953; all convs ReLU except the last). `regularize` acts as for
 the reference. Decoders end in logits; `VAE.decode` applies the sigmoid. A
-conditional model joins a one-hot digit (B, 10) to the flattened features
+conditional model joins a one-hot class (B, C) (C = 10 for digits) to the flattened features
 (before Dense 256) and to z.
 """
 
@@ -36,20 +36,21 @@ import math
 import keras
 
 from vaeaudio.models.dense import Dense
-from vaeaudio.models.vae import VAE, functional, with_digit
+from vaeaudio.models.vae import DIGITS, VAE, functional, with_digit
 
 
 def _conv_kwargs(regularize: bool) -> dict:
     return {"kernel_regularizer": keras.regularizers.L2(0.001)} if regularize else {}
 
 
-def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in, conditional: bool) -> keras.Model:
+def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in, conditional: bool, classes: int
+                  ) -> keras.Model:
     """Flatten -> [Dropout] -> [join digit] -> Dense 256 ReLU -> [Dropout] -> (z_mean, z_log_var)."""
     inputs = [x_in]
     h = keras.layers.Flatten(name="flatten")(h)
     if regularize:
         h = keras.layers.Dropout(0.2, seed=seed, name="flatten_dropout")(h)
-    h = with_digit(h, inputs, conditional)
+    h = with_digit(h, inputs, conditional, classes)
     h = Dense(256, activation="relu", name="enc_dense")(h)
     if regularize:
         h = keras.layers.Dropout(0.2, seed=seed + 1, name="dense_dropout")(h)
@@ -59,17 +60,18 @@ def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in, conditi
 
 
 def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, regularize: bool = False,
-                    beta: float = 1.0, seed: int = 0, conditional: bool = False) -> VAE:
+                    beta: float = 1.0, seed: int = 0, conditional: bool = False,
+                  classes: int = DIGITS) -> VAE:
     """The reference notebook's CNN-VAE for spectrograms of `shape` (bins, frames)."""
     reg = _conv_kwargs(regularize)
     x_in = keras.Input(shape, name="spectrogram")
     h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
     h = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="enc_conv_0", **reg)(h)
     h = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="enc_conv_1", **reg)(h)
-    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional)
+    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional, classes)
 
     z_in = [keras.Input((latent_dim,), name="z")]
-    h = Dense(256, name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
+    h = Dense(256, name="dec_dense_0")(with_digit(z_in[0], z_in, conditional, classes))
     h = Dense(math.prod(shape) * 64, activation="relu", name="dec_dense_1")(h)
     h = keras.layers.Reshape((*shape, 64), name="unflatten")(h)
     h = keras.layers.Conv2DTranspose(32, 3, padding="same", activation="relu", name="dec_conv_0", **reg)(h)
@@ -79,7 +81,8 @@ def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, reg
 
 
 def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128), latent_dim: int = 2,
-                  regularize: bool = False, beta: float = 1.0, seed: int = 0, conditional: bool = False) -> VAE:
+                  regularize: bool = False, beta: float = 1.0, seed: int = 0, conditional: bool = False,
+                  classes: int = DIGITS) -> VAE:
     """A strided-convolution VAE for spectrograms of `shape` (bins, frames); see the module docstring."""
     reg = _conv_kwargs(regularize)
     sizes = [tuple(shape)]
@@ -90,10 +93,10 @@ def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128),
     h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
     for i, f in enumerate(filters):
         h = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}", **reg)(h)
-    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional)
+    encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional, classes)
 
     z_in = [keras.Input((latent_dim,), name="z")]
-    h = Dense(256, activation="relu", name="dec_dense_0")(with_digit(z_in[0], z_in, conditional))
+    h = Dense(256, activation="relu", name="dec_dense_0")(with_digit(z_in[0], z_in, conditional, classes))
     h = Dense(math.prod(sizes[-1]) * filters[-1], activation="relu", name="dec_dense_1")(h)
     h = keras.layers.Reshape((*sizes[-1], filters[-1]), name="unflatten")(h)
     outs = list(reversed(filters[:-1])) + [1]

@@ -11,7 +11,7 @@ Shapes for a (257, 69) spectrogram, hidden (1024, 512, 256), latent 2:
 in a sigmoid; here the decoder emits logits and `VAE.decode` applies the
 sigmoid, so the loss can use the fused, exact logit form. With dropout P > 0,
 `Dropout(P)` follows every hidden Dense layer of encoder and decoder. A
-conditional model joins a one-hot digit (B, 10) to the flattened input and to z.
+conditional model joins a one-hot class (B, C) (C = 10 for digits) to the flattened input and to z.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 import keras
 
 from vaeaudio.models.dense import Dense
-from vaeaudio.models.vae import VAE, functional, with_digit
+from vaeaudio.models.vae import DIGITS, VAE, functional, with_digit
 
 
 def _hidden(x, widths, dropout: float, seed: int, prefix: str):
@@ -33,18 +33,21 @@ def _hidden(x, widths, dropout: float, seed: int, prefix: str):
 
 
 def build_mlp(shape: tuple[int, int] = (257, 69), hidden=(1024, 512, 256), latent_dim: int = 2,
-              dropout: float = 0.0, beta: float = 1.0, seed: int = 0, conditional: bool = False) -> VAE:
-    """The MLP-VAE for spectrograms of `shape` (bins, frames); `conditional` joins a one-hot digit to both inputs."""
+              dropout: float = 0.0, beta: float = 1.0, seed: int = 0, conditional: bool = False,
+              classes: int = DIGITS) -> VAE:
+    """The MLP-VAE for spectrograms of `shape` (bins, frames); `conditional` joins a one-hot class (of `classes`) to
+    both inputs."""
     n = math.prod(shape)
     inputs = [keras.Input(shape, name="spectrogram")]
-    h = with_digit(keras.layers.Flatten(name="flatten")(inputs[0]), inputs, conditional)
+    h = with_digit(keras.layers.Flatten(name="flatten")(inputs[0]), inputs, conditional, classes)
     h = _hidden(h, hidden, dropout, seed, "enc")
     z_mean = Dense(latent_dim, name="z_mean")(h)
     z_log_var = Dense(latent_dim, name="z_log_var")(h)
     encoder = functional(inputs, [z_mean, z_log_var], "encoder")
 
     inputs = [keras.Input((latent_dim,), name="z")]
-    h = _hidden(with_digit(inputs[0], inputs, conditional), tuple(reversed(hidden)), dropout, seed + 100, "dec")
+    h = _hidden(with_digit(inputs[0], inputs, conditional, classes), tuple(reversed(hidden)), dropout, seed + 100,
+                "dec")
     logits = Dense(n, name="logits")(h)
     decoder = functional(inputs, keras.layers.Reshape(shape, name="unflatten")(logits), "decoder")
     return VAE(encoder, decoder, beta=beta, seed=seed, name="mlp_vae")

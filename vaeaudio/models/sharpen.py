@@ -20,7 +20,7 @@ DRAWS_SEED = 0
 
 def sharpen_power(sharpen: float | str, model, config, mixture=None, n: int = 64) -> float:
     """The sharpening power to use: `sharpen` itself, or for 'auto' `AUTO_CONTRAST` x the P at which n
-    decoded draws from the prior (or from the run's latent `mixture`, `vaeaudio.formats.latents`; digits 0-9 in
+    decoded draws from the prior (or from the run's latent `mixture`, `vaeaudio.formats.latents`; each class in
     turn for a conditional run) have the training clips' mean level: mean(spec^P) = `config.data.mean`,
     found by bisection over [0.25, 8] (the result is kept in [0.25, 8] too).
 
@@ -36,7 +36,7 @@ def sharpen_power(sharpen: float | str, model, config, mixture=None, n: int = 64
     target = config.data.mean
     if target is None:
         return SHARPEN
-    digits = np.arange(n) % 10 if model.conditional else None
+    digits = np.arange(n) % model.classes if model.conditional else None
     z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(DRAWS_SEED), mixture)
     log_spec = np.log(np.maximum(model.decode_all(z, digits).astype(np.float64), 1e-30))
     lo, hi = 0.25, 8.0

@@ -6,9 +6,10 @@ Shapes (B clips, F x T spectrogram bins, L latent dims; (257, 69) and 2 by defau
     Sampling: z = z_mean + exp(z_log_var / 2) * eps,  eps ~ N(0, I)
     decoder: z (B, L)  ->  logits (B, F, T)   (the reconstruction is sigmoid(logits))
 
-A conditional VAE's encoder and decoder take the digit too, one-hot (B, 10), as
-a second input: [x, d] -> moments and [z, d] -> logits. Methods take the digits
-as integers (B,) and ignore them for an unconditional model.
+A conditional VAE's encoder and decoder take the class too, one-hot (B, C) over the
+set's C classes (10 for digits), as a second input (named `digit`): [x, d] -> moments
+and [z, d] -> logits. Methods take the labels as integers (B,) (`digits`, the name
+predating classes) and ignore them for an unconditional model.
 
 Losses, in nats per clip (as the reference report, `docs/reference.md`):
 
@@ -33,9 +34,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
 
-DIGITS = 10
+#: The classes of a conditional model when none are given: the ten digits.
+DIGITS = len(DIGIT_CLASSES)
 
 
 @keras.saving.register_keras_serializable(package="vaeaudio")
@@ -65,11 +68,12 @@ class Sampling(keras.layers.Layer):
         state.assign(np.asarray([seed, 0], dtype=state.dtype.name if hasattr(state.dtype, "name") else state.dtype))
 
 
-def with_digit(h, inputs: list, conditional: bool):
-    """`h` (B, n), or, for a conditional model, `h` joined with a new one-hot digit input (B, 10) added to `inputs`."""
+def with_digit(h, inputs: list, conditional: bool, classes: int = DIGITS):
+    """`h` (B, n), or, for a conditional model, `h` joined with a new one-hot class input (B, classes) added to
+    `inputs` (its columns come last: a layer taking it has the label's rows last in its kernel)."""
     if not conditional:
         return h
-    digit = keras.Input((DIGITS,), name="digit")
+    digit = keras.Input((classes,), name="digit")
     inputs.append(digit)
     return keras.layers.Concatenate(name="with_digit")([h, digit])
 
@@ -119,7 +123,8 @@ class VAE(keras.Model):
             return v
         if digits is None:
             raise ValueError("a conditional VAE needs the digits")
-        return [v, tf.one_hot(tf.cast(digits, tf.int32), DIGITS, dtype=v.dtype if hasattr(v, "dtype") else tf.float32)]
+        return [v, tf.one_hot(tf.cast(digits, tf.int32), self.classes,
+                              dtype=v.dtype if hasattr(v, "dtype") else tf.float32)]
 
     def encode(self, x, digits=None, training=False):
         """x (B, F, T) [and digits (B,)] -> (z_mean, z_log_var), each (B, L)."""
@@ -129,6 +134,11 @@ class VAE(keras.Model):
         """z (B, L) [and digits (B,)] -> reconstruction (B, F, T) in [0, 1] (float32)."""
         logits = self.decoder(self._with(tf.convert_to_tensor(z), digits), training=training)
         return tf.sigmoid(tf.cast(logits, tf.float32))
+
+    @property
+    def classes(self) -> int:
+        """C, the number of classes a conditional model is conditioned on (0 for an unconditional one)."""
+        return int(self.encoder.inputs[1].shape[-1]) if self.conditional else 0
 
     @property
     def latent_dim(self) -> int:

@@ -11,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 from vaeaudio.settings.audio import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB
 from vaeaudio.settings.base import Flag, Settings
 
+#: `preprocess --layout` choices ('auto' and the layouts of `vaeaudio.corpus.layouts`).
+LAYOUT_CHOICES = ("auto", "audiomnist", "fsdd", "speech-commands", "folders", "csv")
+
 
 class DownloadSettings(Settings):
     """`vaeaudio download`: fetch, verify and safely extract AudioMNIST."""
@@ -38,7 +41,30 @@ class PreprocessSettings(Settings):
     """`vaeaudio preprocess`: recordings -> normalised STFT spectrogram shards + manifest."""
 
     src: Path = Field(Path("AudioMNIST"),
-                      description="Folder searched (recursively) for {digit}_{speaker}_{take}.wav recordings.")
+                      description="Folder searched (recursively) for recordings, laid out as --layout says.")
+    layout: Literal[LAYOUT_CHOICES] = Field(
+        "auto", description="How the folder names its recordings' classes: 'audiomnist' (data/NN/{digit}_NN_{take}.wav)"
+        ", 'fsdd' ({digit}_{speaker}_{take}.wav), 'speech-commands' (WORD/HASH_nohash_N.wav, split by its list files "
+        "or its hashing rule), 'folders' (CLASS/any/depth/file.wav, split by file), 'csv' (--labels FILE.csv); 'auto' "
+        "recognises them and says from what.")
+    labels: Annotated[Path | None, Flag("CSV")] = Field(
+        None, description="CSV naming each recording and its class (ESC-50's meta/esc50.csv and UrbanSound8K's CSV "
+                          "as they are); implies --layout csv. File names are looked up under --src, by path or by "
+                          "name alone (default: none; the layout names the classes).")
+    label_column: Annotated[str | None, Flag("NAME")] = Field(
+        None, description="With --labels: the column holding the class (default: the first of category, class, "
+                          "label).")
+    fold: Annotated[int | None, Flag("K")] = Field(
+        None, description="With --labels: the recordings of fold K (the CSV's `fold` column) are the test split; "
+                          "validation is drawn by file from the rest (default: split as --split-by says).")
+    classes: Annotated[list[str] | None, Flag("NAME,NAME")] = Field(
+        None, description="Keep only these classes, in this order (e.g. --classes zero,one,two,three,four,five,six,"
+                          "seven,eight,nine for SC09); default: every class found, sorted by name. Not for the digit "
+                          "layouts.")
+    long: Literal["crop", "skip"] = Field(
+        "crop", description="Recordings longer than --clip-samples (after resampling): 'crop' cuts them to their "
+                            "middle (as every clip is fixed to that length), 'skip' drops them (listed in the "
+                            "manifest); either way the manifest counts them.")
     out: Path = Field(Path("spectrograms"), description="Output folder for manifest.json and the HDF5 shards.")
     sample_rate: int = Field(SAMPLE_RATE, ge=1000, le=192000,
                              description="Sample rate clips are resampled to, in Hz.")
@@ -49,8 +75,9 @@ class PreprocessSettings(Settings):
     hop_length: int = Field(HOP_LENGTH, ge=1, le=65536, description="STFT hop in samples.")
     top_db: float = Field(TOP_DB, gt=0, le=200, description="Dynamic range kept below each clip's maximum, in dB.")
     length_percentiles: Annotated[tuple[float, float], Flag("LOW HIGH")] = Field(
-        (3.0, 97.0), description="Keep clips whose resampled length lies strictly between these percentiles of the "
-                                 "corpus (0 100 keeps all but the extremes' ties).")
+        (3.0, 97.0), description="AudioMNIST and FSDD layouts: keep clips whose resampled length lies strictly "
+                                 "between these percentiles of the corpus (0 100 keeps all but the extremes' ties); "
+                                 "other layouts keep every length (see --long).")
     silence_dbfs: float = Field(-80.0, le=0,
                                 description="Clips whose peak is below this level, in dBFS, are dropped as silent.")
     split_by: Literal["take", "speaker"] = Field("take", description="'take': stratified by digit over all clips (as "
@@ -77,6 +104,15 @@ class PreprocessSettings(Settings):
             raise ValueError("need 0 <= LOW < HIGH <= 100")
         return v
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes(cls, v):
+        if isinstance(v, str):
+            v = [s.strip() for s in v.split(",") if s.strip()]
+        if v is not None and len(set(v)) < 2:
+            raise ValueError("give at least two distinct class names, e.g. --classes yes,no")
+        return v
+
     @field_validator("test_speakers", mode="before")
     @classmethod
     def _speakers(cls, v):
@@ -92,6 +128,15 @@ class PreprocessSettings(Settings):
             raise ValueError("--hop-length must not exceed --n-fft")
         if self.test_speakers and self.split_by != "speaker":
             raise ValueError("--test-speakers needs --split-by speaker")
+        if self.labels is not None and self.layout not in ("auto", "csv"):
+            raise ValueError(f"--labels FILE.csv is the csv layout, not --layout {self.layout}")
+        if self.layout == "csv" and self.labels is None:
+            raise ValueError("--layout csv needs --labels FILE.csv")
+        for flag, value in (("--label-column", self.label_column), ("--fold", self.fold)):
+            if value is not None and self.labels is None:
+                raise ValueError(f"{flag} needs --labels FILE.csv")
+        if self.fold is not None and self.split_by == "speaker":
+            raise ValueError("--fold sets the test split itself: leave out --split-by speaker")
         return self
 
     def n_workers(self) -> int:
@@ -104,5 +149,10 @@ class PreprocessSettings(Settings):
             return max(1, os.cpu_count() or 1)
 
     def content(self) -> dict:
-        """The settings that determine the output bytes (not where, nor how fast)."""
-        return self.model_dump(mode="json", exclude={"src", "out", "workers", "overwrite"})
+        """The settings that determine the output bytes (not where, nor how fast; the labels CSV by its content, in
+        the source's fingerprint). The layout flags appear only when not at their defaults, so a set made before
+        they existed stays current."""
+        layout_flags = {"layout", "label_column", "fold", "classes", "long"}
+        dump = self.model_dump(mode="json", exclude={"src", "out", "workers", "overwrite", "labels"})
+        return {k: v for k, v in dump.items()
+                if k not in layout_flags or v != type(self).model_fields[k].default}

@@ -24,7 +24,10 @@ class SynthSettings(Settings):
                                                     "value per latent dimension (negative values welcome).")
     random: int | None = Field(None, ge=1, le=100_000, description="Decode N random draws, from where --prior says.")
     digit: Annotated[int | None, Flag("D")] = Field(None, ge=0, le=9, description="Digit 0-9 to make (conditional "
-                                                    "runs only; default: digits 0-9 in turn).")
+                                                    "runs on digit sets only; default: digits 0-9 in turn).")
+    label: Annotated[str | None, Flag("NAME")] = Field(
+        None, description="Class to make, by name, as the run's set names it (conditional runs only; default: each "
+                          "class in turn); --digit D is the short form for digit sets.")
     grid: int | None = Field(None, ge=1, le=256, description="Decode an N x N grid over the prior's quantiles "
                                                              "(2-D latents only).")
     out: Path = Field(description="Output WAV file (with --z) or folder (with --random / --grid).")
@@ -56,6 +59,8 @@ class SynthSettings(Settings):
     def _one_mode(self):
         modes = [name for name, value in (("--z", self.z), ("--random", self.random), ("--grid", self.grid))
                  if value is not None]
+        if self.digit is not None and self.label is not None:
+            raise ValueError("give --digit or --label, not both")
         if len(modes) != 1:
             raise ValueError("choose exactly one of --z Z... OUT.wav, --random N OUTDIR, --grid N OUTDIR"
                              + (f" (got {', '.join(modes)})" if modes else ""))

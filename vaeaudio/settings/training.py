@@ -50,8 +50,14 @@ class TrainSettings(Settings):
     filters: Annotated[tuple[int, ...] | None, Flag("C,C,...")] = Field(
         None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default "
                           f"{','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
-    conditional: bool = Field(False, description="Condition encoder and decoder on the digit (one-hot), so that "
-                                                 "`synth --digit D` makes the digit asked for.")
+    conditional: bool = Field(False, description="Condition encoder and decoder on the class (one-hot over the set's "
+                                                 "classes), so that `synth --label WORD` (`--digit D`) makes the "
+                                                 "class asked for.")
+    init_from: Annotated[Path | None, Flag("RUN")] = Field(
+        None, description="Fine-tune: start from the weights of this finished run (same audio settings, same model "
+                          "flags; the set may differ: other voices, other classes). Classes of the same name keep "
+                          "their learned rows; with no name in common and the same count, rows go by position; other "
+                          "classes start fresh. Recorded in config.json as `parent` (default: none; fresh weights).")
     latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2).")
     latent_mixture: Annotated[int, Flag("K")] = Field(
         0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the "

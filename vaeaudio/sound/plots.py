@@ -121,7 +121,7 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray, by: str, title: str) -> by
     for i, name in enumerate(names):
         m = labels == name
         color = cmap(i if len(names) <= 10 else i / max(len(names) - 1, 1))
-        ax.scatter(proj[m, 0], proj[m, 1], s=9, alpha=0.7, color=color, label=str(name))
+        ax.scatter(proj[m, 0], proj[m, 1], s=9, alpha=0.7, color=color, label=str(name) or "(unknown)")
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
     ax.set_title(f"{title}: test latent means by {by}{how}", fontsize=9)

@@ -129,7 +129,7 @@ def _read_split(spec_set: SpectrogramSet, split: str, into=None) -> tuple[np.nda
     spectrograms assigned into the variable `into` (n, bins, frames) a chunk at a time when given (read and summed
     only when None)."""
     shards = spec_set.shards(split)
-    labels = [read_shard(path, ("digit", "db_min", "db_max")) for path, _ in shards]
+    labels = [read_shard(path, ("digit", "db_min", "db_max"), len(spec_set.classes)) for path, _ in shards]
     n, per = sum(c for _, c in shards), max(1, CHUNK_BYTES // (4 * math.prod(spec_set.shape)))
     chunk = np.empty((min(per, max([c for _, c in shards], default=0)), *spec_set.shape), np.float32)
     total, at = 0.0, 0

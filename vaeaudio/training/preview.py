@@ -5,10 +5,10 @@ At each preview epoch (`TrainSettings.preview_every`, default 4 per run, and
 always after the last epoch), `Preview.write` adds to RUN/tb/, at step = epoch:
 
     preview/reconstruction  audio: `CLIPS` fixed val clips through the model (encoder mean -> decoder)
-    preview/prior           audio: fixed prior draws (digits 0-9 for a conditional run, else `DRAWS`)
+    preview/prior           audio: fixed prior draws (one per class for a conditional run, else `DRAWS`)
     preview/spectrograms    image: the val clips (input above, reconstruction below) and the prior draws,
                             in s / Hz / dB (`vaeaudio.sound.plots`)
-    preview/latent_map      image: the val clips' latent means by digit (PCA beyond 2-D)
+    preview/latent_map      image: the val clips' latent means by class (PCA beyond 2-D)
 
 Audio is a WAV at the set's sample rate, (clips, clip_samples, 1) per summary,
 phase by `PHASE` (cheap, and as good as any). The
@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.formats.runs import LOSSES
 from vaeaudio.sound import plots
 from vaeaudio.util.arrays import evenly
@@ -49,26 +50,32 @@ def every(settings) -> int:
     return max(1, math.ceil(settings.epochs / PER_RUN))
 
 
-def for_run(settings, transform, db_min: float, db_max: float, val: np.ndarray, val_digits: np.ndarray):
-    """The `Preview` of a run with `TrainSettings` `settings`, or None when off (0, no val clips, distributed)."""
+def for_run(settings, transform, db_min: float, db_max: float, val: np.ndarray, val_digits: np.ndarray,
+            classes: list[str]):
+    """The `Preview` of a run with `TrainSettings` `settings` on a set of `classes`, or None when off (0, no val
+    clips, distributed)."""
     n = every(settings)
     if not n or not len(val) or settings.distribute != "none":
         return None
     return Preview(n, settings.epochs, transform, db_min, db_max, val, val_digits, settings.conditional,
-                   settings.latent_dim, settings.seed)
+                   settings.latent_dim, settings.seed, classes)
 
 
 class Preview:
     """Fixed inputs of the previews of one run, and the writer of each preview."""
 
     def __init__(self, every: int, last: int, transform, db_min: float, db_max: float, val: np.ndarray,
-                 val_digits: np.ndarray, conditional: bool, latent_dim: int, seed: int):
-        """`val` (n, bins, frames) in [0, 1] with digits (n,); `db_min`/`db_max`: the run's median dB range."""
+                 val_digits: np.ndarray, conditional: bool, latent_dim: int, seed: int, classes: list[str]):
+        """`val` (n, bins, frames) in [0, 1] with labels (n,) into `classes`; `db_min`/`db_max`: the run's median dB
+        range."""
+        self.classes = list(classes)
+        # what a label is called on the previews: 'digit 7', or 'class bell'
+        self.names = [f"{'digit' if tuple(classes) == DIGIT_CLASSES else 'class'} {c}" for c in classes]
         self.every, self.last, self.transform = every, last, transform
         self.db = (db_min, db_max)
         self.val, self.val_digits = val[:MAP_CLIPS], np.asarray(val_digits[:MAP_CLIPS], np.int32)
         self.pick = evenly(len(self.val), CLIPS)
-        n = 10 if conditional else DRAWS
+        n = len(classes) if conditional else DRAWS
         self.z = np.random.default_rng([seed, 7]).standard_normal((n, latent_dim)).astype(np.float32)
         self.digits = np.arange(n, dtype=np.int32) if conditional else None
         self.seed = seed
@@ -87,8 +94,8 @@ class Preview:
         prior = np.asarray(model.decode_all(self.z, self.digits), np.float32)
         waves = render(np.concatenate([recon, prior]), *self.db, self.transform, PHASE, seed=self.seed)
         sr = self.transform.sample_rate
-        heard = [f"val clip {i}, digit {digits[i]}" for i in self.pick]
-        drawn = ([f"digit {d}" for d in self.digits] if self.digits is not None
+        heard = [f"val clip {i}, {self.names[digits[i]]}" for i in self.pick]
+        drawn = ([self.names[d] for d in self.digits] if self.digits is not None
                  else [f"draw {i}" for i in range(len(prior))])
         with writer.as_default():
             _audio("preview/reconstruction", waves[: len(recon)], sr, heard, epoch)
@@ -101,7 +108,7 @@ class Preview:
         """One picture: val inputs, their reconstructions, then the prior draws, with one dB colour bar."""
         plt = plots.pyplot()
         cols = max(len(recon), math.ceil(len(prior) / 2))
-        names = ([f"digit {d}" for d in self.digits] if self.digits is not None
+        names = ([self.names[d] for d in self.digits] if self.digits is not None
                  else [f"prior {i}" for i in range(len(prior))])
         panels = {(0, i): (self.val[p], f"val {i} input") for i, p in enumerate(self.pick)}
         panels |= {(1, i): (r, f"val {i} model") for i, r in enumerate(recon)}
@@ -120,8 +127,11 @@ class Preview:
         plt = plots.pyplot()
         proj, (x_name, y_name), _ = plots.latent_projection(z_mean)
         fig, ax = plt.subplots(figsize=(4.5, 4), dpi=72)
-        points = ax.scatter(proj[:, 0], proj[:, 1], c=self.val_digits, cmap="tab10", vmin=-0.5, vmax=9.5, s=8)
-        fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+        k = len(self.names)
+        points = ax.scatter(proj[:, 0], proj[:, 1], c=self.val_digits, cmap="tab10" if k <= 10 else "nipy_spectral",
+                            vmin=-0.5, vmax=k - 0.5, s=8)
+        bar = fig.colorbar(points, ax=ax, ticks=range(k), label="class")
+        bar.ax.set_yticklabels(self.classes, fontsize=6 if k > 10 else 8)
         ax.set_xlabel(x_name)
         ax.set_ylabel(y_name)
         ax.set_title(f"val latent means, epoch {epoch}", fontsize=9)

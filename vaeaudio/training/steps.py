@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from vaeaudio.formats.classes import DIGIT_CLASSES
 from vaeaudio.models import kernels
 from vaeaudio.settings import TrainSettings
 from vaeaudio.util import progress
@@ -48,10 +49,10 @@ def make_steps(model, xla: bool = True):
     return train_step, eval_step
 
 
-def build_model(settings: TrainSettings, shape: tuple[int, int]):
-    """The compiled (Adam, built) VAE for `settings`, built under the current strategy and precision, its Dense
-    products on the kernels `settings.kernels` picks for this machine (and a line saying so on a CPU without
-    native bfloat16 when bfloat16 is asked for)."""
+def build_model(settings: TrainSettings, shape: tuple[int, int], classes: int = len(DIGIT_CLASSES)):
+    """The compiled (Adam, built) VAE for `settings` (conditioned, when it is conditional, on `classes` classes),
+    built under the current strategy and precision, its Dense products on the kernels `settings.kernels` picks for
+    this machine (and a line saying so on a CPU without native bfloat16 when bfloat16 is asked for)."""
     import keras
     import tensorflow as tf
 
@@ -64,7 +65,7 @@ def build_model(settings: TrainSettings, shape: tuple[int, int]):
     strategy = tf.distribute.get_strategy()
     try:
         with strategy.scope():
-            model = build(settings, shape)
+            model = build(settings, shape, classes)
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.lr))
             model.optimizer.build(model.trainable_variables)
     finally:

@@ -45,7 +45,7 @@ from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
-from vaeaudio.training import checkpoint, distribute, footprint, preview
+from vaeaudio.training import checkpoint, distribute, finetune, footprint, preview
 from vaeaudio.training.batches import IN_FLIGHT, Batches, Stream, plan
 from vaeaudio.training.steps import build_model, make_steps
 from vaeaudio.util import locks, progress
@@ -146,8 +146,9 @@ def train(settings: TrainSettings) -> TrainResult:
                         settings.memory_budget, settings.distribute == "multi-worker")
     asked = settings.batch_size
     settings = _fitted(settings, spec_set, stream)
+    parent = finetune.check_parent(settings.init_from, settings, spec_set) if settings.init_from else None
     with contextlib.ExitStack() as held:
-        return _train(settings, spec_set, stream, said, held, asked)
+        return _train(settings, spec_set, stream, said, held, asked, parent)
 
 
 def _say_clamped(asked: int, settings: TrainSettings) -> None:
@@ -158,16 +159,17 @@ def _say_clamped(asked: int, settings: TrainSettings) -> None:
 
 
 def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None) -> TrainSettings:
-    """`settings` checked against the set before any work: a mixture per digit needs a training clip of each digit,
+    """`settings` checked against the set before any work: a mixture per class needs a training clip of each class,
     a batch is at most the train split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
     in the memory available (`vaeaudio.training.footprint`) with the clips held: the splits, or with `stream` the val
     split, the stream's window and its batches in flight."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
-    missing = [d for d in range(10) if not counts.get(str(d))]
+    missing = [c for c in spec_set.classes if not counts.get(c)]
     if settings.latent_mixture and settings.conditional and missing:
-        raise DataError(f"--latent-mixture on a conditional run fits a mixture per digit, but the train split of "
-                        f"{spec_set.root} has no clip of digit {', '.join(map(str, missing))}",
-                        "train on a set that holds every digit, or leave out --latent-mixture")
+        kind = "digit" if spec_set.digit_classes else "class"
+        raise DataError(f"--latent-mixture on a conditional run fits a mixture per {kind}, but the train split of "
+                        f"{spec_set.root} has no clip of {kind} {', '.join(missing)}",
+                        f"train on a set that holds every {kind}, or leave out --latent-mixture")
     n_train = spec_set.clips("train")
     if 0 < n_train < settings.batch_size:
         settings = settings.model_copy(update={"batch_size": n_train})
@@ -177,8 +179,9 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | 
 
 
 def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None, said: str,
-           held: contextlib.ExitStack, asked: int) -> TrainResult:
-    """`stream`, `said`: `batches.plan`'s choice and its line; `asked`: the --batch-size given."""
+           held: contextlib.ExitStack, asked: int, parent: tuple[Path, runs.RunConfig] | None) -> TrainResult:
+    """`stream`, `said`: `batches.plan`'s choice and its line; `asked`: the --batch-size given; `parent`: the run
+    `--init-from` names and its config."""
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
@@ -188,7 +191,9 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | N
         data, stats = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         settings = settings.model_copy(update={"run_dir": run, "data": settings.data.resolve()})
         with strategy.scope():
-            model = build_model(settings, spec_set.shape)  # the first collective: every worker is up after it
+            # the first collective: every worker is up after it
+            model = build_model(settings, spec_set.shape, len(spec_set.classes))
+        lineage = finetune.init_from(model, *parent, spec_set.classes) if parent else None
     if role.chief:
         run.mkdir(parents=True, exist_ok=True)
         n_train, n_val = data.sizes
@@ -199,13 +204,15 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | N
             "data": {"root": str(settings.data), "manifest_sha256": spec_set.sha256(),
                      "identity": spec_set.identity(), "shape": list(spec_set.shape),
                      "clips": {"train": n_train, "val": n_val}, **stats,
-                     "audio": spec_set.transform.as_dict(), "stream": stream and dataclasses.asdict(stream)},
+                     "audio": spec_set.transform.as_dict(), "stream": stream and dataclasses.asdict(stream),
+                     "classes": spec_set.classes},
             "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
             "versions": _versions(),
+            "parent": lineage,
         })
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, stats["db_min"], stats["db_max"],
-                               *data.val_arrays(preview.MAP_CLIPS))
+                               *data.val_arrays(preview.MAP_CLIPS), spec_set.classes)
     _say_clamped(asked, settings)
     return _fit(settings, run, data, model, checkpoint.Position(0), [], strategy, role, previews)
 
@@ -246,7 +253,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
             progress.log(stream.resumed())
         data, _ = Batches.load(spec_set, settings.batch_size, settings.seed, stream)
         with strategy.scope():
-            model = build_model(settings, spec_set.shape)
+            model = build_model(settings, spec_set.shape, len(config.classes()))
             if checkpoint.exists(run / CHECKPOINTS):
                 position = checkpoint.restore(run / CHECKPOINTS, model)
             else:
@@ -267,7 +274,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
                                             "settings": settings.model_dump(mode="json")})
         runs.mark_latest(run)
     previews = preview.for_run(settings, spec_set.transform, config.data.db_min, config.data.db_max,
-                               *data.val_arrays(preview.MAP_CLIPS))
+                               *data.val_arrays(preview.MAP_CLIPS), config.classes())
     _say_clamped(asked, settings)
     return _fit(settings, run, data, model, position, history, strategy, role, previews)
 
@@ -400,7 +407,7 @@ def _store_latents(out: Path, model, settings: TrainSettings, data: Batches) -> 
     if settings.latent_mixture:
         digits = data.train_digits.numpy() if settings.conditional else None
         z = np.concatenate([model.encode_all(x, d if settings.conditional else None) for x, d in data.train_chunks()])
-        latents.store(out, z, digits, settings.latent_mixture, settings.seed)
+        latents.store(out, z, digits, settings.latent_mixture, settings.seed, model.classes)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
