@@ -11,7 +11,7 @@ cd "$WORK"
 
 # Hold whole speakers out, so test figures are about voices the model never heard.
 vaeaudio preprocess --src "$SRC" --out spectrograms --split-by speaker
-vaeaudio train mlp --data spectrograms --conditional --epochs 100
+vaeaudio train mlp --data spectrograms --conditional   # latent 16, a latent mixture, 100 epochs: the intelligible recipe
 vaeaudio synth --run runs/latest --digit 7 --random 3 sevens/
 # Loss table, latent plots, and how well 500 generated clips pass for their digits
 # (a digit classifier is trained on the set the first time and cached in spectrograms/classifier/).

@@ -88,13 +88,14 @@ def tiny_run(tmp_path_factory, spec_small) -> Path:
 
 @slow_fixture(scope="session")
 def tiny_cond_run(tmp_path_factory, spec_small) -> Path:
-    """A finished 2-epoch run of a small conditional MLP-VAE (latent 2) on `spec_small` (read-only)."""
+    """A finished 2-epoch run of a small conditional MLP-VAE (latent 2, no latent mixture) on `spec_small`
+    (read-only)."""
     from vaeaudio.settings import TrainSettings
     from vaeaudio.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "mlp-cond-tiny"
     train(TrainSettings(kind="mlp", conditional=True, data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2,
-                        epochs=2, batch_size=32, seed=1))
+                        latent_mixture=0, epochs=2, batch_size=32, seed=1))
     return run
 
 

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from vaeaudio.cli import main
 from vaeaudio.formats import latents
 from vaeaudio.settings import RECIPES, TrainSettings
+from vaeaudio.settings.training import CONDITIONAL_DEFAULTS
 from vaeaudio.util.errors import ModelError, UsageError
 
 
@@ -89,6 +90,20 @@ def test_recipe_fills_what_is_not_given():
     assert {k: getattr(s, k) for k in recipe} == recipe and s.conditional and s.latent_mixture > 0
     s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)  # a flag given wins over the recipe
     assert {k: getattr(s, k) for k in recipe} == {**recipe, "latent_dim": 4}
+
+
+def test_conditional_alone_brings_the_recipes_settings():
+    """--conditional fills in the intelligible recipe's latent size, mixture and epochs for the flags not given;
+    an unconditional run keeps the reference's defaults."""
+    assert CONDITIONAL_DEFAULTS == {"latent_dim": 16, "latent_mixture": 5, "epochs": 100}
+    s = TrainSettings(kind="mlp", conditional=True)
+    assert (s.latent_dim, s.latent_mixture, s.epochs, s.recipe) == (16, 5, 100, None)
+    s = TrainSettings(kind="mlp", conditional=True, latent_dim=2, latent_mixture=0, epochs=3)  # given ones win
+    assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 0, 3)
+    s = TrainSettings(kind="mlp")
+    assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 0, 50)
+    again = TrainSettings.model_validate(TrainSettings(kind="mlp", conditional=True, epochs=7).model_dump())
+    assert (again.latent_dim, again.epochs) == (16, 7)  # a run's stored settings read back as they were
 
 
 @pytest.mark.slow
