@@ -120,6 +120,8 @@ def _step_timer(model, settings: TrainSettings, shape: tuple[int, int], batch: i
         opt_kept = [(v, v.numpy()) for v in optimizer.variables if bool(tf.reduce_any(tf.not_equal(v, 0)))]
         rate = float(optimizer.learning_rate)
         optimizer.learning_rate = 0.0
+        logger, level = tf.get_logger(), tf.get_logger().level
+        logger.setLevel("ERROR")  # one trace per candidate is the point: not TensorFlow's warning about retracing
         try:
             steps = []
             for setup in setups:
@@ -143,5 +145,6 @@ def _step_timer(model, settings: TrainSettings, shape: tuple[int, int], batch: i
                 v.assign(value)
             optimizer.learning_rate = rate
             model.reset_metrics()
+            logger.setLevel(level)
 
     return time_steps
