@@ -105,3 +105,25 @@ def open_page():
     from browser import open_page
 
     return open_page
+
+
+def unprivileged(args: list[str]) -> list[str]:
+    """`args` run without the capabilities that let root read and write anywhere (as a user would be refused);
+    the test is skipped as root without `capsh`."""
+    if os.geteuid() != 0:
+        return args
+    if shutil.which("capsh") is None:
+        pytest.skip("running as root without capsh: a folder's permissions cannot refuse root")
+    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--", "-c",
+            " ".join(f"'{a}'" for a in args)]
+
+
+@pytest.fixture
+def fake_run(tmp_path) -> Path:
+    """A folder `resolve_run` takes for a run (enough for the checks made before any model is loaded)."""
+    from vaeaudio.formats import runs
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / runs.CONFIG).write_text("{}")
+    return run

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import unprivileged
 
 from vaeaudio.cli import main
 from vaeaudio.formats import latents, runs
@@ -24,25 +25,6 @@ from vaeaudio.sound import dsp
 from vaeaudio.util.errors import DataError, ModelError, environment_error
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def unprivileged(args: list[str]) -> list[str]:
-    """`args` run without the capabilities that let root write anywhere (as a user would be refused)."""
-    if os.geteuid() != 0:
-        return args
-    if shutil.which("capsh") is None:
-        pytest.skip("running as root without capsh: a read-only folder cannot refuse root")
-    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--", "-c",
-            " ".join(f"'{a}'" for a in args)]
-
-
-@pytest.fixture
-def fake_run(tmp_path) -> Path:
-    """A folder `resolve_run` takes for a run (enough for the checks made before any model is loaded)."""
-    run = tmp_path / "runs" / "r1"
-    run.mkdir(parents=True)
-    (run / runs.CONFIG).write_text("{}")
-    return run
 
 
 # -- 12. libsndfile's errors -------------------------------------------------------------------------------------

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SPEAKERS, copy_fsdd
+from conftest import SPEAKERS, copy_fsdd, unprivileged
 
 from vaeaudio.cli import main
-from vaeaudio.formats import runs
 from vaeaudio.formats.spectrogram_set import MANIFEST, SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.settings import TrainSettings
@@ -29,22 +28,6 @@ from vaeaudio.util.files import replacing
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def unprivileged(args: list[str]) -> list[str]:
-    """`args` run without the capabilities that let root read anywhere (as a user would be refused)."""
-    if os.geteuid() != 0:
-        return args
-    if shutil.which("capsh") is None:
-        pytest.skip("running as root without capsh: an unreadable folder cannot refuse root")
-    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--", "-c",
-            " ".join(f"'{a}'" for a in args)]
-
-
-@pytest.fixture
-def fake_run(tmp_path) -> Path:
-    run = tmp_path / "runs" / "r1"
-    run.mkdir(parents=True)
-    (run / runs.CONFIG).write_text("{}")
-    return run
 
 
 # -- 17. unreadable folders and links into them -----------------------------------------------------------------
