@@ -134,3 +134,46 @@ def test_recipe_run_stores_a_mixture_that_synth_draws_from(spec_small, tmp_path,
                  "--samples-per-digit", "0", "--griffin-lim-iters", "2", "--prior", "mixture", "--no-recogniser",
                  "--quiet"]) == 0
     assert "draws from the run's latent mixture decoded for each digit" in (page / "index.html").read_text()
+
+
+def test_an_unconditional_runs_mixture_per_class_draws_every_class_in_turn():
+    """A mixture fitted per class to an unconditional run's latents: with no class asked for, draw i comes from
+    class i mod G, so ten draws land one near each class's cluster."""
+    rng = np.random.default_rng(0)
+    centres = np.stack([np.cos(np.arange(10) * 0.6), np.sin(np.arange(10) * 0.6)], 1) * 10
+    labels = np.repeat(np.arange(10), 30)
+    z = centres[labels] + rng.standard_normal((300, 2)) * 0.1
+    mixture = latents.fit(z, labels, 2, seed=0)
+    assert mixture.weights.shape == (10, 2) and mixture.conditional
+    draws = mixture.sample(20, None, np.random.default_rng(1))
+    nearest = np.linalg.norm(draws[:, None] - centres[None], axis=-1).argmin(1)
+    assert nearest.tolist() == list(range(10)) * 2
+    mixture.check(latent_dim=2, conditional=False, classes=10)  # an unconditional run may hold one per class
+    with pytest.raises(ValueError, match="1 group; the run is conditional"):
+        latents.fit(z, None, 2).check(latent_dim=2, conditional=True, classes=10)
+
+
+def test_what_the_recogniser_heard_in_unconditional_draws_spreads_over_the_classes():
+    from vaeaudio.judging.generation import _spread
+
+    even = _spread(np.array([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
+    assert even["entropy_ratio"] == pytest.approx(1.0) and even["heard_share"] == {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+    one = _spread(np.array([2, 2, 2, -1]), ["a", "b", "c"])
+    assert one["entropy_ratio"] == pytest.approx(0.0) and one["nothing_heard"] == 0.25 and one["clips"] == 4
+    half = _spread(np.array([0, 1]), ["a", "b", "c", "d"])
+    assert half["entropy_ratio"] == pytest.approx(np.log(2) / np.log(4))
+
+
+@pytest.mark.slow
+def test_an_unconditional_run_stores_a_mixture_per_class_that_synth_draws_in_turn(spec_small, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--hidden", "32,16",
+                 "--latent-mixture", "2", "--epochs", "1", "--quiet"]) == 0
+    mixture = latents.load(run)
+    assert json.loads((run / "config.json").read_text())["settings"]["conditional"] is False
+    assert mixture.means.shape == (10, 2, 2)  # one per digit of the set, though the model is unconditional
+    capsys.readouterr()
+    assert main(["synth", "--run", str(run), "--random", "10", "--phase", "zero", str(tmp_path / "wavs")]) == 0
+    table = np.loadtxt(tmp_path / "wavs" / "z.csv", delimiter=",", skiprows=1)
+    drawn = mixture.sample(10, None, np.random.default_rng(0))
+    assert table.shape[0] == 10 and drawn.shape == (10, 2)

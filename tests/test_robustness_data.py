@@ -130,7 +130,7 @@ def test_resume_after_a_failed_final_save_writes_the_latent_mixture(spec_small, 
     resume(run)
     assert saving.has_whole_model(run)
     mixture = latents.load(run)
-    assert mixture.means.shape == (1, 2, 2)
+    assert mixture.means.shape == (10, 2, 2)  # one per digit, the run unconditional
 
 
 # -- 4. a mixture per digit needs every digit: checked before training --------------------------------------------
@@ -143,7 +143,7 @@ def test_conditional_mixture_on_a_set_missing_a_digit_is_refused_before_training
     assert main(["train", "mlp", "--data", str(spec), "--run-dir", str(run), "--conditional", "--latent-mixture", "2",
                  "--quiet"]) == 1
     assert capsys.readouterr().err == (
-        f"error: --latent-mixture on a conditional run fits a mixture per digit, but the train split of {spec} has no "
+        f"error: --latent-mixture fits a mixture per digit, but the train split of {spec} has no "
         "clip of digit 9 (train on a set that holds every digit, or leave out --latent-mixture)\n")
     assert not run.exists()
 

@@ -146,14 +146,25 @@ def _mixture(path: Path, **arrays) -> Path:
     ({"weights": np.array([[1.5, -0.5]]), "means": np.zeros((1, 2, 2)), "cholesky": np.tile(np.eye(2), (1, 2, 1, 1))},
      "the weights of a group are negative or do not sum to 1"),
     ({"means": np.array([[["a", "b"]]])}, "it holds values that are not real numbers"),
-    ({"weights": np.ones((10, 1)), "means": np.zeros((10, 1, 2)), "cholesky": np.tile(np.eye(2), (10, 1, 1, 1))},
-     "10 group(s); the run is not conditional"),
+    ({"weights": np.ones((200, 1)), "means": np.zeros((200, 1, 2)), "cholesky": np.tile(np.eye(2), (200, 1, 1, 1))},
+     "shapes (200, 1), (200, 1, 2), (200, 1, 2, 2) are not (G, K), (G, K, L), (G, K, L, L) with G 1 or a set's "
+     "classes (at most 127)"),
 ])
 def test_a_tampered_latent_mixture_is_one_error(tmp_path, arrays, why):
     path = _mixture(tmp_path / "latents.npz", **arrays)
     with pytest.raises(ModelError) as caught:
         latents.LatentMixture.load(path, 2, False)
     assert str(caught.value) == f"{path} is not a vaeaudio-latents/1 file ({why})"
+
+
+def test_a_mixture_that_does_not_fit_the_runs_classes_is_refused():
+    one = latents.LatentMixture(np.ones((1, 1)), np.zeros((1, 1, 2)), np.eye(2)[None, None])
+    three = latents.LatentMixture(np.ones((3, 1)), np.zeros((3, 1, 2)), np.tile(np.eye(2), (3, 1, 1, 1)))
+    with pytest.raises(ValueError, match=r"^3 group\(s\); the run has 10 classes$"):
+        three.check(2, False, 10)
+    with pytest.raises(ValueError, match="^1 group; the run is conditional: it draws from a mixture per class$"):
+        one.check(2, True, 10)
+    one.check(2, False, 10)  # an unconditional run: one mixture in all (made before), or one per class
 
 
 @pytest.mark.slow

@@ -4,13 +4,16 @@ A VAE's prior N(0, I) is only what the KL term pulls the posteriors towards: the
 training clips' encoder means occupy part of it, and prior draws that land
 between them decode to blurred averages that a listener does not hear as a
 word. `fit` fits a Gaussian mixture (full covariances, K components) to the
-encoder means of the training clips, one mixture per class for a conditional
-run (one in all otherwise); `LatentMixture.sample` draws from it.
+encoder means of the training clips, one mixture per class (one in all in runs
+made before 2026-12-02 without a conditional model); `LatentMixture.sample`
+draws from it: a conditional run from the class asked for, an unconditional one
+from each class in turn, so that its draws cover the classes instead of
+crowding where most training clips sit.
 
 Stored in a run as `latents.npz` (`FORMAT`, written atomically):
 
     weights (G, K), means (G, K, L), cholesky (G, K, L, L) of the covariances,
-    G = the set's classes (10 digits; conditional) or 1, K components, L latent dimensions.
+    G = the set's classes (10 digits), or 1 (older unconditional runs), K components, L latent dimensions.
 """
 
 from __future__ import annotations
@@ -40,13 +43,19 @@ class LatentMixture:
 
     @property
     def conditional(self) -> bool:
+        """Whether it holds a mixture per class (G > 1), whether the run is conditional or not."""
         return len(self.weights) > 1
 
     def sample(self, n: int, digits: np.ndarray | None, rng: np.random.Generator,
                temperature: float = 1.0) -> np.ndarray:
-        """n points (n, L) float32: from digit `digits[i]`'s mixture (conditional), else from the one mixture;
-        `temperature` scales each draw's distance from its component's mean."""
-        groups = np.zeros(n, int) if not self.conditional else np.asarray(digits, int)
+        """n points (n, L) float32: from class `digits[i]`'s mixture (one per class), else from the one mixture.
+        A mixture per class with no `digits` (an unconditional run's draws) takes the classes in turn, point i from
+        class i mod G, so that its draws cover every class evenly. `temperature` scales each draw's distance from its
+        component's mean."""
+        if not self.conditional:
+            groups = np.zeros(n, int)
+        else:
+            groups = np.arange(n) % len(self.weights) if digits is None else np.asarray(digits, int)
         comp = np.array([rng.choice(self.weights.shape[1], p=self.weights[g]) for g in groups], dtype=int)
         eps = rng.standard_normal((n, self.means.shape[-1]))
         z = self.means[groups, comp] + temperature * np.einsum("nij,nj->ni", self.cholesky[groups, comp], eps)
@@ -84,12 +93,12 @@ class LatentMixture:
         if not g or self.means.shape != (g, k, dim) or self.cholesky.shape != (g, k, dim, dim) or g > MAX_CLASSES:
             raise ValueError(f"shapes {self.weights.shape}, {self.means.shape}, {self.cholesky.shape} are not "
                              f"(G, K), (G, K, L), (G, K, L, L) with G 1 or a set's classes (at most {MAX_CLASSES})")
-        if conditional and classes is not None and g != classes:
+        if g > 1 and classes is not None and g != classes:
             raise ValueError(f"{g} group(s); the run has {classes} classes")
         if latent_dim is not None and dim != latent_dim:
             raise ValueError(f"{dim} latent dimensions; the run has {latent_dim}")
-        if conditional is not None and self.conditional != conditional:
-            raise ValueError(f"{g} group(s); the run is {'' if conditional else 'not '}conditional")
+        if conditional and g == 1:  # an unconditional run may have one mixture in all, or one per class
+            raise ValueError("1 group; the run is conditional: it draws from a mixture per class")
         if not all(np.isfinite(a).all() for a in (self.weights, self.means, self.cholesky)):
             raise ValueError("it holds NaN or Inf")
         if (self.weights < 0).any() or not np.allclose(self.weights.sum(1), 1.0, atol=1e-6):
@@ -131,8 +140,8 @@ def fit(z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0
 
 def store(run: Path, z: np.ndarray, digits: np.ndarray | None, components: int, seed: int = 0,
           classes: int = len(DIGIT_CLASSES)) -> Path:
-    """Fit the mixture to the training clips' encoder means `z` (n, L) [with their `digits` (n,), for a conditional
-    run] and write it to `run/latents.npz`."""
+    """Fit the mixture to the training clips' encoder means `z` (n, L) [with their class labels `digits` (n,): a
+    mixture per class] and write it to `run/latents.npz`."""
     return fit(z, digits, components, seed, classes).save(Path(run) / FILE)
 
 

@@ -161,14 +161,30 @@ def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | No
     return np.concatenate(heard) if heard else np.zeros(0, int)
 
 
+def _spread(heard: np.ndarray, classes: list[str]) -> dict:
+    """What the recogniser heard in an unconditional run's clips (no class asked for): `clips`, `nothing_heard`,
+    `heard_share` {class: share of the clips heard as it} and `entropy_ratio`, the entropy of the classes heard
+    (clips heard as nothing left out) over log(number of classes): 1 = every class equally often, 0 = one class."""
+    from vaeaudio.judging import recognise
+
+    heard = np.asarray(heard)
+    n = max(len(heard), 1)
+    counts = np.array([(heard == c).sum() for c in range(len(classes))], float)
+    p = counts[counts > 0] / counts.sum() if counts.sum() else np.zeros(0)
+    entropy = float(-(p * np.log(p)).sum() / np.log(len(classes))) if len(p) and len(classes) > 1 else None
+    return {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).sum() / n),
+            "heard_share": {c: float(k / n) for c, k in zip(classes, counts)}, "entropy_ratio": entropy}
+
+
 def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test: dict, z_mean: np.ndarray,
                       n_iter: int | None, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
                       sharpen: float = 1.0, phase: str = PHASES[0]) -> dict:
     """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser`) hears, as `recognise.scores`, in:
 
     - `generated`: the digits (n,) the recogniser `heard` in the generated clips (`overheard`), scored
-      against the digits asked for (`digits`, None for an unconditional run: then only `clips` and
-      `nothing_heard`);
+      against the digits asked for (`digits`, None for an unconditional run: then how its clips spread over
+      the classes, `_spread`, and `heard_some_over_real`: clips heard as some class, over the train
+      recordings' share);
     - `real_train`: the recordings of the train split (`train` holds "path", "digit", "speaker"): the
       voices generated clips imitate;
     - `real`: the test recordings (`test["path"]`, `SpectrogramSet.recordings` of `data`), resampled and cut as
@@ -189,7 +205,7 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
     out = {"recogniser": recogniser.description, "sharpen": sharpen}
     if heard is not None:
         out["generated"] = (recognise.scores(heard, digits, classes=classes) if digits is not None else
-                            {"clips": int(len(heard)), "nothing_heard": float((heard == recognise.NOTHING).mean())})
+                            _spread(heard, classes))
     for key, split in (("real_train", train), ("real", test)):
         heard_real = _heard_in_chunks(recogniser, len(split["path"]),
                                       lambda part, s=split: data.recordings(s["path"][part], s["spec"][part]),
@@ -208,6 +224,9 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
     out["reconstruction"] = recognise.scores(heard_recon, digit, speaker, classes)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
+    if heard is not None and digits is None and out["real_train"]:  # heard as some class, against the recordings
+        out["generated"]["heard_some_over_real"] = recognise.ratio(1 - out["generated"]["nothing_heard"],
+                                                                   1 - out["real_train"]["nothing_heard"])
     out["reconstruction_over_representation"] = recognise.ratio(accuracy("reconstruction"), accuracy("representation"))
     out["seconds_per_clip"] = recogniser.seconds / max(recogniser.clips, 1)
     return out

@@ -165,9 +165,9 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | 
     split, the stream's window and its batches in flight."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
     missing = [c for c in spec_set.classes if not counts.get(c)]
-    if settings.latent_mixture and settings.conditional and missing:
+    if settings.latent_mixture and missing:
         kind = "digit" if spec_set.digit_classes else "class"
-        raise DataError(f"--latent-mixture on a conditional run fits a mixture per {kind}, but the train split of "
+        raise DataError(f"--latent-mixture fits a mixture per {kind}, but the train split of "
                         f"{spec_set.root} has no clip of {kind} {', '.join(missing)}",
                         f"train on a set that holds every {kind}, or leave out --latent-mixture")
     n_train = spec_set.clips("train")
@@ -404,10 +404,12 @@ def _complete(run: Path, settings: TrainSettings) -> bool:
 
 def _store_latents(out: Path, model, settings: TrainSettings, data: Batches) -> None:
     """With --latent-mixture: where the training clips sit in latent space (what synth and evaluate draw from)."""
-    if settings.latent_mixture:
-        digits = data.train_digits.numpy() if settings.conditional else None
+    if settings.latent_mixture:  # one mixture per class, conditional run or not: the set has labels
         z = np.concatenate([model.encode_all(x, d if settings.conditional else None) for x, d in data.train_chunks()])
-        latents.store(out, z, digits, settings.latent_mixture, settings.seed, model.classes)
+        labels = data.train_digits.numpy()
+        # every class has a training clip (`_fitted` checked it before the first step): the labels name them all
+        classes = model.classes if settings.conditional else int(labels.max()) + 1
+        latents.store(out, z, labels, settings.latent_mixture, settings.seed, classes)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
