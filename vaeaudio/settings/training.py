@@ -68,9 +68,9 @@ class TrainSettings(Settings):
                                                           "--conditional: 16).")
     latent_mixture: Annotated[int, Flag("K")] = Field(
         0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the "
-        "training clips' latent means (one per digit for a conditional run), stored in the run as latents.npz; synth "
-        "and evaluate then draw from it instead of N(0, I). 0 = none: sample the prior, as the reference (with "
-        "--conditional: 5).")
+        "training clips' latent means, one per class (an unconditional run's draws take the classes in turn), "
+        "stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). 0 = none: sample "
+        "the prior, as the reference (with --conditional: 5).")
     recipe: Literal["intelligible"] | None = Field(
         None, description="Fill in the settings of a named recipe for the flags not given (default: none): "
         f"'intelligible' = {_as_flags(RECIPES['intelligible'])} (digits a speech recogniser hears about as often as "
