@@ -233,3 +233,13 @@ def test_timing_steps_leaves_the_model_as_built(monkeypatch):
                     strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+def test_the_step_times_are_keyed_by_what_fixes_a_steps_cost():
+    from vaeaudio.training.steps import _model_key
+
+    base = TrainSettings(kind="mlp", hidden=(16,), batch_size=4)
+    key = lambda s: _model_key(build_model(s, (6, 5)), 4, s)  # noqa: E731
+    assert key(base) == key(base.model_copy(update={"seed": 7}))  # names and seeds cost nothing
+    assert key(base) != key(base.model_copy(update={"hidden": (32,)}))
+    assert key(base) != key(base.model_copy(update={"xla": False}))

@@ -84,11 +84,11 @@ def build_model(settings: TrainSettings, shape: tuple[int, int], classes: int = 
 
 
 def _model_key(model, batch: int, settings: TrainSettings) -> str:
-    """What fixes the cost of `model`'s training step: its layers' configs (names left out), batch, precision and
-    whether the update is XLA-compiled; hashed."""
+    """What fixes the cost of `model`'s training step: its layers' configs (names and seeds left out), batch,
+    precision and whether the update is XLA-compiled; hashed."""
     def unnamed(node):
         if isinstance(node, dict):
-            return {k: unnamed(v) for k, v in node.items() if k != "name"}
+            return {k: unnamed(v) for k, v in node.items() if k not in ("name", "seed")}
         return [unnamed(v) for v in node] if isinstance(node, list) else node
 
     config = json.dumps(unnamed(model.get_config()), sort_keys=True, default=str)
