@@ -104,7 +104,12 @@ def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path
     assert g["frechet_distance"] == pytest.approx(metrics.frechet_distance(feats, real_f), rel=1e-3)
     assert "generated_accuracy" not in g  # an unconditional run has no digit to check
     h = json.loads((run / "eval" / "metrics.json").read_text())["recogniser"]
-    assert sorted(h["generated"]) == ["clips", "nothing_heard"] and h["generated"]["clips"] == 30
+    gen = h["generated"]  # no class asked for: how the 30 clips spread over the classes heard
+    assert sorted(gen) == ["clips", "entropy_ratio", "heard_share", "heard_some_over_real", "nothing_heard"]
+    assert gen["clips"] == 30 and sorted(gen["heard_share"]) == [str(d) for d in range(10)]
+    assert sum(gen["heard_share"].values()) + gen["nothing_heard"] == pytest.approx(1.0)
+    some, real_some = 1 - gen["nothing_heard"], 1 - h["real_train"]["nothing_heard"]
+    assert gen["heard_some_over_real"] == pytest.approx(some / real_some)
     assert h["generated_over_real"] is None  # no digit was asked for
     assert "IS gen / real" in (run / "eval" / "table.md").read_text()
 
