@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaeaudio.judging.recognise import NOTHING, Recogniser, ratio, scores
+from vaeaudio.judging.recognise import NOTHING, Pool, Recogniser, ratio, scores
 from vaeaudio.sound import dsp
 
 SAMPLE = Path(__file__).resolve().parents[1] / "vaeaudio" / "sample"
@@ -66,8 +66,11 @@ def test_most_of_the_embedded_sample_is_heard_right(recogniser):
 
 def test_scores_by_hand():
     s = scores(np.array([0, 1, NOTHING, 3]), np.array([0, 1, 2, 2]), np.array(["a", "a", "b", "b"]))
-    assert s == {"clips": 4, "accuracy": 0.5, "nothing_heard": 0.25, "per_digit": {"0": 1.0, "1": 1.0, "2": 0.0},
-                 "per_speaker": {"a": 1.0, "b": 0.0}}
+    assert s == {"clips": 4, "accuracy": 0.5, "se": 0.25, "nothing_heard": 0.25,
+                 "per_digit": {"0": 1.0, "1": 1.0, "2": 0.0}, "per_speaker": {"a": 1.0, "b": 0.0}}
+    # 4 clips drawn from 9: the finite-population correction sqrt((9 - 4) / 8)
+    sampled = scores(np.array([0, 1, NOTHING, 3]), np.array([0, 1, 2, 2]), population=9)
+    assert sampled["population"] == 9 and sampled["se"] == pytest.approx(0.25 * np.sqrt(5 / 8))
     assert scores(np.array([]), np.array([]))["accuracy"] is None
     assert ratio(0.5, 0.25) == 2.0 and ratio(None, 1.0) is None and ratio(0.5, 0.0) is None
 
@@ -76,3 +79,18 @@ def test_grammar_names_every_digit_word_and_oh():
     g = Recogniser.grammar()
     for word in ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"):
         assert f" {word} " in g
+
+
+def test_a_pool_hears_what_one_recogniser_hears_in_the_same_order(recogniser):
+    """Two worker processes, clips split between them: the classes come back in the clips' order, the same as one
+    recogniser's; clips and seconds are counted as one recogniser counts them."""
+    names = ["1_george_0.wav", "7_theo_0.wav", "9_jackson_0.wav", "0_yweweler_0.wav", "3_theo_0.wav"]
+    clips = np.stack([dsp.to_clip(*_read(n), 8000, 8000) for n in names])
+    clips = np.concatenate([clips, np.zeros((1, 8000), np.float32), clips[::-1]])  # 11 clips, one of them silent
+    one = recogniser.hear(clips, 8000)
+    assert one.tolist() == [1, 7, 9, 0, 3, NOTHING, 3, 0, 9, 7, 1]
+    with Pool(workers=2) as pool:
+        assert pool.workers == 2 and pool.description == recogniser.description
+        first, second = pool.submit(clips, 8000), pool.submit(clips[:3], 8000)  # both in flight at once
+        assert second.result().tolist() == one[:3].tolist() and first.result().tolist() == one.tolist()
+        assert pool.hear(clips[:0], 8000).tolist() == [] and pool.clips == 14 and pool.seconds > 0

@@ -21,13 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +48,7 @@ from vaeaudio.formats.spectrogram_set import (
 )
 from vaeaudio.settings import PreprocessSettings
 from vaeaudio.sound import dsp
-from vaeaudio.util import locks, progress
+from vaeaudio.util import locks, progress, resources
 from vaeaudio.util.errors import DataError, Interrupted, UsageError
 from vaeaudio.util.files import read_json, sha256_file
 
@@ -76,10 +74,8 @@ class _Pool:
 
     def __init__(self, workers: int):
         self.workers = workers
-        # fork is cheapest and needs no `if __name__ == "__main__"` guard in user scripts,
-        # but is unsafe once TensorFlow's threads exist (e.g. inside `vaeaudio demo`).
-        method = "fork" if sys.platform == "linux" and "tensorflow" not in sys.modules else "spawn"
-        self.executor = ProcessPoolExecutor(workers, mp_context=get_context(method)) if workers > 1 else None
+        # fork unless TensorFlow's threads exist (e.g. inside `vaeaudio demo`): `resources.process_context`
+        self.executor = ProcessPoolExecutor(workers, mp_context=resources.process_context()) if workers > 1 else None
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
         if self.executor is None:

@@ -119,6 +119,49 @@ def _quality(data: SpectrogramSet, test: dict, z_mean: np.ndarray, model, settin
             "clips": int(len(idx)), "phase": settings.phase}
 
 
+def _judged(model, config, data: SpectrogramSet, arrays: dict, test: dict, z_mean: np.ndarray, settings,
+            recogniser, mixture, power: float) -> tuple[dict | None, dict | None]:
+    """(generation figures, recogniser figures) of a run: generated clips judged by the classifier (the set's cached
+    one unless `settings.classifier`) and heard by `recogniser` (a `recognise.Recogniser` or `Pool`, or None), and
+    the recogniser's figures of the set's own clips (`generation.listening_metrics`)."""
+    generation, digits, heard = None, None, []
+    if settings.samples_per_digit and (settings.judge or recogniser is not None):
+        from vaeaudio.judging.generation import cached_judge, generate, generation_metrics, judge_generated, overheard
+        from vaeaudio.judging.judge import Judge
+
+        judge = None
+        if settings.judge:
+            judge = Judge(settings.classifier) if settings.classifier else cached_judge(data, arrays)
+            if judge.transform != data.transform:  # it would read the set's spectrograms in another representation
+                raise DataError(f"the classifier in {judge.folder} was trained on spectrograms made with other audio "
+                                f"settings ({judge.transform}) than {data.root} ({data.transform})",
+                                "pass one trained on a set made like this one, or leave --classifier out")
+        chunks = generate(model, config, settings.samples_per_digit, settings.seed, settings.griffin_lim_iters, power,
+                          mixture, settings.phase)
+        if recogniser is not None:  # the recogniser hears each chunk on its way to the classifier
+            chunks = overheard(chunks, recogniser, config.transform().sample_rate, heard)
+        if judge is not None:
+            gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
+            if judge.classes != data.classes:
+                raise DataError(f"the classifier in {judge.folder} knows other classes ({', '.join(judge.classes[:4])}"
+                                f"...) than {data.root}", "pass one trained on this set, or leave --classifier out")
+            generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
+                          "phase": settings.phase, "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
+                          "prior": "mixture" if mixture is not None else "normal"}
+        else:  # the recogniser alone hears them
+            asked = [d for _, d in chunks]
+            digits = np.concatenate(asked) if asked and asked[0] is not None else None
+    listening = None  # the independent recogniser (vaeaudio.judging.recognise): what a listener hears
+    if recogniser is not None:
+        from vaeaudio.judging.generation import listening_metrics
+
+        listening = listening_metrics(recogniser, model, data, arrays["train"], test, z_mean,
+                                      settings.griffin_lim_iters, settings.seed,
+                                      np.concatenate([h.result() for h in heard]) if heard else None, digits,
+                                      power, settings.phase, settings.recogniser_train_clips)
+    return generation, listening
+
+
 def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
     """Evaluate one run directory; writes RUN/eval/ and returns its metrics (as in metrics.json)."""
     from vaeaudio.formats.runs import load_config, read_history, write_json
@@ -160,7 +203,7 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
                      "digit" if data.digit_classes else "class")
     listen = _listen(out / "listen", data, test, recon_of(pick), pick, settings) if len(pick) else []
     sound_quality = _quality(data, test, ftest["z_mean"], model, settings) if settings.stoi_clips else None
-    generation, digits, heard, recogniser = None, None, [], None
+    recogniser, mixture, power = None, None, 1.0
     if settings.samples_per_digit or settings.recogniser:
         from vaeaudio.models.sharpen import sharpen_power
 
@@ -168,43 +211,15 @@ def evaluate_run(run: Path, settings: EvaluateSettings) -> dict:
         power = sharpen_power(settings.sharpen, model, config, mixture)
     if settings.recogniser:
         from vaeaudio.judging import recognise
+        from vaeaudio.util.resources import usable_cores
 
-        recogniser = recognise.for_classes(data.classes)
-    if settings.samples_per_digit and (settings.judge or recogniser is not None):
-        from vaeaudio.judging.generation import cached_judge, generate, generation_metrics, judge_generated, overheard
-        from vaeaudio.judging.judge import Judge
-
-        judge = None
-        if settings.judge:
-            judge = Judge(settings.classifier) if settings.classifier else cached_judge(data)
-            if judge.transform != data.transform:  # it would read the set's spectrograms in another representation
-                raise DataError(f"the classifier in {judge.folder} was trained on spectrograms made with other audio "
-                                f"settings ({judge.transform}) than {data.root} ({data.transform})",
-                                "pass one trained on a set made like this one, or leave --classifier out")
-        chunks = generate(model, config, settings.samples_per_digit, settings.seed, settings.griffin_lim_iters, power,
-                          mixture, settings.phase)
-        if recogniser is not None:  # the recogniser hears each chunk on its way to the classifier
-            chunks = overheard(chunks, recogniser, config.transform().sample_rate, heard)
-        if judge is not None:
-            gen_p, gen_f, digits = judge_generated(judge, chunks, config.transform().sample_rate)
-            if judge.classes != data.classes:
-                raise DataError(f"the classifier in {judge.folder} knows other classes ({', '.join(judge.classes[:4])}"
-                                f"...) than {data.root}", "pass one trained on this set, or leave --classifier out")
-            generation = {**generation_metrics(judge, gen_p, gen_f, digits, test["spec"], test["digit"]),
-                          "phase": settings.phase, "griffin_lim_iters": settings.griffin_lim_iters, "sharpen": power,
-                          "prior": "mixture" if mixture is not None else "normal"}
-        else:  # the recogniser alone hears them
-            asked = [d for _, d in chunks]
-            digits = np.concatenate(asked) if asked and asked[0] is not None else None
-    # --- the independent recogniser (vaeaudio.judging.recognise): what a listener hears, beside the classifier
-    listening = None
-    if recogniser is not None:
-        from vaeaudio.judging.generation import listening_metrics
-
-        listening = listening_metrics(recogniser, model, data, arrays["train"], test, ftest["z_mean"],
-                                      settings.griffin_lim_iters, settings.seed,
-                                      np.concatenate(heard) if heard else None, digits, power, settings.phase)
-    # ---
+        recogniser = recognise.for_classes(data.classes, usable_cores())
+    try:
+        generation, listening = _judged(model, config, data, arrays, test, ftest["z_mean"], settings, recogniser,
+                                        mixture, power)
+    finally:
+        if recogniser is not None:
+            recogniser.close()
     result = {
         "run": str(run),
         "model": config.train_settings().describe(),

@@ -36,9 +36,10 @@ from vaeaudio.util import progress, resources
 from vaeaudio.util.errors import ModelError
 
 
-def cached_judge(data: SpectrogramSet) -> Judge:
+def cached_judge(data: SpectrogramSet, arrays: dict | None = None) -> Judge:
     """The classifier cached in `data.root/classifier/`; trained first if absent, made for other data, or
-    made with other settings than today's defaults (an older vaeaudio's judge is replaced, not trusted)."""
+    made with other settings than today's defaults (an older vaeaudio's judge is replaced, not trusted). `arrays`
+    ({split: {"spec", "digit", ...}}), when the caller holds the set's splits already, are not read again."""
     folder = data.root / CLASSIFIER_CACHE
     wanted = ClassifierSettings(data=data.root, out=folder)
     if not (folder / MODEL).exists():
@@ -53,7 +54,7 @@ def cached_judge(data: SpectrogramSet) -> Judge:
             progress.log(f"using the cached classifier in {folder}")
             return cached
     progress.log(f"training a classifier on {data.root} ({why}; cached in {folder} for next time)")
-    config = judge.train(wanted, folder)
+    config = judge.train(wanted, folder, data, arrays)
     progress.log(f"classifier: {folder} ({config['epochs']} epochs, {config['seconds']:.0f} s)")
     return Judge(folder)
 
@@ -141,23 +142,34 @@ def generation_metrics(judge: Judge, gen_p: np.ndarray, gen_f: np.ndarray, digit
 
 def overheard(chunks: Iterable[tuple[np.ndarray, np.ndarray | None]], recogniser, sample_rate: int,
               heard: list) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """`generate`'s chunks passed on unchanged, each heard by `recogniser` (`vaeaudio.judging.recognise.Recogniser`)
-    on the way: its digits (k,) are appended to `heard`."""
+    """`generate`'s chunks passed on unchanged, each handed to `recogniser` (`vaeaudio.judging.recognise.Recogniser`
+    or `Pool`) on the way: what it will have heard (`recognise.Heard`: `.result()` -> digits (k,)) is appended to
+    `heard`; a pool decodes while the next chunk is made and judged."""
     for waves, d in chunks:
-        heard.append(recogniser.hear(waves, sample_rate))
+        heard.append(recogniser.submit(waves, sample_rate))
         yield waves, d
+
+
+#: Chunks handed to the recogniser and not yet collected: the next chunk is made while these are decoded.
+_IN_FLIGHT = 2
 
 
 def _heard_in_chunks(recogniser, n: int, clips_of, transform) -> np.ndarray | None:
     """The digits (n,) `recogniser` hears in clips made `resources.chunk_clips` at a time by `clips_of(slice)`
-    (-> (k, clip_samples) at `transform.sample_rate`, or None: then None), so memory stays flat."""
+    (-> (k, clip_samples) at `transform.sample_rate`, or None: then None), so memory stays flat (`_IN_FLIGHT`
+    chunks decoded while the next is made)."""
     chunk = resources.chunk_clips(resources.render_bytes_per_clip(*transform.shape, transform.clip_samples))
-    heard = []
+    pending, heard = [], []
     for s in range(0, n, chunk):
         waves = clips_of(slice(s, s + chunk))
         if waves is None:
+            for p in pending:
+                p.result()
             return None
-        heard.append(recogniser.hear(waves, transform.sample_rate))
+        pending.append(recogniser.submit(waves, transform.sample_rate))
+        if len(pending) > _IN_FLIGHT:
+            heard.append(pending.pop(0).result())
+    heard += [p.result() for p in pending]
     return np.concatenate(heard) if heard else np.zeros(0, int)
 
 
@@ -178,49 +190,66 @@ def _spread(heard: np.ndarray, classes: list[str]) -> dict:
 
 def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test: dict, z_mean: np.ndarray,
                       n_iter: int | None, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
-                      sharpen: float = 1.0, phase: str = PHASES[0]) -> dict:
-    """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser`) hears, as `recognise.scores`, in:
+                      sharpen: float = 1.0, phase: str = PHASES[0], train_clips: int = 0) -> dict:
+    """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser` or `Pool`) hears, as
+    `recognise.scores`, in:
 
     - `generated`: the digits (n,) the recogniser `heard` in the generated clips (`overheard`), scored
       against the digits asked for (`digits`, None for an unconditional run: then how its clips spread over
       the classes, `_spread`, and `heard_some_over_real`: clips heard as some class, over the train
       recordings' share);
-    - `real_train`: the recordings of the train split (`train` holds "path", "digit", "speaker"): the
-      voices generated clips imitate;
+    - `real_train`: the recordings of the train split (`train` holds "path", "spec", "digit", "speaker"): the
+      voices generated clips imitate; `train_clips` of them drawn at random (seeded by `seed`) when the split
+      has more (0: all), scored with the sample's size, `population` and standard error;
     - `real`: the test recordings (`test["path"]`, `SpectrogramSet.recordings` of `data`), resampled and cut as
       preprocess did (either is None when the corpus is gone);
-    - `representation`: the test spectrograms through Griffin-Lim alone (the ceiling of any model);
+    - `representation`: the test spectrograms through `phase` alone (the ceiling of any model);
     - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
       the clip's own dB range, sharpened as generated clips are (`sharpen`, recorded in the result);
     and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
     way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
     representation and reconstruction are also scored per speaker. Every clip is at the set's sample rate;
-    all are made and heard a chunk at a time (`resources.chunk_clips`), so memory stays flat.
+    all are made and heard a chunk at a time (`resources.chunk_clips`), so memory stays flat. What depends only
+    on the set (real_train, real, representation) is heard once per set and read back after
+    (`vaeaudio.judging.setcache`).
     """
-    from vaeaudio.judging import recognise
+    from vaeaudio.judging import recognise, setcache
 
     transform = data.transform
     digit, speaker = test["digit"], test["speaker"]
     classes = data.classes
+    identity = data.identity()
     out = {"recogniser": recogniser.description, "sharpen": sharpen}
     if heard is not None:
         out["generated"] = (recognise.scores(heard, digits, classes=classes) if digits is not None else
                             _spread(heard, classes))
-    for key, split in (("real_train", train), ("real", test)):
-        heard_real = _heard_in_chunks(recogniser, len(split["path"]),
-                                      lambda part, s=split: data.recordings(s["path"][part], s["spec"][part]),
-                                      transform)
-        out[key] = (recognise.scores(heard_real, split["digit"], split["speaker"], classes)
+    n_train = len(train["path"])
+    sampled = 0 < train_clips < n_train
+    rows = (np.sort(np.random.default_rng(seed).choice(n_train, train_clips, replace=False)) if sampled
+            else np.arange(n_train))
+    parts = (("real_train", train, rows, {"clips": int(len(rows)), "seed": seed if sampled else None}),
+             ("real", test, np.arange(len(digit)), {}))
+    for key, split, idx, how in parts:
+        heard_real = setcache.heard(data, identity, key, setcache.key_of(recogniser, **how), idx, lambda s=split, i=idx:
+                                    _heard_in_chunks(recogniser, len(i), lambda part: data.recordings(
+                                        s["path"][i[part]], s["spec"][i[part]]), transform))
+        out[key] = (recognise.scores(heard_real, split["digit"][idx], split["speaker"][idx], classes,
+                                     n_train if key == "real_train" and sampled else None)
                     if heard_real is not None else None)
-    phases = np.random.default_rng(seed)  # one phase stream: chunking does not change the clips
-    heard_repr = _heard_in_chunks(recogniser, len(digit), lambda part: render(
-        test["spec"][part], test["db_min"][part], test["db_max"][part], transform, phase, n_iter, seed=phases),
-        transform)
+    data.say_unverified()
+
+    def heard_rendered(spec_of, **render_how):  # one phase stream: chunking does not change the clips
+        phases = np.random.default_rng(seed)
+        return _heard_in_chunks(recogniser, len(digit), lambda part: render(
+            spec_of(part), test["db_min"][part], test["db_max"][part], transform, phase, n_iter, seed=phases,
+            **render_how), transform)
+
+    heard_repr = setcache.heard(data, identity, "representation", setcache.key_of(
+        recogniser, phase=phase, griffin_lim_iters=n_iter, seed=seed), np.arange(len(digit)),
+        lambda: heard_rendered(lambda part: test["spec"][part]))
     out["representation"] = recognise.scores(heard_repr, digit, speaker, classes)
-    phases = np.random.default_rng(seed)
-    heard_recon = _heard_in_chunks(recogniser, len(digit), lambda part: render(
-        model.decode_all(z_mean[part], digit[part] if model.conditional else None), test["db_min"][part],
-        test["db_max"][part], transform, phase, n_iter, seed=phases, sharpen=sharpen), transform)
+    heard_recon = heard_rendered(lambda part: model.decode_all(z_mean[part], digit[part] if model.conditional
+                                                               else None), sharpen=sharpen)
     out["reconstruction"] = recognise.scores(heard_recon, digit, speaker, classes)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))

@@ -21,7 +21,9 @@ accuracy still climbs, and training would stop too soon. Its accuracies, by
 speaker and by take: docs/intelligibility.md (the digit classifier).
 
 Trained with Keras `fit` on the train split (batched by `vaeaudio.batches` as the
-VAEs are: one input pipeline for all epochs), early-stopped on validation
+VAEs are: one input pipeline for all epochs; an epoch of a large split is
+`--epoch-clips` of its clips, the next going on where it stopped, so a set of
+AudioMNIST's size costs minutes, not twenty), early-stopped on validation
 accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) with
 `config.json` (data manifest sha256, preprocess settings, classes, accuracies, seconds
 of every epoch).
@@ -43,6 +45,7 @@ from vaeaudio.models import saving
 from vaeaudio.settings import ClassifierSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util import locks, progress
+from vaeaudio.util.arrays import evenly
 from vaeaudio.util.clock import timestamp
 from vaeaudio.util.errors import DataError, ModelError
 from vaeaudio.util.files import read_json
@@ -215,6 +218,15 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     # Batched as `train` batches: one pipeline for every epoch (Keras keeps its iterator when told the steps of an
     # epoch), each epoch's order from (seed, epoch); Keras's own from numpy arrays started a pipeline per epoch.
     batches = Batches(train["spec"], val["spec"], settings.batch_size, settings.seed, train["digit"], val["digit"])
+    # A large split's epoch is `epoch_clips` of its clips: Keras keeps the iterator, so the next epoch goes on
+    # where this one stopped; it is checked on as many val clips, spread evenly.
+    steps = batches.steps()
+    if settings.epoch_clips:
+        steps = min(steps, -(-settings.epoch_clips // settings.batch_size))
+    val_spec, val_digit = val["spec"], val["digit"]
+    if settings.epoch_clips and len(val_spec) > settings.epoch_clips:
+        check = evenly(len(val_spec), settings.epoch_clips)
+        val_spec, val_digit = val_spec[check], val_digit[check]
     # Validation by a compiled call at each epoch's end, not fit's validation_data: that held some epochs up before
     # it began, for a good share of a short epoch.
     predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -223,14 +235,14 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     with progress.bar(settings.epochs, "classifier", unit="epochs") as bar:
         def epoch_end(epoch, logs):  # runs before EarlyStopping, which reads the val_accuracy it sets
             if has_val:
-                logs["val_accuracy"] = _accuracy(predict, val["spec"], val["digit"])
+                logs["val_accuracy"] = _accuracy(predict, val_spec, val_digit)
             marks.append(time.perf_counter())
             bar.advance(1, loss=float(logs["loss"]), val_acc=float(logs.get("val_accuracy", float("nan"))))
         callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=epoch_end)]
         if has_val:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=settings.patience,
                                                            restore_best_weights=True))
-        history = model.fit(batches.train_batches(0, epochs=settings.epochs), steps_per_epoch=batches.steps(),
+        history = model.fit(batches.train_batches(0, epochs=settings.epochs), steps_per_epoch=steps,
                             epochs=settings.epochs, shuffle=False, verbose=0, callbacks=callbacks)
     config = {
         "format": FORMAT,
@@ -251,11 +263,13 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     return config
 
 
-def train(settings: ClassifierSettings, out: Path) -> dict:
+def train(settings: ClassifierSettings, out: Path, data: SpectrogramSet | None = None,
+          arrays: dict | None = None) -> dict:
     """Train a classifier of `settings.data`'s classes on its train split into folder `out` (locked meanwhile); the
-    config."""
-    data = SpectrogramSet(settings.data)
-    arrays = {s: data.arrays(s, ("spec", "digit")) for s in ("train", "val", "test")}
+    config. `data` and its `arrays` ({split: {"spec", "digit"}}), when the caller holds them already, are not read
+    again."""
+    data = data or SpectrogramSet(settings.data)
+    arrays = arrays or {s: data.arrays(s, ("spec", "digit")) for s in ("train", "val", "test")}
     if len(set(arrays["train"]["digit"].tolist())) < 2:
         raise DataError(f"{data.root} has fewer than two classes in its train split; nothing to classify")
     with locks.hold(out, "classifier folder"):

@@ -71,13 +71,14 @@ def class_words(classes) -> tuple[dict[str, int] | None, str]:
     return {w: i for i, w in enumerate(words)}, f"one of the {len(words)} class words or noise/silence"
 
 
-def for_classes(classes) -> Recogniser | None:
-    """A `Recogniser` for a set of `classes`, or None (said in one line) when its names are not words it knows."""
+def for_classes(classes, workers: int = 1) -> Recogniser | Pool | None:
+    """A `Recogniser` for a set of `classes` (a `Pool` of `workers` of them when more than one), or None (said in one
+    line) when its names are not words it knows."""
     words, why = class_words(classes)
     if words is None:
         progress.log(f"recogniser off: {why}")
         return None
-    return Recogniser(words, why)
+    return Pool(words, why, workers) if workers > 1 else Recogniser(words, why)
 
 
 class Recogniser:
@@ -131,18 +132,104 @@ class Recogniser:
         self.seconds += time.perf_counter() - t0
         return heard
 
+    def submit(self, waves: np.ndarray, sr: int) -> Heard:
+        """`hear` as `Pool.submit` has it: done at once."""
+        return Heard([self.hear(waves, sr)])
 
-def scores(heard: np.ndarray, digits: np.ndarray, groups: np.ndarray | None = None, classes=DIGIT_CLASSES) -> dict:
-    """Figures of classes `heard` (n,) against the classes (n,) meant (`digits`, indices into `classes`): `accuracy`,
+    def close(self) -> None:
+        """Nothing to release (as `Pool.close`)."""
+
+
+class Heard:
+    """The classes heard in clips handed to `submit`, once `result()` is asked for (in the clips' order)."""
+
+    def __init__(self, parts: list, pool: Pool | None = None):
+        self._parts, self._pool = parts, pool
+
+    def result(self) -> np.ndarray:
+        """(n,) int: the class heard in each clip, `NOTHING` (-1) for none."""
+        if self._pool is not None:
+            done = [f.result() for f in self._parts]
+            self._parts, pool, self._pool = [h for h, _ in done], self._pool, None
+            pool.seconds += sum(t for _, t in done)
+        return np.concatenate(self._parts) if self._parts else np.zeros(0, int)
+
+
+_WORKER: Recogniser | None = None  # a pool worker's own recogniser
+
+
+def _start_worker(words: dict[str, int], description: str) -> None:
+    global _WORKER
+    _WORKER = Recogniser(words, description)
+
+
+def _hear_in_worker(waves: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    seconds = _WORKER.seconds
+    return _WORKER.hear(waves, sr), _WORKER.seconds - seconds
+
+
+class Pool:
+    """`workers` `Recogniser`s in their own processes (default `resources.usable_cores`; started as
+    `resources.process_context` says), heard as one: `hear` gives what a single `Recogniser` gives, in the clips'
+    order; `submit` hands clips over and returns at once, so the caller makes the next clips while these are
+    decoded. `clips` and `seconds` count as a `Recogniser`'s (`seconds`: decoding time summed over the workers).
+    Close it (or use it in `with`)."""
+
+    def __init__(self, words: dict[str, int] | None = None, description: str | None = None, workers: int | None = None):
+        from concurrent.futures import ProcessPoolExecutor
+
+        from vaeaudio.util import resources
+
+        words = dict(_HEARD) if words is None else words
+        self.words = words
+        self.description = "pocketsphinx en-us, " + (description or class_words(DIGIT_CLASSES)[1])
+        self.workers = workers or resources.usable_cores()
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=resources.process_context(),
+                                             initializer=_start_worker, initargs=(words, description))
+        self.clips = 0
+        self.seconds = 0.0
+
+    def submit(self, waves: np.ndarray, sr: int) -> Heard:
+        """Hand `waves` (n, samples) at `sr` Hz to the workers, in about two parts each; `.result()` waits."""
+        waves = np.asarray(waves)
+        parts = np.array_split(np.arange(len(waves)), min(len(waves), 2 * self.workers)) if len(waves) else []
+        self.clips += len(waves)
+        return Heard([self._executor.submit(_hear_in_worker, waves[p[0] : p[-1] + 1], sr) for p in parts], self)
+
+    def hear(self, waves: np.ndarray, sr: int) -> np.ndarray:
+        """As `Recogniser.hear`, decoded by every worker at once."""
+        return self.submit(waves, sr).result()
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._executor.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def scores(heard: np.ndarray, digits: np.ndarray, groups: np.ndarray | None = None, classes=DIGIT_CLASSES,
+           population: int | None = None) -> dict:
+    """Figures of classes `heard` (n,) against the classes (n,) meant (`digits`, indices into `classes`): `accuracy`
+    with its standard error `se` (binomial, sqrt(p (1 - p) / n); for clips drawn at random without replacement from
+    `population` clips, times the finite-population correction sqrt((N - n) / (N - 1)), and `population` given),
     `nothing_heard` (share of clips without a word), `per_digit` accuracy (keyed by class name; the name predates
     classes) and, given labels `groups` (n,), `per_speaker`."""
     heard, digits = np.asarray(heard), np.asarray(digits)
     if not len(heard):
-        return {"clips": 0, "accuracy": None, "nothing_heard": None, "per_digit": {}}
+        return {"clips": 0, "accuracy": None, "se": None, "nothing_heard": None, "per_digit": {}}
     hit = heard == digits
-    out = {"clips": int(len(heard)), "accuracy": float(hit.mean()), "nothing_heard": float((heard == NOTHING).mean()),
+    p, n = float(hit.mean()), len(heard)
+    fpc = np.sqrt((population - n) / (population - 1)) if population and population > 1 else 1.0
+    out = {"clips": int(n), "accuracy": p, "se": float(np.sqrt(p * (1 - p) / n) * fpc),
+           "nothing_heard": float((heard == NOTHING).mean()),
            "per_digit": {classes[d]: float(hit[digits == d].mean()) for d in range(len(classes))
                          if (digits == d).any()}}
+    if population is not None:
+        out["population"] = int(population)
     if groups is not None:
         groups = np.asarray(groups)
         out["per_speaker"] = {str(g): float(hit[groups == g].mean()) for g in sorted(set(groups.tolist()))}

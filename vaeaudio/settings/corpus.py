@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from vaeaudio.settings.audio import CLIP_SAMPLES, HOP_LENGTH, N_FFT, SAMPLE_RATE, TOP_DB
 from vaeaudio.settings.base import Flag, Settings
+from vaeaudio.util import resources
 
 #: `preprocess --layout` choices ('auto' and the layouts of `vaeaudio.corpus.layouts`).
 LAYOUT_CHOICES = ("auto", "audiomnist", "fsdd", "speech-commands", "folders", "csv")
@@ -141,12 +141,7 @@ class PreprocessSettings(Settings):
 
     def n_workers(self) -> int:
         """Worker processes to use (resolves 0 to the number of usable CPU cores)."""
-        if self.workers:
-            return self.workers
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # macOS, Windows
-            return max(1, os.cpu_count() or 1)
+        return self.workers or resources.usable_cores()
 
     def content(self) -> dict:
         """The settings that determine the output bytes (not where, nor how fast; the labels CSV by its content, in

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from vaeaudio.util.errors import UsageError
@@ -37,6 +38,22 @@ def available_memory() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
         return 1 << 30
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def process_context():
+    """The multiprocessing context of worker pools: fork where it is cheap and safe (Linux, before TensorFlow
+    started its threads; it needs no `if __name__ == "__main__"` guard in user scripts), else spawn."""
+    from multiprocessing import get_context
+
+    return get_context("fork" if sys.platform == "linux" and "tensorflow" not in sys.modules else "spawn")
 
 
 def render_bytes_per_clip(bins: int, frames: int, clip_samples: int) -> int:
