@@ -185,3 +185,16 @@ def test_a_damaged_cached_judge_is_named_and_replaced(spec_small, tmp_path, caps
     assert (f"(the cached one is unusable: {folder / 'config.json'} is not a vaeaudio-classifier/1 config "
             "(no data); cached in") in err
     assert judge.config["epochs"] == 1 and (folder / "classifier.keras").stat().st_size > 10_000
+
+
+def test_an_epoch_of_a_large_split_is_a_slice_of_it():
+    """--epoch-clips 2048 at batch 64: 32 steps an epoch of a 22,842-clip split (357 steps), checked on 2,048 of
+    its 2,538 val clips spread evenly; a split smaller than that, or --epoch-clips 0, trains and checks whole."""
+    from vaeaudio.judging.judge import epoch_plan
+
+    steps, check = epoch_plan(ClassifierSettings(), 357, 2538)
+    assert steps == 32 and len(check) == 2048 and check[0] == 0 and check[-1] == 2537
+    assert len(set(check.tolist())) == 2048
+    assert epoch_plan(ClassifierSettings(epoch_clips=100, batch_size=64), 357, 80)[0] == 2  # a partial batch counts
+    assert epoch_plan(ClassifierSettings(), 30, 235) == (30, None)  # FSDD's 1,903 clips: as before
+    assert epoch_plan(ClassifierSettings(epoch_clips=0), 357, 2538) == (357, None)

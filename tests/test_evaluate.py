@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +154,32 @@ def test_foreign_data_is_one_line(tiny_run, tmp_path, capsys):
     assert main(["evaluate", str(tiny_run), "--data", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "is not a vaeaudio-spectrograms/1 manifest" in err and err.count("\n") == 1
+
+
+def test_a_sample_of_the_train_recordings_and_the_set_heard_once(tiny_run, spec_small, tmp_path, monkeypatch):
+    """--recogniser-train-clips 20: 20 train recordings drawn by --seed, reported with the split's size and the
+    standard error, in metrics.json and the table; a second evaluate reads what was heard in the set's own clips
+    back from the cache (the files untouched) and reports the same figures."""
+    from vaeaudio.judging import setcache
+
+    monkeypatch.setenv("VAEAUDIO_CACHE", str(tmp_path / "cache"))
+    data = SpectrogramSet(spec_small)
+    n = data.clips("train")
+    figures, stamps = [], []
+    for name in ("first", "second"):
+        run = Path(shutil.copytree(tiny_run, tmp_path / name))
+        assert main(["evaluate", str(run), "--listen", "0", "--samples-per-digit", "0", "--stoi-clips", "0",
+                     "--recogniser-train-clips", "20", "--quiet"]) == 0
+        h = json.loads((run / "eval" / "metrics.json").read_text())["recogniser"]
+        files = sorted((tmp_path / "cache" / setcache.FOLDER / data.identity()[:16]).iterdir())
+        stamps.append({f.name: f.stat().st_mtime_ns for f in files})
+        figures.append({k: h[k] for k in ("real_train", "real", "representation")})
+        real = h["real_train"]
+        assert real["clips"] == 20 and real["population"] == n > 20
+        p = real["accuracy"]
+        assert real["se"] == pytest.approx(np.sqrt(p * (1 - p) / 20 * (n - 20) / (n - 1)))
+        row = (run / "eval" / "table.md").read_text().splitlines()[2]
+        assert f"| - / {p:.2f} ±{real['se']:.3f} (20 of {n}) |" in row
+        assert "population" not in h["real"] and h["real"]["clips"] == data.clips("test")
+    assert sorted(k.split("-")[0] for k in stamps[0]) == ["real", "real_train", "representation"]
+    assert stamps[1] == stamps[0] and figures[1] == figures[0]

@@ -18,7 +18,10 @@ For each run (default `runs/latest`), on the spectrogram set it was trained on:
   (`vaeaudio.judging.generation`: is the digit in the spectrogram?) and by an independent
   speech recogniser (`vaeaudio.judging.recognise`: would a listener hear it?), which also
   hears the real test recordings, the model's reconstructions of them and the
-  test clips through the representation alone.
+  test clips through the representation alone (on every usable core: `recognise.Pool`). What depends only on the
+  set is made once per set: the classifier (cached in the set's `classifier/`) and what the recogniser hears in
+  the set's own clips (`vaeaudio.judging.setcache`); the train recordings it hears are a seeded sample
+  (`--recogniser-train-clips`), reported with their standard error.
 
 Writes RUN/eval/metrics.json, table.csv and table.md; the result prints a table.
 """

@@ -26,7 +26,7 @@ VAEs are: one input pipeline for all epochs; an epoch of a large split is
 AudioMNIST's size costs minutes, not twenty), early-stopped on validation
 accuracy (best weights kept), saved as `classifier.keras` (safe-mode loadable) with
 `config.json` (data manifest sha256, preprocess settings, classes, accuracies, seconds
-of every epoch).
+and val accuracy of every epoch).
 `Judge.predict` gives probabilities and features of spectrograms or WAV files
 (featurised exactly as `vaeaudio preprocess` does), for `vaeaudio.metrics`.
 """
@@ -201,6 +201,17 @@ def _accuracy(predict, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float 
     return hits / len(x)
 
 
+def epoch_plan(settings: ClassifierSettings, split_steps: int, val_clips: int) -> tuple[int, np.ndarray | None]:
+    """(training steps per epoch, the val clips (k,) an epoch is checked on, None: all of them) for a train split of
+    `split_steps` batches and a val split of `val_clips`: an epoch of a larger split is `settings.epoch_clips` of its
+    clips (Keras keeps the iterator, so the next epoch goes on where this one stopped), checked on as many val
+    clips spread evenly."""
+    if not settings.epoch_clips:
+        return split_steps, None
+    steps = min(split_steps, -(-settings.epoch_clips // settings.batch_size))
+    return steps, evenly(val_clips, settings.epoch_clips) if val_clips > settings.epoch_clips else None
+
+
 def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: Path) -> dict:
     """Train the classifier on `arrays['train']` (spec, digit: the label) of `data`, early-stopped on val accuracy;
     writes
@@ -218,25 +229,20 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
     # Batched as `train` batches: one pipeline for every epoch (Keras keeps its iterator when told the steps of an
     # epoch), each epoch's order from (seed, epoch); Keras's own from numpy arrays started a pipeline per epoch.
     batches = Batches(train["spec"], val["spec"], settings.batch_size, settings.seed, train["digit"], val["digit"])
-    # A large split's epoch is `epoch_clips` of its clips: Keras keeps the iterator, so the next epoch goes on
-    # where this one stopped; it is checked on as many val clips, spread evenly.
-    steps = batches.steps()
-    if settings.epoch_clips:
-        steps = min(steps, -(-settings.epoch_clips // settings.batch_size))
-    val_spec, val_digit = val["spec"], val["digit"]
-    if settings.epoch_clips and len(val_spec) > settings.epoch_clips:
-        check = evenly(len(val_spec), settings.epoch_clips)
-        val_spec, val_digit = val_spec[check], val_digit[check]
+    steps, check = epoch_plan(settings, batches.steps(), len(val["spec"]))
+    val_spec, val_digit = (val["spec"], val["digit"]) if check is None else (val["spec"][check], val["digit"][check])
     # Validation by a compiled call at each epoch's end, not fit's validation_data: that held some epochs up before
     # it began, for a good share of a short epoch.
     predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     marks: list[float] = []
+    checked: list[float | None] = []  # val accuracy after each epoch
     t0 = time.perf_counter()
     with progress.bar(settings.epochs, "classifier", unit="epochs") as bar:
         def epoch_end(epoch, logs):  # runs before EarlyStopping, which reads the val_accuracy it sets
             if has_val:
                 logs["val_accuracy"] = _accuracy(predict, val_spec, val_digit)
             marks.append(time.perf_counter())
+            checked.append(logs.get("val_accuracy"))
             bar.advance(1, loss=float(logs["loss"]), val_acc=float(logs.get("val_accuracy", float("nan"))))
         callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=epoch_end)]
         if has_val:
@@ -255,6 +261,7 @@ def fit(settings: ClassifierSettings, data: SpectrogramSet, arrays: dict, out: P
         "epochs": len(history.history["loss"]),
         "seconds": time.perf_counter() - t0,
         "epoch_seconds": np.diff([t0, *marks]).round(3).tolist(),
+        "epoch_val_accuracy": checked,
         "settings": settings.model_dump(mode="json"),
         "accuracy": {s: _accuracy(predict, arrays[s]["spec"], arrays[s]["digit"]) for s in ("train", "val", "test")},
     }
