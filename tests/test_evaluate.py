@@ -157,9 +157,10 @@ def test_foreign_data_is_one_line(tiny_run, tmp_path, capsys):
 
 
 def test_a_sample_of_the_train_recordings_and_the_set_heard_once(tiny_run, spec_small, tmp_path, monkeypatch):
-    """--recogniser-train-clips 20: 20 train recordings drawn by --seed, reported with the split's size and the
-    standard error, in metrics.json and the table; a second evaluate reads what was heard in the set's own clips
-    back from the cache (the files untouched) and reports the same figures."""
+    """--recogniser-train-clips 20 --recogniser-test-clips 6: 20 train recordings and 6 test clips drawn by --seed,
+    reported with the split's size and the standard error, in metrics.json and the table; a second evaluate reads
+    what was heard in the set's own clips back from the cache (the files untouched) and reports the same
+    figures."""
     from vaeaudio.judging import setcache
 
     monkeypatch.setenv("VAEAUDIO_CACHE", str(tmp_path / "cache"))
@@ -169,7 +170,7 @@ def test_a_sample_of_the_train_recordings_and_the_set_heard_once(tiny_run, spec_
     for name in ("first", "second"):
         run = Path(shutil.copytree(tiny_run, tmp_path / name))
         assert main(["evaluate", str(run), "--listen", "0", "--samples-per-digit", "0", "--stoi-clips", "0",
-                     "--recogniser-train-clips", "20", "--quiet"]) == 0
+                     "--recogniser-train-clips", "20", "--recogniser-test-clips", "6", "--quiet"]) == 0
         h = json.loads((run / "eval" / "metrics.json").read_text())["recogniser"]
         files = sorted((tmp_path / "cache" / setcache.FOLDER / data.identity()[:16]).iterdir())
         stamps.append({f.name: f.stat().st_mtime_ns for f in files})
@@ -180,6 +181,8 @@ def test_a_sample_of_the_train_recordings_and_the_set_heard_once(tiny_run, spec_
         assert real["se"] == pytest.approx(np.sqrt(p * (1 - p) / 20 * (n - 20) / (n - 1)))
         row = (run / "eval" / "table.md").read_text().splitlines()[2]
         assert f"| - / {p:.2f} ±{real['se']:.3f} (20 of {n}) |" in row
-        assert "population" not in h["real"] and h["real"]["clips"] == data.clips("test")
+        for key in ("real", "representation", "reconstruction"):
+            assert h[key]["clips"] == 6 and h[key]["population"] == data.clips("test") > 6
+            assert len(h[key]["per_speaker"]) >= 1 and h[key]["se"] >= 0
     assert sorted(k.split("-")[0] for k in stamps[0]) == ["real", "real_train", "representation"]
     assert stamps[1] == stamps[0] and figures[1] == figures[0]

@@ -161,7 +161,8 @@ def _judged(model, config, data: SpectrogramSet, arrays: dict, test: dict, z_mea
         listening = listening_metrics(recogniser, model, data, arrays["train"], test, z_mean,
                                       settings.griffin_lim_iters, settings.seed,
                                       np.concatenate([h.result() for h in heard]) if heard else None, digits,
-                                      power, settings.phase, settings.recogniser_train_clips)
+                                      power, settings.phase, settings.recogniser_train_clips,
+                                      settings.recogniser_test_clips)
     return generation, listening
 
 

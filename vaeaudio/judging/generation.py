@@ -188,9 +188,17 @@ def _spread(heard: np.ndarray, classes: list[str]) -> dict:
             "heard_share": {c: float(k / n) for c, k in zip(classes, counts)}, "entropy_ratio": entropy}
 
 
+def _sample(n: int, k: int, seed: int, stream: int) -> tuple[np.ndarray, dict]:
+    """(rows (m,) sorted, {"clips": m, "seed": the seed, or None when all n are taken}): k of n drawn at random
+    without replacement from (seed, stream) when 0 < k < n, else all n."""
+    if not 0 < k < n:
+        return np.arange(n), {"clips": int(n), "seed": None}
+    return np.sort(np.random.default_rng([seed, stream]).choice(n, k, replace=False)), {"clips": int(k), "seed": seed}
+
+
 def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test: dict, z_mean: np.ndarray,
                       n_iter: int | None, seed: int, heard: np.ndarray | None, digits: np.ndarray | None,
-                      sharpen: float = 1.0, phase: str = PHASES[0], train_clips: int = 0) -> dict:
+                      sharpen: float = 1.0, phase: str = PHASES[0], train_clips: int = 0, test_clips: int = 0) -> dict:
     """What an independent recogniser (`vaeaudio.judging.recognise.Recogniser` or `Pool`) hears, as
     `recognise.scores`, in:
 
@@ -206,6 +214,8 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
     - `representation`: the test spectrograms through `phase` alone (the ceiling of any model);
     - `reconstruction`: the model's decoding of each test clip's posterior mean `z_mean` (n, L), with
       the clip's own dB range, sharpened as generated clips are (`sharpen`, recorded in the result);
+    the three of the same `test_clips` test clips, drawn at random (seeded by `seed`) when the split has more
+    (0: all), scored with the sample's size, `population` and standard error;
     and the ratios `generated_over_real` (over the train split's recordings: the same speakers, whichever
     way the set was split) and `reconstruction_over_representation` (the test speakers' ceiling). Real,
     representation and reconstruction are also scored per speaker. Every clip is at the set's sample rate;
@@ -216,41 +226,38 @@ def listening_metrics(recogniser, model, data: SpectrogramSet, train: dict, test
     from vaeaudio.judging import recognise, setcache
 
     transform = data.transform
-    digit, speaker = test["digit"], test["speaker"]
+    digit = test["digit"]
     classes = data.classes
     identity = data.identity()
     out = {"recogniser": recogniser.description, "sharpen": sharpen}
     if heard is not None:
         out["generated"] = (recognise.scores(heard, digits, classes=classes) if digits is not None else
                             _spread(heard, classes))
-    n_train = len(train["path"])
-    sampled = 0 < train_clips < n_train
-    rows = (np.sort(np.random.default_rng(seed).choice(n_train, train_clips, replace=False)) if sampled
-            else np.arange(n_train))
-    parts = (("real_train", train, rows, {"clips": int(len(rows)), "seed": seed if sampled else None}),
-             ("real", test, np.arange(len(digit)), {}))
-    for key, split, idx, how in parts:
-        heard_real = setcache.heard(data, identity, key, setcache.key_of(recogniser, **how), idx, lambda s=split, i=idx:
-                                    _heard_in_chunks(recogniser, len(i), lambda part: data.recordings(
-                                        s["path"][i[part]], s["spec"][i[part]]), transform))
-        out[key] = (recognise.scores(heard_real, split["digit"][idx], split["speaker"][idx], classes,
-                                     n_train if key == "real_train" and sampled else None)
-                    if heard_real is not None else None)
+    train_rows, train_sample = _sample(len(train["path"]), train_clips, seed, 0)
+    rows, test_sample = _sample(len(digit), test_clips, seed, 1)
+    population = lambda sample, split: len(split["digit"]) if sample["seed"] is not None else None
+    score = lambda h, split, idx, sample: recognise.scores(h, split["digit"][idx], split["speaker"][idx], classes,
+                                                           population(sample, split))
+    for key, split, idx, sample in (("real_train", train, train_rows, train_sample), ("real", test, rows, test_sample)):
+        heard_real = setcache.heard(data, identity, key, setcache.key_of(recogniser, **sample), idx,
+                                    lambda s=split, i=idx: _heard_in_chunks(recogniser, len(i), lambda part: (
+                                        data.recordings(s["path"][i[part]], s["spec"][i[part]])), transform))
+        out[key] = score(heard_real, split, idx, sample) if heard_real is not None else None
     data.say_unverified()
 
     def heard_rendered(spec_of, **render_how):  # one phase stream: chunking does not change the clips
         phases = np.random.default_rng(seed)
-        return _heard_in_chunks(recogniser, len(digit), lambda part: render(
-            spec_of(part), test["db_min"][part], test["db_max"][part], transform, phase, n_iter, seed=phases,
-            **render_how), transform)
+        return _heard_in_chunks(recogniser, len(rows), lambda part: render(
+            spec_of(rows[part]), test["db_min"][rows[part]], test["db_max"][rows[part]], transform, phase, n_iter,
+            seed=phases, **render_how), transform)
 
     heard_repr = setcache.heard(data, identity, "representation", setcache.key_of(
-        recogniser, phase=phase, griffin_lim_iters=n_iter, seed=seed), np.arange(len(digit)),
-        lambda: heard_rendered(lambda part: test["spec"][part]))
-    out["representation"] = recognise.scores(heard_repr, digit, speaker, classes)
-    heard_recon = heard_rendered(lambda part: model.decode_all(z_mean[part], digit[part] if model.conditional
-                                                               else None), sharpen=sharpen)
-    out["reconstruction"] = recognise.scores(heard_recon, digit, speaker, classes)
+        recogniser, phase=phase, griffin_lim_iters=n_iter, **test_sample, phase_seed=seed), rows,
+        lambda: heard_rendered(lambda r: test["spec"][r]))
+    out["representation"] = score(heard_repr, test, rows, test_sample)
+    heard_recon = heard_rendered(lambda r: model.decode_all(z_mean[r], digit[r] if model.conditional else None),
+                                 sharpen=sharpen)
+    out["reconstruction"] = score(heard_recon, test, rows, test_sample)
     accuracy = lambda key: (out.get(key) or {}).get("accuracy")
     out["generated_over_real"] = recognise.ratio(accuracy("generated"), accuracy("real_train"))
     if heard is not None and digits is None and out["real_train"]:  # heard as some class, against the recordings

@@ -78,3 +78,7 @@ class EvaluateSettings(Settings):
                                         "recogniser hears, the reference of generated clips: a random sample (by "
                                         "--seed) of a larger split, its size and standard error reported with it. "
                                         "0 = all of them.")
+    recogniser_test_clips: int = Field(1000, ge=0, le=10_000_000, description="Test clips the recogniser hears "
+                                       "as recorded, through the representation alone and through the model: the "
+                                       "same random sample (by --seed) of a larger split for the three, its size "
+                                       "and standard errors reported with them. 0 = all of them.")
