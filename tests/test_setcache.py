@@ -13,12 +13,14 @@ import pytest
 
 from vaeaudio.formats.spectrogram_set import MANIFEST, SpectrogramSet
 from vaeaudio.judging import setcache
+from vaeaudio.util import progress
 
 LISTENER = SimpleNamespace(description="pocketsphinx en-us, a test", words={"one": 1, "oh": 0, "zero": 0})
 
 
 @pytest.fixture
 def spec(spec_small, tmp_path, monkeypatch) -> Path:
+    progress.configure(quiet=False)  # an earlier test's --quiet would hide the lines asserted here
     monkeypatch.setenv("VAEAUDIO_CACHE", str(tmp_path / "cache"))
     return Path(shutil.copytree(spec_small, tmp_path / "spectrograms"))
 
