@@ -450,7 +450,7 @@ def main() -> None:
             del steppers
             timed = {name: float(np.median([r[name] for r in by_round])) for name in by_round[0]}
             ratios = [r["auto"] / f for r, f in zip(by_round, floors)]
-            m["floor_s"] = float(np.median(floors))
+            floor_s = float(np.median(floors))
             single, step, bf16 = {p: timed[p] for p in KERNEL_PATHS}, timed["auto"], timed.get("bf16", float("nan"))
             naive = naive_step_seconds(x, args.steps)
             del x
@@ -458,19 +458,19 @@ def main() -> None:
             for name, s in (("naive keras-io VAE (fit)", naive),
                             *((f"vaeaudio, --kernels {p}", t) for p, t in single.items()),
                             ("vaeaudio, --kernels auto", step), ("vaeaudio, mixed_bfloat16", bf16)):
-                print(f"   {name:28s} {1e3 * s:7.1f} ms  {BATCH / s:7.1f} clips/s  {s / m['floor_s']:.2f}x the floor  "
+                print(f"   {name:28s} {1e3 * s:7.1f} ms  {BATCH / s:7.1f} clips/s  {s / floor_s:.2f}x the floor  "
                       f"{naive / s:.2f}x naive")
-                steps[name] = {"ms": 1e3 * s, "clips_s": BATCH / s, "per_floor": s / m["floor_s"],
+                steps[name] = {"ms": 1e3 * s, "clips_s": BATCH / s, "per_floor": s / floor_s,
                                "vs_naive": naive / s}
             best_fixed = min(single, key=single.get)
             print(f"   --kernels auto against the best fixed choice ({best_fixed}): "
                   f"{single[best_fixed] / step:.2f}x as fast (target >= 0.97)")
-            print(f"   floor {1e3 * m['floor_s']:.1f} ms (median of {rounds}, each measured before a round of the "
+            print(f"   floor {1e3 * floor_s:.1f} ms (median of {rounds}, each measured before a round of the "
                   f"steps: {', '.join(f'{1e3 * f:.1f}' for f in floors)} ms): step / floor = "
                   f"{float(np.median(ratios)):.2f} (by round: {', '.join(f'{r:.2f}' for r in ratios)}; "
                   f"target <= 1.15); {m['step_flop'] / step / 1e9:.0f} GFLOP/s; bf16 step {step / bf16:.2f}x as fast "
                   "as float32", flush=True)
-            out.add("3 step", {"steps": steps, "floor_ms": 1e3 * m["floor_s"],
+            out.add("3 step", {"steps": steps, "floor_ms": 1e3 * floor_s,
                                "floors_ms": [1e3 * f for f in floors],
                                "step_per_floor": float(np.median(ratios)), "step_per_floor_by_round": ratios,
                                "auto_vs_best_fixed": single[best_fixed] / step,
