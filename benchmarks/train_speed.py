@@ -444,9 +444,13 @@ def main() -> None:
             if not ("ONEDNN_MAX_CPU_ISA" in os.environ and not kernels.native_bf16()):
                 steppers["bf16"] = stepper(x, "mixed_bfloat16")
             rounds, floors, by_round = 4, [], []
-            for _ in range(rounds):  # the floor measured between the steps: a change of load falls on both alike
+            names = list(steppers)
+            for r in range(rounds):  # the floor measured between the steps: a change of load falls on both alike
                 floors.append(floor.measure()["floor_s"])
-                by_round.append(step_seconds_interleaved(steppers, max(1, args.steps // rounds), rounds=1))
+                # each round starts with another choice: none is always the first after the floor's measurement
+                turn = names[r % len(names):] + names[:r % len(names)]
+                by_round.append(step_seconds_interleaved({n: steppers[n] for n in turn}, max(1, args.steps // rounds),
+                                                         rounds=1))
             del steppers
             timed = {name: float(np.median([r[name] for r in by_round])) for name in by_round[0]}
             ratios = [r["auto"] / f for r, f in zip(by_round, floors)]
