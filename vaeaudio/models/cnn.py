@@ -29,7 +29,7 @@ For (257, 69), filters (256, 256, 256), latent 2:
 2,366,725 parameters (encoder 1,182,468, decoder 1,184,257; all convs ReLU except the last). This is the
 layout's revision 2 (`vaeaudio.models.revisions`): revision 1 (until 2026-12) stacked 2-D 3 x 3 convolutions of
 (16, 32, 64, 128) channels over (bins, frames), 5,777,669 parameters, and took 2.0x the reference MLP's time per
-epoch, its small-channel convolutions slow on every CPU kernel; this one takes about 0.6x, and reconstructs
+epoch, its small-channel convolutions slow on every CPU kernel; this one takes about 0.4x, and reconstructs
 better after the same epochs (docs/performance.md). `regularize` acts as for the reference. Decoders end in logits;
 `VAE.decode` applies the sigmoid. A conditional model joins a one-hot class (B, C) (C = 10 for digits) to the
 flattened features (before Dense 256) and to z.
