@@ -84,8 +84,8 @@ def test_synth_from_the_export_is_the_runs(runs, exported, kind, tmp_path):
                                                                  config["settings"]["conditional"])
     assert info.classes == [str(d) for d in range(10)] and info.opset == 17
     assert info.audio["sample_rate"] == config["data"]["audio"]["sample_rate"]
-    assert (info.mixture is not None) == bool(config["settings"]["latent_mixture"])  # a conditional run: 5 by default
-    assert bool(config["settings"]["latent_mixture"]) == (kind in ("mlp-cond-mixture", "cnn-strided-cond"))
+    assert (info.mixture is not None) == bool(config["settings"]["latent_mixture"])  # every run: 5 by default
+    assert bool(config["settings"]["latent_mixture"]) == (kind != "mlp")  # tiny_run is trained without one
     assert info.validation["clips"] == 20 and max(info.validation["max_abs_diff"].values()) <= 1e-5
     # the reference's zero phase is a smooth function of the spectrogram: the same WAVs to 1e-4 for every kind. PGHI
     # (its heap order, its magnitude thresholds) and Griffin-Lim can amplify the float32 rounding differences of two
