@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from vaeaudio import cli
-from vaeaudio.corpus import archive
+from vaeaudio.corpus import archive, fetch
 from vaeaudio.corpus import download as dl
 from vaeaudio.settings import DownloadSettings
 from vaeaudio.util.errors import DownloadError
@@ -294,7 +294,7 @@ def test_dropped_connection_without_range_restarts_cleanly(server, ws):
 
 
 def test_rerun_resumes_a_broken_download(server, ws, monkeypatch):
-    monkeypatch.setattr(dl, "MAX_RESUMES", 0)
+    monkeypatch.setattr(fetch, "MAX_RESUMES", 0)
     body = make_zip()
     url = server.serve("/a.zip", body, drops=1)
     with pytest.raises(DownloadError) as exc:

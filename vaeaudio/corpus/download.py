@@ -6,7 +6,7 @@ Steps, each of which either completes or leaves `dest` untouched:
    archive sha256, file count, url) whose files are all there makes the call a
    no-op (no network). A missing or empty `dest` is filled; anything else
    (a file, a foreign or damaged folder) is refused with a hint, never deleted.
-2. Fetch (`--url` http(s), or a local path read in place): streamed with
+2. Fetch (`--url` http(s), or a local path read in place; `vaeaudio.corpus.fetch`): streamed with
    `requests` in `CHUNK_BYTES` pieces to `DEST.download.part` beside `dest`,
    hashed (SHA-256) on the fly. A broken transfer is resumed with an HTTP Range
    request (`If-Range` guards against a changed file) when the server answers
@@ -31,10 +31,8 @@ Sizes are in bytes, times in seconds. Nothing is printed except through
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -42,10 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import requests
-import urllib3
-
-from vaeaudio.corpus.archive import CHUNK_BYTES, SPEAKER_DIR, Refused, extension, extract_into
+from vaeaudio.corpus import fetch
+from vaeaudio.corpus.archive import SPEAKER_DIR, Refused, extension, extract_into
 from vaeaudio.corpus.scan import META_FILE
 from vaeaudio.settings import DownloadSettings
 from vaeaudio.util import locks, progress
@@ -57,8 +53,6 @@ MARKER = ".vaeaudio-download.json"
 MARKER_FORMAT = "vaeaudio-download/1"
 #: Sentinel inside a temporary extraction folder: proves it is ours (stale ones are removed).
 SENTINEL = ".vaeaudio-extracting"
-#: Automatic resumes of a transfer that broke off after making progress.
-MAX_RESUMES = 20
 
 
 
@@ -127,10 +121,10 @@ def _download(settings: DownloadSettings, dest: Path, want: str | None, start: f
             what = "is not a file" if local.exists() else "does not exist"
             raise DownloadError(f"archive {local} {what}",
                                 "give --url an http(s) URL or the path of a .zip/.tar.gz file")
-        archive, sha, fetched = local, _hash_file(local), 0
+        archive, sha, fetched = local, fetch.hash_file(local), 0
     else:
         archive = dest.parent / f"{dest.name}.download.part"
-        sha, fetched = _fetch(settings.url, archive, settings.timeout)
+        sha, fetched = fetch.fetch(settings.url, archive, settings.timeout)
     where = settings.url if local is None else str(local)
 
     if want and sha != want:
@@ -153,7 +147,7 @@ def _download(settings: DownloadSettings, dest: Path, want: str | None, start: f
             os.replace(archive, kept_as)
         else:
             archive.unlink()
-        _part_meta(archive).unlink(missing_ok=True)
+        fetch.part_meta(archive).unlink(missing_ok=True)
     files, recordings, speakers, nbytes = counts
     return DownloadResult(dest, settings.url, sha, files, recordings, speakers, nbytes,
                           time.perf_counter() - start, already_complete=False,
@@ -223,7 +217,7 @@ def _remove_stale(dest: Path) -> None:
 def _set_aside(archive: Path, dest: Path, sha: str) -> Path:
     aside = dest.parent / f"{dest.name}.rejected-{sha[:12]}{extension(archive)}"
     os.replace(archive, aside)
-    _part_meta(archive).unlink(missing_ok=True)
+    fetch.part_meta(archive).unlink(missing_ok=True)
     return aside
 
 
@@ -240,132 +234,6 @@ def _local_path(url: str) -> Path | None:
     if parsed.scheme and len(parsed.scheme) > 1:  # not a Windows drive letter
         raise DownloadError(f"--url {url}: unsupported scheme {parsed.scheme!r}", "give an http(s) URL or a local path")
     return Path(url).expanduser()
-
-
-def _hasher(path: Path, size: int):
-    """A sha256 object fed with the first `size` bytes of `path`."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f, progress.bar(size, f"sha256 {path.name}", unit="bytes") as bar:
-        left = size
-        while left > 0 and (buf := f.read(min(CHUNK_BYTES, left))):
-            h.update(buf)
-            left -= len(buf)
-            bar.advance(len(buf))
-    return h
-
-
-def _hash_file(path: Path) -> str:
-    return _hasher(path, path.stat().st_size).hexdigest()
-
-
-def _part_meta(part: Path) -> Path:
-    return part.with_name(part.name + ".json")
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n:,} bytes"
-
-
-def _why(exc: Exception) -> str:
-    """A short reason from a requests exception (its text nests urllib3's)."""
-    text = str(exc)
-    if "IncompleteRead" in text or "Connection broken" in text:
-        return "connection closed early"
-    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if m:
-        return m.group(1).strip()
-    if isinstance(exc, requests.Timeout) or "timed out" in text:
-        return "timed out"
-    return (text.splitlines() or [type(exc).__name__])[0][:200]
-
-
-def _chunks(resp: requests.Response):
-    """The body in pieces of at most `CHUNK_BYTES`, each yielded as soon as it arrives.
-
-    urllib3 2's `read1` hands over what was received even when the connection
-    then breaks (`iter_content` would drop up to a chunk of it), so a resume
-    continues exactly where the bytes stopped.
-    """
-    read1 = getattr(resp.raw, "read1", None)
-    if read1 is None:  # urllib3 1.x
-        yield from resp.iter_content(CHUNK_BYTES)
-        return
-    while chunk := read1(CHUNK_BYTES, decode_content=True):
-        yield chunk
-
-
-def _fetch(url: str, part: Path, timeout: float) -> tuple[str, int]:
-    """Stream `url` into `part` (resuming it when possible); return (sha256 hex, bytes fetched now)."""
-    meta_path = _part_meta(part)
-    fetched = resumes = 0
-    session = requests.Session()
-    while True:
-        have, meta = 0, {}
-        if part.is_file():
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                meta = {}
-            if meta.get("url") == url:
-                have = part.stat().st_size
-        headers = {"Accept-Encoding": "identity"}
-        if have:
-            headers["Range"] = f"bytes={have}-"
-            if meta.get("etag") or meta.get("last_modified"):
-                headers["If-Range"] = meta.get("etag") or meta["last_modified"]
-        try:
-            resp = session.get(url, stream=True, timeout=timeout, headers=headers)
-        except requests.RequestException as exc:
-            raise DownloadError(f"cannot fetch {url}: {_why(exc)}",
-                                "check the network and --url (a mirror or a local archive path works too)") from None
-        with resp:
-            if resp.status_code == 416 and have:  # our part is not a prefix of what is there now
-                part.unlink()
-                continue
-            if resp.status_code not in (200, 206):
-                raise DownloadError(f"cannot fetch {url}: HTTP {resp.status_code} {resp.reason}".rstrip(),
-                                    "check --url (a mirror or a local archive path works too)")
-            offset = 0
-            if resp.status_code == 206:
-                m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", resp.headers.get("Content-Range", ""))
-                if not m or int(m.group(1)) != have:
-                    part.unlink()
-                    continue
-                offset = have
-                total = int(m.group(2)) if m.group(2) != "*" else None
-                h = _hasher(part, have)
-                progress.log(f"resuming {url} at {_size(have)}")
-            else:
-                if have:
-                    progress.log("the server does not resume transfers; downloading again from the start")
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                h = hashlib.sha256()
-            meta = {"url": url, "etag": resp.headers.get("ETag"), "last_modified": resp.headers.get("Last-Modified")}
-            meta_path.write_text(json.dumps(meta))
-            size = offset
-            try:
-                with open(part, "ab" if offset else "wb") as f, \
-                        progress.bar(None if total is None else total - offset, "download", unit="bytes") as bar:
-                    for chunk in _chunks(resp):
-                        f.write(chunk)
-                        h.update(chunk)
-                        size += len(chunk)
-                        bar.advance(len(chunk))
-                if total is not None and size != total:
-                    raise requests.ConnectionError(f"connection closed after {size} of {total} bytes")
-            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-                fetched += size - offset
-                if size > offset and resumes < MAX_RESUMES:
-                    resumes += 1
-                    progress.log(f"transfer broke off at {_size(size)} ({_why(exc)}); resuming")
-                    continue
-                raise DownloadError(f"download of {url} broke off at {_size(size)}: {_why(exc)}",
-                                    "run the same command again to resume") from None
-            except OSError as exc:
-                raise DownloadError(f"cannot write {part}: {exc.strerror}",
-                                    "free some disk space or choose another --dest") from None
-        return h.hexdigest(), fetched + size - offset
 
 
 # -- scan and extract -----------------------------------------------------------------
