@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--test-speaker", default="yweweler", help="the voice the speaker split holds out")
     parser.add_argument("--phases", nargs="+", default=list(PHASES), choices=PHASES)
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--splits", nargs="+", default=["take", "speaker"], choices=["take", "speaker"],
+                        help="the splits section 2 measures")
     parser.add_argument("--no-train", dest="train", action="store_false",
                         help="measure only the runs already finished in --work (the others' rows are left out)")
     parser.add_argument("--seed", type=int, default=0)
@@ -92,7 +94,7 @@ def main() -> None:
     if "defaults" in args.sections:
         print("\n## 2. the defaults against the recordings of the same voices\n\n| split | clips | heard | against the "
               "recordings (target) |\n|---|---|---|---|")
-        out.add("defaults", {split: bench.defaults(split) for split in sets})
+        out.add("defaults", {split: bench.defaults(split) for split in args.splits})
     if "unseen" in args.sections:
         print(f"\n## 3. an unseen voice ({args.test_speaker}), reconstructions against the representation alone\n\n"
               f"| run | latent | heard | over the representation (target {CARRIES_WORD}) |\n|---|---|---|---|")
@@ -282,21 +284,19 @@ class Bench:
                         "conditional_over_real": ratio(gen == asked, hit, False, self.seed)}
             lines.append((f"{split}-cond: generated, heard as asked", figures["conditional"],
                           (figures["conditional_over_real"], "1.0")))
-        if f"{split}-uncond" in self.runs:
-            draws = self.generated(f"{split}-uncond", "pghi+gl")[0]
-            figures |= {"unconditional_some_digit": share(draws != NOTHING),
-                        "unconditional_some_over_real": ratio(draws != NOTHING, some, False, self.seed),
-                        "unconditional_entropy_ratio": bootstrap(entropy_ratio, (draws,), False, self.seed),
-                        "unconditional_heard_share": np.bincount(draws[draws >= 0], minlength=10).tolist()}
-            lines += [(f"{split}-uncond: draws heard as some digit", figures["unconditional_some_digit"],
-                       (figures["unconditional_some_over_real"], "0.9")),
-                      (f"{split}-uncond: entropy of the digits heard / log 10", None,
-                       (figures["unconditional_entropy_ratio"], "0.9")),
-                      (f"{split}-uncond: draws heard as 0..9", None, None)]
+        for name in [n for n in (f"{split}-uncond", f"{split}-l16") if n in self.runs]:  # unconditional runs
+            draws = self.generated(name, "pghi+gl")[0]
+            figures[name] = {"some_digit": share(draws != NOTHING),
+                             "some_over_real": ratio(draws != NOTHING, some, False, self.seed),
+                             "entropy_ratio": bootstrap(entropy_ratio, (draws,), False, self.seed),
+                             "heard_counts": np.bincount(draws[draws >= 0], minlength=10).tolist()}
+            lines += [(f"{name}: draws heard as some digit", figures[name]["some_digit"],
+                       (figures[name]["some_over_real"], "0.9")),
+                      (f"{name}: entropy of the digits heard / log 10", None, (figures[name]["entropy_ratio"], "0.9")),
+                      (f"{name}: draws heard as 0..9", " ".join(map(str, figures[name]["heard_counts"])), None)]
         for what, f, against in lines:
             target = f"{show(against[0])} (target {against[1]})" if against else ""
-            counts = " ".join(map(str, figures["unconditional_heard_share"])) if what.endswith("0..9") else ""
-            print(f"| {split} | {what} | {show(f) if f else counts} | {target} |", flush=True)
+            print(f"| {split} | {what} | {f if isinstance(f, str) else show(f)} | {target} |", flush=True)
         return figures
 
     def unseen(self) -> dict:
