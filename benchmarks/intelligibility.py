@@ -26,8 +26,8 @@ Sections (also in the JSON, `--json`):
    speaker-l16, heard over the same clips through the representation alone (target >= 0.9x).
 
 `--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
-runs (a few minutes on the sample), not figures. The full run on FSDD (2,500 recordings, 5 speakers) trains about
-25 minutes on 2 cores, then measures for about 5.
+runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the five runs
+took 22-40 minutes each on 2 cores shared with other work (2026-12-02), and measuring about 10 minutes a section.
 
 Usage: python benchmarks/intelligibility.py [--fsdd DIR] [--work DIR] [--quick] [--per-digit 50]
            [--test-speaker yweweler] [--phases pghi+gl pghi griffin-lim zero] [--seed 0] [--json OUT]
