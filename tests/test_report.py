@@ -201,7 +201,7 @@ def test_the_page_shows_stoi_beside_the_recogniser_and_says_where_latent_2_loses
     assert cells[2][1:] == ["–", "0.95", "0.95"] and cells[3][1:] == ["–", "1.02", "1.02"]
     assert cells[4][1] == "0.76 / 0.87 (0.87x)"  # latent 16: no sentence, whatever the ratio
     assert cells[4][2] == ('0.60 / 0.87 (0.69x)<br><span class="note">below 0.9x: a latent of 2 cannot carry the word '
-                           "of these voices; a larger latent keeps more (train --latent-dim 16; "
+                           "of these voices; a conditional model, given the digit, keeps more (train --conditional; "
                            "docs/intelligibility.md)</span>")
     assert cells[4][3] == "0.80 / 0.87 (0.92x)"
     assert cells[5][1:] == ["0.612 ± 0.011 / 0.873 (5 speakers)"] * 3

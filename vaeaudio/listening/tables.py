@@ -105,7 +105,8 @@ def _reconstruction(s: dict) -> str:
     latent = s["metrics"].get("latent_dim")
     if isinstance(r, float) and r < CARRIES_WORD and latent == 2:
         cell += (f'<br><span class="note">below {CARRIES_WORD}x: a latent of 2 cannot carry the word of these voices; '
-                 "a larger latent keeps more (train --latent-dim 16; docs/intelligibility.md)</span>")
+                 "a conditional model, given the digit, keeps more (train --conditional; "
+                 "docs/intelligibility.md)</span>")
     return cell
 
 
