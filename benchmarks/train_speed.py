@@ -7,15 +7,17 @@ figures of docs/performance.md), preprocessed into a temporary folder and tiled 
    path (oneDNN, XLA, numpy/OpenBLAS with its variables unset; `floor.py`) and
    the path `vaeaudio.models.kernels` chose for each product (`--kernels auto`).
 2. Epochs of `--epoch-clips` clips through vaeaudio's real loop, each in its own
-   process (peak RSS), run while this process is still small: MLP float32 and
-   mixed_bfloat16 (second epoch), strided and reference CNN (first epoch) against
-   the same layouts written naively (keras-io style, `fit`, first epoch): target
-   faster, RSS < 20 GiB.
+   process (peak RSS), run while this process is still small, the models taken in
+   turn `--rounds` times (the median): MLP float32 and mixed_bfloat16 and the
+   strided CNN (second epoch; target: the strided CNN's epoch <= the MLP's), the
+   reference CNN (first epoch), against the same layouts written naively
+   (keras-io style, `fit`, first epoch): target faster, RSS < 20 GiB.
 3. The step: vaeaudio's steady-state step (float32, mixed_bfloat16, and with each
    single path), a naive keras-io VAE (`fit`), and the step / floor ratio, the
    floor being every matmul at its shape's best rate plus Adam's bytes at the
-   measured memory bandwidth (target <= 1.15x); `--kernels auto` against the best
-   fixed choice measured here (target >= 0.97x).
+   measured memory bandwidth (target <= 1.15x), measured again before each of 4
+   rounds of the steps and compared round by round; `--kernels auto` against the
+   best fixed choice measured here (target >= 0.97x).
 4. No overhead between steps: the recordings split by speaker (FSDD: 1,384 training clips) and by
    take (1,903), trained through `vaeaudio.training.train.train`; steady-state work of an
    epoch (clips / 128 x the steady-state step) / its training seconds from
@@ -26,9 +28,9 @@ figures of docs/performance.md), preprocessed into a temporary folder and tiled 
 Another CPU's kernels can be approximated on this one: ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell holds
 oneDNN and OpenBLAS to AVX2 (XLA's matmuls are Eigen's, built for AVX2 in TensorFlow's wheel anyway).
 
-Usage: python benchmarks/train_speed.py [--fsdd DIR] [--quick] [--steps 20] [--epoch-clips 22840]
-           [--cnn-clips 22840] [--models mlp,mlp-bf16,strided,naive-strided,reference,naive-reference]
-           [--bf16-epochs 3] [--json OUT]
+Usage: python benchmarks/train_speed.py [--fsdd DIR] [--sections 1,2,3,4,5,6] [--quick] [--rounds 2] [--steps 20]
+           [--epoch-clips 22840] [--cnn-clips 22840] [--bf16-epochs 3] [--json OUT]
+           [--models mlp,mlp-bf16,strided,naive-strided,reference,naive-reference]
 """
 
 from __future__ import annotations
@@ -164,21 +166,21 @@ def naive_vae(kind: str, shape: tuple[int, int]):
         d = layers.Dense(math.prod(shape) * 64, activation="relu")(layers.Dense(256)(zin))
         d = layers.Conv2DTranspose(32, 3, padding="same", activation="relu")(layers.Reshape((*shape, 64))(d))
         out = layers.Reshape(shape)(layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(d))
-    else:  # strided, with the output padding that restores (257, 69)
-        sizes, h = [tuple(shape)], layers.Reshape((*shape, 1))(inp)
+    else:  # strided: along time, the bins as channels, with the output padding that restores (257, 69)
+        (bins, frames), sizes = shape, [shape[1]]
+        h = layers.Reshape((1, frames, bins))(layers.Permute((2, 1))(inp))
         for f in STRIDED_FILTERS:
-            h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
-            sizes.append(tuple(math.ceil(n / 2) for n in sizes[-1]))
+            h = layers.Conv2D(f, (1, 3), strides=(1, 2), padding="same", activation="relu")(h)
+            sizes.append(math.ceil(sizes[-1] / 2))
         h = layers.Dense(256, activation="relu")(layers.Flatten()(h))
-        d = layers.Dense(math.prod(sizes[-1]) * STRIDED_FILTERS[-1], activation="relu")(
-            layers.Dense(256, activation="relu")(zin))
-        d = layers.Reshape((*sizes[-1], STRIDED_FILTERS[-1]))(d)
-        outs = [*reversed(STRIDED_FILTERS[:-1]), 1]
+        d = layers.Dense(sizes[-1] * STRIDED_FILTERS[-1], activation="relu")(layers.Dense(256, activation="relu")(zin))
+        d = layers.Reshape((1, sizes[-1], STRIDED_FILTERS[-1]))(d)
+        outs = [*reversed(STRIDED_FILTERS[:-1]), bins]
         for i, f in enumerate(outs):
-            pad = tuple(b - (2 * s - 1) for s, b in zip(sizes[-1 - i], sizes[-2 - i]))
-            d = layers.Conv2DTranspose(f, 3, strides=2, padding="same", output_padding=pad,
+            pad = sizes[-2 - i] - (2 * sizes[-1 - i] - 1)
+            d = layers.Conv2DTranspose(f, (1, 3), strides=(1, 2), padding="same", output_padding=(0, pad),
                                        activation="sigmoid" if i == len(outs) - 1 else "relu")(d)
-        out = layers.Reshape(shape)(d)
+        out = layers.Permute((2, 1))(layers.Reshape((frames, bins))(d))
     z_mean, z_log_var = layers.Dense(2)(h), layers.Dense(2)(h)
     encoder = keras.Model(inp, [z_mean, z_log_var, Sampling()([z_mean, z_log_var])])
     vae = NaiveVAE(encoder, keras.Model(zin, out))
@@ -300,37 +302,52 @@ def peak_rss_gib() -> float:
 
 def real_loop_epochs(args, spec: Path) -> dict:
     """Epochs through the real loop and the naive ones, each in its own process (run first, while this process
-    holds little: the reference CNN's children peak at 16-18 GiB)."""
-    print("2. epochs through the real loop, one process each (our MLP: 2nd epoch; CNNs and naive: 1st, incl. "
-          "tracing):", flush=True)
-    times, figures = {}, {}
-    for kind in args.models.split(","):
-        clips = args.cnn_clips if kind.endswith("reference") else args.epoch_clips
-        epochs = "2" if kind.startswith("mlp") else "1"
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--epoch-child", kind, str(spec),
-                               str(clips), epochs], capture_output=True, text=True)
-        if proc.returncode:
-            said = [line for line in proc.stderr.splitlines() if line.strip()
-                    and line[:5] not in ("E0000", "I0000", "W0000") and not line.startswith("WARNING: All log")]
-            why = (f"killed by signal {-proc.returncode}" + (": out of memory?" if proc.returncode == -9 else "")
-                   if proc.returncode < 0 else f"exit {proc.returncode}: {said[-1] if said else '?'}")
-            print(f"   {kind}: failed ({why})", flush=True)
-            figures[kind] = {"clips": clips, "failed": why}
-            continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        times[kind] = r["seconds"][-1]
-        print(f"   {kind:16s} {r['params']:>12,} params, {clips} clips: {times[kind]:7.1f} s/epoch, "
-              f"{clips / times[kind]:7.1f} clips/s, peak RSS {r['rss_gib']:.1f} GiB", flush=True)
-        figures[kind] = {"clips": clips, "params": r["params"], "epoch_seconds": r["seconds"], "epoch_s": times[kind],
-                         "clips_s": clips / times[kind], "rss_gib": r["rss_gib"], "epoch": len(r["seconds"])}
+    holds little: the reference CNN's children peak at 16-18 GiB), the models taken in turn `args.rounds` times so
+    that a change of the machine's load falls on each alike; per model the median over the rounds."""
+    kinds = args.models.split(",")
+    print(f"2. epochs through the real loop, one process each, the models in turn {args.rounds} times (our MLP and "
+          "strided CNN: 2nd epoch; the others: 1st, incl. tracing):", flush=True)
+    rounds, figures = [], {}
+    for r in range(args.rounds):
+        times = {}
+        for kind in kinds:
+            if "failed" in figures.get(kind, {}):
+                continue
+            clips = args.cnn_clips if kind.endswith("reference") else args.epoch_clips
+            epochs = "2" if kind.startswith("mlp") or kind == "strided" else "1"
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--epoch-child", kind, str(spec),
+                                   str(clips), epochs], capture_output=True, text=True)
+            if proc.returncode:
+                said = [line for line in proc.stderr.splitlines() if line.strip()
+                        and line[:5] not in ("E0000", "I0000", "W0000") and not line.startswith("WARNING: All log")]
+                why = (f"killed by signal {-proc.returncode}" + (": out of memory?" if proc.returncode == -9 else "")
+                       if proc.returncode < 0 else f"exit {proc.returncode}: {said[-1] if said else '?'}")
+                print(f"   {kind}: failed ({why})", flush=True)
+                figures[kind] = {"clips": clips, "failed": why}
+                continue
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            times[kind] = res["seconds"][-1]
+            print(f"   round {r + 1}: {kind:16s} {res['params']:>12,} params, {clips} clips: "
+                  f"{times[kind]:7.1f} s/epoch, {clips / times[kind]:7.1f} clips/s, peak RSS "
+                  f"{res['rss_gib']:.1f} GiB", flush=True)
+            figures.setdefault(kind, {"clips": clips, "params": res["params"], "epoch": len(res["seconds"]),
+                                      "epoch_s_by_round": [], "rss_gib": 0.0})
+            figures[kind]["epoch_s_by_round"].append(times[kind])
+            figures[kind]["rss_gib"] = max(figures[kind]["rss_gib"], res["rss_gib"])
+        rounds.append(times)
+    for f in figures.values():
+        if "failed" not in f:
+            f["epoch_s"] = float(np.median(f["epoch_s_by_round"]))
+            f["clips_s"] = f["clips"] / f["epoch_s"]
     ratios = {}
-    if "mlp" in times and "mlp-bf16" in times:
-        ratios["mlp-bf16 / mlp"] = times["mlp-bf16"] / times["mlp"]
-        print(f"   mlp-bf16 / mlp epoch: {ratios['mlp-bf16 / mlp']:.2f} (bf16 must be faster where native)")
-    for kind in ("strided", "reference"):
-        if kind in times and f"naive-{kind}" in times:
-            ratios[f"{kind} / naive-{kind}"] = times[kind] / times[f"naive-{kind}"]
-            print(f"   {kind} / naive {kind} epoch: {ratios[f'{kind} / naive-{kind}']:.2f} (target < 1)")
+    for a, b, target in (("mlp-bf16", "mlp", "bf16 must be faster where native"),
+                         ("strided", "mlp", "target <= 1: the strided CNN at least as fast as the MLP"),
+                         ("strided", "naive-strided", "target < 1"), ("reference", "naive-reference", "target < 1")):
+        by_round = [t[a] / t[b] for t in rounds if a in t and b in t]
+        if by_round:
+            ratios[f"{a} / {b}"] = float(np.median(by_round))
+            print(f"   {a} / {b} epoch: {ratios[f'{a} / {b}']:.2f} (by round: "
+                  f"{', '.join(f'{v:.2f}' for v in by_round)}; {target})", flush=True)
     return {"models": figures, "ratios": ratios}
 
 
@@ -352,7 +369,10 @@ def main() -> None:
     ap.add_argument("--cnn-clips", type=int, default=22840, help="clips of the reference CNN epochs (ours and naive)")
     ap.add_argument("--models", default="mlp,mlp-bf16,strided,naive-strided,reference,naive-reference",
                     help="section 2's epochs, comma-separated")
+    ap.add_argument("--sections", default="1,2,3,4,5,6", help="the sections to run, comma-separated (4 runs 3 too)")
     ap.add_argument("--quick", action="store_true", help="sections 1 and 3 only (the kernels and the step)")
+    ap.add_argument("--rounds", type=int, default=2, help="section 2: the models' epochs taken in turn this many "
+                    "times (each in its own process; the median)")
     ap.add_argument("--epoch-child", nargs=4, metavar=("KIND", "SPEC", "CLIPS", "EPOCHS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -366,8 +386,14 @@ def main() -> None:
     known = {"mlp", "mlp-bf16", "strided", "naive-strided", "reference", "naive-reference", "naive-mlp"}
     if unknown := set(args.models.split(",")) - known:
         ap.error(f"--models: unknown {', '.join(sorted(unknown))} (choose from {', '.join(sorted(known))})")
-    if min(args.steps, args.bf16_epochs, args.epoch_clips, args.cnn_clips) < 1:
-        ap.error("--steps, --bf16-epochs, --epoch-clips and --cnn-clips must be at least 1")
+    if min(args.steps, args.bf16_epochs, args.epoch_clips, args.cnn_clips, args.rounds) < 1:
+        ap.error("--steps, --bf16-epochs, --epoch-clips, --cnn-clips and --rounds must be at least 1")
+    try:
+        sections = {1, 3} if args.quick else {int(v) for v in args.sections.split(",")} | {1}
+    except ValueError:
+        ap.error(f"--sections: {args.sections!r} is not numbers separated by commas")
+    if unknown := sections - set(range(1, 7)):
+        ap.error(f"--sections: no section {', '.join(map(str, sorted(unknown)))} (1 to 6)")
     source = common.recordings(args.fsdd)
     out = common.Report("train_speed", args, source)
     print(f"CPU: {cpu()}", flush=True)
@@ -403,93 +429,112 @@ def main() -> None:
             out.finish()
             return
 
-        if not args.quick:
+        if 2 in sections:
             out.add("2 epochs", real_loop_epochs(args, spec["take"]))
-        x = tiled(SpectrogramSet(spec["take"]).arrays("train", ("spec",))["spec"], (args.steps + 10) * BATCH)
-        print(f"3. the step (batch {BATCH}, median of {args.steps}, each choice's steps taken in turn):", flush=True)
-        steppers = {p: stepper(x, kernels=p) for p in KERNEL_PATHS}
-        progress.configure(quiet=False)  # the whole-step kernel choice's own line, with the step times it compared
-        steppers["auto"] = stepper(x)
-        progress.configure(quiet=True)
-        # oneDNN held below its bfloat16 ISA on a CPU that has it aborts on bfloat16 matmuls (a real CPU without
-        # bfloat16 falls back to Eigen's kernels): no bfloat16 step in such a stand-in run.
-        if not ("ONEDNN_MAX_CPU_ISA" in os.environ and not kernels.native_bf16()):
-            steppers["bf16"] = stepper(x, "mixed_bfloat16")
-        timed = step_seconds_interleaved(steppers, args.steps)
-        del steppers
-        single, step, bf16 = {p: timed[p] for p in KERNEL_PATHS}, timed["auto"], timed.get("bf16", float("nan"))
-        naive = naive_step_seconds(x, args.steps)
-        del x
-        steps = {}
-        for name, s in (("naive keras-io VAE (fit)", naive),
-                        *((f"vaeaudio, --kernels {p}", t) for p, t in single.items()),
-                        ("vaeaudio, --kernels auto", step), ("vaeaudio, mixed_bfloat16", bf16)):
-            print(f"   {name:28s} {1e3 * s:7.1f} ms  {BATCH / s:7.1f} clips/s  {s / m['floor_s']:.2f}x the floor  "
-                  f"{naive / s:.2f}x naive")
-            steps[name] = {"ms": 1e3 * s, "clips_s": BATCH / s, "per_floor": s / m["floor_s"], "vs_naive": naive / s}
-        best_fixed = min(single, key=single.get)
-        print(f"   --kernels auto against the best fixed choice ({best_fixed}): {single[best_fixed] / step:.2f}x as "
-              "fast (target >= 0.97)")
-        print(f"   floor {1e3 * m['floor_s']:.1f} ms: step / floor = {step / m['floor_s']:.2f} (target <= 1.15); "
-              f"{m['step_flop'] / step / 1e9:.0f} GFLOP/s; bf16 step {step / bf16:.2f}x as fast as float32", flush=True)
-        out.add("3 step", {"steps": steps, "floor_ms": 1e3 * m["floor_s"], "step_per_floor": step / m["floor_s"],
-                           "auto_vs_best_fixed": single[best_fixed] / step,
-                           "gflops": m["step_flop"] / step / 1e9, "bf16_speedup": step / bf16})
+        if {3, 4} & sections:  # section 4 compares its epochs with this step
+            x = tiled(SpectrogramSet(spec["take"]).arrays("train", ("spec",))["spec"], (args.steps + 10) * BATCH)
+            print(f"3. the step (batch {BATCH}, median of {args.steps} in 4 rounds, each choice's steps taken in "
+                  "turn, the floor measured again before each round):", flush=True)
+            steppers = {p: stepper(x, kernels=p) for p in KERNEL_PATHS}
+            progress.configure(quiet=False)  # the whole-step kernel choice's own line, with the step times it compared
+            steppers["auto"] = stepper(x)
+            progress.configure(quiet=True)
+            # oneDNN held below its bfloat16 ISA on a CPU that has it aborts on bfloat16 matmuls (a real CPU without
+            # bfloat16 falls back to Eigen's kernels): no bfloat16 step in such a stand-in run.
+            if not ("ONEDNN_MAX_CPU_ISA" in os.environ and not kernels.native_bf16()):
+                steppers["bf16"] = stepper(x, "mixed_bfloat16")
+            rounds, floors, by_round = 4, [], []
+            names = list(steppers)
+            for r in range(rounds):  # the floor measured between the steps: a change of load falls on both alike
+                floors.append(floor.measure()["floor_s"])
+                # each round starts with another choice: none is always the first after the floor's measurement
+                turn = names[r % len(names):] + names[:r % len(names)]
+                by_round.append(step_seconds_interleaved({n: steppers[n] for n in turn}, max(1, args.steps // rounds),
+                                                         rounds=1))
+            del steppers
+            timed = {name: float(np.median([r[name] for r in by_round])) for name in by_round[0]}
+            ratios = [r["auto"] / f for r, f in zip(by_round, floors)]
+            floor_s = float(np.median(floors))
+            single, step, bf16 = {p: timed[p] for p in KERNEL_PATHS}, timed["auto"], timed.get("bf16", float("nan"))
+            naive = naive_step_seconds(x, args.steps)
+            del x
+            steps = {}
+            for name, s in (("naive keras-io VAE (fit)", naive),
+                            *((f"vaeaudio, --kernels {p}", t) for p, t in single.items()),
+                            ("vaeaudio, --kernels auto", step), ("vaeaudio, mixed_bfloat16", bf16)):
+                print(f"   {name:28s} {1e3 * s:7.1f} ms  {BATCH / s:7.1f} clips/s  {s / floor_s:.2f}x the floor  "
+                      f"{naive / s:.2f}x naive")
+                steps[name] = {"ms": 1e3 * s, "clips_s": BATCH / s, "per_floor": s / floor_s,
+                               "vs_naive": naive / s}
+            best_fixed = min(single, key=single.get)
+            print(f"   --kernels auto against the best fixed choice ({best_fixed}): "
+                  f"{single[best_fixed] / step:.2f}x as fast (target >= 0.97)")
+            print(f"   floor {1e3 * floor_s:.1f} ms (median of {rounds}, each measured before a round of the "
+                  f"steps: {', '.join(f'{1e3 * f:.1f}' for f in floors)} ms): step / floor = "
+                  f"{float(np.median(ratios)):.2f} (by round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+                  f"target <= 1.15); {m['step_flop'] / step / 1e9:.0f} GFLOP/s; bf16 step {step / bf16:.2f}x as fast "
+                  "as float32", flush=True)
+            out.add("3 step", {"steps": steps, "floor_ms": 1e3 * floor_s,
+                               "floors_ms": [1e3 * f for f in floors],
+                               "step_per_floor": float(np.median(ratios)), "step_per_floor_by_round": ratios,
+                               "auto_vs_best_fixed": single[best_fixed] / step,
+                               "gflops": m["step_flop"] / step / 1e9, "bf16_speedup": step / bf16})
 
-        if args.quick:
-            out.finish()
-            return
-        print("4. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)",
-              flush=True)
-        overheads = {}
-        for split in ("speaker", "take"):
-            if spec[split] is None:
-                out.skip(f"4 overhead by {split}", why[split])
-                continue
-            clips = SpectrogramSet(spec[split]).manifest.splits["train"].clips
-            if clips < BATCH:
-                out.skip(f"4 overhead by {split}", f"needs at least {BATCH} training clips (one batch), "
-                                                   f"{source.root} split by {split} gives {clips}")
-                continue
+        if 4 in sections:
+            print("4. overhead between steps: steady-state work of an epoch / its training seconds (history.csv)",
+                  flush=True)
+            overheads = {}
+            for split in ("speaker", "take"):
+                if spec[split] is None:
+                    out.skip(f"4 overhead by {split}", why[split])
+                    continue
+                clips = SpectrogramSet(spec[split]).manifest.splits["train"].clips
+                if clips < BATCH:
+                    out.skip(f"4 overhead by {split}", f"needs at least {BATCH} training clips (one batch), "
+                                                       f"{source.root} split by {split} gives {clips}")
+                    continue
+                try:
+                    r = overheads[split] = overhead(spec[split], tmp / f"run-{split}", step)
+                except VaeAudioError as exc:  # e.g. no validation clips
+                    out.skip(f"4 overhead by {split}", exc.line())
+                    continue
+                print(f"   split by {split}: {r['clips']} clips, epochs "
+                      f"{', '.join(f'{s:.2f}' for s in r['train_s'])} s, "
+                      f"steady-state work {r['work_s']:.2f} s -> {r['ratio']:.2f} (target >= 0.9)", flush=True)
+                out.add("4 overhead", overheads)
+
+        if 5 in sections:
             try:
-                r = overheads[split] = overhead(spec[split], tmp / f"run-{split}", step)
-            except VaeAudioError as exc:  # e.g. no validation clips
-                out.skip(f"4 overhead by {split}", exc.line())
-                continue
-            print(f"   split by {split}: {r['clips']} clips, epochs {', '.join(f'{s:.2f}' for s in r['train_s'])} s, "
-                  f"steady-state work {r['work_s']:.2f} s -> {r['ratio']:.2f} (target >= 0.9)", flush=True)
-            out.add("4 overhead", overheads)
-
-        try:
-            losses = bf16_losses(spec["take"], args.bf16_epochs, tmp)
-        except VaeAudioError as exc:
-            out.skip("5 bf16 loss", exc.line())
-        else:
-            f32, b16 = losses["float32"], losses["mixed_bfloat16"]
-            print(f"5. val loss after {args.bf16_epochs} epochs, split by take: float32 {f32:.2f}, "
-                  f"mixed_bfloat16 {b16:.2f} ({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
-            out.add("5 bf16 loss", {"epochs": args.bf16_epochs, "float32": f32, "mixed_bfloat16": b16,
-                                    "change_percent": 100 * (b16 - f32) / f32})
-
-        from vaeaudio.settings import ClassifierSettings
-
-        batch = ClassifierSettings.model_fields["batch_size"].default
-        clips = SpectrogramSet(spec["take"]).manifest.splits["train"].clips
-        if clips < batch:
-            out.skip("6 classifier", f"needs at least {batch} training clips (one batch), {source.root} split by "
-                                     f"take gives {clips}")
-        else:
-            try:
-                c = classifier_epochs(spec["take"], tmp / "classifier")
+                losses = bf16_losses(spec["take"], args.bf16_epochs, tmp)
             except VaeAudioError as exc:
-                out.skip("6 classifier", exc.line())
+                out.skip("5 bf16 loss", exc.line())
             else:
-                print(f"6. classifier, split by take ({c['clips']} clips): epochs "
-                      f"{', '.join(f'{t:.2f}' for t in c['seconds'])} s (incl. validation); steady-state step "
-                      f"{1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
-                      f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
-                      f"{c['predict_clips_s']:.0f} clips/s", flush=True)
-                out.add("6 classifier", {**c, "work_per_epoch": c["work_s"] / float(np.median(c["seconds"]))})
+                f32, b16 = losses["float32"], losses["mixed_bfloat16"]
+                print(f"5. val loss after {args.bf16_epochs} epochs, split by take: float32 {f32:.2f}, "
+                      f"mixed_bfloat16 {b16:.2f} ({100 * (b16 - f32) / f32:+.2f} %)", flush=True)
+                out.add("5 bf16 loss", {"epochs": args.bf16_epochs, "float32": f32, "mixed_bfloat16": b16,
+                                        "change_percent": 100 * (b16 - f32) / f32})
+
+        if 6 in sections:
+            from vaeaudio.settings import ClassifierSettings
+
+            batch = ClassifierSettings.model_fields["batch_size"].default
+            clips = SpectrogramSet(spec["take"]).manifest.splits["train"].clips
+            if clips < batch:
+                out.skip("6 classifier", f"needs at least {batch} training clips (one batch), {source.root} split by "
+                                         f"take gives {clips}")
+            else:
+                try:
+                    c = classifier_epochs(spec["take"], tmp / "classifier")
+                except VaeAudioError as exc:
+                    out.skip("6 classifier", exc.line())
+                else:
+                    print(f"6. classifier, split by take ({c['clips']} clips): epochs "
+                          f"{', '.join(f'{t:.2f}' for t in c['seconds'])} s (incl. validation); steady-state step "
+                          f"{1e3 * c['step_s']:.1f} ms -> work {c['work_s']:.2f} s, "
+                          f"{c['work_s'] / float(np.median(c['seconds'])):.2f} of an epoch; the judge predicts "
+                          f"{c['predict_clips_s']:.0f} clips/s", flush=True)
+                    out.add("6 classifier", {**c, "work_per_epoch": c["work_s"] / float(np.median(c["seconds"]))})
         out.finish()
 
 

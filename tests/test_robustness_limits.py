@@ -125,12 +125,12 @@ def test_the_reference_models_are_counted_exactly():
     from vaeaudio.training import footprint
 
     assert footprint.layers(TrainSettings(kind="mlp"), (257, 69))[0] == 37_650_761
-    assert footprint.layers(TrainSettings(kind="cnn"), (257, 69))[0] == 5_777_669
+    assert footprint.layers(TrainSettings(kind="cnn"), (257, 69))[0] == 2_366_725
     assert footprint.layers(TrainSettings(kind="cnn", arch="reference"), (257, 69))[0] == 582_249_477
 
 
 @pytest.mark.parametrize("flags,params", [(["mlp", "--hidden", "65536,65536"], "10,914,907,465"),
-                                          (["cnn", "--filters", "65536"], "151,795,402,757")])
+                                          (["cnn", "--filters", "65536"], "1,277,823,237")])
 def test_a_model_that_cannot_fit_is_refused_before_it_is_built(spec_small, tmp_path, capsys, monkeypatch, flags,
                                                                params):
     from vaeaudio.training import footprint

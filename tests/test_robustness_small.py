@@ -82,7 +82,9 @@ def test_an_interrupted_synth_lists_the_files_it_wrote(tiny_run, tmp_path, monke
     def write(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
-            os.kill(os.getpid(), getattr(signal, how))
+            # raise(3) signals this thread: os.kill would let any thread (TensorFlow's, the progress bar's) take
+            # the signal, and under load the main thread could finish before it sees it
+            signal.raise_signal(getattr(signal, how))
         return real(*args, **kwargs)
 
     class Unhandled(Exception):

@@ -9,6 +9,7 @@ order and writes each as ONNX operators, its weights as initializers:
     Conv2D             Conv with explicit pads (TensorFlow's 'same': the odd pixel at the end), then its activation
     Conv2DTranspose    ConvTranspose with the pads and output padding that give the Keras layer's output size
     Reshape, Flatten   Reshape / Flatten of the Keras (channels-last) layout
+    Permute            Transpose of the Keras (channels-last) layout
     Concatenate        Concat on the last axis of (B, n) tensors
     Dropout            nothing (inference)
     Activation         its activation
@@ -16,7 +17,7 @@ order and writes each as ONNX operators, its weights as initializers:
 Keras keeps images channels-last (B, H, W, C) and ONNX's convolutions take
 channels-first (B, C, H, W): a 4-D value carries its layout, and a Transpose is
 written only where a channels-first value meets an operator that reads memory
-order (Reshape, Flatten) or a channels-last one meets a convolution; one channel
+order (Reshape, Flatten, Permute) or a channels-last one meets a convolution; one channel
 needs none. A layer of any other kind, an activation outside `ACTIVATIONS`, or a
 layer computing in another dtype than float32 is refused with one line
 (`ModelError`), never approximated. Only the weights are read from Keras, so the
@@ -39,8 +40,8 @@ OPSET = 17
 #: Keras activation name -> ONNX operator (None: none).
 ACTIVATIONS = {"linear": None, "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 #: Layer kinds `graph` writes (`Dropout` as nothing).
-LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "Reshape", "Flatten", "Concatenate", "Dropout",
-          "Activation")
+LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "Reshape", "Flatten", "Permute", "Concatenate",
+          "Dropout", "Activation")
 
 
 @dataclass
@@ -195,6 +196,9 @@ def graph(model, name: str, outputs: list[str], post: dict[str, str] | None = No
             x = w.channels_last(ins[0])
             out = _Value(w.op("Reshape", [x.name, w.const(f"{layer.name}.shape", np.array([-1, *out_shape]))],
                               layer.name), out_shape)
+        elif kind == "Permute":
+            x = w.channels_last(ins[0])
+            out = _Value(w.op("Transpose", [x.name], layer.name, perm=[0, *layer.dims]), out_shape)
         elif kind == "Concatenate":
             if any(len(v.shape) != 1 for v in ins) or layer.axis not in (-1, 1):
                 raise _refuse(layer, "only on the last axis of (batch, features) inputs")

@@ -12,21 +12,27 @@
 hold 99.8 % of them. `regularize` adds L2 0.001 on every conv kernel and
 Dropout 0.2 after the flatten and after the encoder's Dense 256.
 
-`build_strided` — stride-2 3x3 convolutions halve both axes (ceil) per layer;
-the decoder mirrors them with stride-2 transposed convolutions whose output
-padding restores the exact sizes. For (257, 69), filters (16, 32, 64, 128), latent 2:
+`build_strided` — convolutions along time, the frequency bins as channels: the
+spectrogram is read time-major (B, frames, bins) as a one-row image (B, 1, frames,
+bins), and each 1 x 3 convolution of stride 2 halves the frames (ceil), all
+bins at once; the decoder mirrors them with stride-2 transposed convolutions
+whose output padding restores the exact sizes, the last one back to the bins.
+For (257, 69), filters (256, 256, 256), latent 2:
 
-    encoder: (B, 257, 69, 1) -> Conv 16 -> (B, 129, 35, 16) -> Conv 32 -> (B, 65, 18, 32)
-             -> Conv 64 -> (B, 33, 9, 64) -> Conv 128 -> (B, 17, 5, 128) -> Flatten (B, 10880)
+    encoder: (B, 257, 69) -> Permute (B, 69, 257) -> (B, 1, 69, 257) -> Conv 256 -> (B, 1, 35, 256)
+             -> Conv 256 -> (B, 1, 18, 256) -> Conv 256 -> (B, 1, 9, 256) -> Flatten (B, 2304)
              -> Dense 256 ReLU -> z_mean, z_log_var (B, 2)
-    decoder: z (B, 2) -> Dense 256 ReLU -> Dense 10880 ReLU -> (B, 17, 5, 128)
-             -> ConvT 64 -> (B, 33, 9, 64) -> ConvT 32 -> (B, 65, 18, 32)
-             -> ConvT 16 -> (B, 129, 35, 16) -> ConvT 1 (logits) -> (B, 257, 69)
+    decoder: z (B, 2) -> Dense 256 ReLU -> Dense 2304 ReLU -> (B, 1, 9, 256)
+             -> ConvT 256 -> (B, 1, 18, 256) -> ConvT 256 -> (B, 1, 35, 256)
+             -> ConvT 257 (logits) -> (B, 1, 69, 257) -> (B, 69, 257) -> Permute (B, 257, 69)
 
-5,777,669 parameters (encoder 2,883,716, decoder 2,893,953; all convs ReLU except the last). `regularize` acts as for
-the reference. Decoders end in logits; `VAE.decode` applies the sigmoid. A
-conditional model joins a one-hot class (B, C) (C = 10 for digits) to the flattened features
-(before Dense 256) and to z.
+2,366,725 parameters (encoder 1,182,468, decoder 1,184,257; all convs ReLU except the last). This is the
+layout's revision 2 (`vaeaudio.models.revisions`): revision 1 (until 2026-12) stacked 2-D 3 x 3 convolutions of
+(16, 32, 64, 128) channels over (bins, frames), 5,777,669 parameters, and took 2.0x the reference MLP's time per
+epoch, its small-channel convolutions slow on every CPU kernel; this one takes about 0.4x, and reconstructs
+better after the same epochs (docs/performance.md). `regularize` acts as for the reference. Decoders end in logits;
+`VAE.decode` applies the sigmoid. A conditional model joins a one-hot class (B, C) (C = 10 for digits) to the
+flattened features (before Dense 256) and to z.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import keras
 
 from vaeaudio.models.dense import Dense
 from vaeaudio.models.vae import DIGITS, VAE, functional, with_digit
+from vaeaudio.settings import STRIDED_FILTERS
 
 
 def _conv_kwargs(regularize: bool) -> dict:
@@ -80,32 +87,36 @@ def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, reg
     return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_reference_vae")
 
 
-def build_strided(shape: tuple[int, int] = (257, 69), filters=(16, 32, 64, 128), latent_dim: int = 2,
+def build_strided(shape: tuple[int, int] = (257, 69), filters=STRIDED_FILTERS, latent_dim: int = 2,
                   regularize: bool = False, beta: float = 1.0, seed: int = 0, conditional: bool = False,
                   classes: int = DIGITS) -> VAE:
-    """A strided-convolution VAE for spectrograms of `shape` (bins, frames); see the module docstring."""
+    """The strided CNN-VAE for spectrograms of `shape` (bins, frames): convolutions along time with the bins as
+    channels; see the module docstring."""
     reg = _conv_kwargs(regularize)
-    sizes = [tuple(shape)]
+    bins, frames = shape
+    sizes = [frames]
     for _ in filters:
-        sizes.append(tuple(math.ceil(n / 2) for n in sizes[-1]))
+        sizes.append(math.ceil(sizes[-1] / 2))
 
     x_in = keras.Input(shape, name="spectrogram")
-    h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
+    h = keras.layers.Permute((2, 1), name="time_major")(x_in)
+    h = keras.layers.Reshape((1, frames, bins), name="channel")(h)
     for i, f in enumerate(filters):
-        h = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}", **reg)(h)
+        h = keras.layers.Conv2D(f, (1, 3), strides=(1, 2), padding="same", activation="relu", name=f"enc_conv_{i}",
+                                **reg)(h)
     encoder = _encoder_head(h, latent_dim, regularize, seed, x_in, conditional, classes)
 
     z_in = [keras.Input((latent_dim,), name="z")]
     h = Dense(256, activation="relu", name="dec_dense_0")(with_digit(z_in[0], z_in, conditional, classes))
-    h = Dense(math.prod(sizes[-1]) * filters[-1], activation="relu", name="dec_dense_1")(h)
-    h = keras.layers.Reshape((*sizes[-1], filters[-1]), name="unflatten")(h)
-    outs = list(reversed(filters[:-1])) + [1]
+    h = Dense(sizes[-1] * filters[-1], activation="relu", name="dec_dense_1")(h)
+    h = keras.layers.Reshape((1, sizes[-1], filters[-1]), name="unflatten")(h)
+    outs = [*reversed(filters[:-1]), bins]
     for i, f in enumerate(outs):
-        small, big = sizes[-1 - i], sizes[-2 - i]
-        pad = tuple(b - (2 * s - 1) for s, b in zip(small, big))  # 'same', k 3, s 2 gives 2n - 1 + pad
+        pad = sizes[-2 - i] - (2 * sizes[-1 - i] - 1)  # 'same', k 3, s 2 gives 2n - 1 + pad
         last = i == len(outs) - 1
-        h = keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", output_padding=pad,
+        h = keras.layers.Conv2DTranspose(f, (1, 3), strides=(1, 2), padding="same", output_padding=(0, pad),
                                          activation=None if last else "relu",
                                          name="logits" if last else f"dec_conv_{i}", **reg)(h)
-    decoder = functional(z_in, keras.layers.Reshape(shape, name="squeeze")(h), "decoder")
+    h = keras.layers.Reshape((frames, bins), name="squeeze")(h)
+    decoder = functional(z_in, keras.layers.Permute((2, 1), name="bins_major")(h), "decoder")
     return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_strided_vae")

@@ -14,7 +14,7 @@ KERNEL_PATHS = ("onednn", "xla", "openblas")
 
 #: Layer widths used when `--hidden` / `--filters` are not given.
 MLP_HIDDEN = (1024, 512, 256)
-STRIDED_FILTERS = (16, 32, 64, 128)
+STRIDED_FILTERS = (256, 256, 256)
 
 #: Training recipes: settings a `--recipe` fills in for the flags not given. 'intelligible' makes conditional
 #: digits that an independent recogniser hears as often as the real recordings (docs/intelligibility.md).
@@ -55,7 +55,8 @@ class TrainSettings(Settings):
         None, description=f"MLP encoder widths, comma-separated, units per Dense layer (default "
                           f"{','.join(map(str, MLP_HIDDEN))}; the decoder mirrors them). mlp only.")
     filters: Annotated[tuple[int, ...] | None, Flag("C,C,...")] = Field(
-        None, description=f"Strided-CNN encoder channels, comma-separated, one stride-2 conv each (default "
+        None, description="Strided-CNN encoder channels, comma-separated, one stride-2 conv along time each, the "
+                          "first reading the frequency bins as channels (default "
                           f"{','.join(map(str, STRIDED_FILTERS))}; the decoder mirrors them). cnn --arch strided only.")
     conditional: bool = Field(False, description="Condition encoder and decoder on the class (one-hot over the set's "
                                                  "classes), so that `synth --label WORD` (`--digit D`) makes the "

@@ -20,7 +20,7 @@ import numpy as np
 
 from vaeaudio.formats import runs
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
-from vaeaudio.models import saving
+from vaeaudio.models import revisions, saving
 from vaeaudio.util import progress
 from vaeaudio.util.errors import DataError, UsageError
 from vaeaudio.util.files import sha256_file
@@ -45,6 +45,7 @@ def check_parent(run: Path | None, settings, spec_set: SpectrogramSet) -> tuple[
         said = ", ".join(f"{f} {theirs.get(f)} (asked: {mine.get(f)})" for f in differ)
         raise UsageError(f"--init-from {parent.name}: it was trained with {said}",
                          "give the same model flags as the parent run")
+    revisions.require_current(config.model, settings, f"start from run {parent.name} (--init-from)")
     return parent, config
 
 

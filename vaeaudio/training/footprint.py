@@ -30,9 +30,9 @@ def _dense(widths: list[int]) -> int:
     return sum(i * o + o for i, o in zip(widths, widths[1:]))
 
 
-def _conv(c_in: int, c_out: int) -> int:
-    """Parameters of a 3 x 3 (transposed) convolution c_in -> c_out channels."""
-    return 9 * c_in * c_out + c_out
+def _conv(c_in: int, c_out: int, taps: int = 9) -> int:
+    """Parameters of a (transposed) convolution of `taps` taps (9: 3 x 3) c_in -> c_out channels."""
+    return taps * c_in * c_out + c_out
 
 
 def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
@@ -48,14 +48,15 @@ def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
         params = (_conv(1, 32) + _conv(32, 64) + _dense([flat + c, 256]) + 2 * _dense([256, dim])
                   + _dense([dim + c, 256, flat]) + _conv(64, 32) + _conv(32, 1))
         return params, 2 * (n * 32 + n * 64 + 256) + 3 * dim + n
-    sizes, filters = [tuple(shape)], list(settings.filters)
+    bins, frames = shape
+    sizes, filters = [frames], list(settings.filters)
     for _ in filters:
-        sizes.append(tuple(math.ceil(s / 2) for s in sizes[-1]))
-    flat = math.prod(sizes[-1]) * filters[-1]
-    convs = sum(_conv(a, b) for a, b in zip([1, *filters], filters))
-    convs += sum(_conv(a, b) for a, b in zip(filters[::-1], [*filters[-2::-1], 1]))
+        sizes.append(math.ceil(sizes[-1] / 2))
+    flat = sizes[-1] * filters[-1]
+    convs = sum(_conv(a, b, 3) for a, b in zip([bins, *filters], filters))
+    convs += sum(_conv(a, b, 3) for a, b in zip(filters[::-1], [*filters[-2::-1], bins]))
     params = convs + _dense([flat + c, 256]) + 2 * _dense([256, dim]) + _dense([dim + c, 256, flat])
-    maps = sum(math.prod(s) * f for s, f in zip(sizes[1:], filters))
+    maps = sum(s * f for s, f in zip(sizes[1:], filters))
     return params, 2 * (maps + 256) + 3 * dim + n
 
 

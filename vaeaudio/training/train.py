@@ -43,7 +43,7 @@ from vaeaudio import __version__
 from vaeaudio.formats import latents, runs
 from vaeaudio.formats.runs import LOSSES
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
-from vaeaudio.models import saving
+from vaeaudio.models import revisions, saving
 from vaeaudio.settings import TrainSettings
 from vaeaudio.training import checkpoint, distribute, finetune, footprint, preview
 from vaeaudio.training.batches import IN_FLIGHT, Batches, Stream, plan
@@ -211,7 +211,8 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | N
                      "clips": {"train": n_train, "val": n_val}, **stats,
                      "audio": spec_set.transform.as_dict(), "stream": stream and dataclasses.asdict(stream),
                      "classes": spec_set.classes},
-            "model": {"name": settings.run_name(), "parameters": int(model.count_params())},
+            "model": {"name": settings.run_name(), "parameters": int(model.count_params()),
+                      "layout": revisions.revision(settings)},
             "versions": _versions(),
             "parent": lineage,
         })
@@ -244,6 +245,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     settings = config.train_settings()
     settings = TrainSettings.build(**{**settings.model_dump(), "epochs": epochs or settings.epochs,
                                       "distribute": distribute_, "connect_timeout": connect_timeout})
+    revisions.require_current(config.model, settings, f"resume run {run.name}")
     spec_set = SpectrogramSet(config.data.root)
     if not spec_set.same_as(config.data.identity, config.data.manifest_sha256):
         raise DataError(f"the spectrogram set at {config.data.root} changed since run {run.name} started",
