@@ -1,27 +1,36 @@
-"""Where intelligibility is lost: real clip -> representation -> reconstruction -> sample, heard by a recogniser.
+"""Intelligibility of the defaults, in one run: phase methods, generated digits against the recordings, unseen voices.
 
-For each run (all trained on the same spectrogram set, whose cached classifier
-`evaluate` made), every row is a set of clips scored twice: by the independent
-recogniser (`vaeaudio.judging.recognise`: heard as the digit meant?) and by the digit
-classifier trained on the set (`generation`'s judge: is the digit in the
-spectrogram?). Rows:
+Every figure is what the independent recogniser (`vaeaudio.judging.recognise`: pocketsphinx, a digit grammar,
+never trained on the corpus) hears, or STOI (`vaeaudio.judging.quality`: joined per speaker), each with its sample
+size and standard error (a share's binomial one; ratios and entropies by a bootstrap over clips, paired when both
+sides are the same clips). The recordings (`--fsdd`, default the 250 of the package sample) are preprocessed twice
+into `--work`: split by take (test = new takes of the same voices) and by speaker (test = `--test-speaker`, never
+heard in training). Runs are trained there with the defaults, and reused when a rerun finds them finished:
 
-- real recordings of the test and of the train split (the voices generated clips imitate), and the
-  test clips through the representation alone (data rows);
-- reconstruction from the posterior mean, and from one posterior sample, of each test clip
-  (rendered with the clip's own dB range, no sharpening);
-- N per digit drawn from the prior N(0, I), and from a per-digit Gaussian mixture fitted to the
-  training clips' encoder means (`vaeaudio.formats.latents`, K components), each at the sharpening powers asked
-  for (`auto` as synth picks it for that source of points).
+    take-cond       train mlp --conditional            (the conditional defaults: latent 16, mixture, 100 epochs)
+    take-uncond     train mlp                          (the unconditional defaults: latent 2, the mixture per class)
+    speaker-cond    train mlp --conditional            on the speaker split
+    speaker-uncond  train mlp                          on the speaker split: the reference MLP at latent 2
+    speaker-l16     train mlp --latent-dim 16          on the speaker split: what a larger latent keeps of a voice
 
-For an unconditional run no digit is asked for: its generated rows score the recogniser
-against the classifier (do they agree on the digit?) and the classifier column is blank.
+Sections (also in the JSON, `--json`):
 
-DATA is a spectrogram set (`vaeaudio preprocess`) on which `vaeaudio evaluate` has cached its classifier;
-each RUN was trained on it.
+1. phase: per `--phase` method, on take-cond: the test clips through the representation alone, their
+   reconstructions (encoder mean -> decoder, sharpened as synth would) and `--per-digit` x 10 generated clips,
+   each heard as the digit meant; STOI of representation and reconstruction against the recordings; clips/s of
+   rendering the generated clips.
+2. defaults: per split, the train recordings heard (the voices imitated), the conditional run's generated clips
+   heard as the digit asked for over them (target >= 1.0x) and the unconditional run's draws: the entropy of the
+   digits heard over log 10 (target >= 0.9) and heard as some digit over the recordings (target >= 0.9x).
+3. unseen voice: the held-out speaker's reconstructions through speaker-cond, speaker-uncond (latent 2) and
+   speaker-l16, heard over the same clips through the representation alone (target >= 0.9x).
 
-Usage: python benchmarks/intelligibility.py DATA RUN... [--per-digit 10] [--components 5]
-           [--iters 200] [--sharpen 1 auto] [--rows data posterior prior mixture] [--seed 0] [--json OUT]
+`--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
+runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the five runs
+took 22-40 minutes each on 2 cores shared with other work (2026-12-02), and measuring about 10 minutes a section.
+
+Usage: python benchmarks/intelligibility.py [--fsdd DIR] [--work DIR] [--quick] [--per-digit 50]
+           [--test-speaker yweweler] [--phases pghi+gl pghi griffin-lim zero] [--seed 0] [--json OUT]
 """
 
 from __future__ import annotations
@@ -36,126 +45,280 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever the working folder
 import common  # noqa: E402
 
+from vaeaudio.listening.tables import CARRIES_WORD  # noqa: E402
+
+#: name: (split, train flags besides the defaults)
+RUNS = {"take-cond": ("take", {"conditional": True}), "take-uncond": ("take", {}),
+        "speaker-cond": ("speaker", {"conditional": True}), "speaker-uncond": ("speaker", {}),
+        "speaker-l16": ("speaker", {"latent_dim": 16})}
+SECTIONS = ("phase", "defaults", "unseen")
+#: --quick: what a short check trains instead.
+QUICK = {"hidden": (256, 128), "batch_size": 16, "epochs": 15}
+#: Bootstrap resamples of a ratio's or an entropy's standard error.
+RESAMPLES = 1000
+
 
 def main() -> None:
+    from vaeaudio.settings.base import PHASES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path)
-    parser.add_argument("runs", type=Path, nargs="*")
-    parser.add_argument("--per-digit", type=int, default=10)
-    parser.add_argument("--components", type=int, default=5)
-    parser.add_argument("--iters", type=int, default=200)
-    parser.add_argument("--sharpen", nargs="+", default=["1", "auto"], help="powers, or auto")
-    parser.add_argument("--rows", nargs="+", default=["data", "posterior", "prior", "mixture"],
-                        help="which rows: data, posterior, prior, mixture")
+    parser.add_argument("--work", type=Path, default=Path("intelligibility-work"),
+                        help="folder of the spectrogram sets and runs (kept: a rerun reuses them)")
+    parser.add_argument("--quick", action="store_true", help="small, short runs and 5 draws per digit: a check")
+    parser.add_argument("--per-digit", type=int, default=None, help="generated clips per digit (default 50; quick 5)")
+    parser.add_argument("--test-speaker", default="yweweler", help="the voice the speaker split holds out")
+    parser.add_argument("--phases", nargs="+", default=list(PHASES), choices=PHASES)
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--splits", nargs="+", default=["take", "speaker"], choices=["take", "speaker"],
+                        help="the splits section 2 measures")
+    parser.add_argument("--no-train", dest="train", action="store_false",
+                        help="measure only the runs already finished in --work (the others' rows are left out)")
     parser.add_argument("--seed", type=int, default=0)
-    common.add_arguments(parser, "intelligibility", fsdd=False)
+    common.add_arguments(parser, "intelligibility")
     args = parser.parse_args()
-    if args.per_digit < 1 or args.components < 1 or args.iters < 1:
-        parser.error("--per-digit, --components and --iters must be at least 1")
+    per_digit = args.per_digit or (5 if args.quick else 50)
 
-    from vaeaudio.formats import latents
-    from vaeaudio.formats.runs import load_config
-    from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE, SpectrogramSet
-    from vaeaudio.judging import recognise
-    from vaeaudio.judging.judge import Judge
-    from vaeaudio.models.saving import load_model
-    from vaeaudio.models.sharpen import sharpen_power
-    from vaeaudio.sound.render import render
-
-    out = common.Report("intelligibility", args)
-    data = SpectrogramSet(args.data)
-    judge, listener = Judge(data.root / CLASSIFIER_CACHE), recognise.Recogniser()
-    test = data.arrays("test")
-    train = data.arrays("train", ("spec", "digit", "speaker", "path"))
-    transform = data.transform
-    rows, seconds = [], {}
-
-    def row(run: str, what: str, waves: np.ndarray, meant: np.ndarray | None, speakers=None) -> None:
-        heard = listener.hear(waves, transform.sample_rate)
-        seen = judge.predict(judge.featurise_waves(waves, transform.sample_rate))[0].argmax(1)
-        target = meant if meant is not None else seen
-        s = recognise.scores(heard, target, speakers)
-        rows.append({"run": run, "clips": what, "heard": s["accuracy"], "nothing_heard": s["nothing_heard"],
-                     "classifier": float((seen == meant).mean()) if meant is not None else None,
-                     "per_speaker": s.get("per_speaker"), "n": len(waves)})
-        print(_line(rows[-1]), flush=True)
-        out.add("rows", rows)
-
-    print("| run | clips | recogniser: heard as meant | nothing heard | classifier accuracy |\n|---|---|---|---|---|")
-    if "data" in args.rows:
-        for split, clips in (("test", test), ("train", train)):
-            real = recordings(data, clips["path"])
-            if real is None:
-                out.skip(f"real recordings ({split})", f"the set's recordings are no longer under "
-                                                       f"{data.manifest.source.root}")
-            else:
-                row("-", f"real recordings ({split})", real, clips["digit"], clips["speaker"])
-        row("-", "representation alone", render(test["spec"], test["db_min"], test["db_max"], transform,
-                                                n_iter=args.iters, seed=args.seed), test["digit"], test["speaker"])
-    for run in args.runs:
-        t0 = time.perf_counter()
-        config, model = load_config(run), load_model(run)
-        cond = model.conditional
-        name = run.name
-        digits_of = (lambda d: d) if cond else (lambda d: None)  # noqa: E731
-        zm, zlv = encoded(model, test["spec"], digits_of(test["digit"]))
-        rng = np.random.default_rng(args.seed)
-        posterior = (("posterior mean", zm),
-                     ("posterior sample", zm + np.exp(zlv / 2) * rng.standard_normal(zm.shape).astype(np.float32)))
-        for what, z in posterior if "posterior" in args.rows else ():
-            spec = model.decode_all(z.astype(np.float32), digits_of(test["digit"]))
-            row(name, what, render(spec, test["db_min"], test["db_max"], transform, n_iter=args.iters, seed=args.seed),
-                test["digit"], test["speaker"])
-        asked = np.repeat(np.arange(10), args.per_digit)
-        n = len(asked)
-        mixture = latents.fit(encoded(model, train["spec"], digits_of(train["digit"]))[0],
-                              train["digit"] if cond else None, args.components, args.seed)
-        draws = {"prior N(0, I)": (rng.standard_normal((n, model.latent_dim)).astype(np.float32), None),
-                 f"mixture K={args.components}": (mixture.sample(n, asked, rng), mixture)}
-        for what, (z, source) in draws.items():
-            if ("mixture" if source is not None else "prior") not in args.rows:
-                continue
-            spec = model.decode_all(z, asked if cond else None)
-            for sharpen in args.sharpen:
-                power = sharpen_power(sharpen if sharpen == "auto" else float(sharpen), model, config,
-                                      mixture=source)
-                waves = render(spec, config.data.db_min, config.data.db_max, transform, n_iter=args.iters,
-                               seed=args.seed, sharpen=power)
-                waves = np.round(np.clip(waves, -1, 1) * 32767) / 32767
-                row(name, f"{what}, sharpen {sharpen} ({power:g})", waves, asked if cond else None)
-        print(f"<!-- {name}: {time.perf_counter() - t0:.0f} s -->", flush=True)
-        seconds[name] = time.perf_counter() - t0
-        out.add("run_seconds", seconds)
-    print(f"<!-- recogniser: {1000 * listener.seconds / max(listener.clips, 1):.1f} ms per clip over "
-          f"{listener.clips} clips -->")
-    out.add("recogniser", {"ms_per_clip": 1000 * listener.seconds / max(listener.clips, 1), "clips": listener.clips})
+    source = common.recordings(args.fsdd)
+    out = common.Report("intelligibility", args, source)
+    print(source.describe(), flush=True)
+    sets = {split: prepared(args.work, source.root, split, args.test_speaker, args.seed)
+            for split in ("take", "speaker")}
+    runs = {name: trained(args.work / "runs" / name, sets[split], flags, args.quick, args.train)
+            for name, (split, flags) in RUNS.items()}
+    missing = [name for name, run in runs.items() if run is None]
+    if missing:
+        out.skip("runs", f"not trained (--no-train): {', '.join(missing)}")
+    bench = Bench(sets, {k: v for k, v in runs.items() if v is not None}, per_digit, args.seed)
+    if "phase" in args.sections and "take-cond" in bench.runs:
+        phase(bench, args.phases, out)
+    if "defaults" in args.sections:
+        print("\n## 2. the defaults against the recordings of the same voices\n\n| split | clips | heard | against the "
+              "recordings (target) |\n|---|---|---|---|")
+        out.add("defaults", {split: bench.defaults(split) for split in args.splits})
+    if "unseen" in args.sections:
+        print(f"\n## 3. an unseen voice ({args.test_speaker}), reconstructions against the representation alone\n\n"
+              f"| run | latent | heard | over the representation (target {CARRIES_WORD}) |\n|---|---|---|---|")
+        out.add("unseen_voice", bench.unseen())
+    out.add("recogniser", {"ms_per_clip": 1000 * bench.listener.seconds / max(bench.listener.clips, 1),
+                           "clips": bench.listener.clips})
     out.finish()
 
 
-def encoded(model, spec: np.ndarray, digits: np.ndarray | None, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """The encoder's means and log-variances (n, L) of spectrograms (n, bins, frames) [with their digits (n,)]."""
-    parts = [[np.asarray(a) for a in model.encode(spec[s : s + batch],
-                                                  None if digits is None else digits[s : s + batch])]
-             for s in range(0, len(spec), batch)]
-    return tuple(np.concatenate(p) for p in zip(*parts))
+def phase(bench, phases: list[str], out) -> None:
+    print("\n## 1. phase methods (take split, take-cond)\n\n| --phase | representation heard | reconstruction heard "
+          "| generated heard | STOI representation | STOI reconstruction | render, clips/s |\n"
+          "|---|---|---|---|---|---|---|")
+    rows = []
+    for p in phases:
+        rows.append(bench.phase_row(p))
+        out.add("phase", rows)  # after each method: a long run that stops keeps what it measured
 
 
-def recordings(data, paths) -> np.ndarray | None:
-    """The set's source recordings `paths` (n,) cut as preprocess cut them: (n, clip_samples) at its sample rate;
-    None when any of them is no longer there."""
-    from vaeaudio.sound import dsp
+def prepared(work: Path, src: Path, split: str, test_speaker: str, seed: int):
+    """The recordings of `src` preprocessed into work/spec-SPLIT (reused when there) -> SpectrogramSet."""
+    from vaeaudio.corpus.preprocess import preprocess
+    from vaeaudio.formats.spectrogram_set import MANIFEST, SpectrogramSet
+    from vaeaudio.settings import PreprocessSettings
 
-    files = [Path(data.manifest.source.root) / str(p) for p in paths]
-    if not all(f.is_file() for f in files):
+    folder = work / f"spec-{split}"
+    if not (folder / MANIFEST).is_file():
+        extra = {"test_speakers": (test_speaker,)} if split == "speaker" else {}
+        preprocess(PreprocessSettings(src=src, out=folder, split_by=split, seed=seed, **extra))
+    return SpectrogramSet(folder)
+
+
+def trained(run: Path, data, flags: dict, quick: bool, train_missing: bool) -> Path | None:
+    """A finished run of `train mlp` with the defaults and `flags` on `data` at `run`, trained unless there (None when
+    it is not and not `train_missing`)."""
+    from vaeaudio.formats.runs import MODEL
+    from vaeaudio.settings import TrainSettings
+    from vaeaudio.training.train import train
+
+    if not (run / MODEL).is_file() and not train_missing:
         return None
-    clips = [data.transform.to_clip(*dsp.read(f)) for f in files]
-    return np.stack(clips) if clips else np.zeros((0, data.transform.clip_samples), np.float32)
+    if not (run / MODEL).is_file():
+        t0 = time.perf_counter()
+        train(TrainSettings(kind="mlp", data=data.root, run_dir=run, **flags, **(QUICK if quick else {})))
+        print(f"trained {run.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return run
 
 
-def _line(r: dict) -> str:
-    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    return (f"| {r['run']} | {r['clips']} ({r['n']}) | {f(r['heard'])} | {f(r['nothing_heard'])} "
-            f"| {f(r['classifier'])} |")
+def share(hit: np.ndarray) -> dict:
+    """The share of True in `hit` (n,), its binomial standard error and n."""
+    p, n = float(np.mean(hit)) if len(hit) else float("nan"), len(hit)
+    return {"value": p, "se": float(np.sqrt(p * (1 - p) / n)) if n else None, "n": n}
+
+
+def bootstrap(stat, samples: tuple[np.ndarray, ...], paired: bool, seed: int) -> dict:
+    """stat(*samples) and its bootstrap standard error: each sample (n_i,) resampled with replacement, all by the same
+    indices when `paired` (the same clips)."""
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(RESAMPLES):
+        idx = [rng.integers(0, len(s), len(s)) for s in samples[: 1 if paired else None]]
+        draws.append(stat(*[s[idx[0 if paired else k]] for k, s in enumerate(samples)]))
+    return {"value": float(stat(*samples)), "se": float(np.std(draws, ddof=1)), "n": [len(s) for s in samples]}
+
+
+def ratio(a: np.ndarray, b: np.ndarray, paired: bool, seed: int) -> dict:
+    """mean(a) / mean(b) of two samples of 0/1 (n,), (m,), with `bootstrap`'s standard error."""
+    return bootstrap(lambda x, y: x.mean() / max(y.mean(), 1e-12), (a, b), paired, seed)
+
+
+def entropy_ratio(heard: np.ndarray) -> float:
+    """Entropy of the digits heard (nothing heard left out) over log 10: 1 = each digit as often."""
+    from vaeaudio.judging.generation import _spread
+
+    return _spread(heard, [str(d) for d in range(10)])["entropy_ratio"] or 0.0
+
+
+def show(f: dict | None) -> str:
+    """'0.72 ± 0.02 (500)' for a figure of `share`, `ratio` or STOI."""
+    if f is None or f.get("value") is None:
+        return "-"
+    n = " / ".join(map(str, f["n"])) if isinstance(f["n"], list) else f["n"]
+    return f"{f['value']:.3f} ± {f['se']:.3f} ({n})" if f.get("se") is not None else f"{f['value']:.3f} ({n})"
+
+
+class Bench:
+    """The sets, the runs and one recogniser; caches what several sections hear."""
+
+    def __init__(self, sets: dict, runs: dict, per_digit: int, seed: int):
+        from vaeaudio.judging import recognise
+
+        self.sets, self.runs, self.per_digit, self.seed = sets, runs, per_digit, seed
+        self.listener = recognise.Recogniser()
+        self._heard: dict = {}
+
+    def hear(self, key, waves: np.ndarray, sample_rate: int) -> np.ndarray:
+        if key not in self._heard:
+            self._heard[key] = self.listener.hear(waves, sample_rate)
+        return self._heard[key]
+
+    def model(self, name: str):
+        """(model, config, mixture, sharpening power as synth picks it) of run `name`."""
+        from vaeaudio.formats import latents
+        from vaeaudio.formats.runs import load_config
+        from vaeaudio.models.saving import load_model
+        from vaeaudio.models.sharpen import sharpen_power
+
+        key = ("model", name)
+        if key not in self._heard:
+            run = self.runs[name]
+            config, model, mixture = load_config(run), load_model(run), latents.load(run)
+            self._heard[key] = model, config, mixture, sharpen_power("auto", model, config, mixture=mixture)
+        return self._heard[key]
+
+    def reconstructions(self, name: str, test: dict) -> np.ndarray:
+        """Run `name`'s decoding (n, bins, frames) of each test clip's encoder mean."""
+        model = self.model(name)[0]
+        digits = test["digit"] if model.conditional else None
+        z = np.concatenate([np.asarray(model.encode(test["spec"][s : s + 256], None if digits is None else
+                                                    digits[s : s + 256])[0]) for s in range(0, len(test["spec"]), 256)])
+        return model.decode_all(z.astype(np.float32), digits)
+
+    def generated(self, name: str, phase: str) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """(heard (n,), digits asked for (n,) or None, rendering clips/s) of 10 x per_digit draws of run `name`."""
+        from vaeaudio.formats import latents
+        from vaeaudio.sound.render import render
+
+        key = ("gen", name, phase)
+        if key not in self._heard:
+            model, config, mixture, power = self.model(name)
+            n = 10 * self.per_digit
+            digits = np.repeat(np.arange(10), self.per_digit) if model.conditional else None
+            z = latents.draw(n, model.latent_dim, digits, np.random.default_rng(self.seed), mixture)
+            spec = model.decode_all(z, digits)
+            t = config.transform()
+            render(spec[:1], config.data.db_min, config.data.db_max, t, phase)  # compiles PGHI's loop: not timed
+            t0 = time.perf_counter()
+            waves = render(spec, config.data.db_min, config.data.db_max, t, phase, seed=self.seed, sharpen=power)
+            speed = n / (time.perf_counter() - t0)
+            self._heard[key] = self.listener.hear(waves, t.sample_rate), digits, speed
+        return self._heard[key]
+
+    def phase_row(self, phase: str) -> dict:
+        from vaeaudio.judging import quality
+        from vaeaudio.sound.render import render
+
+        data = self.sets["take"]
+        test, t = data.arrays("test"), data.transform
+        real = data.recordings(test["path"], test["spec"])
+        db = test["db_min"], test["db_max"]
+        power = self.model("take-cond")[3]
+        rep = render(test["spec"], *db, t, phase, seed=self.seed)
+        rec = render(self.reconstructions("take-cond", test), *db, t, phase, seed=self.seed, sharpen=power)
+        heard, asked, speed = self.generated("take-cond", phase)
+        row = {"phase": phase,
+               "representation": share(self.listener.hear(rep, t.sample_rate) == test["digit"]),
+               "reconstruction": share(self.listener.hear(rec, t.sample_rate) == test["digit"]),
+               "generated": share(heard == asked), "clips_per_s": speed}
+        for what, waves in (("representation", rep), ("reconstruction", rec)):
+            s = quality.stoi_by_group(real, waves, test["speaker"], t.sample_rate) if real is not None else None
+            row[f"stoi_{what}"] = s and {"value": s["mean"], "se": s["se"], "n": s["groups"], "clips": s["clips"]}
+        print(f"| {phase} | {show(row['representation'])} | {show(row['reconstruction'])} | {show(row['generated'])} "
+              f"| {show(row['stoi_representation'])} | {show(row['stoi_reconstruction'])} | {speed:.0f} |", flush=True)
+        return row
+
+    def real_heard(self, split: str, part: str) -> tuple[np.ndarray, np.ndarray]:
+        """(heard, digits) of the recordings of a split's `part` (train or test)."""
+        data = self.sets[split]
+        clips = data.arrays(part, ("spec", "digit", "path"))
+        real = data.recordings(clips["path"], clips["spec"])
+        if real is None:
+            raise SystemExit(f"the recordings of {data.root} are no longer under {data.manifest.source.root}")
+        return self.hear(("real", split, part), real, data.transform.sample_rate), clips["digit"]
+
+    def defaults(self, split: str) -> dict:
+        """The split's train recordings heard, and its default runs' generated clips against them."""
+        from vaeaudio.judging.recognise import NOTHING
+
+        heard, digits = self.real_heard(split, "train")
+        hit, some = heard == digits, heard != NOTHING
+        figures = {"real_train": share(hit), "real_train_some_digit": share(some)}
+        lines = [("recordings, train split", figures["real_train"], None),
+                 ("recordings heard as some digit", figures["real_train_some_digit"], None)]
+        if f"{split}-cond" in self.runs:
+            gen, asked, _ = self.generated(f"{split}-cond", "pghi+gl")
+            figures |= {"conditional": share(gen == asked),
+                        "conditional_over_real": ratio(gen == asked, hit, False, self.seed)}
+            lines.append((f"{split}-cond: generated, heard as asked", figures["conditional"],
+                          (figures["conditional_over_real"], "1.0")))
+        for name in [n for n in (f"{split}-uncond", f"{split}-l16") if n in self.runs]:  # unconditional runs
+            draws = self.generated(name, "pghi+gl")[0]
+            figures[name] = {"some_digit": share(draws != NOTHING),
+                             "some_over_real": ratio(draws != NOTHING, some, False, self.seed),
+                             "entropy_ratio": bootstrap(entropy_ratio, (draws,), False, self.seed),
+                             "heard_counts": np.bincount(draws[draws >= 0], minlength=10).tolist()}
+            lines += [(f"{name}: draws heard as some digit", figures[name]["some_digit"],
+                       (figures[name]["some_over_real"], "0.9")),
+                      (f"{name}: entropy of the digits heard / log 10", None, (figures[name]["entropy_ratio"], "0.9")),
+                      (f"{name}: draws heard as 0..9", " ".join(map(str, figures[name]["heard_counts"])), None)]
+        for what, f, against in lines:
+            target = f"{show(against[0])} (target {against[1]})" if against else ""
+            print(f"| {split} | {what} | {f if isinstance(f, str) else show(f)} | {target} |", flush=True)
+        return figures
+
+    def unseen(self) -> dict:
+        from vaeaudio.sound.render import render
+
+        data = self.sets["speaker"]
+        test, t = data.arrays("test"), data.transform
+        db = test["db_min"], test["db_max"]
+        rep = self.listener.hear(render(test["spec"], *db, t, seed=self.seed), t.sample_rate) == test["digit"]
+        real = self.real_heard("speaker", "test")
+        figures = {"speakers": sorted(set(test["speaker"].tolist())), "real": share(real[0] == real[1]),
+                   "representation": share(rep), "runs": {}}
+        print(f"| recordings | - | {show(figures['real'])} | |\n| representation alone | - | {show(share(rep))} | |")
+        for name in [n for n in ("speaker-cond", "speaker-uncond", "speaker-l16") if n in self.runs]:
+            model, _, _, power = self.model(name)
+            waves = render(self.reconstructions(name, test), *db, t, seed=self.seed, sharpen=power)
+            hit = self.listener.hear(waves, t.sample_rate) == test["digit"]
+            f = {"latent": model.latent_dim, "conditional": model.conditional, "heard": share(hit),
+                 "over_representation": ratio(hit, rep, True, self.seed)}
+            figures["runs"][name] = f
+            print(f"| {name} | {f['latent']} | {show(f['heard'])} | {show(f['over_representation'])} |", flush=True)
+        return figures
 
 
 if __name__ == "__main__":

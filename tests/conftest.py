@@ -76,13 +76,14 @@ def spec_small(tmp_path_factory, fsdd_small) -> Path:
 
 @slow_fixture(scope="session")
 def tiny_run(tmp_path_factory, spec_small) -> Path:
-    """A finished 3-epoch run of a small MLP-VAE (latent 2) on `spec_small` (read-only)."""
+    """A finished 3-epoch run of a small MLP-VAE (latent 2) on `spec_small` (read-only), without a latent mixture:
+    it draws from N(0, I), as the reference."""
     from vaeaudio.settings import TrainSettings
     from vaeaudio.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "mlp-tiny"
     train(TrainSettings(kind="mlp", data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2, epochs=3,
-                        batch_size=32, seed=1))
+                        batch_size=32, seed=1, latent_mixture=0))
     return run
 
 

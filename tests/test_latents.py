@@ -82,10 +82,11 @@ def test_errors_name_the_file_and_what_to_do(tmp_path):
 
 def test_recipe_fills_what_is_not_given():
     recipe = RECIPES["intelligible"]
-    reference = TrainSettings(kind="mlp")  # the defaults are the reference system's: no recipe, nothing filled
+    reference = TrainSettings(kind="mlp")  # the reference system's model (the mixture per class is the default)
     assert (reference.conditional, reference.latent_dim, reference.latent_mixture, reference.recipe) == \
-        (False, 2, 0, None)
-    assert all(getattr(reference, k) != v for k, v in recipe.items())  # so every field below was filled
+        (False, 2, 5, None)
+    # so every field below but the mixture was filled
+    assert [k for k, v in recipe.items() if getattr(reference, k) == v] == ["latent_mixture"]
     s = TrainSettings(kind="mlp", recipe="intelligible")
     assert {k: getattr(s, k) for k in recipe} == recipe and s.conditional and s.latent_mixture > 0
     s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)  # a flag given wins over the recipe
@@ -94,14 +95,15 @@ def test_recipe_fills_what_is_not_given():
 
 def test_conditional_alone_brings_the_recipes_settings():
     """--conditional fills in the intelligible recipe's latent size, mixture and epochs for the flags not given;
-    an unconditional run keeps the reference's defaults."""
+    an unconditional run keeps the reference's latent size and epochs, and fits the mixture too (0 = none)."""
     assert CONDITIONAL_DEFAULTS == {"latent_dim": 16, "latent_mixture": 5, "epochs": 100}
     s = TrainSettings(kind="mlp", conditional=True)
     assert (s.latent_dim, s.latent_mixture, s.epochs, s.recipe) == (16, 5, 100, None)
     s = TrainSettings(kind="mlp", conditional=True, latent_dim=2, latent_mixture=0, epochs=3)  # given ones win
     assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 0, 3)
     s = TrainSettings(kind="mlp")
-    assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 0, 50)
+    assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 5, 50)
+    assert TrainSettings(kind="mlp", latent_mixture=0).latent_mixture == 0
     again = TrainSettings.model_validate(TrainSettings(kind="mlp", conditional=True, epochs=7).model_dump())
     assert (again.latent_dim, again.epochs) == (16, 7)  # a run's stored settings read back as they were
 
@@ -168,10 +170,11 @@ def test_what_the_recogniser_heard_in_unconditional_draws_spreads_over_the_class
 def test_an_unconditional_run_stores_a_mixture_per_class_that_synth_draws_in_turn(spec_small, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--hidden", "32,16",
-                 "--latent-mixture", "2", "--epochs", "1", "--quiet"]) == 0
+                 "--epochs", "1", "--quiet"]) == 0  # no flag: the mixture is the default
     mixture = latents.load(run)
-    assert json.loads((run / "config.json").read_text())["settings"]["conditional"] is False
-    assert mixture.means.shape == (10, 2, 2)  # one per digit of the set, though the model is unconditional
+    settings = json.loads((run / "config.json").read_text())["settings"]
+    assert (settings["conditional"], settings["latent_mixture"]) == (False, 5)
+    assert mixture.means.shape == (10, 5, 2)  # one per digit of the set, though the model is unconditional
     capsys.readouterr()
     assert main(["synth", "--run", str(run), "--random", "10", "--phase", "zero", str(tmp_path / "wavs")]) == 0
     table = np.loadtxt(tmp_path / "wavs" / "z.csv", delimiter=",", skiprows=1)

@@ -174,3 +174,36 @@ def test_a_run_without_its_model_has_not_finished(report, runs, tmp_path, capsys
     assert err == (f"error: {run / 'model.keras'} is missing: the run has not finished "
                    f"(finish it with `vaeaudio train --resume {run}`)\n")
     assert not (tmp_path / "page").exists()
+
+
+def _metrics(latent: int, conditional: bool, reconstruction: float, representation: float) -> dict:
+    """metrics.json as evaluate writes it, the parts the page's listening table reads."""
+    rec = {"reconstruction": {"accuracy": reconstruction}, "representation": {"accuracy": representation},
+           "reconstruction_over_representation": reconstruction / representation, "real_train": {"accuracy": 0.73}}
+    rec["generated"] = {"accuracy": 0.72} if conditional else {"entropy_ratio": 0.95, "heard_some_over_real": 1.02}
+    if conditional:
+        rec["generated_over_real"] = 0.72 / 0.73
+    stoi = {"stoi_reconstruction": {"mean": 0.612, "se": 0.011, "groups": 5, "clips": 200},
+            "stoi_representation": {"mean": 0.873, "se": None, "groups": 1, "clips": 40}}
+    return {"latent_dim": latent, "recogniser": rec, "quality": stoi}
+
+
+def test_the_page_shows_stoi_beside_the_recogniser_and_says_where_latent_2_loses_the_word():
+    from vaeaudio.listening.tables import heard_table
+
+    sections = [{"name": "cond", "metrics": _metrics(16, True, 0.76, 0.87)},
+                {"name": "ref", "metrics": _metrics(2, False, 0.60, 0.87)},
+                {"name": "ref-ok", "metrics": _metrics(2, False, 0.80, 0.87)}]
+    rows = re.findall(r"<tr>(.*?)</tr>", heard_table(sections))
+    cells = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r) for r in rows]
+    assert cells[1] == ["generated heard as asked / the recordings of the same voices", "0.72 / 0.73 (0.99x)",
+                        "– / 0.73", "– / 0.73"]
+    assert cells[2][1:] == ["–", "0.95", "0.95"] and cells[3][1:] == ["–", "1.02", "1.02"]
+    assert cells[4][1] == "0.76 / 0.87 (0.87x)"  # latent 16: no sentence, whatever the ratio
+    assert cells[4][2] == ('0.60 / 0.87 (0.69x)<br><span class="note">below 0.9x: a latent of 2 cannot carry the word '
+                           "of these voices; a conditional model, given the digit, keeps more (train --conditional; "
+                           "docs/intelligibility.md)</span>")
+    assert cells[4][3] == "0.80 / 0.87 (0.92x)"
+    assert cells[5][1:] == ["0.612 ± 0.011 / 0.873 (5 speakers)"] * 3
+    assert heard_table([{"name": "quiet", "metrics": {"latent_dim": 2}}]) == (
+        "<p>Nothing heard: evaluate ran with <code>--no-recogniser</code> and <code>--stoi-clips 0</code>.</p>")

@@ -148,6 +148,26 @@ def test_conditional_mixture_on_a_set_missing_a_digit_is_refused_before_training
     assert not run.exists()
 
 
+def test_the_default_mixture_is_left_out_with_a_word_on_a_set_missing_a_digit(tmp_path, capsys):
+    """Not asked for (the default), a mixture per digit that a set cannot give is left out, said once; 0 turns it
+    off without a word."""
+    from vaeaudio.training.train import _fitted
+    from vaeaudio.util import progress
+
+    src = copy_fsdd(tmp_path, takes=range(2), speakers=SPEAKERS[:2], digits=range(9))
+    spec = tmp_path / "nine"
+    preprocess(PreprocessSettings(src=src, out=spec, length_percentiles=(0, 100), workers=1))
+    progress.configure()  # an earlier --quiet of this process would hide the line
+    capsys.readouterr()
+    settings = _fitted(TrainSettings(kind="mlp", data=spec), SpectrogramSet(spec), None)
+    assert settings.latent_mixture == 0
+    assert capsys.readouterr().err == "no latent mixture: the train split has no clip of digit 9 (the run draws from " \
+                                      "N(0, I))\n"
+    off = TrainSettings(kind="mlp", data=spec, latent_mixture=0)
+    assert _fitted(off, SpectrogramSet(spec), None).latent_mixture == 0
+    assert capsys.readouterr().err == ""
+
+
 # -- 5. non-finite values: one line, nothing written --------------------------------------------------------------
 def test_a_latent_value_beyond_float32_is_refused(tmp_path, capsys):
     out = tmp_path / "x.wav"

@@ -1,44 +1,24 @@
 """The HTML of `vaeaudio report`: plain tables, images and `<audio controls>`, readable without JavaScript.
 
 `page(sections)` takes the per-run dicts `vaeaudio.listening.report` gathers and returns
-the whole document. The only script (report.js) makes the latent map's points
-play in place; without it each point is a link to its WAV. Every path on the
+the whole document (its tables from `vaeaudio.listening.tables`). The only script
+(report.js) makes the latent map's points play in place; without it each point is a link to its WAV. Every path on the
 page is relative, and nothing is fetched from elsewhere.
 """
 
 from __future__ import annotations
 
-import math
 from html import escape
 from urllib.parse import quote
 
 from vaeaudio.formats.classes import DIGIT_CLASSES
-from vaeaudio.formats.runs import LOSSES
-from vaeaudio.formats.spectrogram_set import SPLITS
+from vaeaudio.listening import tables
+from vaeaudio.listening.tables import num, table
 
 #: matplotlib's tab10, the digit colours of evaluate's latent plots.
 DIGIT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-#: How the page names each of the losses (`vaeaudio.formats.runs.LOSSES`).
-LOSS_NAMES = {"reconstruction": "reconstruction", "kl": "KL", "total": "total"}
 MAP_SIZE = 480  # SVG user units of the latent map's side
-
-
-def _num(v, fmt: str = ".3f") -> str:
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return format(v, fmt)
-
-
-def _table(caption: str, header: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """A table (cells already HTML) in a horizontally scrolling box; the first column holds row headers."""
-    head = "".join(f'<th scope="col">{h}</th>' for h in header)
-    body = "".join("<tr>" + "".join((f'<th scope="row">{c}</th>' if i == 0 else f"<td>{c}</td>")
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return (f'<div class="scroll"><table class="{cls}"><caption>{caption}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 def _names(s: dict) -> list[str]:
@@ -72,84 +52,6 @@ def _audio(src: str, label: str) -> str:
     return (f'<figure class="player"><audio controls preload="metadata" src="{_url(src)}" '
             f'aria-label="{escape(label)}"><a href="{_url(src)}">{escape(label)}</a></audio>'
             f"<figcaption>{escape(label)}</figcaption></figure>")
-
-
-def _settings_table(sections: list[dict]) -> str:
-    def row(name, f):
-        return [name] + [escape(str(f(s))) for s in sections]
-
-    def clips(s):
-        c = s["data"]["clips"]
-        return " / ".join(_num(c.get(k)) for k in SPLITS)
-
-    rows = [row("model", lambda s: s["metrics"].get("model", s["model"].get("name"))),
-            row("parameters", lambda s: _num(s["model"].get("parameters"))),
-            row("latent size", lambda s: s["metrics"].get("latent_dim", s["settings"].get("latent_dim"))),
-            row("beta", lambda s: s["settings"].get("beta")),
-            row("conditional", lambda s: "yes" if s["settings"].get("conditional") else "no"),
-            row("epochs", lambda s: s["metrics"].get("epochs")),
-            row("training time (s)", lambda s: _num(s["metrics"].get("training_seconds"), ".0f")),
-            row("data set", lambda s: s["data"]["root"]),
-            row("split by", lambda s: s["data"]["split_by"]),
-            row("clips train / val / test", clips),
-            row("audio", lambda s: f"{s['audio']['sample_rate']} Hz, {s['audio']['seconds']:.2f} s clips"),
-            row("evaluate results", lambda s: s["evaluate"])]
-    return _table("Settings that matter", ["", *(escape(s["name"]) for s in sections)], rows)
-
-
-def _loss_table(sections: list[dict]) -> str:
-    rows = []
-    for split in SPLITS:
-        for key in LOSSES:
-            rows.append([f"{split} {LOSS_NAMES[key]}"]
-                        + [_num((s["metrics"]["losses"].get(split) or {}).get(key), ".2f") for s in sections])
-    return _table("Losses (nats per clip: sum over bins, mean over clips; total = reconstruction + beta x KL)",
-                  ["", *(escape(s["name"]) for s in sections)], rows, "numbers")
-
-
-def _latent_table(sections: list[dict]) -> str:
-    lat = [s["metrics"].get("latent", {}) for s in sections]
-    rows = [[f"k-NN digit accuracy (k = {escape(str(lat[0].get('k', '?')))})"]
-            + [_num(x.get("knn_digit_accuracy")) for x in lat],
-            ["chance accuracy"] + [_num(x.get("chance_accuracy")) for x in lat],
-            ["silhouette by digit (-1..1)"] + [_num(x.get("silhouette_digit")) for x in lat],
-            ["silhouette by speaker (-1..1)"] + [_num(x.get("silhouette_speaker")) for x in lat]]
-    return _table("Latent space (test clips' latent means)", ["", *(escape(s["name"]) for s in sections)], rows,
-                  "numbers")
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    """Numeric entries of nested dicts as {"a.b": value}; dicts keyed by digits 0-9 are kept whole (per-digit rows)."""
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and all(str(x).isdigit() for x in v):
-            out[key] = v
-        elif isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = v
-    return out
-
-
-def _generation_tables(sections: list[dict]) -> str:
-    """Every numeric entry of metrics.json's `generation` (new keys appear by themselves), then per-digit ones."""
-    flat = [_flatten(s["metrics"].get("generation") or {}) for s in sections]
-    if not any(flat):
-        return ('<p>No generation metrics: evaluate ran with <code>--samples-per-digit 0</code>. '
-                "Run <code>vaeaudio report --samples-per-digit 50</code> for them.</p>")
-    keys = list(dict.fromkeys(k for f in flat for k in f))
-    header = ["", *(escape(s["name"]) for s in sections)]
-    scalars = [k for k in keys if not any(isinstance(f.get(k), dict) for f in flat)]
-    per_digit = [k for k in keys if k not in scalars]
-    html = _table("Generated clips as the judge hears them (every figure in metrics.json's generation)", header,
-                  [[escape(k.replace("_", " "))] + [_num(f.get(k), ".4g") for f in flat] for k in scalars], "numbers")
-    if per_digit:
-        rows = [[f"{escape(s['name'])}: {escape(k.replace('_', ' '))}"] + [_num((f.get(k) or {}).get(str(d)), ".2f")
-                                                                          for d in range(10)]
-                for s, f in zip(sections, flat) for k in per_digit if f.get(k)]
-        html += _table("Per digit", ["", *(f"digit {d}" for d in range(10))], rows, "numbers")
-    return html
 
 
 def _plots(s: dict) -> str:
@@ -193,7 +95,7 @@ def _generated(s: dict) -> str:
     rows = [[escape(names[r[0]["asked"]])]
             + [_audio(c["src"], f"asked {names[c['asked']]}: {_heard(c['heard'], names)}") for c in r]
             for r in g["rows"]]
-    return _table(f"Generated clips, {kind}s x samples (draws from {source} decoded for each {kind}; sharpening power "
+    return table(f"Generated clips, {kind}s x samples (draws from {source} decoded for each {kind}; sharpening power "
                   f"{g['sharpen']:g})", header, rows, "audio-grid")
 
 
@@ -281,10 +183,10 @@ def _expect(s: dict) -> str:
     """One sentence on what the run is and what to expect from it."""
     m, rec = s["metrics"], s["metrics"].get("recogniser") or {}
     clips = s["data"]["clips"].get("train")
-    parts = [f"{escape(str(m.get('model', '')))}, {_num(s['model'].get('parameters'))} parameters, "
-             f"{m.get('epochs')} epochs on {_num(clips)} training clips"]
+    parts = [f"{escape(str(m.get('model', '')))}, {num(s['model'].get('parameters'))} parameters, "
+             f"{m.get('epochs')} epochs on {num(clips)} training clips"]
     gen, real = (rec.get("generated") or {}).get("accuracy"), (rec.get("real_train") or {}).get("accuracy")
-    if _num(gen) != "–" and _num(real) != "–":
+    if num(gen) != "–" and num(real) != "–":
         parts.append(f"the recogniser hears the digit asked for in {100 * gen:.0f}% of its generated clips, "
                      f"and in {100 * real:.0f}% of the real recordings of the same voices")
     return "; ".join(parts) + "."
@@ -313,7 +215,7 @@ def _listen(s: dict) -> str:
             cells.append(_audio(a["src"], f"{how}: {_heard(a['heard'], names)}") if a else
                          "recording missing or changed")
         rows.append(cells)
-    clips = _table("Test clips: the recording | through the model", ["clip", "original", "model"], rows,
+    clips = table("Test clips: the recording | through the model", ["clip", "original", "model"], rows,
                    "audio-grid") if rows else ""
     return (f'<section class="listen" aria-labelledby="listen-{escape(s["name"])}">'
             f'<h2 id="listen-{escape(s["name"])}">{escape(s["name"])}</h2><p class="expect">{_expect(s)}</p>'
@@ -353,11 +255,13 @@ def page(sections: list[dict]) -> str:
 <p class="key">{KEY}{KEY_CLASSIFIER if any(s["judge"] for s in sections) else ""}</p>
 {"".join(_listen(s) for s in sections)}
 <section id="compare"><h2>Runs side by side</h2>
-{_settings_table(sections)}
-{_loss_table(sections)}
-{_latent_table(sections)}
+{tables.settings_table(sections)}
+{tables.loss_table(sections)}
+{tables.latent_table(sections)}
+<h3>What a listener hears</h3>
+{tables.heard_table(sections)}
 <h3>Generation</h3>
-{_generation_tables(sections)}
+{tables.generation_tables(sections)}
 </section>
 {"".join(_run(s) for s in sections)}
 </main>

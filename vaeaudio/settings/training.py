@@ -23,6 +23,9 @@ RECIPES = {"intelligible": {"conditional": True, "latent_dim": 16, "latent_mixtu
 #: the plain defaults (latent 2, no mixture, 50 epochs) was heard 0.82x as often as the recordings; with these, as
 #: often (docs/intelligibility.md).
 CONDITIONAL_DEFAULTS = {k: v for k, v in RECIPES["intelligible"].items() if k != "conditional"}
+#: Components of the per-class latent mixture every run fits by default (`--latent-mixture`): an unconditional run's
+#: draws from N(0, I) were mostly heard as one digit, from the mixture they cover the classes (docs/intelligibility.md).
+LATENT_MIXTURE = RECIPES["intelligible"]["latent_mixture"]
 
 
 def _as_flags(values: dict) -> str:
@@ -68,10 +71,11 @@ class TrainSettings(Settings):
     latent_dim: int = Field(2, ge=1, le=1024, description="Latent dimensions (the reference uses 2; with "
                                                           "--conditional: 16).")
     latent_mixture: Annotated[int, Flag("K")] = Field(
-        0, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components to the "
-        "training clips' latent means, one per class (an unconditional run's draws take the classes in turn), "
-        "stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). 0 = none: sample "
-        "the prior, as the reference (with --conditional: 5).")
+        LATENT_MIXTURE, ge=0, le=64, description="When training ends, fit a Gaussian mixture of this many components "
+        "to the training clips' latent means, one per class (an unconditional run's draws take the classes in turn), "
+        "stored in the run as latents.npz; synth and evaluate then draw from it instead of N(0, I). Left at its "
+        "default, a train split that lacks a class gets none (said once). 0 = none: sample the prior, as the "
+        "reference.")
     recipe: Literal["intelligible"] | None = Field(
         None, description="Fill in the settings of a named recipe for the flags not given (default: none): "
         f"'intelligible' = {_as_flags(RECIPES['intelligible'])} (digits a speech recogniser hears about as often as "

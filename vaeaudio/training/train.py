@@ -159,14 +159,19 @@ def _say_clamped(asked: int, settings: TrainSettings) -> None:
 
 
 def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None) -> TrainSettings:
-    """`settings` checked against the set before any work: a mixture per class needs a training clip of each class,
-    a batch is at most the train split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
+    """`settings` checked against the set before any work: a mixture per class needs a training clip of each class
+    (without one, the default mixture is left out, a --latent-mixture given is refused), a batch is at most the train
+    split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
     in the memory available (`vaeaudio.training.footprint`) with the clips held: the splits, or with `stream` the val
     split, the stream's window and its batches in flight."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
     missing = [c for c in spec_set.classes if not counts.get(c)]
+    kind = "digit" if spec_set.digit_classes else "class"
+    if settings.latent_mixture and missing and "latent_mixture" not in settings.model_fields_set:
+        progress.log(f"no latent mixture: the train split has no clip of {kind} {', '.join(missing)} (the run draws "
+                     "from N(0, I))")
+        settings = settings.model_copy(update={"latent_mixture": 0})
     if settings.latent_mixture and missing:
-        kind = "digit" if spec_set.digit_classes else "class"
         raise DataError(f"--latent-mixture fits a mixture per {kind}, but the train split of "
                         f"{spec_set.root} has no clip of {kind} {', '.join(missing)}",
                         f"train on a set that holds every {kind}, or leave out --latent-mixture")
