@@ -51,8 +51,8 @@ def test_two_workers_train_one_run(spec_small, tmp_path):
             p.kill()
     for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
-    assert sorted(f.name for f in run.iterdir()) == ["checkpoints", "config.json", "history.csv", "model.keras",
-                                                     "model.keras.sha256", "tb"]
+    assert sorted(f.name for f in run.iterdir()) == ["checkpoints", "config.json", "history.csv", "latents.npz",
+                                                     "model.keras", "model.keras.sha256", "tb"]  # the chief's files
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3
     assert json.loads((run / "config.json").read_text())["settings"]["distribute"] == "multi-worker"
     assert "worker 1 of 2" in outs[1][0] and f"run: {run}" in outs[0][0]
