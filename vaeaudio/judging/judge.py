@@ -12,8 +12,8 @@ papers use one).
 
 Convolving along time with the bins as channels, not in 2-D over a one-channel image: 2-D convolutions of 16-64
 channels ran at about 23 GFLOP/s on a CPU, and the classifier's training was most of `evaluate` at AudioMNIST's size.
-On FSDD by take (1,903 train clips) the 1-D classifier trains in 31 s against 166 s, test accuracy 0.983 against
-0.987 (235 clips; docs/performance.md, evaluate at full size).
+On FSDD by take (1,903 train clips) the 1-D classifier trains in 40 s against 166 s, test accuracy 0.991 against
+0.987 (235 clips); by speaker 0.916 against 0.835-0.879 (docs/performance.md, evaluate at full size).
 
 The noise floor matters for a judge of generated audio: FSDD's 8 kHz recordings
 are silent above 4 kHz and in their pauses (most of a spectrogram's bins sit
