@@ -12,6 +12,7 @@ files into the markdown tables of docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import json
@@ -19,8 +20,11 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,3 +221,16 @@ class Report:
 
 if __name__ == "__main__":
     sys.exit("common.py is imported by the benchmarks; run one of them, e.g. python benchmarks/floor.py")
+
+
+@contextlib.contextmanager
+def work_folder(given: Path | None, prefix: str) -> Iterator[Path]:
+    """The folder a benchmark writes everything under: `given` (created if missing, kept after), else a new
+    temporary one named `prefix`..., removed afterwards, whether the benchmark ends or fails."""
+    work = given or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if given is None:
+            shutil.rmtree(work, ignore_errors=True)

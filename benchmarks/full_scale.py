@@ -183,10 +183,8 @@ def main() -> None:
               f"({most // (10 * SPEAKERS)} takes per digit and speaker): building {most:,}, not {clips:,} "
               f"(--fsdd with the full FSDD for AudioMNIST's size)")
         clips = most
-    work = args.work or Path(tempfile.mkdtemp(prefix="vaeaudio-full-"))
-    work.mkdir(parents=True, exist_ok=True)
     rows, t_all = [], time.perf_counter()
-    try:
+    with common.work_folder(args.work, "vaeaudio-full-") as work:
         t0 = time.perf_counter()
         archive, n = build_corpus(work, source, clips)
         build_s = time.perf_counter() - t0
@@ -246,9 +244,6 @@ def main() -> None:
                           "train": train, "mlp_epoch_s": mlp, "cnn_epoch_s": cnn, "mlp_100_epochs_h": 100 * mlp / 3600,
                           "cnn_100_epochs_h": 100 * cnn / 3600})
         out.finish()
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -115,9 +113,7 @@ def main() -> None:
         ap.error("--voices must be at least 1")
     source = common.recordings(args.fsdd)
     out = common.Report("speech_commands", args, source)
-    work = args.work or Path(tempfile.mkdtemp(prefix="vaeaudio-sc-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with common.work_folder(args.work, "vaeaudio-sc-") as work:
         t0 = time.perf_counter()
         counts = build_corpus(work / "speech_commands", source, args.voices)
         build_s = time.perf_counter() - t0
@@ -154,9 +150,6 @@ def main() -> None:
         out.add("total", {"seconds": sum(r["seconds"] for r in rows), "splits": splits, "in_memory_epoch_s": epoch,
                           "streamed_epoch_s": streamed, "streamed_over_in_memory": streamed / epoch})
         out.finish()
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

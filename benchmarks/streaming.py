@@ -22,7 +22,6 @@ import json
 import math
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever the working folder
@@ -87,9 +86,7 @@ def main() -> None:
         ap.error("--clips and --repeats must be at least 1")
     source = common.recordings(args.fsdd)
     out = common.Report("streaming", args, source)
-    work = args.work or Path(tempfile.mkdtemp(prefix="vaeaudio-streaming-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with common.work_folder(args.work, "vaeaudio-streaming-") as work:
         pre = stage("preprocess", ["preprocess", "--src", str(source.root), "--out", "spec"], work)
         n = repeat_train_shards(work / "spec", args.clips)
         manifest = json.loads((work / "spec" / "manifest.json").read_text())
@@ -127,9 +124,6 @@ def main() -> None:
         out.add("summary", {"ratio": ratio, "in_memory_s": best["in memory"]["train_s"],
                             "streamed_s": best["streamed"]["train_s"], "rss_mb": rss, "split_mb": split_mb})
         out.finish()
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
