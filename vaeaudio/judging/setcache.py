@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,8 +86,6 @@ def heard(data: SpectrogramSet, identity: str, part: str, key: dict, rows: np.nd
             return _read(path, identity, part, key, rows, len(data.classes))
         except (OSError, ValueError) as exc:
             progress.log(f"hearing {part} of {data.root} again: {path} is unusable ({str(exc)[:160]})")
-    import time
-
     t0 = time.perf_counter()
     result = hear()
     if result is None:
