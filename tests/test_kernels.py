@@ -243,3 +243,52 @@ def test_the_step_times_are_keyed_by_what_fixes_a_steps_cost():
     assert key(base) == key(base.model_copy(update={"seed": 7}))  # names and seeds cost nothing
     assert key(base) != key(base.model_copy(update={"hidden": (32,)}))
     assert key(base) != key(base.model_copy(update={"xla": False}))
+
+
+def test_steps_timed_while_the_machine_was_busy_are_timed_again(tmp_path, monkeypatch, capsys):
+    """Step times taken while other processes used over `DISTURBED` of the CPU are used once, marked in the cache
+    and timed again next run (all candidates: one load for all); once timed quiet, they are kept."""
+    monkeypatch.setattr(kernels, "time_paths", lambda b, i, o, dtype, product: dict.fromkeys(
+        kernels._candidates(dtype), 100.0))  # every path alike by its products: all three timed in the step
+    monkeypatch.setattr(kernels, "MIN_FLOP", 1)
+    shares, timed = [0.6, 0.1], []
+    monkeypatch.setattr(kernels.resources, "busy_elsewhere", lambda fn: (fn(), shares.pop(0)))
+    step_ms = {"onednn": 9.0, "xla": 8.0, "openblas": 30.0}
+
+    def time_steps(candidates):
+        timed.append(len(candidates))
+        return [step_ms[c[0].forward] / 1e3 for c in candidates]
+
+    progress.configure(quiet=False)
+    kernels.choose(_slots()[:1], 8, time_steps=time_steps, model_key="m", cache=tmp_path)
+    assert "while other processes took 60% of the CPU: timed again next run)" in capsys.readouterr().err
+    (entry,) = json.loads((tmp_path / kernels.CACHE).read_text())["machines"].values()
+    assert entry["disturbed"] == {"m": 0.6}
+    kernels.choose(_slots()[:1], 8, time_steps=time_steps, model_key="m", cache=tmp_path)  # busy before: again
+    (entry,) = json.loads((tmp_path / kernels.CACHE).read_text())["machines"].values()
+    assert entry["disturbed"] == {} and timed == [3, 3]
+    err = capsys.readouterr().err
+    assert "steps timed in" in err and "other processes" not in err
+    assert kernels.choose(_slots()[:1], 8, time_steps=time_steps, model_key="m", cache=tmp_path) == [
+        kernels.Plan("xla", "xla", "xla")]
+    assert len(timed) == 2 and "steps cached in" in capsys.readouterr().err  # quiet before: kept
+
+
+def test_busy_elsewhere_is_the_others_share_of_the_cpu(monkeypatch):
+    """3 CPU-seconds busy on the machine in 2 s of wall time on 2 CPUs, 1 of them this process's: the others took
+    2 / 4 = half; under a second of wall time, or no /proc/stat, says nothing."""
+    from vaeaudio.util import resources
+
+    clock, busy, own = iter([0.0, 2.0]), iter([100.0, 103.0]), iter([(5.0, 0.5), (5.5, 1.0)])
+    monkeypatch.setattr(resources.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(resources, "_busy_cpu_seconds", lambda: next(busy))
+    monkeypatch.setattr(resources.os, "times", lambda: type("T", (), dict(zip(("user", "system"), next(own))))())
+    monkeypatch.setattr(resources.os, "cpu_count", lambda: 2)
+    assert resources.busy_elsewhere(lambda: "out") == ("out", 0.5)
+    clock, busy, own = iter([0.0, 0.5]), iter([100.0, 101.0]), iter([(5.0, 0.5), (5.5, 1.0)])
+    assert resources.busy_elsewhere(lambda: 1) == (1, None)
+    monkeypatch.setattr(resources, "_busy_cpu_seconds", lambda: None)
+    clock, own = iter([0.0, 2.0]), iter([(5.0, 0.5), (5.5, 1.0)])
+    assert resources.busy_elsewhere(lambda: 1) == (1, None)
+    monkeypatch.undo()
+    assert resources._busy_cpu_seconds() is None or resources._busy_cpu_seconds() > 0

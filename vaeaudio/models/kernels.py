@@ -24,7 +24,8 @@ than `PRUNE` times the best, and the fastest step wins. Both are cached in
 `<cache>/kernels.json` (`vaeaudio.util.cache.cache_dir()`) under a fingerprint of
 the machine (CPU model and flags, cores, library versions, the variables that
 steer the kernels), the step times also under the model's shape, so later runs
-on the same machine start at once.
+on the same machine start at once; step times taken while other processes used
+more than `DISTURBED` of the CPU serve that run only and are timed again next run.
 
 Paths: 'onednn' (TensorFlow's own MatMul), 'xla' (the same product compiled by
 XLA, nested in the step), 'openblas' (numpy's BLAS through `tf.numpy_function`;
@@ -47,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio.settings import KERNEL_PATHS
-from vaeaudio.util import files, progress
+from vaeaudio.util import files, progress, resources
 from vaeaudio.util.cache import cache_dir
 
 #: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN. Below it, where a product takes only
@@ -60,6 +61,9 @@ PRODUCTS = ("forward", "weight-grad", "input-grad")
 #: A whole-step candidate whose products alone (at their timed rates) would take more than this times the best
 #: candidate's is not timed in the step: in-situ effects seen so far cost 25-35 %, not 50.
 PRUNE = 1.5
+#: Step times taken while other processes used more than this share of the CPU (`resources.busy_elsewhere`) are
+#: used once and timed again next run: a busy machine once made oneDNN the choice where XLA was 1.22x faster.
+DISTURBED = 0.25
 #: Least steps, and least seconds, a candidate's step is timed for (after two that compile).
 STEP_CALLS, STEP_SECONDS = 5, 0.5
 #: Environment variables that change which kernel is fastest (part of the machine's fingerprint).
@@ -166,8 +170,8 @@ def _positive_table(table) -> dict:
 
 
 def _read_cache(path: Path) -> dict:
-    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}, "steps": {model key: {plan: seconds}}}}
-    of the cache file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
+    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}, "steps": {model key: {plan: seconds}},
+    "disturbed": {model key: share of the CPU other processes took while its steps were timed}}} of the cache file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
     try:
         data = files.read_json(path)
     except (OSError, ValueError):
@@ -176,21 +180,31 @@ def _read_cache(path: Path) -> dict:
     out = {}
     for fp, entry in (machines or {}).items() if isinstance(machines, dict) else ():
         if isinstance(entry, dict) and isinstance(entry.get("rates"), dict):
+            disturbed = entry.get("disturbed")
             out[fp] = {"machine": entry.get("machine"), "rates": _positive_table(entry["rates"]),
-                       "steps": _positive_table(entry.get("steps"))}
+                       "steps": _positive_table(entry.get("steps")),
+                       "disturbed": {k: v for k, v in disturbed.items() if isinstance(v, (int, float))}
+                       if isinstance(disturbed, dict) else {}}
     return out
 
 
-def _write_cache(path: Path, fp: str, m: dict, rates: dict, steps: dict | None = None) -> None:
+def _write_cache(path: Path, fp: str, m: dict, rates: dict, steps: dict | None = None,
+                 disturbed: dict | None = None) -> None:
     """Merge this machine's product rates and step times into the cache file (atomically; a cache that cannot be
-    written is skipped)."""
+    written is skipped); `disturbed` {model key: share or None}: whether those steps were timed while other
+    processes took over `DISTURBED` of the CPU (None: they were not)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         machines = _read_cache(path)  # another process may have added its own since
-        entry = machines.setdefault(fp, {"machine": m, "rates": {}, "steps": {}})
+        entry = machines.setdefault(fp, {"machine": m, "rates": {}, "steps": {}, "disturbed": {}})
         entry["rates"].update(rates)
         for key, times in (steps or {}).items():
             entry["steps"].setdefault(key, {}).update(times)
+        for key, share in (disturbed or {}).items():
+            if share is None:
+                entry["disturbed"].pop(key, None)
+            else:
+                entry["disturbed"][key] = share
         with files.replacing(path, suffix=f".{os.getpid()}.tmp") as tmp:
             tmp.write_text(json.dumps({"format": FORMAT, "machines": machines}, indent=1))
     except OSError as exc:
@@ -365,15 +379,21 @@ def choose(slots: list[Slot], batch: int, force: str = "auto", time_steps=None, 
 
     m = machine()
     fp, path = _fingerprint(m), (cache or cache_dir()) / CACHE
-    known_steps = _read_cache(path).get(fp, {}).get("steps", {}).get(model_key, {})
+    known = _read_cache(path).get(fp, {})
+    # steps timed while other processes took the CPU are timed again (all of them: one load for all)
+    known_steps = {} if model_key in known.get("disturbed", {}) else known.get("steps", {}).get(model_key, {})
     t0 = time.perf_counter()
     todo = [name for name in candidates if name not in pruned and name not in known_steps]
-    new = dict(zip(todo, map(float, time_steps([candidates[name] for name in todo])))) if todo else {}
+    new, share = resources.busy_elsewhere(lambda: dict(zip(todo, map(float, time_steps(
+        [candidates[name] for name in todo]))))) if todo else ({}, None)
+    disturbed = share if share is not None and share > DISTURBED else None
     if new:
-        _write_cache(path, fp, m, {}, {model_key: new})
+        _write_cache(path, fp, m, {}, {model_key: new}, {model_key: disturbed})
     steps = {name: s for name, s in {**known_steps, **new}.items() if name in candidates and name not in pruned}
     best = min(steps, key=steps.get)
     how = f"steps timed in {time.perf_counter() - t0:.1f} s" if new else f"steps cached in {path}"
+    if disturbed is not None:
+        how += f" while other processes took {disturbed:.0%} of the CPU: timed again next run"
     short = lambda name: name.split(" ")[0]  # 'per-product 1024x512 xla/...' -> 'per-product'
     others = [f"{short(name)} {steps[name] * 1e3:.1f} ms" for name in sorted(steps, key=steps.get) if name != best]
     others += [f"{short(name)} not tried ({r:.2f}x the best by its products alone)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from vaeaudio.util.errors import UsageError
@@ -46,6 +47,30 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds every CPU of this machine has spent on anything but idling since boot (steal included: a
+    virtual machine's neighbours take it), from /proc/stat; None where it cannot be read."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def busy_elsewhere(fn):
+    """(fn(), the share of this machine's CPU time (0-1) that other processes used while it ran, from /proc/stat
+    less this process's own CPU time; None where that cannot be read (not Linux) or `fn` took under a second (the
+    counters tick every 10 ms: a shorter call's share would be mostly rounding)."""
+    busy0, own0, t0 = _busy_cpu_seconds(), os.times(), time.perf_counter()
+    out = fn()
+    busy1, own1, wall = _busy_cpu_seconds(), os.times(), time.perf_counter() - t0
+    if busy0 is None or busy1 is None or wall < 1.0:
+        return out, None
+    own = (own1.user + own1.system) - (own0.user + own0.system)
+    return out, min(1.0, max(0.0, (busy1 - busy0 - own) / (wall * (os.cpu_count() or 1))))
 
 
 def process_context():
