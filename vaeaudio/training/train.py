@@ -300,7 +300,7 @@ def weights_digest(model) -> str:
     """SHA-256 of the model's weights (hex): equal on every worker of a distributed run."""
     h = hashlib.sha256()
     for v in model.weights:
-        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+        h.update(np.ascontiguousarray(v.numpy()))
     return h.hexdigest()
 
 
