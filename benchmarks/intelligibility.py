@@ -12,6 +12,7 @@ heard in training). Runs are trained there with the defaults, and reused when a 
     speaker-cond    train mlp --conditional            on the speaker split
     speaker-uncond  train mlp                          on the speaker split: the reference MLP at latent 2
     speaker-l16     train mlp --latent-dim 16          on the speaker split: what a larger latent keeps of a voice
+    speaker-cond-l2 train mlp --conditional --latent-dim 2   on the speaker split: latent 2, given the digit
 
 Sections (also in the JSON, `--json`):
 
@@ -22,11 +23,14 @@ Sections (also in the JSON, `--json`):
 2. defaults: per split, the train recordings heard (the voices imitated), the conditional run's generated clips
    heard as the digit asked for over them (target >= 1.0x) and the unconditional run's draws: the entropy of the
    digits heard over log 10 (target >= 0.9) and heard as some digit over the recordings (target >= 0.9x).
-3. unseen voice: the held-out speaker's reconstructions through speaker-cond, speaker-uncond (latent 2) and
-   speaker-l16, heard over the same clips through the representation alone (target >= 0.9x).
+3. unseen voices: the reconstructions of both voices the speaker split never trains on (the test speaker and the
+   validation speaker) through speaker-cond (also at every `--phases` method, test voice), speaker-cond-l2,
+   speaker-uncond (latent 2) and speaker-l16, each heard over the same clips through the representation alone
+   (paired; target >= 0.9x); and the train voices' recordings heard, the level that a model which renders every
+   voice in its training voices' manner falls to (docs/intelligibility.md: why the figure follows the voices).
 
 `--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
-runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the five runs
+runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the runs
 took 22-40 minutes each on 2 cores shared with other work (2026-12-02), and measuring about 10 minutes a section.
 
 Usage: python benchmarks/intelligibility.py [--fsdd DIR] [--work DIR] [--quick] [--per-digit 50]
@@ -50,7 +54,8 @@ from vaeaudio.listening.tables import CARRIES_WORD  # noqa: E402
 #: name: (split, train flags besides the defaults)
 RUNS = {"take-cond": ("take", {"conditional": True}), "take-uncond": ("take", {}),
         "speaker-cond": ("speaker", {"conditional": True}), "speaker-uncond": ("speaker", {}),
-        "speaker-l16": ("speaker", {"latent_dim": 16})}
+        "speaker-l16": ("speaker", {"latent_dim": 16}),
+        "speaker-cond-l2": ("speaker", {"conditional": True, "latent_dim": 2})}
 SECTIONS = ("phase", "defaults", "unseen")
 #: --quick: what a short check trains instead.
 QUICK = {"hidden": (256, 128), "batch_size": 16, "epochs": 15}
@@ -96,9 +101,10 @@ def main() -> None:
               "recordings (target) |\n|---|---|---|---|")
         out.add("defaults", {split: bench.defaults(split) for split in args.splits})
     if "unseen" in args.sections:
-        print(f"\n## 3. an unseen voice ({args.test_speaker}), reconstructions against the representation alone\n\n"
-              f"| run | latent | heard | over the representation (target {CARRIES_WORD}) |\n|---|---|---|---|")
-        out.add("unseen_voice", bench.unseen())
+        print(f"\n## 3. unseen voices (test {args.test_speaker}, and the validation voice), reconstructions against "
+              f"the representation alone\n\n| clips | latent | voice | heard | over the representation (target "
+              f"{CARRIES_WORD}) |\n|---|---|---|---|---|")
+        out.add("unseen_voice", bench.unseen(args.phases))
     out.add("recogniser", {"ms_per_clip": 1000 * bench.listener.seconds / max(bench.listener.clips, 1),
                            "clips": bench.listener.clips})
     out.finish()
@@ -299,27 +305,46 @@ class Bench:
             print(f"| {split} | {what} | {f if isinstance(f, str) else show(f)} | {target} |", flush=True)
         return figures
 
-    def unseen(self) -> dict:
+    def unseen(self, phases: list[str]) -> dict:
+        """Each voice the speaker split never trains on (the test speaker, and the validation speaker: training only
+        reports its loss), through each speaker run's reconstructions at the first of `phases`, heard over the same
+        clips through the representation alone (paired); speaker-cond's test voice also at the other `phases`.
+        Beside them the train voices' recordings: a model that renders every voice as its training voices is heard
+        about as often as they are."""
         from vaeaudio.sound.render import render
 
-        data = self.sets["speaker"]
-        test, t = data.arrays("test"), data.transform
-        db = test["db_min"], test["db_max"]
-        rep = self.listener.hear(render(test["spec"], *db, t, seed=self.seed), t.sample_rate) == test["digit"]
-        real = self.real_heard("speaker", "test")
-        figures = {"speakers": sorted(set(test["speaker"].tolist())), "real": share(real[0] == real[1]),
-                   "representation": share(rep), "runs": {}}
-        print(f"| recordings | - | {show(figures['real'])} | |\n| representation alone | - | {show(share(rep))} | |")
-        for name in [n for n in ("speaker-cond", "speaker-uncond", "speaker-l16") if n in self.runs]:
-            model, _, _, power = self.model(name)
-            waves = render(self.reconstructions(name, test), *db, t, seed=self.seed, sharpen=power)
-            hit = self.listener.hear(waves, t.sample_rate) == test["digit"]
-            f = {"latent": model.latent_dim, "conditional": model.conditional, "heard": share(hit),
-                 "over_representation": ratio(hit, rep, True, self.seed)}
-            figures["runs"][name] = f
-            print(f"| {name} | {f['latent']} | {show(f['heard'])} | {show(f['over_representation'])} |", flush=True)
+        data, t = self.sets["speaker"], self.sets["speaker"].transform
+        heard, digits = self.real_heard("speaker", "train")
+        figures = {"train_voices": share(heard == digits), "voices": {}}
+        print(f"| recordings of the train voices | - | - | {show(figures['train_voices'])} | |")
+        for part in ("test", "val"):
+            clips = data.arrays(part)
+            db, voice = (clips["db_min"], clips["db_max"]), ", ".join(sorted(set(clips["speaker"].tolist())))
+            real = self.real_heard("speaker", part)
+            v = figures["voices"][part] = {"speakers": sorted(set(clips["speaker"].tolist())),
+                                           "real": share(real[0] == real[1]), "representation": {}, "runs": {}}
+            print(f"| recordings ({part}) | - | {voice} | {show(v['real'])} | |")
+            for name in [n for n in ("speaker-cond", "speaker-cond-l2", "speaker-uncond", "speaker-l16")
+                         if n in self.runs]:
+                model, config, _, power = self.model(name)
+                spec = self.reconstructions(name, clips)
+                for p in phases if (name, part) == ("speaker-cond", "test") else phases[:1]:
+                    if p not in v["representation"]:
+                        rep = render(clips["spec"], *db, t, p, seed=self.seed)
+                        v["representation"][p] = self.hear(("rep", part, p), rep, t.sample_rate) == clips["digit"]
+                        print(f"| representation alone, {p} | - | {voice} | {show(share(v['representation'][p]))} "
+                              "| |", flush=True)
+                    rep = v["representation"][p]
+                    waves = render(spec, *db, t, p, seed=self.seed, sharpen=power)
+                    hit = self.listener.hear(waves, t.sample_rate) == clips["digit"]
+                    f = {"latent": model.latent_dim, "beta": config.settings["beta"], "conditional": model.conditional,
+                         "phase": p, "sharpen": power, "heard": share(hit),
+                         "over_representation": ratio(hit, rep, True, self.seed)}
+                    v["runs"][f"{name} {p}"] = f
+                    print(f"| {name}, {p} | {f['latent']}, beta {f['beta']:g} | {voice} | {show(f['heard'])} "
+                          f"| {show(f['over_representation'])} |", flush=True)
+            v["representation"] = {p: share(hit) for p, hit in v["representation"].items()}
         return figures
-
 
 if __name__ == "__main__":
     main()

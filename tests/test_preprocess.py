@@ -80,6 +80,18 @@ def test_speaker_split_with_chosen_test_speakers_and_errors():
         split_by_speaker(speakers[:20], digits[:20], 0.1, 0.1, 0)
 
 
+def test_naming_the_test_speaker_changes_which_voices_train():
+    """FSDD's five voices, seed 42: the seeded draw holds out yweweler and validates on george; naming yweweler
+    (`--test-speakers`, as benchmarks/intelligibility.py does) skips that draw, so theo validates instead and george
+    trains. Which three voices train decides how well an unseen one is reconstructed (docs/intelligibility.md)."""
+    speakers = np.repeat(["george", "jackson", "nicolas", "theo", "yweweler"], 10)
+    digits = np.tile(np.arange(10), 5)
+    assert split_by_speaker(speakers, digits, 0.1, 0.1, 42)[1] == \
+        {"train": ["jackson", "nicolas", "theo"], "val": ["george"], "test": ["yweweler"]}
+    assert split_by_speaker(speakers, digits, 0.1, 0.1, 42, test_speakers=["yweweler"])[1] == \
+        {"train": ["george", "jackson", "nicolas"], "val": ["theo"], "test": ["yweweler"]}
+
+
 # --------------------------------------------------------------------------- end to end
 def _shard_hashes(out: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.h5"))}
