@@ -132,7 +132,8 @@ def test_the_reference_models_are_counted_exactly():
     assert footprint.layers(TrainSettings(kind="mlp"), (257, 69))[0] == 37_650_761 + 14 * (3 * 256 + 2) + 170
 
 
-@pytest.mark.parametrize("flags,params", [(["mlp", "--hidden", "65536,65536", "--recipe", "reference"], "10,914,907,465"),
+@pytest.mark.parametrize("flags,params", [(["mlp", "--hidden", "65536,65536", "--recipe", "reference"],
+                                           "10,914,907,465"),
                                           (["cnn", "--filters", "65536", "--recipe", "reference"], "1,277,823,237")])
 def test_a_model_that_cannot_fit_is_refused_before_it_is_built(spec_small, tmp_path, capsys, monkeypatch, flags,
                                                                params):
