@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,48 +36,46 @@ def main() -> None:
     common.add_arguments(ap, "demo", fsdd=False)
     args = ap.parse_args()
     report = common.Report("demo", args)
-    work = args.work or Path(tempfile.mkdtemp(prefix="vaeaudio-demo-"))
-    out = work / "demo"
-    command = [sys.executable, "-m", "vaeaudio.cli", "demo", "--out", str(out)]
-    if args.epochs:
-        command += ["--epochs", str(args.epochs)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # GiB (ru_maxrss is in KiB)
-    print(proc.stdout, end="")
-    if proc.returncode:
-        sys.exit(f"vaeaudio demo failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    run = next((out / "runs").glob("mlp-cond-*"))
-    metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    parameters = json.loads((run / "config.json").read_text())["model"]["parameters"]
-    heard = metrics["recogniser"]
-    gen, real = heard["generated"], heard["real_train"]
-    ratio = heard["generated_over_real"]
-    weights = 4 * parameters
-    files = {"model.keras": run / "model.keras", "checkpoints/state.h5": run / "checkpoints" / "state.h5"}
-    figures = {
-        "seconds": round(seconds, 1), "peak_rss_gib": round(peak, 2), "demo_folder_mb": round(size(out) / 1e6, 1),
-        "run_mb": round(size(run) / 1e6, 1), "weights_mb": round(weights / 1e6, 1),
-        **{f"{name}_mb": round(path.stat().st_size / 1e6, 1) for name, path in files.items()},
-        "environment_gb": round(size(Path(sys.prefix)) / 1e9, 2),
-        "generated_heard": gen["accuracy"], "generated_clips": gen["clips"],
-        "real_heard": real["accuracy"], "real_clips": real["clips"], "ratio": ratio,
-        "reconstruction_heard": heard["reconstruction"]["accuracy"],
-        "representation_heard": heard["representation"]["accuracy"],
-        "classifier_generated_accuracy": (metrics.get("generation") or {}).get("generated_accuracy"),
-    }
-    report.add("demo", figures)
-    se = (gen["accuracy"] * (1 - gen["accuracy"]) / gen["clips"]) ** 0.5
-    print(f"demo: {seconds:.0f} s wall, peak RSS {peak:.2f} GiB, {figures['demo_folder_mb']:.0f} MB left in {out}")
-    print(f"run: {figures['run_mb']:.0f} MB for {weights / 1e6:.0f} MB of weights (model.keras "
-          f"{figures['model.keras_mb']:.0f} MB, state.h5 {figures['checkpoints/state.h5_mb']:.0f} MB)")
-    print(f"environment: {figures['environment_gb']:.2f} GB in {sys.prefix}")
-    print(f"recogniser: generated {gen['accuracy']:.2f} +/- {se:.2f} of {gen['clips']} clips, real recordings "
-          f"{real['accuracy']:.2f} of {real['clips']}: ratio {ratio:.2f} (target >= {args.target})")
-    report.finish()
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
+    with common.work_folder(args.work, "vaeaudio-demo-") as work:  # removed afterwards unless given, even on failure
+        out = work / "demo"
+        command = [sys.executable, "-m", "vaeaudio.cli", "demo", "--out", str(out)]
+        if args.epochs:
+            command += ["--epochs", str(args.epochs)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # GiB (ru_maxrss is in KiB)
+        print(proc.stdout, end="")
+        if proc.returncode:
+            sys.exit(f"vaeaudio demo failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        run = next((out / "runs").glob("mlp-cond-*"))
+        metrics = json.loads((run / "eval" / "metrics.json").read_text())
+        parameters = json.loads((run / "config.json").read_text())["model"]["parameters"]
+        heard = metrics["recogniser"]
+        gen, real = heard["generated"], heard["real_train"]
+        ratio = heard["generated_over_real"]
+        weights = 4 * parameters
+        files = {"model.keras": run / "model.keras", "checkpoints/state.h5": run / "checkpoints" / "state.h5"}
+        figures = {
+            "seconds": round(seconds, 1), "peak_rss_gib": round(peak, 2), "demo_folder_mb": round(size(out) / 1e6, 1),
+            "run_mb": round(size(run) / 1e6, 1), "weights_mb": round(weights / 1e6, 1),
+            **{f"{name}_mb": round(path.stat().st_size / 1e6, 1) for name, path in files.items()},
+            "environment_gb": round(size(Path(sys.prefix)) / 1e9, 2),
+            "generated_heard": gen["accuracy"], "generated_clips": gen["clips"],
+            "real_heard": real["accuracy"], "real_clips": real["clips"], "ratio": ratio,
+            "reconstruction_heard": heard["reconstruction"]["accuracy"],
+            "representation_heard": heard["representation"]["accuracy"],
+            "classifier_generated_accuracy": (metrics.get("generation") or {}).get("generated_accuracy"),
+        }
+        report.add("demo", figures)
+        se = (gen["accuracy"] * (1 - gen["accuracy"]) / gen["clips"]) ** 0.5
+        print(f"demo: {seconds:.0f} s wall, peak RSS {peak:.2f} GiB, {figures['demo_folder_mb']:.0f} MB left in {out}")
+        print(f"run: {figures['run_mb']:.0f} MB for {weights / 1e6:.0f} MB of weights (model.keras "
+              f"{figures['model.keras_mb']:.0f} MB, state.h5 {figures['checkpoints/state.h5_mb']:.0f} MB)")
+        print(f"environment: {figures['environment_gb']:.2f} GB in {sys.prefix}")
+        print(f"recogniser: generated {gen['accuracy']:.2f} +/- {se:.2f} of {gen['clips']} clips, real recordings "
+              f"{real['accuracy']:.2f} of {real['clips']}: ratio {ratio:.2f} (target >= {args.target})")
+        report.finish()
     if ratio is None or ratio < args.target:
         sys.exit(f"FAIL: the recogniser ratio {ratio} is below {args.target}")
     print("PASS")
