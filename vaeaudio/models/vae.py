@@ -118,8 +118,8 @@ class VAE(keras.Model):
         self.label_weight, self.label_classes = float(label_weight), int(label_classes)
         self.label_head = None
         if self.label_weight:
-            if self.conditional or self.label_classes < 2:
-                raise ValueError("a label head is for an unconditional model of 2 or more classes")
+            if self.conditional or self.label_classes < 1:
+                raise ValueError("a label head is for an unconditional model of 1 or more classes")
             self.label_head = keras.layers.Dense(self.label_classes, name="label_head", dtype="float32")
             self.label_head.build((None, int(decoder.inputs[0].shape[-1])))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSSES}
