@@ -11,7 +11,8 @@ heard in training). Runs are trained there with the defaults, and reused when a 
     take-uncond     train mlp                          (the unconditional defaults: latent 16, the label head, the
                                                         mixture per class)
     speaker-cond    train mlp --conditional            on the speaker split
-    speaker-uncond  train mlp                          on the speaker split: the reference MLP at latent 2
+    speaker-uncond  train mlp                          on the speaker split (before 2026-12-02: the reference MLP at
+                                                        latent 2, now speaker-ref)
     speaker-l16     train mlp --latent-dim 16          on the speaker split: what a larger latent keeps of a voice
     take-ref        train mlp --recipe reference       the reference's unconditional model (latent 2, no label head)
     speaker-ref     train mlp --recipe reference       on the speaker split
