@@ -277,8 +277,8 @@ def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
         from vaeaudio.training import checkpoint
         from vaeaudio.training.batches import Batches
         from vaeaudio.training.distribute import Role
+        from vaeaudio.training.epochs import fit
         from vaeaudio.training.steps import build_model
-        from vaeaudio.training.train import _fit
 
         data = Batches(x, x[:512], BATCH, 0)
         del x
@@ -287,7 +287,7 @@ def epoch_child(kind: str, spec: Path, clips: int, epochs: int) -> None:
             settings = _settings(kind.removesuffix("-bf16"), precision).model_copy(update={"epochs": epochs,
                                                                                          "run_dir": Path(run)})
             model = build_model(settings, tuple(data.train.shape[1:]))
-            _fit(settings, Path(run), data, model, checkpoint.Position(0), [], tf.distribute.get_strategy(), Role())
+            fit(settings, Path(run), data, model, checkpoint.Position(0), [], tf.distribute.get_strategy(), Role())
             seconds = [r["seconds"] for r in read_history(Path(run))]
         params = model.count_params()
     print(json.dumps({"kind": kind, "seconds": seconds, "rss_gib": peak_rss_gib(), "params": int(params)}))

@@ -82,6 +82,26 @@ def test_a_split_held_in_memory_is_read_straight_into_its_variable(sharded):
     assert [len(c) for c, _ in data.train_chunks(30)] == [30, 30, 19]
 
 
+def test_rows_read_from_a_split_in_memory_are_copied_alone(sharded):
+    import tensorflow as tf
+
+    ref = {split: sharded.arrays(split, ("spec",))["spec"] for split in ("train", "val")}
+    data, _ = Batches.load(sharded, BATCH, seed=3)
+    next(iter(data.train_batches(0)))  # gathered from: a dense read of the variable now copies all of it
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+    except ValueError:
+        pytest.skip("TensorFlow keeps no allocator statistics here (its oneDNN allocator is off)")
+    held = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    x, _ = data.val_arrays(4)
+    assert np.array_equal(x, ref["val"][:4])
+    assert tf.config.experimental.get_memory_info("CPU:0")["peak"] - held < ref["val"].nbytes / 2  # not all 9
+    for k, (chunk, _) in enumerate(data.train_chunks(30)):
+        assert np.array_equal(chunk.numpy(), ref["train"][30 * k : 30 * k + 30])
+    # two chunks at most (a slice of the variable read a copy of the whole split, 79 clips, for each)
+    assert tf.config.experimental.get_memory_info("CPU:0")["peak"] - held < ref["train"].nbytes
+
+
 def test_a_streamed_epoch_is_the_split_once_in_its_order_within_the_budget(sharded):
     budget = budget_for(sharded, 16)
     data, stats = Batches.load(sharded, BATCH, seed=3, stream=plan(sharded, BATCH, None, budget)[0])

@@ -162,14 +162,14 @@ def test_resume_drops_history_past_the_checkpoint(spec_small, tmp_path, monkeypa
     """A crash between two spaced checkpoints leaves history rows the checkpoint lacks: resume redoes those epochs."""
     import h5py
 
-    from vaeaudio.training import train as train_mod
+    from vaeaudio.training import epochs
 
     def crash(*args):
         raise RuntimeError("the machine went down")
 
     run = tmp_path / "crashed"
     with monkeypatch.context() as m:  # epochs 2 and 3 run after the first checkpoint, then the process dies
-        m.setattr(train_mod, "_finish", crash)
+        m.setattr(epochs, "finish", crash)
         assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(run), "--epochs", "3",
                      "--checkpoint-every", "3600", "--quiet", *TINY]) == 1
     with h5py.File(run / "checkpoints" / "state.h5") as f:
@@ -267,9 +267,9 @@ def test_cnn_and_bfloat16_train(spec_small, tmp_path):
 def test_short_epochs_are_logged_every_few_seconds(spec_small, tmp_path, capsys, monkeypatch):
     """Epochs of a fraction of a second would scroll a line each: the first, the last and one every EPOCH_LINES_S
     are logged; --verbose logs every one."""
-    from vaeaudio.training import train as train_mod
+    from vaeaudio.training import epochs
 
-    monkeypatch.setattr(train_mod, "EPOCH_LINES_S", 3600.0)
+    monkeypatch.setattr(epochs, "EPOCH_LINES_S", 3600.0)
     assert main(["train", "mlp", "--data", str(spec_small), "--run-dir", str(tmp_path / "b"), "--epochs", "4",
                  "--preview-every", "0", *TINY]) == 0
     said = re.findall(r"^epoch (\d)/4: train", capsys.readouterr().err, re.M)

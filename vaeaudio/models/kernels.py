@@ -171,7 +171,8 @@ def _positive_table(table) -> dict:
 
 def _read_cache(path: Path) -> dict:
     """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}, "steps": {model key: {plan: seconds}},
-    "disturbed": {model key: share of the CPU other processes took while its steps were timed}}} of the cache file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
+    "disturbed": {model key: share of the CPU other processes took while its steps were timed}}} of the cache
+    file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
     try:
         data = files.read_json(path)
     except (OSError, ValueError):

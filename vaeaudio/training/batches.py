@@ -42,6 +42,9 @@ BLOCK, MIN_BLOCKS = 32, 8
 #: Most bytes read at once into a split held in memory (on top of the split; 64 MB chunks left 100 MB more resident
 #: after loading a 1.4 GB split than 4 MB ones).
 CHUNK_BYTES = 4 << 20
+#: Clips in each chunk of `train_chunks` (36 MB at the default shape; 4,096 held another 0.3 GB while the train
+#: split's latents were stored).
+CHUNK_CLIPS = 512
 
 
 @dataclass(frozen=True)
@@ -184,12 +187,15 @@ class Batches:
 
     def val_arrays(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The val split's first `n` clips (all if None) as numpy: spectrograms (n, bins, frames) and digits (n,)."""
-        return self.val[:n].numpy(), self.val_digits[:n].numpy()
+        n = self.sizes[1] if n is None else min(n, self.sizes[1])
+        return _rows(self.val, 0, n).numpy(), _rows(self.val_digits, 0, n).numpy()
 
-    def train_chunks(self, clips: int = 4096):
-        """The train split in order, `clips` at a time: (spectrograms (k, bins, frames), digits (k,) numpy)."""
-        for s in range(0, self.sizes[0], clips):
-            yield self.train[s : s + clips], self.train_digits[s : s + clips].numpy()
+    def train_chunks(self, clips: int = CHUNK_CLIPS):
+        """The train split in order, `clips` at a time: (spectrograms (k, bins, frames), digits (k,) numpy), each
+        chunk a copy of its rows alone."""
+        n = self.sizes[0]
+        for s in range(0, n, clips):
+            yield _rows(self.train, s, min(n, s + clips)), _rows(self.train_digits, s, min(n, s + clips)).numpy()
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -248,6 +254,17 @@ def _held(a, dtype):
     import tensorflow as tf
 
     return a if isinstance(a, tf.Variable) else tf.Variable(np.asarray(a, dtype), trainable=False)
+
+
+def _rows(variable, start: int, stop: int):
+    """variable[start:stop] as a tensor of those rows alone.
+
+    A slice of the variable (`variable[a:b]`) reads all of it first, and once rows were assigned into it or a
+    pipeline gathered from it that read is a copy of the whole split (TensorFlow's copy-on-read mode for variables
+    updated or read in part), which the slice and any numpy view of it keep alive; a gather copies only its rows."""
+    import tensorflow as tf
+
+    return tf.gather(variable, tf.range(start, stop))
 
 
 def _assign_rows(variable, at: int, rows: np.ndarray) -> None:
@@ -364,7 +381,7 @@ class Streamed(Batches):
         return tf.data.Dataset.from_generator(lambda: self.stream_batches(epoch, skip, ctx, epochs),
                                               output_signature=spec).prefetch(PREFETCH)
 
-    def train_chunks(self, clips: int = 4096):
+    def train_chunks(self, clips: int = CHUNK_CLIPS):
         """The train split in order, `clips` at a time (at most a window): (spectrograms, digits) numpy, the
         spectrograms in one buffer that the next chunk overwrites."""
         clips = min(clips, self.stream.window)

@@ -83,7 +83,7 @@ def save(folder: Path, model, position: Position, model_file: str | None = None)
             g = f.create_group(group)
             for i, v in enumerate(variables):
                 data = np.asarray(v.numpy())
-                h.update(np.ascontiguousarray(data).tobytes())
+                h.update(np.ascontiguousarray(data))  # the buffer itself: `tobytes` would copy it
                 if not (group == "model" and id(v) in in_model_file):
                     g.create_dataset(f"{i:05d}", data=data)
         f.attrs["sha256"] = h.hexdigest()
@@ -126,7 +126,7 @@ def restore(folder: Path, model) -> Position:
                         raise ModelError(f"{path}: {group} variable {i} has shape {data.shape}, "
                                          f"expected {tuple(v.shape)}")
                     value = data[()] if isinstance(data, h5py.Dataset) else data
-                    h.update(np.ascontiguousarray(value).tobytes())
+                    h.update(np.ascontiguousarray(value))
                     v.assign(value)
             if "sha256" in f.attrs and f.attrs["sha256"] != h.hexdigest():
                 raise ModelError(f"{path} is damaged: its variables differ from the sha256 recorded when it was "
