@@ -54,7 +54,8 @@ def last_rate(run: Path) -> float:
 
 def train(spec: Path, run: Path, epochs: int, workers: int) -> float:
     """Train as `workers` processes (1 = no distribution); the chief's last-epoch clips/s."""
-    cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--data", str(spec), "--run-dir", str(run),
+    cmd = [sys.executable, "-m", "vaeaudio.cli", "train", "mlp", "--recipe", "reference", "--data", str(spec),
+           "--run-dir", str(run),
            "--epochs", str(epochs), "--batch-size", str(BATCH), "--quiet"]
     if workers == 1:
         subprocess.run(cmd, check=True)

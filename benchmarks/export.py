@@ -56,7 +56,8 @@ def reference_mlp(root: Path, source: common.Recordings, vaeaudio: str) -> Path:
     """The reference MLP (`vaeaudio train mlp` defaults) trained for one epoch on `source`, in other processes: this
     one stays small, since a child's peak RSS starts from its parent's (Linux keeps it across fork and exec)."""
     process([vaeaudio, "preprocess", "--src", str(source.root), "--out", str(root / "spec")])
-    process([vaeaudio, "train", "mlp", "--data", str(root / "spec"), "--run-dir", str(root / "run"), "--epochs", "1"])
+    process([vaeaudio, "train", "mlp", "--recipe", "reference", "--data", str(root / "spec"), "--run-dir",
+             str(root / "run"), "--epochs", "1"])
     return root / "run"
 
 

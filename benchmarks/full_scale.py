@@ -198,7 +198,8 @@ def main() -> None:
             plan = [
                 ("download", ["download", "--url", url, "--dest", "AudioMNIST"]),
                 ("preprocess", ["preprocess", "--src", "AudioMNIST", "--out", "spec"]),
-                ("train mlp, 1 epoch", ["train", "mlp", "--data", "spec", "--epochs", "1", "--run-dir", "runs/mlp"]),
+                ("train mlp, 1 epoch", ["train", "mlp", "--recipe", "reference", "--data", "spec", "--epochs", "1",
+                                        "--run-dir", "runs/mlp"]),
                 ("train cnn, 1 epoch", ["train", "cnn", "--data", "spec", "--epochs", "1", "--run-dir", "runs/cnn"]),
                 ("evaluate (mlp)", ["evaluate", "runs/mlp"]),
                 ("evaluate again", ["evaluate", "runs/mlp"]),
@@ -207,7 +208,8 @@ def main() -> None:
                 ("preprocess n-fft 1024",
                  ["preprocess", "--src", "AudioMNIST", "--out", "spec1024", "--n-fft", "1024"]),
                 ("train mlp on it",
-                 ["train", "mlp", "--data", "spec1024", "--epochs", "1", "--run-dir", "runs/mlp1024"]),
+                 ["train", "mlp", "--recipe", "reference", "--data", "spec1024", "--epochs", "1",
+                  "--run-dir", "runs/mlp1024"]),
             ]
             for name, cmd in plan:
                 if name == "evaluate (mlp)":

@@ -8,11 +8,16 @@ into `--work`: split by take (test = new takes of the same voices) and by speake
 heard in training). Runs are trained there with the defaults, and reused when a rerun finds them finished:
 
     take-cond       train mlp --conditional            (the conditional defaults: latent 16, mixture, 100 epochs)
-    take-uncond     train mlp                          (the unconditional defaults: latent 2, the mixture per class)
+    take-uncond     train mlp                          (the unconditional defaults: latent 16, the label head, the
+                                                        mixture per class)
     speaker-cond    train mlp --conditional            on the speaker split
-    speaker-uncond  train mlp                          on the speaker split: the reference MLP at latent 2
-    speaker-l16     train mlp --latent-dim 16          on the speaker split: what a larger latent keeps of a voice
+    speaker-uncond  train mlp                          on the speaker split (before 2026-12-02: the reference MLP at
+                                                        latent 2, now speaker-ref)
+    speaker-l16     train mlp --recipe reference --latent-dim 16   on the speaker split: what a larger latent keeps of
+                                                        a voice without the label head
     speaker-cond-l2 train mlp --conditional --latent-dim 2   on the speaker split: latent 2, given the digit
+    take-ref        train mlp --recipe reference       the reference's unconditional model (latent 2, no label head)
+    speaker-ref     train mlp --recipe reference       on the speaker split
 
 Sections (also in the JSON, `--json`):
 
@@ -22,12 +27,16 @@ Sections (also in the JSON, `--json`):
    rendering the generated clips.
 2. defaults: per split, the train recordings heard (the voices imitated), the conditional run's generated clips
    heard as the digit asked for over them (target >= 1.0x) and the unconditional run's draws: the entropy of the
-   digits heard over log 10 (target >= 0.9) and heard as some digit over the recordings (target >= 0.9x).
+   digits heard over log 10 (target >= 0.9) and heard as some digit over the recordings (target >= 0.9x); the
+   same for the reference's model (SPLIT-ref); what each unconditional run's draws from class d's latent mixture
+   are heard as: d itself (`heard_as_drawn`), and its reconstructions of the test clips heard as their digit; and
+   the recordings' own entropy (the recogniser seldom hears some digits: "six" loses its /s/ at 8 kHz).
 3. unseen voices: the reconstructions of both voices the speaker split never trains on (the test speaker and the
    validation speaker) through speaker-cond (also at every `--phases` method, test voice), speaker-cond-l2,
-   speaker-uncond (latent 2) and speaker-l16, each heard over the same clips through the representation alone
-   (paired; target >= 0.9x); and the train voices' recordings heard, the level that a model which renders every
-   voice in its training voices' manner falls to (docs/intelligibility.md: why the figure follows the voices).
+   speaker-uncond (the unconditional defaults), speaker-ref (the reference at latent 2) and speaker-l16, each
+   heard over the same clips through the representation alone (paired; target >= 0.9x); and the train voices'
+   recordings heard, the level that a model which renders every voice in its training voices' manner falls to
+   (docs/intelligibility.md: why the figure follows the voices).
 
 `--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
 runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the runs
@@ -54,8 +63,10 @@ from vaeaudio.listening.tables import CARRIES_WORD  # noqa: E402
 #: name: (split, train flags besides the defaults)
 RUNS = {"take-cond": ("take", {"conditional": True}), "take-uncond": ("take", {}),
         "speaker-cond": ("speaker", {"conditional": True}), "speaker-uncond": ("speaker", {}),
-        "speaker-l16": ("speaker", {"latent_dim": 16}),
-        "speaker-cond-l2": ("speaker", {"conditional": True, "latent_dim": 2})}
+        "speaker-l16": ("speaker", {"recipe": "reference", "latent_dim": 16}),
+        "speaker-cond-l2": ("speaker", {"conditional": True, "latent_dim": 2}),
+        # the reference's unconditional model beside the unconditional defaults (sections 2 and 3)
+        "take-ref": ("take", {"recipe": "reference"}), "speaker-ref": ("speaker", {"recipe": "reference"})}
 SECTIONS = ("phase", "defaults", "unseen")
 #: --quick: what a short check trains instead.
 QUICK = {"hidden": (256, 128), "batch_size": 16, "epochs": 15}
@@ -277,33 +288,53 @@ class Bench:
 
     def defaults(self, split: str) -> dict:
         """The split's train recordings heard, and its default runs' generated clips against them."""
+        from vaeaudio.formats import latents
         from vaeaudio.judging.recognise import NOTHING
 
         heard, digits = self.real_heard(split, "train")
         hit, some = heard == digits, heard != NOTHING
-        figures = {"real_train": share(hit), "real_train_some_digit": share(some)}
+        figures = {"real_train": share(hit), "real_train_some_digit": share(some),
+                   "real_train_entropy_ratio": bootstrap(entropy_ratio, (heard,), False, self.seed)}
         lines = [("recordings, train split", figures["real_train"], None),
-                 ("recordings heard as some digit", figures["real_train_some_digit"], None)]
+                 ("recordings heard as some digit", figures["real_train_some_digit"], None),
+                 ("recordings: entropy of the digits heard / log 10", figures["real_train_entropy_ratio"], None)]
         if f"{split}-cond" in self.runs:
             gen, asked, _ = self.generated(f"{split}-cond", "pghi+gl")
             figures |= {"conditional": share(gen == asked),
                         "conditional_over_real": ratio(gen == asked, hit, False, self.seed)}
             lines.append((f"{split}-cond: generated, heard as asked", figures["conditional"],
                           (figures["conditional_over_real"], "1.0")))
-        for name in [n for n in (f"{split}-uncond", f"{split}-l16") if n in self.runs]:  # unconditional runs
+        for name in [n for n in (f"{split}-uncond", f"{split}-l16", f"{split}-ref") if n in self.runs]:  # uncond.
             draws = self.generated(name, "pghi+gl")[0]
-            figures[name] = {"some_digit": share(draws != NOTHING),
+            model, config = self.model(name)[:2]
+            figures[name] = {"settings": config.train_settings().describe(), "some_digit": share(draws != NOTHING),
                              "some_over_real": ratio(draws != NOTHING, some, False, self.seed),
                              "entropy_ratio": bootstrap(entropy_ratio, (draws,), False, self.seed),
-                             "heard_counts": np.bincount(draws[draws >= 0], minlength=10).tolist()}
-            lines += [(f"{name}: draws heard as some digit", figures[name]["some_digit"],
+                             "heard_counts": np.bincount(draws[draws >= 0], minlength=10).tolist(),
+                             "reconstruction": self.reconstruction_heard(split, name)}
+            if self.runs[name].joinpath(latents.FILE).is_file():  # draw i comes from class i mod 10 (LatentMixture)
+                figures[name]["heard_as_drawn"] = share(draws == np.arange(len(draws)) % 10)
+            lines += [(f"{name} ({figures[name]['settings']}): draws heard as some digit", figures[name]["some_digit"],
                        (figures[name]["some_over_real"], "0.9")),
                       (f"{name}: entropy of the digits heard / log 10", None, (figures[name]["entropy_ratio"], "0.9")),
-                      (f"{name}: draws heard as 0..9", " ".join(map(str, figures[name]["heard_counts"])), None)]
+                      (f"{name}: draws heard as 0..9", " ".join(map(str, figures[name]["heard_counts"])), None),
+                      (f"{name}: draws heard as the class drawn from", figures[name].get("heard_as_drawn"), None),
+                      (f"{name}: test reconstructions heard as their digit", figures[name]["reconstruction"], None)]
         for what, f, against in lines:
             target = f"{show(against[0])} (target {against[1]})" if against else ""
             print(f"| {split} | {what} | {f if isinstance(f, str) else show(f)} | {target} |", flush=True)
         return figures
+
+    def reconstruction_heard(self, split: str, name: str) -> dict:
+        """`share` of the split's test clips whose reconstructions by run `name` (sharpened as synth would) are heard
+        as their digit."""
+        from vaeaudio.sound.render import render
+
+        data = self.sets[split]
+        test = data.arrays("test")
+        waves = render(self.reconstructions(name, test), test["db_min"], test["db_max"], data.transform,
+                       seed=self.seed, sharpen=self.model(name)[3])
+        return share(self.listener.hear(waves, data.transform.sample_rate) == test["digit"])
 
     def unseen(self, phases: list[str]) -> dict:
         """Each voice the speaker split never trains on (the test speaker, and the validation speaker: training only
@@ -324,7 +355,8 @@ class Bench:
             v = figures["voices"][part] = {"speakers": sorted(set(clips["speaker"].tolist())),
                                            "real": share(real[0] == real[1]), "representation": {}, "runs": {}}
             print(f"| recordings ({part}) | - | {voice} | {show(v['real'])} | |")
-            for name in [n for n in ("speaker-cond", "speaker-cond-l2", "speaker-uncond", "speaker-l16")
+            for name in [n for n in ("speaker-cond", "speaker-cond-l2", "speaker-uncond", "speaker-ref",
+                                    "speaker-l16")
                          if n in self.runs]:
                 model, config, _, power = self.model(name)
                 spec = self.reconstructions(name, clips)
@@ -345,6 +377,7 @@ class Bench:
                           f"| {show(f['over_representation'])} |", flush=True)
             v["representation"] = {p: share(hit) for p, hit in v["representation"].items()}
         return figures
+
 
 if __name__ == "__main__":
     main()

@@ -77,7 +77,8 @@ def tiny_run(root: Path, source: common.Recordings) -> Path:
 
     progress.configure(quiet=True)
     preprocess(PreprocessSettings(src=source.root, out=root / "spec"))
-    return train(TrainSettings(kind="mlp", data=root / "spec", run_dir=root / "run", epochs=1)).run_dir
+    settings = TrainSettings(kind="mlp", data=root / "spec", run_dir=root / "run", epochs=1, recipe="reference")
+    return train(settings).run_dir
 
 
 def cold(cmd: list[str], repeat: int = 3) -> float:

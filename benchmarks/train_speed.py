@@ -83,7 +83,8 @@ def _settings(kind: str, precision: str = "float32", **extra):
     arch = {"kind": "cnn", "arch": kind} if kind in ("strided", "reference") else {"kind": "mlp"}
     if kind == "reference":  # at the default 1e-3 its first Adam step blows the 1.1 M-wide layers up (NaN by step 4)
         extra.setdefault("lr", 1e-4)
-    return TrainSettings(**arch, precision=precision, batch_size=BATCH, epochs=1, seed=0, **extra)
+    return TrainSettings(**arch, precision=precision, batch_size=BATCH, epochs=1, seed=0, recipe="reference",
+                         **extra)
 
 
 def stepper(x: np.ndarray, precision: str = "float32", kernels: str = "auto"):

@@ -11,10 +11,10 @@ cd "$WORK"
 vaeaudio download --dest AudioMNIST   # resumable: run it again after an interruption
 vaeaudio preprocess --src AudioMNIST/data --out spectrograms   # the report's split: 22,840 / 2,538 / 2,820
 
-vaeaudio train mlp --data spectrograms --epochs 50 --run-dir runs/mlp-50
-vaeaudio train mlp --data spectrograms --epochs 100 --run-dir runs/mlp-100
-vaeaudio train mlp --data spectrograms --epochs 100 --dropout 0.3 --run-dir runs/mlp-100-dropout
-vaeaudio train cnn --arch reference --data spectrograms --epochs 50 --run-dir runs/cnn-50
-vaeaudio train cnn --arch reference --data spectrograms --epochs 50 --regularize --run-dir runs/cnn-50-reg
+vaeaudio train mlp --recipe reference --data spectrograms --epochs 50 --run-dir runs/mlp-50
+vaeaudio train mlp --recipe reference --data spectrograms --epochs 100 --run-dir runs/mlp-100
+vaeaudio train mlp --recipe reference --data spectrograms --epochs 100 --dropout 0.3 --run-dir runs/mlp-100-dropout
+vaeaudio train cnn --arch reference --recipe reference --data spectrograms --epochs 50 --run-dir runs/cnn-50
+vaeaudio train cnn --arch reference --recipe reference --data spectrograms --epochs 50 --regularize --run-dir runs/cnn-50-reg
 
 vaeaudio evaluate runs/mlp-50 runs/mlp-100 runs/mlp-100-dropout runs/cnn-50 runs/cnn-50-reg

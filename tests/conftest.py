@@ -83,7 +83,7 @@ def tiny_run(tmp_path_factory, spec_small) -> Path:
 
     run = tmp_path_factory.mktemp("runs") / "mlp-tiny"
     train(TrainSettings(kind="mlp", data=spec_small, run_dir=run, hidden=(64, 32), latent_dim=2, epochs=3,
-                        batch_size=32, seed=1, latent_mixture=0))
+                        batch_size=32, seed=1, latent_mixture=0, label_weight=0))
     return run
 
 

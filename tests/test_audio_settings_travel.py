@@ -33,7 +33,7 @@ def made(request, fsdd_small, tmp_path_factory):
                  "--workers", "1", "--quiet", *CASES[request.param]]) == 0
     run = root / "run"
     assert main(["train", "mlp", "--data", str(spec), "--run-dir", str(run), "--hidden", "32", "--epochs", "1",
-                 "--batch-size", "32", "--quiet"]) == 0
+                 "--batch-size", "32", "--latent-dim", "2", "--quiet"]) == 0
     flags = dict(zip(CASES[request.param][::2], CASES[request.param][1::2]))  # --hop-length 128: hop_length=128
     expected = dsp.Transform(**{flag[2:].replace("-", "_"): int(value) for flag, value in flags.items()})
     return spec, run, expected

@@ -82,11 +82,10 @@ def test_errors_name_the_file_and_what_to_do(tmp_path):
 
 def test_recipe_fills_what_is_not_given():
     recipe = RECIPES["intelligible"]
-    reference = TrainSettings(kind="mlp")  # the reference system's model (the mixture per class is the default)
-    assert (reference.conditional, reference.latent_dim, reference.latent_mixture, reference.recipe) == \
-        (False, 2, 5, None)
-    # so every field below but the mixture was filled
-    assert [k for k, v in recipe.items() if getattr(reference, k) == v] == ["latent_mixture"]
+    plain = TrainSettings(kind="mlp")  # the unconditional defaults (latent 16, the mixture per class)
+    assert (plain.conditional, plain.latent_dim, plain.latent_mixture, plain.recipe) == (False, 16, 5, None)
+    # so every field below but the latent size and the mixture was filled
+    assert [k for k, v in recipe.items() if getattr(plain, k) == v] == ["latent_dim", "latent_mixture"]
     s = TrainSettings(kind="mlp", recipe="intelligible")
     assert {k: getattr(s, k) for k in recipe} == recipe and s.conditional and s.latent_mixture > 0
     s = TrainSettings(kind="mlp", recipe="intelligible", latent_dim=4)  # a flag given wins over the recipe
@@ -95,14 +94,15 @@ def test_recipe_fills_what_is_not_given():
 
 def test_conditional_alone_brings_the_recipes_settings():
     """--conditional fills in the intelligible recipe's latent size, mixture and epochs for the flags not given;
-    an unconditional run keeps the reference's latent size and epochs, and fits the mixture too (0 = none)."""
+    an unconditional run keeps the reference's epochs, has latent 16 too (docs/intelligibility.md: the label head), and
+    fits the mixture too (0 = none)."""
     assert CONDITIONAL_DEFAULTS == {"latent_dim": 16, "latent_mixture": 5, "epochs": 100}
     s = TrainSettings(kind="mlp", conditional=True)
     assert (s.latent_dim, s.latent_mixture, s.epochs, s.recipe) == (16, 5, 100, None)
     s = TrainSettings(kind="mlp", conditional=True, latent_dim=2, latent_mixture=0, epochs=3)  # given ones win
     assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 0, 3)
     s = TrainSettings(kind="mlp")
-    assert (s.latent_dim, s.latent_mixture, s.epochs) == (2, 5, 50)
+    assert (s.latent_dim, s.latent_mixture, s.epochs) == (16, 5, 50)
     assert TrainSettings(kind="mlp", latent_mixture=0).latent_mixture == 0
     again = TrainSettings.model_validate(TrainSettings(kind="mlp", conditional=True, epochs=7).model_dump())
     assert (again.latent_dim, again.epochs) == (16, 7)  # a run's stored settings read back as they were
@@ -173,10 +173,10 @@ def test_an_unconditional_run_stores_a_mixture_per_class_that_synth_draws_in_tur
                  "--epochs", "1", "--quiet"]) == 0  # no flag: the mixture is the default
     mixture = latents.load(run)
     settings = json.loads((run / "config.json").read_text())["settings"]
-    assert (settings["conditional"], settings["latent_mixture"]) == (False, 5)
-    assert mixture.means.shape == (10, 5, 2)  # one per digit of the set, though the model is unconditional
+    assert (settings["conditional"], settings["latent_mixture"], settings["label_weight"]) == (False, 5, 3000.0)
+    assert mixture.means.shape == (10, 5, 16)  # one per digit of the set, though the model is unconditional
     capsys.readouterr()
     assert main(["synth", "--run", str(run), "--random", "10", "--phase", "zero", str(tmp_path / "wavs")]) == 0
     table = np.loadtxt(tmp_path / "wavs" / "z.csv", delimiter=",", skiprows=1)
     drawn = mixture.sample(10, None, np.random.default_rng(0))
-    assert table.shape[0] == 10 and drawn.shape == (10, 2)
+    assert table.shape[0] == 10 and drawn.shape == (10, 16)

@@ -130,7 +130,7 @@ def test_resume_after_a_failed_final_save_writes_the_latent_mixture(spec_small, 
     resume(run)
     assert saving.has_whole_model(run)
     mixture = latents.load(run)
-    assert mixture.means.shape == (10, 2, 2)  # one per digit, the run unconditional
+    assert mixture.means.shape == (10, 2, 16)  # one per digit, the run unconditional (latent 16: the default)
 
 
 # -- 4. a mixture per digit needs every digit: checked before training --------------------------------------------

@@ -124,13 +124,17 @@ def test_the_parameter_count_is_that_of_the_model_built(given):
 def test_the_reference_models_are_counted_exactly():
     from vaeaudio.training import footprint
 
-    assert footprint.layers(TrainSettings(kind="mlp"), (257, 69))[0] == 37_650_761
-    assert footprint.layers(TrainSettings(kind="cnn"), (257, 69))[0] == 2_366_725
-    assert footprint.layers(TrainSettings(kind="cnn", arch="reference"), (257, 69))[0] == 582_249_477
+    ref = {"recipe": "reference"}
+    assert footprint.layers(TrainSettings(kind="mlp", **ref), (257, 69))[0] == 37_650_761
+    assert footprint.layers(TrainSettings(kind="cnn", **ref), (257, 69))[0] == 2_366_725
+    assert footprint.layers(TrainSettings(kind="cnn", arch="reference", **ref), (257, 69))[0] == 582_249_477
+    # the defaults: latent 16 and the label head (16 x 10 + 10)
+    assert footprint.layers(TrainSettings(kind="mlp"), (257, 69))[0] == 37_650_761 + 14 * (3 * 256 + 2) + 170
 
 
-@pytest.mark.parametrize("flags,params", [(["mlp", "--hidden", "65536,65536"], "10,914,907,465"),
-                                          (["cnn", "--filters", "65536"], "1,277,823,237")])
+@pytest.mark.parametrize("flags,params", [(["mlp", "--hidden", "65536,65536", "--recipe", "reference"],
+                                           "10,914,907,465"),
+                                          (["cnn", "--filters", "65536", "--recipe", "reference"], "1,277,823,237")])
 def test_a_model_that_cannot_fit_is_refused_before_it_is_built(spec_small, tmp_path, capsys, monkeypatch, flags,
                                                                params):
     from vaeaudio.training import footprint
@@ -148,5 +152,6 @@ def test_a_model_that_cannot_fit_is_refused_before_it_is_built(spec_small, tmp_p
 def test_the_reference_mlp_fits_in_a_few_hundred_megabytes(spec_small):
     from vaeaudio.training import footprint
 
-    need = footprint.estimate(TrainSettings(kind="mlp"), (257, 69), SpectrogramSet(spec_small).clips("train"))
+    need = footprint.estimate(TrainSettings(kind="mlp", recipe="reference"), (257, 69),
+                              SpectrogramSet(spec_small).clips("train"))
     assert need["weights"] == 16 * 37_650_761 and 0.6e9 < need["total"] < 1.0e9

@@ -168,7 +168,7 @@ def test_a_streamed_run_resumes_as_if_never_stopped(sharded, tmp_path, capsys):
     a, b = (np.array([row.split(",")[1:7] for row in _history(r)[1:]], float) for r in (whole, parts))
     assert a.shape == (3, 6) and np.allclose(a, b, rtol=1e-4)
     means = [np.load(r / "latents.npz")["means"] for r in (whole, parts)]  # fitted to the split read in chunks
-    assert means[0].shape == (10, 2, 2) and np.allclose(*means, rtol=1e-3, atol=1e-3)  # a mixture per digit
+    assert means[0].shape == (10, 2, 16) and np.allclose(*means, rtol=1e-3, atol=1e-3)  # a mixture per digit
     held = tmp_path / "held"
     assert main(["train", "mlp", "--run-dir", str(held), "--epochs", "1", "--in-memory", *tiny]) == 0
     assert json.loads((held / "config.json").read_text())["data"]["stream"] is None

@@ -68,7 +68,8 @@ def test_one_training_step_of_the_default_layout_on_a_tiny_batch():
     assert out["total"] == pytest.approx(out["reconstruction"] + out["kl"])
     assert 33 * 9 * 0.3 < out["reconstruction"] < 33 * 9 * 1.5  # nats per clip of 297 bins near log 2 each at start
     changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
-    assert all(changed) and len(changed) == 2 * (6 + 5)  # 6 convolutions, 5 Dense layers: kernel and bias each
+    # 6 convolutions, 5 Dense layers and the label head (`--label-weight`): kernel and bias each
+    assert all(changed) and len(changed) == 2 * (6 + 5 + 1)
     assert int(model.optimizer.iterations) == 1
     keras.utils.clear_session()
 

@@ -80,10 +80,10 @@ class RunConfig(BaseModel):
         return list(self.data.classes or DIGIT_CLASSES)
 
     def train_settings(self):
-        """The run's `TrainSettings`."""
+        """The run's `TrainSettings` (`label_weight` 0 for a run made before it existed)."""
         from vaeaudio.settings import TrainSettings
 
-        return TrainSettings.model_validate(self.settings)
+        return TrainSettings.model_validate({"label_weight": 0.0, **self.settings})
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT, now: datetime | None = None) -> Path:

@@ -76,7 +76,8 @@ def latent_points(settings: SynthSettings, latent_dim: int, mixture=None, classe
         return np.asarray([settings.z], dtype=np.float32), [settings.out]
     if settings.grid is not None:
         if latent_dim != 2:
-            raise UsageError(f"--grid needs a 2-D latent space; this run's has {latent_dim} dimensions", "use --random")
+            raise UsageError(f"--grid needs a 2-D latent space; this run's has {latent_dim} dimensions",
+                              "use --random, or train with --recipe reference (latent 2)")
         z = grid_points(settings.grid).astype(np.float32)
         n = settings.grid
         return z, [settings.out / f"grid-{i // n:02d}-{i % n:02d}_z{_z_label(p)}.wav" for i, p in enumerate(z)]

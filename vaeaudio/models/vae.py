@@ -17,6 +17,11 @@ Losses, in nats per clip (as the reference report, `docs/reference.md`):
     KL             = sum over L of -0.5 (1 + z_log_var - z_mean^2 - exp(z_log_var))
     total          = reconstruction + beta x KL
 
+An unconditional model may carry a label head (`label_weight` W > 0, over `label_classes` C): a Dense
+layer from z_mean (B, L) to class logits (B, C), whose cross-entropy with the clip's class, x W, is added
+to the loss optimised, so that the encoder puts the class into the latent while the decoder still sees z
+alone. It is not part of the reported losses, and nothing but training uses it.
+
 Binary cross-entropy is computed from the logits (`sigmoid_cross_entropy_with_logits`),
 which is the same quantity without the clipping and the log(0) hazards of the
 probability form, in one fused pass. Weight penalties of the layers (L2) are
@@ -102,7 +107,7 @@ class VAE(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None,
-                 **kwargs):
+                 label_weight: float = 0.0, label_classes: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
@@ -110,6 +115,13 @@ class VAE(keras.Model):
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
         self.conditional = len(encoder.inputs) == 2
+        self.label_weight, self.label_classes = float(label_weight), int(label_classes)
+        self.label_head = None
+        if self.label_weight:
+            if self.conditional or self.label_classes < 1:
+                raise ValueError("a label head is for an unconditional model of 1 or more classes")
+            self.label_head = keras.layers.Dense(self.label_classes, name="label_head", dtype="float32")
+            self.label_head.build((None, int(decoder.inputs[0].shape[-1])))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSSES}
         self.built = True  # encoder and decoder are built functional models; Sampling has no weights
 
@@ -188,7 +200,7 @@ class VAE(keras.Model):
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.losses_for(x, digits, training=training)
+            z_mean, reconstruction, kl = self.terms(x, digits, training=training)
             total = reconstruction + self.beta * kl
             if replicas > 1:  # sums over the whole global batch, from every replica
                 sums = tf.stop_gradient(ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([
@@ -200,6 +212,8 @@ class VAE(keras.Model):
                 objective = tf.reduce_mean(total)
             if training and self.losses:
                 objective += tf.add_n([tf.cast(p, tf.float32) for p in self.losses]) / replicas
+            if training and self.label_head is not None:
+                objective += self.label_weight * self.label_loss(z_mean, digits, sums[3] if replicas > 1 else None)
         if training:
             grads = tape.gradient(objective, self.trainable_variables)
             (update or self.apply_gradients)(grads)
@@ -209,6 +223,13 @@ class VAE(keras.Model):
             else:
                 self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
+
+    def label_loss(self, z_mean, digits, clips=None):
+        """The label head's mean cross-entropy (scalar, nats per clip) of z_mean (B, L) against the classes
+        `digits` (B,); over `clips` (the global batch's count) instead of B when given."""
+        logits = self.label_head(tf.cast(z_mean, tf.float32))
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(digits, tf.int32), logits=logits)
+        return tf.reduce_mean(ce) if clips is None else tf.reduce_sum(ce) / tf.maximum(clips, 1.0)
 
     def apply_gradients(self, grads) -> None:
         """Adam (or the compiled optimizer) update of the trainable variables with `grads`."""
@@ -221,6 +242,8 @@ class VAE(keras.Model):
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "beta": self.beta,
             "seed": self.seed,
+            "label_weight": self.label_weight,
+            "label_classes": self.label_classes,
         }
 
     @classmethod

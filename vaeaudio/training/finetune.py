@@ -61,7 +61,8 @@ def init_from(model, parent: Path, config: runs.RunConfig, classes: list[str]) -
     """Copy the weights of `parent`'s model into `model` (a built VAE for a set of `classes`); the record of the
     parent kept in the new run's config.json."""
     source = saving.load_model(parent)
-    theirs, mine = source.weights, model.weights
+    # the label head of `--label-weight` (a training aid: the decoder never sees it) starts fresh
+    theirs, mine = ([w for w in m.weights if not w.path.startswith("label_head/")] for m in (source, model))
     if len(theirs) != len(mine):
         raise UsageError(f"--init-from {parent.name}: its model has {len(theirs)} weight tensors, this one "
                          f"{len(mine)}", "give the same model flags as the parent run")

@@ -38,16 +38,17 @@ def _conv(c_in: int, c_out: int, taps: int = 9) -> int:
 def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
     """(parameters, activation values per clip) of the VAE `settings` build for spectrograms of `shape`."""
     n, c, dim = math.prod(shape), 10 * settings.conditional, settings.latent_dim
+    head = _dense([dim, 10]) if settings.label_weight else 0  # the label head of `--label-weight`
     if settings.kind == "mlp":
         hidden = list(settings.hidden)
         params = (_dense([n + c, *hidden]) + 2 * _dense([hidden[-1], dim])
                   + _dense([dim + c, *reversed(hidden), n]))
-        return params, n + 2 * sum(hidden) + 3 * dim + n
+        return params + head, n + 2 * sum(hidden) + 3 * dim + n
     if settings.arch == "reference":
         flat = n * 64
         params = (_conv(1, 32) + _conv(32, 64) + _dense([flat + c, 256]) + 2 * _dense([256, dim])
                   + _dense([dim + c, 256, flat]) + _conv(64, 32) + _conv(32, 1))
-        return params, 2 * (n * 32 + n * 64 + 256) + 3 * dim + n
+        return params + head, 2 * (n * 32 + n * 64 + 256) + 3 * dim + n
     bins, frames = shape
     sizes, filters = [frames], list(settings.filters)
     for _ in filters:
@@ -57,7 +58,7 @@ def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
     convs += sum(_conv(a, b, 3) for a, b in zip(filters[::-1], [*filters[-2::-1], bins]))
     params = convs + _dense([flat + c, 256]) + 2 * _dense([256, dim]) + _dense([dim + c, 256, flat])
     maps = sum(s * f for s, f in zip(sizes[1:], filters))
-    return params, 2 * (maps + 256) + 3 * dim + n
+    return params + head, 2 * (maps + 256) + 3 * dim + n
 
 
 def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int) -> dict[str, int]:
