@@ -96,17 +96,18 @@ def _stoi(q: dict | None) -> str:
 
 
 def _reconstruction(s: dict) -> str:
-    """Reconstructions heard / the representation alone, and, where a latent of 2 loses the word (below
-    `CARRIES_WORD` x), a sentence that says so beside the figure."""
+    """Reconstructions heard / the representation alone, and, where the model loses the word (below `CARRIES_WORD`
+    x), a sentence that says so beside the figure (and why, for a latent of 2)."""
     rec = s["metrics"].get("recogniser") or {}
     r = rec.get("reconstruction_over_representation")
     cell = _pair((rec.get("reconstruction") or {}).get("accuracy"), (rec.get("representation") or {}).get("accuracy"),
                  r)
-    latent = s["metrics"].get("latent_dim")
-    if isinstance(r, float) and r < CARRIES_WORD and latent == 2:
-        cell += (f'<br><span class="note">below {CARRIES_WORD}x: a latent of 2 cannot carry the word of these voices; '
-                 "a conditional model, given the digit, keeps more (train --conditional; "
-                 "docs/intelligibility.md)</span>")
+    if isinstance(r, float) and r < CARRIES_WORD:
+        why = ("a latent of 2 cannot carry the word of these voices; a conditional model, given the digit, keeps more "
+               "(train --conditional; docs/intelligibility.md)") if s["metrics"].get("latent_dim") == 2 else (
+               "the model loses words the representation keeps; voices unlike those it trained on lose most "
+               "(docs/intelligibility.md)")
+        cell += f'<br><span class="note">below {CARRIES_WORD}x: {why}</span>'
     return cell
 
 
