@@ -65,6 +65,20 @@ def test_a_digit_of_one_clip_gets_one_narrow_component():
     assert np.allclose(mixture.cholesky[4, 0], 0.01 * np.eye(2))
 
 
+def test_a_class_of_few_clips_gets_few_components_that_keep_its_spread():
+    """20 clips of a class in 16 dimensions (the demo's sample) make one component, not five of 4 clips that shrink
+    to the regularising width: its draws spread as the clips do, not within 0.01 of one of them."""
+    rng = np.random.default_rng(0)
+    z, digits = rng.standard_normal((200, 16)), np.repeat(np.arange(10), 20)
+    mixture = _fit(z, digits, components=5)
+    assert np.array_equal((mixture.weights > 0).sum(1), np.ones(10))
+    draws = mixture.sample(1000, np.full(1000, 7), np.random.default_rng(1))
+    assert np.allclose(draws.mean(0), z[digits == 7].mean(0), atol=0.15)
+    assert 0.6 < np.sqrt(np.linalg.eigvalsh(np.cov(draws.T))).mean() < 1.2
+    big = _fit(rng.standard_normal((1000, 16)), np.repeat(np.arange(10), 100), components=5)
+    assert np.array_equal((big.weights > 0).sum(1), np.full(10, 3))  # 100 clips: 100 // 32 = 3 components
+
+
 def test_errors_name_the_file_and_what_to_do(tmp_path):
     with pytest.raises(ModelError, match="no training clip of class 9"):
         _fit(np.zeros((9, 2)), np.arange(9), components=1)

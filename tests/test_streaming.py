@@ -87,15 +87,17 @@ def test_rows_read_from_a_split_in_memory_are_copied_alone(sharded):
 
     ref = {split: sharded.arrays(split, ("spec",))["spec"] for split in ("train", "val")}
     data, _ = Batches.load(sharded, BATCH, seed=3)
-    next(iter(data.train_batches(0)))  # gathered from: a dense read of the variable now copies all of it
+    for _ in data.train_batches(0):  # gathered from: a dense read of the variable now copies all of it
+        pass  # the whole epoch, so that no prefetch still allocates while the reads below are measured
     try:
         tf.config.experimental.reset_memory_stats("CPU:0")
     except ValueError:
         pytest.skip("TensorFlow keeps no allocator statistics here (its oneDNN allocator is off)")
     held = tf.config.experimental.get_memory_info("CPU:0")["current"]
-    x, _ = data.val_arrays(4)
-    assert np.array_equal(x, ref["val"][:4])
-    assert tf.config.experimental.get_memory_info("CPU:0")["peak"] - held < ref["val"].nbytes / 2  # not all 9
+    x, _ = data.val_arrays(2)
+    assert np.array_equal(x, ref["val"][:2])
+    # 2 rows (142 KB) and what TensorFlow allocates beside them, not a copy of all 9 (638 KB) as a slice made
+    assert tf.config.experimental.get_memory_info("CPU:0")["peak"] - held < ref["val"].nbytes
     for k, (chunk, _) in enumerate(data.train_chunks(30)):
         assert np.array_equal(chunk.numpy(), ref["train"][30 * k : 30 * k + 30])
     # two chunks at most (a slice of the variable read a copy of the whole split, 79 clips, for each)
