@@ -68,8 +68,8 @@ def _encoder_head(h, latent_dim: int, regularize: bool, seed: int, x_in, conditi
 
 def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, regularize: bool = False,
                     beta: float = 1.0, seed: int = 0, conditional: bool = False,
-                  classes: int = DIGITS) -> VAE:
-    """The reference notebook's CNN-VAE for spectrograms of `shape` (bins, frames)."""
+                  classes: int = DIGITS, label_weight: float = 0.0) -> VAE:
+    """The reference notebook's CNN-VAE for spectrograms of `shape` (bins, frames); `label_weight` as `build_mlp`."""
     reg = _conv_kwargs(regularize)
     x_in = keras.Input(shape, name="spectrogram")
     h = keras.layers.Reshape((*shape, 1), name="channel")(x_in)
@@ -84,14 +84,15 @@ def build_reference(shape: tuple[int, int] = (257, 69), latent_dim: int = 2, reg
     h = keras.layers.Conv2DTranspose(32, 3, padding="same", activation="relu", name="dec_conv_0", **reg)(h)
     h = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits", **reg)(h)
     decoder = functional(z_in, keras.layers.Reshape(shape, name="squeeze")(h), "decoder")
-    return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_reference_vae")
+    return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_reference_vae", label_weight=label_weight,
+               label_classes=classes)
 
 
 def build_strided(shape: tuple[int, int] = (257, 69), filters=STRIDED_FILTERS, latent_dim: int = 2,
                   regularize: bool = False, beta: float = 1.0, seed: int = 0, conditional: bool = False,
-                  classes: int = DIGITS) -> VAE:
+                  classes: int = DIGITS, label_weight: float = 0.0) -> VAE:
     """The strided CNN-VAE for spectrograms of `shape` (bins, frames): convolutions along time with the bins as
-    channels; see the module docstring."""
+    channels; see the module docstring. `label_weight` as `build_mlp`."""
     reg = _conv_kwargs(regularize)
     bins, frames = shape
     sizes = [frames]
@@ -119,4 +120,5 @@ def build_strided(shape: tuple[int, int] = (257, 69), filters=STRIDED_FILTERS, l
                                          name="logits" if last else f"dec_conv_{i}", **reg)(h)
     h = keras.layers.Reshape((frames, bins), name="squeeze")(h)
     decoder = functional(z_in, keras.layers.Permute((2, 1), name="bins_major")(h), "decoder")
-    return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_strided_vae")
+    return VAE(encoder, decoder, beta=beta, seed=seed, name="cnn_strided_vae", label_weight=label_weight,
+               label_classes=classes)

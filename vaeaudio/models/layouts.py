@@ -11,15 +11,9 @@ def build(settings, shape: tuple[int, int], classes: int = DIGITS) -> VAE:
     """The VAE for `settings` (a `TrainSettings`) and spectrograms of `shape` (bins, frames), conditioned (when
     `settings.conditional`) on `classes` classes."""
     common = {"latent_dim": settings.latent_dim, "beta": settings.beta, "seed": settings.seed,
-              "conditional": settings.conditional, "classes": classes}
+              "conditional": settings.conditional, "classes": classes, "label_weight": settings.label_weight}
     if settings.kind == "mlp":
-        model = build_mlp(shape, hidden=settings.hidden, dropout=settings.dropout, **common)
-    elif settings.arch == "reference":
-        model = build_reference(shape, regularize=settings.regularize, **common)
-    else:
-        model = build_strided(shape, filters=settings.filters, regularize=settings.regularize, **common)
-    if not settings.label_weight:
-        return model
-    # the same model with a label head (`VAE`): unconditional runs of `--label-weight W`
-    return VAE(model.encoder, model.decoder, beta=settings.beta, seed=settings.seed, name=model.name,
-               label_weight=settings.label_weight, label_classes=classes)
+        return build_mlp(shape, hidden=settings.hidden, dropout=settings.dropout, **common)
+    if settings.arch == "reference":
+        return build_reference(shape, regularize=settings.regularize, **common)
+    return build_strided(shape, filters=settings.filters, regularize=settings.regularize, **common)

@@ -34,9 +34,9 @@ def _hidden(x, widths, dropout: float, seed: int, prefix: str):
 
 def build_mlp(shape: tuple[int, int] = (257, 69), hidden=(1024, 512, 256), latent_dim: int = 2,
               dropout: float = 0.0, beta: float = 1.0, seed: int = 0, conditional: bool = False,
-              classes: int = DIGITS) -> VAE:
+              classes: int = DIGITS, label_weight: float = 0.0) -> VAE:
     """The MLP-VAE for spectrograms of `shape` (bins, frames); `conditional` joins a one-hot class (of `classes`) to
-    both inputs."""
+    both inputs; `label_weight` > 0 gives an unconditional one the label head of `VAE`."""
     n = math.prod(shape)
     inputs = [keras.Input(shape, name="spectrogram")]
     h = with_digit(keras.layers.Flatten(name="flatten")(inputs[0]), inputs, conditional, classes)
@@ -50,4 +50,5 @@ def build_mlp(shape: tuple[int, int] = (257, 69), hidden=(1024, 512, 256), laten
                 "dec")
     logits = Dense(n, name="logits")(h)
     decoder = functional(inputs, keras.layers.Reshape(shape, name="unflatten")(logits), "decoder")
-    return VAE(encoder, decoder, beta=beta, seed=seed, name="mlp_vae")
+    return VAE(encoder, decoder, beta=beta, seed=seed, name="mlp_vae", label_weight=label_weight,
+               label_classes=classes)
