@@ -354,9 +354,9 @@ def real_loop_epochs(args, spec: Path) -> dict:
 
 def cpu() -> str:
     """The CPU's model name and the vector flags that decide the kernels."""
-    from vaeaudio.models import kernels
+    from vaeaudio.models import kernel_cache, kernels
 
-    m = kernels.machine()
+    m = kernel_cache.machine()
     return (f"{m['cpu']}, {m['cores']} cores usable, flags {' '.join(m['flags'])}; native bfloat16: "
             f"{'yes' if kernels.native_bf16(m) else 'no'}" + (f"; {m['env']}" if m["env"] else ""))
 

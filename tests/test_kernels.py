@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vaeaudio.models import kernels
+from vaeaudio.models import kernel_cache, kernels
 from vaeaudio.models.dense import Dense, choose_kernels, dense_layers
 from vaeaudio.settings import KERNEL_PATHS, TrainSettings
 from vaeaudio.training.steps import build_model
@@ -66,10 +66,10 @@ def test_auto_keeps_the_fastest_path_per_product_and_caches_it(tmp_path, monkeyp
     line = capsys.readouterr().err.strip()  # one short line; the rates only with --verbose
     assert re.fullmatch(r"matmul kernels \(forward/weight-grad/input-grad; timed in \d+\.\d s\): "
                         r"64x32 xla/openblas/onednn", line), line
-    cache = json.loads((tmp_path / kernels.CACHE).read_text())
-    assert cache["format"] == kernels.FORMAT and len(cache["machines"]) == 1
+    cache = json.loads((tmp_path / kernel_cache.CACHE).read_text())
+    assert cache["format"] == kernel_cache.FORMAT and len(cache["machines"]) == 1
     (entry,) = cache["machines"].values()
-    assert entry["machine"] == kernels.machine() and len(entry["rates"]) == 3
+    assert entry["machine"] == kernel_cache.machine() and len(entry["rates"]) == 3
 
     calls.clear()  # a second run on this machine times nothing
     progress.configure(verbose=True)
@@ -77,12 +77,12 @@ def test_auto_keeps_the_fastest_path_per_product_and_caches_it(tmp_path, monkeyp
     progress.configure()
     assert plan == kernels.Plan("xla", "openblas", "onednn")
     lines = capsys.readouterr().err.strip().splitlines()
-    assert calls == [] and len(lines) == 2 and f"cached in {tmp_path / kernels.CACHE}" in lines[0]
+    assert calls == [] and len(lines) == 2 and f"cached in {tmp_path / kernel_cache.CACHE}" in lines[0]
     assert "64->32: forward xla 100/onednn 10/openblas 10, weight-grad openblas 100" in lines[1]
 
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # another machine as far as the kernels go: timed again
     kernels.plans([(64, 32)], 8, "float32", cache=tmp_path)
-    assert len(calls) == 3 and len(json.loads((tmp_path / kernels.CACHE).read_text())["machines"]) == 2
+    assert len(calls) == 3 and len(json.loads((tmp_path / kernel_cache.CACHE).read_text())["machines"]) == 2
 
 
 def test_a_damaged_or_unwritable_cache_is_timed_again(tmp_path, monkeypatch, capsys):
@@ -90,13 +90,14 @@ def test_a_damaged_or_unwritable_cache_is_timed_again(tmp_path, monkeypatch, cap
     monkeypatch.setattr(kernels, "time_paths", _fake_rates(calls))
     monkeypatch.setattr(kernels, "MIN_FLOP", 1)
     progress.configure(quiet=False)
-    (tmp_path / kernels.CACHE).write_text("{not json")
+    (tmp_path / kernel_cache.CACHE).write_text("{not json")
     assert kernels.plans([(8, 8)], 2, "float32", cache=tmp_path)[(8, 8)].forward == "xla"
-    assert len(calls) == 3 and json.loads((tmp_path / kernels.CACHE).read_text())["format"] == kernels.FORMAT
-    fp = next(iter(json.loads((tmp_path / kernels.CACHE).read_text())["machines"]))
-    for bad in ([], {"format": kernels.FORMAT, "machines": []}, {"format": kernels.FORMAT, "machines": {fp: "x"}},
-                {"format": kernels.FORMAT, "machines": {fp: {"rates": {"2x8x8:float32:forward": {"xla": "fast"}}}}}):
-        (tmp_path / kernels.CACHE).write_text(json.dumps(bad))  # valid JSON, wrong shape: timed again, rewritten
+    assert len(calls) == 3 and json.loads((tmp_path / kernel_cache.CACHE).read_text())["format"] == kernel_cache.FORMAT
+    fp = next(iter(json.loads((tmp_path / kernel_cache.CACHE).read_text())["machines"]))
+    fmt = kernel_cache.FORMAT
+    for bad in ([], {"format": fmt, "machines": []}, {"format": fmt, "machines": {fp: "x"}},
+                {"format": fmt, "machines": {fp: {"rates": {"2x8x8:float32:forward": {"xla": "fast"}}}}}):
+        (tmp_path / kernel_cache.CACHE).write_text(json.dumps(bad))  # valid JSON, wrong shape: timed again, rewritten
         calls.clear()
         assert kernels.plans([(8, 8)], 2, "float32", cache=tmp_path)[(8, 8)].forward == "xla" and len(calls) == 3
     blocked = tmp_path / "file"
@@ -180,7 +181,7 @@ def test_auto_keeps_the_plan_whose_whole_step_is_fastest_and_caches_it(tmp_path,
     line = capsys.readouterr().err.strip()
     assert re.fullmatch(r"matmul kernels: onednn, the fastest whole step here \(9\.0 ms; per-product 10\.0 ms; "
                         r"xla 11\.0 ms; openblas 14\.0 ms; steps timed in \d+\.\d s\)", line), line
-    (entry,) = json.loads((tmp_path / kernels.CACHE).read_text())["machines"].values()
+    (entry,) = json.loads((tmp_path / kernel_cache.CACHE).read_text())["machines"].values()
     assert entry["steps"]["m1"]["onednn"] == 0.009 and len(entry["steps"]["m1"]) == 4
 
     timed.clear()  # the same machine and model: nothing timed
@@ -192,7 +193,7 @@ def test_auto_keeps_the_plan_whose_whole_step_is_fastest_and_caches_it(tmp_path,
     timed.clear()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # another machine: timed again
     kernels.choose(_slots(), 8, time_steps=time_steps, model_key="m1", cache=tmp_path)
-    assert len(timed) == 4 and len(json.loads((tmp_path / kernels.CACHE).read_text())["machines"]) == 2
+    assert len(timed) == 4 and len(json.loads((tmp_path / kernel_cache.CACHE).read_text())["machines"]) == 2
 
 
 def test_a_candidate_that_cannot_win_by_its_products_is_not_timed(tmp_path, monkeypatch, capsys):
@@ -262,10 +263,10 @@ def test_steps_timed_while_the_machine_was_busy_are_timed_again(tmp_path, monkey
     progress.configure(quiet=False)
     kernels.choose(_slots()[:1], 8, time_steps=time_steps, model_key="m", cache=tmp_path)
     assert "while other processes took 60% of the CPU: timed again next run)" in capsys.readouterr().err
-    (entry,) = json.loads((tmp_path / kernels.CACHE).read_text())["machines"].values()
+    (entry,) = json.loads((tmp_path / kernel_cache.CACHE).read_text())["machines"].values()
     assert entry["disturbed"] == {"m": 0.6}
     kernels.choose(_slots()[:1], 8, time_steps=time_steps, model_key="m", cache=tmp_path)  # busy before: again
-    (entry,) = json.loads((tmp_path / kernels.CACHE).read_text())["machines"].values()
+    (entry,) = json.loads((tmp_path / kernel_cache.CACHE).read_text())["machines"].values()
     assert entry["disturbed"] == {} and timed == [3, 3]
     err = capsys.readouterr().err
     assert "steps timed in" in err and "other processes" not in err

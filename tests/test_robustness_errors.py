@@ -19,7 +19,7 @@ from conftest import unprivileged
 from vaeaudio.cli import main
 from vaeaudio.formats import latents, runs
 from vaeaudio.formats.spectrogram_set import MANIFEST, Manifest
-from vaeaudio.models import kernels, saving
+from vaeaudio.models import kernel_cache, saving
 from vaeaudio.settings import EvaluateSettings
 from vaeaudio.sound import dsp
 from vaeaudio.util.errors import DataError, ModelError, environment_error
@@ -122,8 +122,8 @@ def test_a_synth_name_too_long_is_one_line(tiny_run, tmp_path, capsys):
 # -- 15. JSON nested too deep -----------------------------------------------------------------------------------
 def test_json_nested_200000_deep_is_damage_not_a_crash(tmp_path):
     deep = "[" * 200_000 + "]" * 200_000
-    (tmp_path / kernels.CACHE).write_text(deep)
-    assert kernels._read_cache(tmp_path / kernels.CACHE) == {}  # measured again, as other damaged caches
+    (tmp_path / kernel_cache.CACHE).write_text(deep)
+    assert kernel_cache.read(tmp_path / kernel_cache.CACHE) == {}  # measured again, as other damaged caches
     (tmp_path / runs.CONFIG).write_text(deep)
     with pytest.raises(ModelError, match=r"config\.json is unreadable \(nested too deeply\)"):
         runs.load_config(tmp_path)

@@ -20,7 +20,7 @@ from vaeaudio.cli import main
 from vaeaudio.corpus.preprocess import preprocess
 from vaeaudio.formats import runs
 from vaeaudio.formats.spectrogram_set import MANIFEST, SpectrogramSet
-from vaeaudio.models import kernels
+from vaeaudio.models import kernel_cache
 from vaeaudio.settings import PreprocessSettings, TrainSettings
 from vaeaudio.util import resources
 from vaeaudio.util.errors import ModelError
@@ -66,8 +66,8 @@ def test_fifos_and_device_links_in_a_corpus_are_dropped_not_read(tmp_path):
 
 
 def test_a_fifo_as_the_kernel_cache_is_measured_again(tmp_path):
-    os.mkfifo(tmp_path / kernels.CACHE)
-    finished, value = _in_thread(lambda: kernels._read_cache(tmp_path / kernels.CACHE))
+    os.mkfifo(tmp_path / kernel_cache.CACHE)
+    finished, value = _in_thread(lambda: kernel_cache.read(tmp_path / kernel_cache.CACHE))
     assert finished and value == {}
 
 

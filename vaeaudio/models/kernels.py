@@ -21,7 +21,7 @@ its real training steps (`time_steps`), the whole step is timed for each
 candidate plan (one path for every product: oneDNN, XLA, OpenBLAS; and the
 per-product winners), leaving out those whose products alone would take more
 than `PRUNE` times the best, and the fastest step wins. Both are cached in
-`<cache>/kernels.json` (`vaeaudio.util.cache.cache_dir()`) under a fingerprint of
+`<cache>/kernels.json` (`vaeaudio.models.kernel_cache`) under a fingerprint of
 the machine (CPU model and flags, cores, library versions, the variables that
 steer the kernels), the step times also under the model's shape, so later runs
 on the same machine start at once; step times taken while other processes used
@@ -37,26 +37,20 @@ timing them costs more than any difference.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vaeaudio.models import kernel_cache
 from vaeaudio.settings import KERNEL_PATHS
-from vaeaudio.util import files, progress, resources
-from vaeaudio.util.cache import cache_dir
+from vaeaudio.util import progress, resources
 
 #: Products smaller than this (2 B i o FLOP) are not timed: they keep oneDNN. Below it, where a product takes only
 #: milliseconds, the launch of a nested XLA kernel and the fusions oneDNN loses (MatMul + BiasAdd + ReLU) outweigh
 #: any gain: the strided CNN's products, moved to their fastest paths, made its step slower.
 MIN_FLOP = 2e9
-FORMAT = "vaeaudio-kernels/1"
-CACHE = "kernels.json"
 PRODUCTS = ("forward", "weight-grad", "input-grad")
 #: A whole-step candidate whose products alone (at their timed rates) would take more than this times the best
 #: candidate's is not timed in the step: in-situ effects seen so far cost 25-35 %, not 50.
@@ -66,10 +60,6 @@ PRUNE = 1.5
 DISTURBED = 0.25
 #: Least steps, and least seconds, a candidate's step is timed for (after two that compile).
 STEP_CALLS, STEP_SECONDS = 5, 0.5
-#: Environment variables that change which kernel is fastest (part of the machine's fingerprint).
-STEERING = ("ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS",
-            "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS")
-_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "avx_vnni")
 
 
 @dataclass(frozen=True)
@@ -126,90 +116,14 @@ def matmul(x, w, plan: Plan):
     return f(tf.convert_to_tensor(x), tf.convert_to_tensor(w))  # values, not variables: the tape sees the read
 
 
-def machine() -> dict:
-    """What decides which kernel is fastest here: CPU model and vector flags, usable cores, versions, steering
-    variables."""
-    import tensorflow as tf
-
-    model, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "flags": [f for f in _CPU_FLAGS if f in flags], "cores": cores,
-            "tensorflow": tf.__version__, "numpy": np.__version__,
-            "env": {k: os.environ[k] for k in STEERING if k in os.environ}}
-
-
 def native_bf16(m: dict | None = None) -> bool:
     """Whether oneDNN computes bfloat16 natively here: the CPU has AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA
     (if set) does not hold oneDNN below them."""
-    m = m or machine()
+    m = m or kernel_cache.machine()
     cap = m.get("env", {}).get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
     if cap != "ALL" and not any(isa in cap for isa in ("BF16", "AMX", "AVX10")):
         return False
     return "avx512_bf16" in m["flags"] or "amx_bf16" in m["flags"]
-
-
-def _fingerprint(m: dict) -> str:
-    return hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _positive_table(table) -> dict:
-    """The {key: {name: positive number}} entries of `table`, the rest left out."""
-    if not isinstance(table, dict):
-        return {}
-    return {k: r for k, r in table.items() if isinstance(r, dict) and r
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in r.values())}
-
-
-def _read_cache(path: Path) -> dict:
-    """{fingerprint: {"machine": ..., "rates": {key: {path: GFLOP/s}}, "steps": {model key: {plan: seconds}},
-    "disturbed": {model key: share of the CPU other processes took while its steps were timed}}} of the cache
-    file; what is missing, damaged or malformed is left out (measured again and rewritten)."""
-    try:
-        data = files.read_json(path)
-    except (OSError, ValueError):
-        return {}
-    machines = data.get("machines") if isinstance(data, dict) and data.get("format") == FORMAT else None
-    out = {}
-    for fp, entry in (machines or {}).items() if isinstance(machines, dict) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("rates"), dict):
-            disturbed = entry.get("disturbed")
-            out[fp] = {"machine": entry.get("machine"), "rates": _positive_table(entry["rates"]),
-                       "steps": _positive_table(entry.get("steps")),
-                       "disturbed": {k: v for k, v in disturbed.items() if isinstance(v, (int, float))}
-                       if isinstance(disturbed, dict) else {}}
-    return out
-
-
-def _write_cache(path: Path, fp: str, m: dict, rates: dict, steps: dict | None = None,
-                 disturbed: dict | None = None) -> None:
-    """Merge this machine's product rates and step times into the cache file (atomically; a cache that cannot be
-    written is skipped); `disturbed` {model key: share or None}: whether those steps were timed while other
-    processes took over `DISTURBED` of the CPU (None: they were not)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        machines = _read_cache(path)  # another process may have added its own since
-        entry = machines.setdefault(fp, {"machine": m, "rates": {}, "steps": {}, "disturbed": {}})
-        entry["rates"].update(rates)
-        for key, times in (steps or {}).items():
-            entry["steps"].setdefault(key, {}).update(times)
-        for key, share in (disturbed or {}).items():
-            if share is None:
-                entry["disturbed"].pop(key, None)
-            else:
-                entry["disturbed"][key] = share
-        with files.replacing(path, suffix=f".{os.getpid()}.tmp") as tmp:
-            tmp.write_text(json.dumps({"format": FORMAT, "machines": machines}, indent=1))
-    except OSError as exc:
-        progress.log(f"kernel choice not cached ({path}: {exc.strerror or exc}); it will be timed again next run")
 
 
 def _time(fn, min_seconds: float = 0.1, min_calls: int = 3) -> float:
@@ -250,9 +164,8 @@ def rates(shapes: list[tuple[int, int]], batch: int, dtype: str, cache: Path | N
     """GFLOP/s of every path for every product of each layer shape (i, o) at `batch` in `dtype`, keyed by
     `_key`, and how they were had ('timed in N s' or 'cached in PATH'): from this machine's cache where it has
     them, else timed now and added to it."""
-    m = machine()
-    fp, path = _fingerprint(m), (cache or cache_dir()) / CACHE
-    known = _read_cache(path).get(fp, {}).get("rates", {})
+    m, fp, path, entry = kernel_cache.here(cache)
+    known = entry.get("rates", {})
     new, t0 = {}, time.perf_counter()
     for i, o in sorted(set(shapes)):
         for p in PRODUCTS:
@@ -260,7 +173,7 @@ def rates(shapes: list[tuple[int, int]], batch: int, dtype: str, cache: Path | N
             if not isinstance(known.get(k), dict) or set(known[k]) != set(_candidates(dtype)):
                 new[k] = time_paths(batch, i, o, dtype, p)
     if new:
-        _write_cache(path, fp, m, new)
+        kernel_cache.write(path, fp, m, new)
     return {**known, **new}, (f"timed in {time.perf_counter() - t0:.1f} s" if new else f"cached in {path}")
 
 
@@ -378,9 +291,7 @@ def choose(slots: list[Slot], batch: int, force: str = "auto", time_steps=None, 
     floor = min(estimate.values())
     pruned = {name: e / floor for name, e in estimate.items() if e > PRUNE * floor}
 
-    m = machine()
-    fp, path = _fingerprint(m), (cache or cache_dir()) / CACHE
-    known = _read_cache(path).get(fp, {})
+    m, fp, path, known = kernel_cache.here(cache)
     # steps timed while other processes took the CPU are timed again (all of them: one load for all)
     known_steps = {} if model_key in known.get("disturbed", {}) else known.get("steps", {}).get(model_key, {})
     t0 = time.perf_counter()
@@ -389,7 +300,7 @@ def choose(slots: list[Slot], batch: int, force: str = "auto", time_steps=None, 
         [candidates[name] for name in todo]))))) if todo else ({}, None)
     disturbed = share if share is not None and share > DISTURBED else None
     if new:
-        _write_cache(path, fp, m, {}, {model_key: new}, {model_key: disturbed})
+        kernel_cache.write(path, fp, m, {}, {model_key: new}, {model_key: disturbed})
     steps = {name: s for name, s in {**known_steps, **new}.items() if name in candidates and name not in pruned}
     best = min(steps, key=steps.get)
     how = f"steps timed in {time.perf_counter() - t0:.1f} s" if new else f"steps cached in {path}"
