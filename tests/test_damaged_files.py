@@ -18,7 +18,7 @@ import pytest
 
 from vaeaudio.cli import main
 from vaeaudio.formats import runs
-from vaeaudio.formats.shards import read_shard
+from vaeaudio.formats.shards import read_shard, read_spec
 from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import saving
 from vaeaudio.training import checkpoint
@@ -75,6 +75,20 @@ def test_out_of_range_values_and_foreign_shards_are_refused(spec_copy):
         f.attrs["format"] = "someone-else/2"
     with pytest.raises(DataError, match=r"test-00000\.h5 is not a vaeaudio-shard/1 file \(format: 'someone-else/2'\)"):
         read_shard(shard)
+
+
+def test_spectrograms_read_as_float16_are_rounded_by_numpy_and_checked_as_stored(spec_copy):
+    shard = spec_copy / "test-00000.h5"
+    with h5py.File(shard, "r+") as f:  # values HDF5's own float16 conversion truncates (2.27e-7 -> 1.19e-7)
+        f["spec"][0, 0, :4] = [2.2671509e-07, 3.0506666e-05, 0.2993826, 1.0]
+        stored = f["spec"][:3]
+    out = np.zeros((4, *stored.shape[1:]), np.float16)
+    read_spec(shard, out, [(0, 2, 2), (2, 3, 0)])
+    assert np.array_equal(out[[2, 3, 0]], stored.astype(np.float16)) and not out[1].any()
+    assert out[2, 0, :4].tolist() == [2.384185791015625e-07, 3.0517578125e-05, 0.29931640625, 1.0]
+    overwrite_dataset(shard, "spec", 1.00001)  # rounds to 1.0 in float16: refused for what the shard holds
+    with pytest.raises(DataError, match=r"test-00000\.h5 is damaged: spectrogram values span 0\.\.1\.00001, "):
+        read_spec(shard, out, [(0, 1, 0)])
 
 
 def test_damaged_checkpoint_and_model_are_named(tiny_run, tmp_path, capsys):

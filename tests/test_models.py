@@ -149,3 +149,25 @@ def test_conditional_models_take_the_digit_on_both_sides(builder):
     x = np.random.default_rng(0).random((3, *shape), dtype=np.float32)
     rec, kl = cond.losses_for(x, np.array([1, 2, 3]))
     assert rec.shape == (3,) and kl.shape == (3,)
+
+
+def test_a_saved_model_never_holds_its_weights_in_memory_again(tmp_path):
+    import tracemalloc
+
+    from vaeaudio.models import saving
+
+    model = build_mlp((16, 16), hidden=(512,) * 4)  # 1.8 M parameters, 7.4 MB of weights, none over 1.1 MB
+    weights = 4 * model.count_params()
+    path = tmp_path / "model.keras"
+    saving.save_model(path, model)  # once before tracing: what its first call imports is not weights
+    tracemalloc.start()  # sees Python's allocations: Keras's in-memory way held the weights in a BytesIO
+    try:
+        saving.save_model(path, model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert weights > 7e6 and peak < weights / 2  # a variable or two at a time (Keras copies each as it writes it)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "model.keras.sha256"]  # no temporary left
+    loaded = saving.load_file(path, "")
+    z = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(loaded.decode(z)), np.asarray(model.decode(z)))

@@ -119,6 +119,8 @@ def test_the_parameter_count_is_that_of_the_model_built(given):
 
     settings, shape = TrainSettings(**given), (9, 5)
     assert footprint.layers(settings, shape)[0] == build(settings, shape).count_params()
+    # a set of 3 classes: the conditional one-hot and the label head are 3 wide, not 10
+    assert footprint.layers(settings, shape, 3)[0] == build(settings, shape, 3).count_params()
 
 
 def test_the_reference_models_are_counted_exactly():
@@ -155,3 +157,4 @@ def test_the_reference_mlp_fits_in_a_few_hundred_megabytes(spec_small):
     need = footprint.estimate(TrainSettings(kind="mlp", recipe="reference"), (257, 69),
                               SpectrogramSet(spec_small).clips("train"))
     assert need["weights"] == 16 * 37_650_761 and 0.6e9 < need["total"] < 1.0e9
+    assert need["data"] == 2 * 257 * 69 * SpectrogramSet(spec_small).clips("train")  # held as float16

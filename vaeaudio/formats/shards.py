@@ -131,16 +131,25 @@ def read_shard(path: Path, fields: tuple[str, ...] = _FIELDS, classes: int | Non
 
 
 def read_spec(path: Path, out: np.ndarray, rows: list[tuple[int, int, int]]) -> None:
-    """Read spectrograms of the shard at `path` straight into `out` (k, bins, frames) float32, C-contiguous (no
-    copy in between): for each (first, stop, at) of `rows`, clips first..stop-1 into out[at : at + stop - first];
-    each part checked by `check_values`. Raises `DataError` as `read_shard`."""
+    """Read spectrograms of the shard at `path` into `out` (k, bins, frames), C-contiguous: for each (first, stop,
+    at) of `rows`, clips first..stop-1 into out[at : at + stop - first]; each part checked by `check_values`.
+    float32 `out` is read straight into (no copy in between); float16 through a float32 copy of the part, rounded by
+    numpy (HDF5's own conversion truncates values below float16's normal range). Raises `DataError` as
+    `read_shard`."""
     with _opened(path) as f:
         ds = f["spec"]
         for first, stop, at in rows:
-            if stop > first:
+            if stop <= first:
+                continue
+            if out.dtype == np.float32:
                 ds.read_direct(out, source_sel=np.s_[first:stop], dest_sel=np.s_[at : at + stop - first])
+            else:
+                part = ds[first:stop]
+                _checked(path, {"spec": part})  # before rounding: NaN and out-of-range values as stored
+                out[at : at + stop - first] = part
     for first, stop, at in rows:
-        _checked(path, {"spec": out[at : at + stop - first]})
+        if out.dtype == np.float32:
+            _checked(path, {"spec": out[at : at + stop - first]})
 
 
 def check_values(arrays: dict[str, np.ndarray], classes: int | None = None) -> str | None:

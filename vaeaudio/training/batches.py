@@ -1,13 +1,17 @@
 """The train and val splits of a spectrogram set, batched for training (`vaeaudio.training.train`): in memory, or
 the train split streamed from the set's shards when it does not fit the memory budget (`plan` decides).
 
-In memory (`Batches`): each split is read once, shard by shard and a chunk at a time, into the float32 variable it
-lives in during training, x (n, bins, frames) in [0, 1], with its digits (n,), so a split is held once (peak: the
-split plus one chunk of `CHUNK_BYTES`). Every epoch draws its own order from (seed, epoch), a permutation of the
+Spectrograms are held as `HELD` (float16: half the bytes of the shards' float32, 0.02 dB off at most); the batches
+they make are float32.
+
+In memory (`Batches`): the train split is read once, shard by shard and a chunk at a time, into the variable it
+lives in during training, x (n, bins, frames) in [0, 1], with its digits (n,), so it is held once (peak: the split
+plus one chunk of `CHUNK_BYTES`). The val split of a run is not held (`OnDisk`): each evaluation reads it from its
+shards in order, a batch at a time. Every epoch draws its own order from (seed, epoch), a permutation of the
 whole split; one `tf.data` pipeline for all the epochs of a run gathers and prefetches the batches (B, bins, frames),
 so no epoch waits for a pipeline to be built.
 
-Streamed (`Streamed`, the train split; the val split stays in memory): every epoch the shards are cut into blocks of
+Streamed (`Streamed`, the train split): every epoch the shards are cut into blocks of
 `Stream.block` consecutive clips, the blocks of all shards are shuffled together (the shards interleaved) and taken
 `Stream.window` clips at a time (the shuffle buffer); a window is read block by block into one buffer, its clips
 are shuffled and batched from there. The data held is that window plus the batches in flight (`IN_FLIGHT`), within
@@ -31,6 +35,10 @@ from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.util import resources
 from vaeaudio.util.errors import DataError, UsageError
 
+#: The dtype a split's spectrograms are held in, in memory or in a streamed window (the shards store float32): a
+#: [0, 1] value to within 2^-12 of itself (0.02 dB of the default 80 dB range) in half the bytes, so that a split twice
+#: the size fits in memory.
+HELD = np.float16
 #: Batches each pipeline prefetches.
 PREFETCH = 2
 #: Batches of a streamed split held besides its window: the one being assembled and the one yielded (numpy), its
@@ -75,7 +83,7 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
     A streamed split's window takes the budget less the batches in flight; `UsageError` when that leaves no clip.
     With `multi_worker` every worker must read the same batches, so nothing may depend on its own memory: without
     `budget_mb` the split is held in memory, and `--stream` needs `budget_mb`."""
-    n, clip = spec_set.clips("train"), 4 * math.prod(spec_set.shape)
+    n, clip = spec_set.clips("train"), np.dtype(HELD).itemsize * math.prod(spec_set.shape)
     split, shards = n * clip, len(spec_set.manifest.splits["train"].shards)
     shared = multi_worker and budget_mb is None and in_memory is None  # held in memory for that reason alone
     if multi_worker and budget_mb is None:
@@ -91,12 +99,12 @@ def plan(spec_set: SpectrogramSet, batch_size: int, in_memory: bool | None = Non
     else:
         budget = int(budget_mb * 1e6)
         why = f"--memory-budget of {budget / 1e6:,.1f} MB"
-    size = f"{n:,} clips, {split / 1e6:,.1f} MB of spectrograms"
+    size = f"{n:,} clips, {split / 1e6:,.1f} MB of spectrograms ({np.dtype(HELD).name})"
     if in_memory or (in_memory is None and split <= budget):
         reason = ("--distribute multi-worker without --memory-budget" if shared else
                   "--in-memory" if in_memory else "within the " + why)
         return None, f"train split: {size}, held in memory ({reason})"
-    flight = IN_FLIGHT * batch_size * clip
+    flight = IN_FLIGHT * batch_size * 4 * math.prod(spec_set.shape)  # float32 batches
     window = (budget - flight) // clip
     if window < 1:
         raise UsageError(f"streaming the train split ({size}) needs more than the {why}: the {IN_FLIGHT} batches of "
@@ -127,6 +135,43 @@ def _pieces(order: np.ndarray, batch_size: int, ctx=None):
             yield from np.array_split(np.array_split(batch, ctx.num_input_pipelines)[ctx.input_pipeline_id], local)
 
 
+def _parts(x: np.ndarray, digits: np.ndarray, batch_size: int, ctx):
+    """This pipeline's pieces of the global batch (x (B, bins, frames) `HELD`, digits (B,)) (`_pieces`), x as
+    float32."""
+    for part in _pieces(np.arange(len(x)), batch_size, ctx):
+        piece = slice(part[0], part[-1] + 1) if len(part) else slice(0, 0)  # pieces are runs of a batch
+        yield x[piece].astype(np.float32), digits[piece]
+
+
+class OnDisk:
+    """A split read from its shards whenever it is wanted, never held: the val split of a run (one batch at a time
+    while it is evaluated, so a split of any size takes a batch of memory)."""
+
+    def __init__(self, spec_set: SpectrogramSet, split: str):
+        self.shape, self._shards = spec_set.shape, spec_set.shards(split)  # (path, clips)
+        self._starts = np.cumsum([0] + [clips for _, clips in self._shards])
+        self.digits = np.concatenate([read_shard(path, ("digit",), len(spec_set.classes))["digit"]
+                                      for path, _ in self._shards]).astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self.digits)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Clips start..stop-1 of the split, (k, bins, frames) `HELD`."""
+        out = np.empty((stop - start, *self.shape), HELD)
+        for (path, _), first, end in zip(self._shards, self._starts, self._starts[1:]):
+            if max(start, first) < min(stop, end):
+                read_spec(path, out, [(max(start, first) - first, min(stop, end) - first, max(start, first) - start)])
+        return out
+
+    def batches(self, batch_size: int, ctx=None):
+        """The split in order as (x (B, bins, frames) float32, digits (B,)) numpy, this pipeline's pieces with
+        `ctx`."""
+        for s in range(0, len(self), batch_size):
+            stop = min(len(self), s + batch_size)
+            yield from _parts(self.read(s, stop), self.digits[s:stop], batch_size, ctx)
+
+
 def _read_split(spec_set: SpectrogramSet, split: str, into=None) -> tuple[np.ndarray, np.ndarray, float]:
     """A split's digits (n,) int32 and its clips' dB minima and maxima (n,) float32, its mean [0, 1] value, with its
     spectrograms assigned into the variable `into` (n, bins, frames) a chunk at a time when given (read and summed
@@ -143,7 +188,7 @@ def _read_split(spec_set: SpectrogramSet, split: str, into=None) -> tuple[np.nda
             read_spec(path, part, [(first, stop, 0)])
             total += float(part.sum(dtype=np.float64))
             if into is not None:  # in place (slicing the variable, `into[a:b].assign`, would copy all of it)
-                _assign_rows(into, at, part)
+                _assign_rows(into, at, part.astype(HELD))
             at += len(part)
     cat = lambda name, dtype: np.concatenate([x[name] for x in labels]).astype(dtype) if labels else np.zeros(0, dtype)
     mean = total / max(1, n * math.prod(spec_set.shape))
@@ -151,62 +196,80 @@ def _read_split(spec_set: SpectrogramSet, split: str, into=None) -> tuple[np.nda
 
 
 class Batches:
-    """The train and val splits in memory, batched per epoch (see the module docstring)."""
+    """The train split in memory, batched per epoch, and the val split (see the module docstring)."""
 
     def __init__(self, train, val, batch_size: int, seed: int, train_digits: np.ndarray | None = None,
                  val_digits: np.ndarray | None = None):
-        """`train`, `val`: spectrograms (n, bins, frames) float32 in [0, 1], numpy (copied into a variable) or
-        the variable itself; digits (n,) (zeros if None).
+        """`train`: spectrograms (n, bins, frames) in [0, 1], numpy (copied into a `HELD` variable) or the `HELD`
+        variable itself; `val` the same or an `OnDisk` split (which has its own digits); digits (n,) (zeros if
+        None).
 
-        Each split is held once, in a non-trainable variable: the input pipelines read it through its handle
+        A split held is held once, in a non-trainable variable: the input pipelines read it through its handle
         (a captured constant would be copied into every pipeline built on it, and a full-size corpus's split is too
         large to copy)."""
-        self.train, self.val = _held(train, np.float32), _held(val, np.float32)
-        digits = lambda d, n: _held(np.zeros(n, np.int32) if d is None else d, np.int32)
-        self.train_digits, self.val_digits = digits(train_digits, self.sizes[0]), digits(val_digits, self.sizes[1])
+        self.train = _held(train, HELD)
+        self.train_digits = _held(np.zeros(int(self.train.shape[0]), np.int32) if train_digits is None
+                                  else train_digits, np.int32)
+        self._val(val, val_digits)
         self.batch_size, self.seed = batch_size, seed
+
+    def _val(self, val, digits: np.ndarray | None) -> None:
+        """Keep the val split: `OnDisk` as it is, spectrograms in a `HELD` variable with their digits."""
+        self.val = val if isinstance(val, OnDisk) else _held(val, HELD)
+        if not isinstance(val, OnDisk):
+            self.val_digits = _held(np.zeros(int(self.val.shape[0]), np.int32) if digits is None else digits,
+                                    np.int32)
 
     @classmethod
     def load(cls, spec_set: SpectrogramSet, batch_size: int, seed: int,
              stream: Stream | None = None) -> tuple[Batches, dict[str, float]]:
         """The splits of `spec_set`, the train split streamed as `stream` says (None: in memory), and of its train
         clips: the median `db_min` and `db_max` (to undo the scaling) and the `mean` [0, 1] value (the level
-        `synth --sharpen auto` matches). Each split held in memory is read straight into its variable."""
+        `synth --sharpen auto` matches). The train split, held in memory, is read straight into its variable; the val
+        split is read from its shards when evaluated (`OnDisk`)."""
         n_train, n_val = spec_set.clips("train"), spec_set.clips("val")
         if not n_train or not n_val:
             raise DataError(f"{spec_set.root} needs clips in both its train and val splits "
                             f"(has {n_train} and {n_val})", "re-run `vaeaudio preprocess` on more recordings")
-        val = _zeros((n_val, *spec_set.shape))
-        val_digits, _, _ = _read_split(spec_set, "val", val)
+        val = OnDisk(spec_set, "val")
         train = None if stream else _zeros((n_train, *spec_set.shape))
         train_digits, db, mean = _read_split(spec_set, "train", train)
         stats = {"db_min": float(np.median(db[0])), "db_max": float(np.median(db[1])), "mean": mean}
         if stream:
-            return Streamed(spec_set, stream, val, batch_size, seed, train_digits, val_digits), stats
-        return cls(train, val, batch_size, seed, train_digits, val_digits), stats
+            return Streamed(spec_set, stream, val, batch_size, seed, train_digits), stats
+        return cls(train, val, batch_size, seed, train_digits), stats
 
     def val_arrays(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The val split's first `n` clips (all if None) as numpy: spectrograms (n, bins, frames) and digits (n,)."""
         n = self.sizes[1] if n is None else min(n, self.sizes[1])
-        return _rows(self.val, 0, n).numpy(), _rows(self.val_digits, 0, n).numpy()
+        if isinstance(self.val, OnDisk):
+            return self.val.read(0, n).astype(np.float32), self.val.digits[:n]
+        return _rows(self.val, 0, n).numpy().astype(np.float32), _rows(self.val_digits, 0, n).numpy()
 
     def train_chunks(self, clips: int = CHUNK_CLIPS):
-        """The train split in order, `clips` at a time: (spectrograms (k, bins, frames), digits (k,) numpy), each
-        chunk a copy of its rows alone."""
+        """The train split in order, `clips` at a time: (spectrograms (k, bins, frames) float32 tensor, digits (k,)
+        numpy), each chunk a copy of its rows alone."""
+        import tensorflow as tf
+
         n = self.sizes[0]
         for s in range(0, n, clips):
-            yield _rows(self.train, s, min(n, s + clips)), _rows(self.train_digits, s, min(n, s + clips)).numpy()
+            yield (tf.cast(_rows(self.train, s, min(n, s + clips)), tf.float32),
+                   _rows(self.train_digits, s, min(n, s + clips)).numpy())
 
     @property
     def sizes(self) -> tuple[int, int]:
-        return int(self.train.shape[0]), int(self.val.shape[0])
+        """Clips in the train and val splits."""
+        return self._train_size(), len(self.val) if isinstance(self.val, OnDisk) else int(self.val.shape[0])
+
+    def _train_size(self) -> int:
+        return int(self.train.shape[0])
 
     def steps(self) -> int:
         """Training steps per epoch (the last batch may be smaller)."""
         return math.ceil(self.sizes[0] / self.batch_size)
 
     def _batches(self, source, digits, pieces):
-        """One pipeline of batches (x (B, bins, frames), digits (B,)) gathered from `source` by the index
+        """One pipeline of batches (x (B, bins, frames) float32, digits (B,)) gathered from `source` by the index
         batches of `pieces` (a dataset of (flat indices, batch lengths), one element an epoch), prefetched.
 
         The index batches are made by numpy once an epoch: a Python generator per batch would
@@ -217,7 +280,7 @@ class Batches:
             tf.RaggedTensor.from_row_lengths(flat, lengths)))
         def gather(idx):
             idx = tf.reshape(idx, [-1])  # a ragged row's rank is not known statically; Keras's fit needs it
-            return tf.gather(source, idx), tf.gather(digits, idx)
+            return tf.cast(tf.gather(source, idx), tf.float32), tf.gather(digits, idx)
         return ds.map(gather).prefetch(PREFETCH)
 
     def _epoch_pieces(self, order: np.ndarray, ctx) -> tuple[np.ndarray, np.ndarray]:
@@ -243,8 +306,14 @@ class Batches:
         return self._batches(self.train, self.train_digits, epochs_)
 
     def val_batches(self, ctx=None):
+        """The val split in order, batched (this pipeline's pieces with `ctx`): x (B, bins, frames) float32, digits
+        (B,)."""
         import tensorflow as tf
 
+        if isinstance(self.val, OnDisk):
+            spec = (tf.TensorSpec((None, *self.val.shape), tf.float32), tf.TensorSpec((None,), tf.int32))
+            return tf.data.Dataset.from_generator(lambda: self.val.batches(self.batch_size, ctx),
+                                                  output_signature=spec).prefetch(PREFETCH)
         return self._batches(self.val, self.val_digits, tf.data.Dataset.from_tensors(
             self._epoch_pieces(np.arange(self.sizes[1]), ctx)))
 
@@ -277,18 +346,18 @@ def _assign_rows(variable, at: int, rows: np.ndarray) -> None:
 
 
 def _zeros(shape: tuple[int, ...]):
-    """A non-trainable float32 variable of zeros: the place a split is read into."""
+    """A non-trainable `HELD` variable of zeros: the place a split is read into."""
     import tensorflow as tf
 
-    return tf.Variable(tf.zeros(shape, tf.float32), trainable=False)
+    return tf.Variable(tf.zeros(shape, HELD), trainable=False)
 
 
 class Streamed(Batches):
-    """The train split streamed from its shards, the val split in memory (see the module docstring)."""
+    """The train split streamed from its shards (see the module docstring)."""
 
     def __init__(self, spec_set: SpectrogramSet, stream: Stream, val, batch_size: int, seed: int,
                  train_digits: np.ndarray, val_digits: np.ndarray | None = None):
-        """`val` as for `Batches`; `train_digits` (n,) the train split's digits in shard order."""
+        """`val`, `val_digits` as for `Batches`; `train_digits` (n,) the train split's digits in shard order."""
         self.shape, self.stream = spec_set.shape, stream
         self._shards = spec_set.shards("train")  # (path, clips)
         #: Every block of the split: (its first clip's index in the split, shard, first, stop in the shard).
@@ -298,14 +367,12 @@ class Streamed(Batches):
                 self._blocks.append((at + first, k, first, min(clips, first + stream.block)))
             at += clips
         self._digits = np.asarray(train_digits, np.int32)
-        self.val = _held(val, np.float32)
-        self.train_digits, self.val_digits = _held(self._digits, np.int32), _held(
-            np.zeros(int(self.val.shape[0]), np.int32) if val_digits is None else val_digits, np.int32)
+        self.train_digits = _held(self._digits, np.int32)
+        self._val(val, val_digits)
         self.batch_size, self.seed = batch_size, seed
 
-    @property
-    def sizes(self) -> tuple[int, int]:
-        return len(self._digits), int(self.val.shape[0])
+    def _train_size(self) -> int:
+        return len(self._digits)
 
     def windows(self, epoch: int) -> list[tuple[list[tuple[int, int, int, int]], np.ndarray]]:
         """Epoch `epoch`'s windows in reading order, drawn from (seed, epoch): each its blocks (as `_blocks` has
@@ -329,7 +396,8 @@ class Streamed(Batches):
         return np.concatenate([self._indices(chosen)[perm] for chosen, perm in self.windows(epoch)])
 
     def _read(self, chosen, buffer: np.ndarray) -> None:
-        """A window's blocks into `buffer` (k, bins, frames), each shard opened once, its blocks read in file order."""
+        """A window's blocks into `buffer` (k, bins, frames) `HELD`, each shard opened once, its blocks read in file
+        order."""
         at, by_shard = 0, {}
         for _, shard, first, stop in chosen:
             by_shard.setdefault(shard, []).append((first, stop, at))
@@ -339,8 +407,8 @@ class Streamed(Batches):
 
     def stream_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
         """The batches of `train_batches` as numpy (x (B, bins, frames) float32, digits (B,) int32), read a window
-        at a time into one buffer (windows wholly before batch `skip` are not read)."""
-        buffer, bs = np.empty((min(self.stream.window, self.sizes[0]), *self.shape), np.float32), self.batch_size
+        at a time into one `HELD` buffer (windows wholly before batch `skip` are not read)."""
+        buffer, bs = np.empty((min(self.stream.window, self.sizes[0]), *self.shape), HELD), self.batch_size
         for e in range(epoch, epoch + epochs):
             first = (skip if e == epoch else 0) * bs  # clips of the epoch passed over
             held_x, held_d = [], []  # the start of a batch that runs into the next window (copies)
@@ -357,21 +425,15 @@ class Streamed(Batches):
                     rows = rows[len(take) :]
                     if sum(map(len, held_x)) < bs:
                         continue
-                    yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
+                    yield from _parts(np.concatenate(held_x), np.concatenate(held_d), bs, ctx)
                     held_x, held_d = [], []
                 for s in range(0, len(rows), bs):
                     if s + bs > len(rows):
                         held_x, held_d = [buffer[rows[s:]]], [digits[rows[s:]]]
                     else:
-                        yield from self._parts(buffer[rows[s : s + bs]], digits[rows[s : s + bs]], ctx)
+                        yield from _parts(buffer[rows[s : s + bs]], digits[rows[s : s + bs]], bs, ctx)
             if held_x:
-                yield from self._parts(np.concatenate(held_x), np.concatenate(held_d), ctx)
-
-    def _parts(self, x: np.ndarray, digits: np.ndarray, ctx):
-        """This pipeline's pieces of the global batch (x, digits) (`_pieces`), as views."""
-        for part in _pieces(np.arange(len(x)), self.batch_size, ctx):
-            piece = slice(part[0], part[-1] + 1) if len(part) else slice(0, 0)  # pieces are runs of a batch
-            yield x[piece], digits[piece]
+                yield from _parts(np.concatenate(held_x), np.concatenate(held_d), bs, ctx)
 
     def train_batches(self, epoch: int, skip: int = 0, ctx=None, epochs: int = 1):
         """As `Batches.train_batches`, in the streamed order (`order`)."""
@@ -382,13 +444,15 @@ class Streamed(Batches):
                                               output_signature=spec).prefetch(PREFETCH)
 
     def train_chunks(self, clips: int = CHUNK_CLIPS):
-        """The train split in order, `clips` at a time (at most a window): (spectrograms, digits) numpy, the
-        spectrograms in one buffer that the next chunk overwrites."""
+        """The train split in order, `clips` at a time (at most a window): (spectrograms float32, rounded to `HELD` as
+        in memory, digits) numpy, the spectrograms in one buffer that the next chunk overwrites."""
         clips = min(clips, self.stream.window)
         buffer, at = np.empty((clips, *self.shape), np.float32), 0
         for path, n in self._shards:
             for first in range(0, n, clips):
                 stop = min(n, first + clips)
-                read_spec(path, buffer, [(first, stop, 0)])
-                yield buffer[: stop - first], self._digits[at + first : at + stop]
+                part = buffer[: stop - first]
+                read_spec(path, part, [(first, stop, 0)])
+                part[...] = part.astype(HELD)
+                yield part, self._digits[at + first : at + stop]
             at += n

@@ -4,7 +4,8 @@
     weights      4 B per parameter, and as much again for their gradients and for each of Adam's two slots: 16 B
     activations  every layer's output per clip, `ACTIVATION_COPIES` times (the value, its gradient, temporaries),
                  4 B each, times the batch
-    data         the train and val splits, held in memory as float32 (`vaeaudio.training.batches`)
+    data         the clips held in memory as `batches.HELD` (float16): the train split or its stream's window, and the
+                 batches in flight
 
 `require` refuses (one line, with the figures) a run whose estimate exceeds the memory available now
 (`vaeaudio.util.resources.available_memory`), instead of an out-of-memory kill or an internal
@@ -15,7 +16,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from vaeaudio.models.vae import DIGITS
 from vaeaudio.settings import TrainSettings
+from vaeaudio.training.batches import HELD
 from vaeaudio.util.errors import UsageError
 from vaeaudio.util.resources import available_memory, human_bytes
 
@@ -35,10 +40,11 @@ def _conv(c_in: int, c_out: int, taps: int = 9) -> int:
     return taps * c_in * c_out + c_out
 
 
-def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
-    """(parameters, activation values per clip) of the VAE `settings` build for spectrograms of `shape`."""
-    n, c, dim = math.prod(shape), 10 * settings.conditional, settings.latent_dim
-    head = _dense([dim, 10]) if settings.label_weight else 0  # the label head of `--label-weight`
+def layers(settings: TrainSettings, shape: tuple[int, int], classes: int = DIGITS) -> tuple[int, int]:
+    """(parameters, activation values per clip) of the VAE `settings` build for spectrograms of `shape` from a set
+    of `classes` classes (the conditional one-hot's width and the label head's outputs)."""
+    n, c, dim = math.prod(shape), classes * settings.conditional, settings.latent_dim
+    head = _dense([dim, classes]) if settings.label_weight else 0  # the label head of `--label-weight`
     if settings.kind == "mlp":
         hidden = list(settings.hidden)
         params = (_dense([n + c, *hidden]) + 2 * _dense([hidden[-1], dim])
@@ -61,19 +67,20 @@ def layers(settings: TrainSettings, shape: tuple[int, int]) -> tuple[int, int]:
     return params + head, 2 * (maps + 256) + 3 * dim + n
 
 
-def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int) -> dict[str, int]:
-    """Bytes a run of `settings` takes while training on `clips` train and val clips of `shape`: {"parameters"
-    (a count), "weights", "activations", "data", "total"}."""
-    params, per_clip = layers(settings, shape)
+def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int = DIGITS) -> dict[str, int]:
+    """Bytes a run of `settings` takes while training on `clips` train and val clips of `shape` from a set of
+    `classes` classes: {"parameters" (a count), "weights", "activations", "data", "total"}."""
+    params, per_clip = layers(settings, shape, classes)
     out = {"parameters": params, "weights": BYTES_PER_PARAMETER * params,
-           "activations": 4 * ACTIVATION_COPIES * per_clip * settings.batch_size, "data": 4 * math.prod(shape) * clips}
+           "activations": 4 * ACTIVATION_COPIES * per_clip * settings.batch_size,
+           "data": np.dtype(HELD).itemsize * math.prod(shape) * clips}
     out["total"] = out["weights"] + out["activations"] + out["data"]
     return out
 
 
-def require(settings: TrainSettings, shape: tuple[int, int], clips: int) -> dict[str, int]:
+def require(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int = DIGITS) -> dict[str, int]:
     """`estimate`, or `UsageError` with its figures when it exceeds the memory available now."""
-    need, free = estimate(settings, shape, clips), available_memory()
+    need, free = estimate(settings, shape, clips, classes), available_memory()
     if need["total"] > free:
         raise UsageError(f"this model needs about {human_bytes(need['total'])} of memory to train "
                          f"({need['parameters']:,} parameters: {human_bytes(need['weights'])} with gradients and "

@@ -72,8 +72,8 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | 
     """`settings` checked against the set before any work: a mixture per class needs a training clip of each class
     (without one, the default mixture is left out, a --latent-mixture given is refused), a batch is at most the train
     split (clamped, `_say_clamped`: a larger one only costs memory), and the model must fit
-    in the memory available (`vaeaudio.training.footprint`) with the clips held: the splits, or with `stream` the val
-    split, the stream's window and its batches in flight."""
+    in the memory available (`vaeaudio.training.footprint`) with the clips held: the train split, or with `stream` the
+    stream's window and its batches in flight, and the val split's batches in flight (it is read, not held)."""
     counts = spec_set.manifest.splits["train"].digits if "train" in spec_set.manifest.splits else {}
     missing = [c for c in spec_set.classes if not counts.get(c)]
     kind = "digit" if spec_set.digit_classes else "class"
@@ -89,7 +89,7 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | 
     if 0 < n_train < settings.batch_size:
         settings = settings.model_copy(update={"batch_size": n_train})
     held = n_train if stream is None else min(n_train, stream.window + IN_FLIGHT * settings.batch_size)
-    footprint.require(settings, spec_set.shape, held + spec_set.clips("val"))
+    footprint.require(settings, spec_set.shape, held + IN_FLIGHT * settings.batch_size, len(spec_set.classes))
     return settings
 
 

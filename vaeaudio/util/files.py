@@ -91,10 +91,11 @@ def write_text(path: Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def sha256_file(path: Path, block: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
+def sha256_file(path: Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read `block` bytes at a time into one buffer."""
+    h, buffer = hashlib.sha256(), bytearray(block)
+    view = memoryview(buffer)
     with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
+        while n := f.readinto(buffer):
+            h.update(view[:n])
     return h.hexdigest()
