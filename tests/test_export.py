@@ -73,6 +73,20 @@ def _wavs(folder: Path) -> dict[str, np.ndarray]:
     return {f.name: sf.read(f, dtype="float32")[0] for f in sorted(folder.glob("*.wav"))}
 
 
+def _same_sound(a: dict[str, np.ndarray], b: dict[str, np.ndarray], args: list[str]) -> None:
+    """The same WAVs: to 1e-4 with `--phase zero` or `griffin-lim` (where a wrong setting or weight on either path
+    shows); with the default PGHI phase, which now and then amplifies two runtimes' float32 rounding differences
+    (1e-7) through its heap order and magnitude thresholds (a clip at 25-30 dB where the others agree to 80 dB),
+    every clip at >= 20 dB of signal to difference (another phase method of the same spectrogram gives -6 to 6 dB)."""
+    assert a.keys() == b.keys() and a, args
+    if "zero" in args or "griffin-lim" in args:
+        assert max(np.abs(a[k] - b[k]).max() for k in a) <= 1e-4, args
+    else:
+        snr = [10 * np.log10(np.sum(a[k].astype(np.float64) ** 2) / max(1e-30, np.sum((a[k] - b[k]) ** 2.0)))
+               for k in a]
+        assert min(snr) >= 20, (args, snr)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "mlp-cond-mixture", "cnn-strided", "cnn-strided-cond", "cnn-reference"])
 def test_synth_from_the_export_is_the_runs(runs, exported, kind, tmp_path):
     folder, run = exported[kind], runs[kind]
@@ -90,15 +104,16 @@ def test_synth_from_the_export_is_the_runs(runs, exported, kind, tmp_path):
     assert info.validation["clips"] == 20 and max(info.validation["max_abs_diff"].values()) <= 1e-5
     # the reference's zero phase is a smooth function of the spectrogram: the same WAVs to 1e-4 for every kind. PGHI
     # (its heap order, its magnitude thresholds) and Griffin-Lim can amplify the float32 rounding differences of two
-    # runtimes (1e-7) on the near-flat spectrograms of these barely trained CNNs; on the trained MLPs they do not.
+    # runtimes (1e-7) on the near-flat spectrograms of these barely trained CNNs past any bound, and on the MLPs now
+    # and then (`_same_sound`).
     phases = [["--phase", "zero"]] + ([[]] if kind.startswith("mlp") else [])
     for phase in phases:
         for source, out in ((run, tmp_path / "run"), (folder, tmp_path / "export")):
             shutil.rmtree(out, ignore_errors=True)
             assert main(["synth", "--run", str(source), "--random", "4", "--seed", "5", *phase, str(out), "-q"]) == 0
         a, b = _wavs(tmp_path / "run"), _wavs(tmp_path / "export")
-        assert len(a) == 4 and a.keys() == b.keys()
-        assert max(np.abs(a[k] - b[k]).max() for k in a) <= 1e-4, phase
+        assert len(a) == 4
+        _same_sound(a, b, phase)
         assert (tmp_path / "run" / "z.csv").read_text() == (tmp_path / "export" / "z.csv").read_text()
     keras_model, onnx_model = vaeaudio.load(run), vaeaudio.load(folder)
     z = np.random.default_rng(0).standard_normal((6, info.latent_dim)).astype(np.float32)
@@ -116,7 +131,7 @@ def test_every_synth_option_works_on_an_export(exported, runs, tmp_path):
             out[source] = tmp_path / f"{source.name}-{'_'.join(args)}"
             assert main(["synth", "--run", str(source), *args, str(out[source]), "--quiet"]) == 0
         a, b = (_wavs(p) for p in out.values())
-        assert a.keys() == b.keys() and max(np.abs(a[k] - b[k]).max() for k in a) <= 1e-4, args
+        _same_sound(a, b, args)
     assert main(["synth", "--run", str(folder), "--z", "0.5", "-1.2", str(tmp_path / "one.wav"), "--quiet"]) == 0
     assert sf.info(tmp_path / "one.wav").frames == 17640
 
