@@ -118,7 +118,7 @@ def test_the_parameter_count_is_that_of_the_model_built(given):
     from vaeaudio.training import footprint
 
     settings, shape = TrainSettings(**given), (9, 5)
-    assert footprint.layers(settings, shape)[0] == build(settings, shape).count_params()
+    assert footprint.layers(settings, shape, 10)[0] == build(settings, shape).count_params()
     # a set of 3 classes: the conditional one-hot and the label head are 3 wide, not 10
     assert footprint.layers(settings, shape, 3)[0] == build(settings, shape, 3).count_params()
 
@@ -127,11 +127,11 @@ def test_the_reference_models_are_counted_exactly():
     from vaeaudio.training import footprint
 
     ref = {"recipe": "reference"}
-    assert footprint.layers(TrainSettings(kind="mlp", **ref), (257, 69))[0] == 37_650_761
-    assert footprint.layers(TrainSettings(kind="cnn", **ref), (257, 69))[0] == 2_366_725
-    assert footprint.layers(TrainSettings(kind="cnn", arch="reference", **ref), (257, 69))[0] == 582_249_477
+    assert footprint.layers(TrainSettings(kind="mlp", **ref), (257, 69), 10)[0] == 37_650_761
+    assert footprint.layers(TrainSettings(kind="cnn", **ref), (257, 69), 10)[0] == 2_366_725
+    assert footprint.layers(TrainSettings(kind="cnn", arch="reference", **ref), (257, 69), 10)[0] == 582_249_477
     # the defaults: latent 16 and the label head (16 x 10 + 10)
-    assert footprint.layers(TrainSettings(kind="mlp"), (257, 69))[0] == 37_650_761 + 14 * (3 * 256 + 2) + 170
+    assert footprint.layers(TrainSettings(kind="mlp"), (257, 69), 10)[0] == 37_650_761 + 14 * (3 * 256 + 2) + 170
 
 
 @pytest.mark.parametrize("flags,params", [(["mlp", "--hidden", "65536,65536", "--recipe", "reference"],
@@ -155,6 +155,6 @@ def test_the_reference_mlp_fits_in_a_few_hundred_megabytes(spec_small):
     from vaeaudio.training import footprint
 
     need = footprint.estimate(TrainSettings(kind="mlp", recipe="reference"), (257, 69),
-                              SpectrogramSet(spec_small).clips("train"))
+                              SpectrogramSet(spec_small).clips("train"), 10)
     assert need["weights"] == 16 * 37_650_761 and 0.6e9 < need["total"] < 1.0e9
     assert need["data"] == 2 * 257 * 69 * SpectrogramSet(spec_small).clips("train")  # held as float16

@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 
-from vaeaudio.models.vae import DIGITS
 from vaeaudio.settings import TrainSettings
 from vaeaudio.training.batches import HELD
 from vaeaudio.util.errors import UsageError
@@ -40,7 +39,7 @@ def _conv(c_in: int, c_out: int, taps: int = 9) -> int:
     return taps * c_in * c_out + c_out
 
 
-def layers(settings: TrainSettings, shape: tuple[int, int], classes: int = DIGITS) -> tuple[int, int]:
+def layers(settings: TrainSettings, shape: tuple[int, int], classes: int) -> tuple[int, int]:
     """(parameters, activation values per clip) of the VAE `settings` build for spectrograms of `shape` from a set
     of `classes` classes (the conditional one-hot's width and the label head's outputs)."""
     n, c, dim = math.prod(shape), classes * settings.conditional, settings.latent_dim
@@ -67,7 +66,7 @@ def layers(settings: TrainSettings, shape: tuple[int, int], classes: int = DIGIT
     return params + head, 2 * (maps + 256) + 3 * dim + n
 
 
-def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int = DIGITS) -> dict[str, int]:
+def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int) -> dict[str, int]:
     """Bytes a run of `settings` takes while training on `clips` train and val clips of `shape` from a set of
     `classes` classes: {"parameters" (a count), "weights", "activations", "data", "total"}."""
     params, per_clip = layers(settings, shape, classes)
@@ -78,7 +77,7 @@ def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int, classe
     return out
 
 
-def require(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int = DIGITS) -> dict[str, int]:
+def require(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int) -> dict[str, int]:
     """`estimate`, or `UsageError` with its figures when it exceeds the memory available now."""
     need, free = estimate(settings, shape, clips, classes), available_memory()
     if need["total"] > free:
