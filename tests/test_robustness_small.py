@@ -96,10 +96,6 @@ def test_an_interrupted_synth_lists_the_files_it_wrote(tiny_run, tmp_path, monke
     monkeypatch.setattr(dsp, "write_wav", write)
     previous = signal.signal(signal.SIGTERM, unhandled)
     request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
-    # Python's own Ctrl-C handler, whatever an earlier test or a library loaded before left in its place (the full
-    # suite once saw this SIGINT ignored: synth wrote all 5 files)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous_int))
     out = tmp_path / "out"
     assert main(["synth", "--run", str(tiny_run), "--random", "5", str(out), "--griffin-lim-iters", "1",
                  "--quiet"]) == 130
