@@ -60,7 +60,6 @@ def _weights_through_disk():
     finally:
         saving_lib.is_memory_sufficient = sufficient
 
-
 def check_model_file(path: Path, hint: str) -> None:
     """`ModelError` (with `hint`) unless `path` is a zip archive whose sha256 is the one recorded at save, if any."""
     import zipfile

@@ -67,7 +67,7 @@ def layers(settings: TrainSettings, shape: tuple[int, int], classes: int) -> tup
 
 
 def estimate(settings: TrainSettings, shape: tuple[int, int], clips: int, classes: int) -> dict[str, int]:
-    """Bytes a run of `settings` takes while training on `clips` train and val clips of `shape` from a set of
+    """Bytes a run of `settings` takes while training with `clips` clips of `shape` held in memory, from a set of
     `classes` classes: {"parameters" (a count), "weights", "activations", "data", "total"}."""
     params, per_clip = layers(settings, shape, classes)
     out = {"parameters": params, "weights": BYTES_PER_PARAMETER * params,
