@@ -88,19 +88,19 @@ def test_a_split_held_in_memory_is_read_straight_into_its_variable(sharded):
     assert stats == {"db_min": float(np.median(ref["db_min"])), "db_max": float(np.median(ref["db_max"])),
                      "mean": pytest.approx(float(np.mean(ref["spec"], dtype=np.float64)), rel=1e-12)}
     val = sharded.arrays("val", ("spec", "digit"))
-    assert isinstance(data.val, OnDisk) and data.sizes == (N_TRAIN, N_VAL)  # the val split is read, not held
+    assert isinstance(data.val, OnDisk) and data.sizes == (N_TRAIN, N_VAL)  # read, not held: the shards' float32
     x, d = data.val_arrays(4)
-    assert x.shape == (4, *sharded.shape) and np.array_equal(x, as_held(val["spec"][:4]))
+    assert x.shape == (4, *sharded.shape) and np.array_equal(x, val["spec"][:4])
     assert d.tolist() == val["digit"][:4].tolist()
     got = [(x.numpy(), d.numpy()) for x, d in data.val_batches()]  # 9 clips across two shards of 7, in order
     assert [len(x) for x, _ in got] == [8, 1] and all(x.dtype == np.float32 for x, _ in got)
-    assert np.array_equal(np.concatenate([x for x, _ in got]), as_held(val["spec"]))
+    assert np.array_equal(np.concatenate([x for x, _ in got]), val["spec"])
     assert np.concatenate([d for _, d in got]).tolist() == val["digit"].tolist()
     import tensorflow as tf
 
     parts = [[x.numpy() for x, _ in data.val_batches(tf.distribute.InputContext(2, pid, 2))] for pid in (0, 1)]
     assert [len(x) for x in parts[0]] == [4, 1] and [len(x) for x in parts[1]] == [4, 0]  # each worker its part
-    assert np.array_equal(np.concatenate([np.concatenate(p) for p in zip(*parts)]), as_held(val["spec"]))
+    assert np.array_equal(np.concatenate([np.concatenate(p) for p in zip(*parts)]), val["spec"])
     x, _ = next(iter(data.train_batches(0)))
     assert x.dtype == np.float32 and np.array_equal(x.numpy(), as_held(ref["spec"][data.order(0)[:BATCH]]))
     assert [len(c) for c, _ in data.train_chunks(30)] == [30, 30, 19]

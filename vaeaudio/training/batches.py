@@ -7,7 +7,7 @@ they make are float32.
 In memory (`Batches`): the train split is read once, shard by shard and a chunk at a time, into the variable it
 lives in during training, x (n, bins, frames) in [0, 1], with its digits (n,), so it is held once (peak: the split
 plus one chunk of `CHUNK_BYTES`). The val split of a run is not held (`OnDisk`): each evaluation reads it from its
-shards in order, a batch at a time. Every epoch draws its own order from (seed, epoch), a permutation of the
+shards in order, a batch at a time, as float32. Every epoch draws its own order from (seed, epoch), a permutation of the
 whole split; one `tf.data` pipeline for all the epochs of a run gathers and prefetches the batches (B, bins, frames),
 so no epoch waits for a pipeline to be built.
 
@@ -136,16 +136,17 @@ def _pieces(order: np.ndarray, batch_size: int, ctx=None):
 
 
 def _parts(x: np.ndarray, digits: np.ndarray, batch_size: int, ctx):
-    """This pipeline's pieces of the global batch (x (B, bins, frames) `HELD`, digits (B,)) (`_pieces`), x as
-    float32."""
+    """This pipeline's pieces of the global batch (x (B, bins, frames) `HELD` or float32, digits (B,)) (`_pieces`),
+    x as float32."""
     for part in _pieces(np.arange(len(x)), batch_size, ctx):
         piece = slice(part[0], part[-1] + 1) if len(part) else slice(0, 0)  # pieces are runs of a batch
-        yield x[piece].astype(np.float32), digits[piece]
+        yield x[piece].astype(np.float32, copy=False), digits[piece]
 
 
 class OnDisk:
     """A split read from its shards whenever it is wanted, never held: the val split of a run (one batch at a time
-    while it is evaluated, so a split of any size takes a batch of memory)."""
+    while it is evaluated, so a split of any size takes a batch of memory), as float32, the values the shards hold
+    (nothing held, nothing to round)."""
 
     def __init__(self, spec_set: SpectrogramSet, split: str):
         self.shape, self._shards = spec_set.shape, spec_set.shards(split)  # (path, clips)
@@ -157,8 +158,8 @@ class OnDisk:
         return len(self.digits)
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Clips start..stop-1 of the split, (k, bins, frames) `HELD`."""
-        out = np.empty((stop - start, *self.shape), HELD)
+        """Clips start..stop-1 of the split, (k, bins, frames) float32."""
+        out = np.empty((stop - start, *self.shape), np.float32)
         for (path, _), first, end in zip(self._shards, self._starts, self._starts[1:]):
             if max(start, first) < min(stop, end):
                 read_spec(path, out, [(max(start, first) - first, min(stop, end) - first, max(start, first) - start)])
@@ -243,7 +244,7 @@ class Batches:
         """The val split's first `n` clips (all if None) as numpy: spectrograms (n, bins, frames) and digits (n,)."""
         n = self.sizes[1] if n is None else min(n, self.sizes[1])
         if isinstance(self.val, OnDisk):
-            return self.val.read(0, n).astype(np.float32), self.val.digits[:n]
+            return self.val.read(0, n), self.val.digits[:n]
         return _rows(self.val, 0, n).numpy().astype(np.float32), _rows(self.val_digits, 0, n).numpy()
 
     def train_chunks(self, clips: int = CHUNK_CLIPS):
