@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever 
 import common  # noqa: E402
 from full_scale import stage  # noqa: E402
 
-from vaeaudio.training.batches import IN_FLIGHT  # noqa: E402
+from vaeaudio.training.split_plan import IN_FLIGHT  # noqa: E402
 
 
 def repeat_train_shards(spec: Path, clips: int) -> int:
@@ -64,7 +64,8 @@ def pipeline(spec: Path, stream: dict | None) -> dict:
     import time
 
     from vaeaudio.formats.spectrogram_set import SpectrogramSet
-    from vaeaudio.training.batches import Batches, Stream
+    from vaeaudio.training.batches import Batches
+    from vaeaudio.training.split_plan import Stream
     from vaeaudio.util import progress
 
     progress.import_tensorflow_quietly()

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from vaeaudio.cli import main
-from vaeaudio.training.batches import HELD, IN_FLIGHT, Batches, OnDisk, Stream, plan
+from vaeaudio.training.batches import Batches, OnDisk
+from vaeaudio.training.split_plan import HELD, IN_FLIGHT, Stream, plan
 from vaeaudio.util.errors import UsageError
 
 BATCH = 8

@@ -4,8 +4,8 @@
     weights      4 B per parameter, and as much again for their gradients and for each of Adam's two slots: 16 B
     activations  every layer's output per clip, `ACTIVATION_COPIES` times (the value, its gradient, temporaries),
                  4 B each, times the batch
-    data         the clips held in memory as `batches.HELD` (float16): the train split or its stream's window, and the
-                 batches in flight
+    data         the clips held in memory as `split_plan.HELD` (float16): the train split or its stream's window,
+                 and the batches in flight
 
 `require` refuses (one line, with the figures) a run whose estimate exceeds the memory available now
 (`vaeaudio.util.resources.available_memory`), instead of an out-of-memory kill or an internal
@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from vaeaudio.settings import TrainSettings
-from vaeaudio.training.batches import HELD
+from vaeaudio.training.split_plan import HELD
 from vaeaudio.util.errors import UsageError
 from vaeaudio.util.resources import available_memory, human_bytes
 

@@ -26,8 +26,9 @@ from vaeaudio.formats.spectrogram_set import SpectrogramSet
 from vaeaudio.models import revisions, saving
 from vaeaudio.settings import TrainSettings
 from vaeaudio.training import checkpoint, distribute, finetune, footprint, preview
-from vaeaudio.training.batches import IN_FLIGHT, Batches, Stream, plan
+from vaeaudio.training.batches import Batches
 from vaeaudio.training.epochs import CHECKPOINTS, TrainResult, complete, finish, fit, store_latents
+from vaeaudio.training.split_plan import IN_FLIGHT, Stream, plan
 from vaeaudio.training.steps import build_model
 from vaeaudio.util import locks, progress
 from vaeaudio.util.clock import timestamp
@@ -95,7 +96,7 @@ def _fitted(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | 
 
 def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | None, said: str,
            held: contextlib.ExitStack, asked: int, parent: tuple[Path, runs.RunConfig] | None) -> TrainResult:
-    """`stream`, `said`: `batches.plan`'s choice and its line; `asked`: the --batch-size given; `parent`: the run
+    """`stream`, `said`: `split_plan.plan`'s choice and its line; `asked`: the --batch-size given; `parent`: the run
     `--init-from` names and its config."""
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
