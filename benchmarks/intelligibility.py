@@ -59,12 +59,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, whatever 
 import common  # noqa: E402
 
 from vaeaudio.listening.tables import CARRIES_WORD  # noqa: E402
+from vaeaudio.settings.base import PHASES  # noqa: E402
 
 #: name: (split, train flags besides the defaults)
 RUNS = {"take-cond": ("take", {"conditional": True}), "take-uncond": ("take", {}),
         "speaker-cond": ("speaker", {"conditional": True}), "speaker-uncond": ("speaker", {}),
         "speaker-l16": ("speaker", {"recipe": "reference", "latent_dim": 16}),
         "speaker-cond-l2": ("speaker", {"conditional": True, "latent_dim": 2}),
+        # train cnn --conditional (the strided CNN) beside the MLP's conditional defaults (sections 2 and 3)
+        "take-cnn-cond": ("take", {"kind": "cnn", "conditional": True}),
+        "speaker-cnn-cond": ("speaker", {"kind": "cnn", "conditional": True}),
         # the reference's unconditional model beside the unconditional defaults (sections 2 and 3)
         "take-ref": ("take", {"recipe": "reference"}), "speaker-ref": ("speaker", {"recipe": "reference"})}
 SECTIONS = ("phase", "defaults", "unseen")
@@ -75,8 +79,6 @@ RESAMPLES = 1000
 
 
 def main() -> None:
-    from vaeaudio.settings.base import PHASES
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("intelligibility-work"),
                         help="folder of the spectrogram sets and runs (kept: a rerun reuses them)")
@@ -155,7 +157,8 @@ def trained(run: Path, data, flags: dict, quick: bool, train_missing: bool) -> P
         return None
     if not (run / MODEL).is_file():
         t0 = time.perf_counter()
-        train(TrainSettings(kind="mlp", data=data.root, run_dir=run, **flags, **(QUICK if quick else {})))
+        flags = {"kind": "mlp"} | flags | (QUICK if quick and flags.get("kind", "mlp") == "mlp" else {})
+        train(TrainSettings(data=data.root, run_dir=run, **flags))
         print(f"trained {run.name} in {time.perf_counter() - t0:.0f} s", flush=True)
     return run
 
@@ -298,14 +301,14 @@ class Bench:
         lines = [("recordings, train split", figures["real_train"], None),
                  ("recordings heard as some digit", figures["real_train_some_digit"], None),
                  ("recordings: entropy of the digits heard / log 10", figures["real_train_entropy_ratio"], None)]
-        if f"{split}-cond" in self.runs:
-            gen, asked, _ = self.generated(f"{split}-cond", "pghi+gl")
-            figures |= {"conditional": share(gen == asked),
-                        "conditional_over_real": ratio(gen == asked, hit, False, self.seed)}
-            lines.append((f"{split}-cond: generated, heard as asked", figures["conditional"],
-                          (figures["conditional_over_real"], "1.0")))
+        for name in [n for n in (f"{split}-cond", f"{split}-cnn-cond") if n in self.runs]:
+            gen, asked, _ = self.generated(name, PHASES[0])
+            key = "conditional" if name == f"{split}-cond" else "cnn_conditional"
+            figures |= {key: share(gen == asked), f"{key}_over_real": ratio(gen == asked, hit, False, self.seed),
+                        f"{key}_per_digit": [float(np.mean(gen[asked == d] == d)) for d in range(10)]}
+            lines.append((f"{name}: generated, heard as asked", figures[key], (figures[f"{key}_over_real"], "1.0")))
         for name in [n for n in (f"{split}-uncond", f"{split}-l16", f"{split}-ref") if n in self.runs]:  # uncond.
-            draws = self.generated(name, "pghi+gl")[0]
+            draws = self.generated(name, PHASES[0])[0]
             model, config = self.model(name)[:2]
             figures[name] = {"settings": config.train_settings().describe(), "some_digit": share(draws != NOTHING),
                              "some_over_real": ratio(draws != NOTHING, some, False, self.seed),
@@ -355,8 +358,8 @@ class Bench:
             v = figures["voices"][part] = {"speakers": sorted(set(clips["speaker"].tolist())),
                                            "real": share(real[0] == real[1]), "representation": {}, "runs": {}}
             print(f"| recordings ({part}) | - | {voice} | {show(v['real'])} | |")
-            for name in [n for n in ("speaker-cond", "speaker-cond-l2", "speaker-uncond", "speaker-ref",
-                                    "speaker-l16")
+            for name in [n for n in ("speaker-cond", "speaker-cnn-cond", "speaker-cond-l2", "speaker-uncond",
+                                     "speaker-ref", "speaker-l16")
                          if n in self.runs]:
                 model, config, _, power = self.model(name)
                 spec = self.reconstructions(name, clips)

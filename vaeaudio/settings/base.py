@@ -47,11 +47,12 @@ PRIOR_HELP = ("Where random latent points come from: 'normal' = the prior N(0, T
               "mixture fitted to the training clips' latents that a run trained with --latent-mixture stores "
               "(per digit); 'auto' = the mixture when the run has one, else the prior.")
 #: How phase is estimated to turn a spectrogram into sound (`vaeaudio.sound.render`), the default first.
-PHASES = ("pghi+gl", "pghi", "griffin-lim", "zero")
+PHASES = ("pghi", "pghi+gl", "griffin-lim", "zero")
 Phase = Literal[PHASES]
-PHASE_HELP = ("How phase is estimated: 'pghi+gl' = Phase Gradient Heap Integration then a few fast Griffin-Lim "
-              "iterations; 'pghi' = PGHI alone (fastest); 'griffin-lim' = Griffin-Lim from a random phase; 'zero' = "
-              "the reference report's zero-phase inverse STFT (buzzy), for comparison.")
+PHASE_HELP = ("How phase is estimated: 'pghi' = Phase Gradient Heap Integration (fastest, and the most intelligible "
+              "from a model's spectrograms); 'pghi+gl' = PGHI then a few fast Griffin-Lim iterations (closer for a "
+              "recording's own spectrogram); 'griffin-lim' = Griffin-Lim from a random phase; 'zero' = the reference "
+              "report's zero-phase inverse STFT (buzzy), for comparison.")
 #: --griffin-lim-iters' help: its default depends on --phase.
 ITERS_HELP = ("Griffin-Lim iterations: of --phase griffin-lim (default 200), or after PGHI with --phase pghi+gl "
               "(default 2).")

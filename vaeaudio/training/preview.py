@@ -11,7 +11,7 @@ always after the last epoch), `Preview.write` adds to RUN/tb/, at step = epoch:
     preview/latent_map      image: the val clips' latent means by class (PCA beyond 2-D)
 
 Audio is a WAV at the set's sample rate, (clips, clip_samples, 1) per summary,
-phase by `PHASE` (cheap, and as good as any). The
+phase by `render`'s default (as synth's). The
 summaries are written with TensorFlow's own ops in the TensorBoard plugins'
 formats (audio: [k, 2] strings of WAV and label; images: [2 + k] strings of
 width, height and PNGs), so no tensorboard package is needed to write them.
@@ -32,8 +32,6 @@ from vaeaudio.util.arrays import evenly
 CLIPS = 4
 #: Prior draws of an unconditional run in each preview.
 DRAWS = 4
-#: How preview audio gets its phase (`vaeaudio.sound.render`).
-PHASE = "pghi+gl"
 #: Val clips placed on the preview's latent map.
 MAP_CLIPS = 500
 #: Previews per run when --preview-every is not given.
@@ -92,7 +90,7 @@ class Preview:
         z_mean = model.encode_all(self.val, digits)
         recon = np.asarray(model.decode(z_mean[self.pick], digits[self.pick]), np.float32)
         prior = np.asarray(model.decode_all(self.z, self.digits), np.float32)
-        waves = render(np.concatenate([recon, prior]), *self.db, self.transform, PHASE, seed=self.seed)
+        waves = render(np.concatenate([recon, prior]), *self.db, self.transform, seed=self.seed)
         sr = self.transform.sample_rate
         heard = [f"val clip {i}, {self.names[digits[i]]}" for i in self.pick]
         drawn = ([self.names[d] for d in self.digits] if self.digits is not None
