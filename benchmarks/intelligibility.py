@@ -18,6 +18,7 @@ heard in training). Runs are trained there with the defaults, and reused when a 
     speaker-cond-l2 train mlp --conditional --latent-dim 2   on the speaker split: latent 2, given the digit
     take-ref        train mlp --recipe reference       the reference's unconditional model (latent 2, no label head)
     speaker-ref     train mlp --recipe reference       on the speaker split
+    take-cnn-cond   train cnn --conditional            the strided CNN's conditional defaults (and speaker-cnn-cond)
 
 Sections (also in the JSON, `--json`):
 
@@ -25,18 +26,18 @@ Sections (also in the JSON, `--json`):
    reconstructions (encoder mean -> decoder, sharpened as synth would) and `--per-digit` x 10 generated clips,
    each heard as the digit meant; STOI of representation and reconstruction against the recordings; clips/s of
    rendering the generated clips.
-2. defaults: per split, the train recordings heard (the voices imitated), the conditional run's generated clips
-   heard as the digit asked for over them (target >= 1.0x) and the unconditional run's draws: the entropy of the
+2. defaults: per split, the train recordings heard (the voices imitated), the conditional runs' (MLP, CNN) generated
+   clips heard as the digit asked for over them (target >= 1.0x) and the unconditional run's draws: the entropy of the
    digits heard over log 10 (target >= 0.9) and heard as some digit over the recordings (target >= 0.9x); the
    same for the reference's model (SPLIT-ref); what each unconditional run's draws from class d's latent mixture
    are heard as: d itself (`heard_as_drawn`), and its reconstructions of the test clips heard as their digit; and
    the recordings' own entropy (the recogniser seldom hears some digits: "six" loses its /s/ at 8 kHz).
 3. unseen voices: the reconstructions of both voices the speaker split never trains on (the test speaker and the
-   validation speaker) through speaker-cond (also at every `--phases` method, test voice), speaker-cond-l2,
-   speaker-uncond (the unconditional defaults), speaker-ref (the reference at latent 2) and speaker-l16, each
-   heard over the same clips through the representation alone (paired; target >= 0.9x); and the train voices'
-   recordings heard, the level that a model which renders every voice in its training voices' manner falls to
-   (docs/intelligibility.md: why the figure follows the voices).
+   validation speaker) through speaker-cond (also at every `--phases` method, test voice), speaker-cnn-cond,
+   speaker-cond-l2, speaker-uncond (the unconditional defaults), speaker-ref (the reference at latent 2) and
+   speaker-l16, each heard over the same clips through the representation alone (paired; target >= 0.9x); and
+   the train voices' recordings heard, the level that a model which renders every voice in its training voices'
+   manner falls to (docs/intelligibility.md: why the figure follows the voices).
 
 `--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
 runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the runs
@@ -349,8 +350,9 @@ class Bench:
 
         data, t = self.sets["speaker"], self.sets["speaker"].transform
         heard, digits = self.real_heard("speaker", "train")
-        figures = {"train_voices": share(heard == digits), "voices": {}}
-        print(f"| recordings of the train voices | - | - | {show(figures['train_voices'])} | |")
+        names = sorted(set(data.arrays("train", ("speaker",))["speaker"].tolist()))
+        figures = {"train_voices": share(heard == digits), "train_speakers": names, "voices": {}}
+        print(f"| recordings of the train voices | - | {', '.join(names)} | {show(figures['train_voices'])} | |")
         for part in ("test", "val"):
             clips = data.arrays(part)
             db, voice = (clips["db_min"], clips["db_max"]), ", ".join(sorted(set(clips["speaker"].tolist())))

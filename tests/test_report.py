@@ -193,19 +193,22 @@ def test_the_page_shows_stoi_beside_the_recogniser_and_says_where_the_model_lose
 
     sections = [{"name": "cond", "metrics": _metrics(16, True, 0.76, 0.87)},
                 {"name": "ref", "metrics": _metrics(2, False, 0.60, 0.87)},
-                {"name": "ref-ok", "metrics": _metrics(2, False, 0.80, 0.87)}]
+                {"name": "ref-ok", "metrics": _metrics(2, False, 0.80, 0.87)},
+                {"name": "cond-l2", "metrics": _metrics(2, True, 0.54, 0.87)}]
     rows = re.findall(r"<tr>(.*?)</tr>", heard_table(sections))
     cells = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r) for r in rows]
     assert cells[1] == ["generated heard as asked / the recordings of the same voices", "0.72 / 0.73 (0.99x)",
-                        "– / 0.73", "– / 0.73"]
-    assert cells[2][1:] == ["–", "0.95", "0.95"] and cells[3][1:] == ["–", "1.02", "1.02"]
+                        "– / 0.73", "– / 0.73", "0.72 / 0.73 (0.99x)"]
+    assert cells[2][1:] == ["–", "0.95", "0.95", "–"] and cells[3][1:] == ["–", "1.02", "1.02", "–"]
     assert cells[4][1] == ('0.76 / 0.87 (0.87x)<br><span class="note">below 0.9x: the model loses words the '
                            "representation keeps; voices unlike those it trained on lose most "
                            "(docs/intelligibility.md)</span>")
     assert cells[4][2] == ('0.60 / 0.87 (0.69x)<br><span class="note">below 0.9x: a latent of 2 cannot carry the word '
-                           "of these voices; a conditional model, given the digit, keeps more (train --conditional; "
-                           "docs/intelligibility.md)</span>")
+                           "of these voices, and a larger latent alone keeps no more (16 did not); what keeps more of "
+                           "it is a latent of 16 with the label head (train's default) or the digit given (train "
+                           "--conditional; docs/intelligibility.md)</span>")
     assert cells[4][3] == "0.80 / 0.87 (0.92x)"
-    assert cells[5][1:] == ["0.612 ± 0.011 / 0.873 (5 speakers)"] * 3
+    assert cells[4][4].startswith('0.54 / 0.87 (0.62x)<br><span class="note">below 0.9x: the model loses words the ')
+    assert cells[5][1:] == ["0.612 ± 0.011 / 0.873 (5 speakers)"] * 4
     assert heard_table([{"name": "quiet", "metrics": {"latent_dim": 2}}]) == (
         "<p>Nothing heard: evaluate ran with <code>--no-recogniser</code> and <code>--stoi-clips 0</code>.</p>")

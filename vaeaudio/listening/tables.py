@@ -97,14 +97,16 @@ def _stoi(q: dict | None) -> str:
 
 def _reconstruction(s: dict) -> str:
     """Reconstructions heard / the representation alone, and, where the model loses the word (below `CARRIES_WORD`
-    x), a sentence that says so beside the figure (and why, for a latent of 2)."""
+    x), a sentence that says so beside the figure (and why, for an unconditional latent of 2)."""
     rec = s["metrics"].get("recogniser") or {}
     r = rec.get("reconstruction_over_representation")
     cell = _pair((rec.get("reconstruction") or {}).get("accuracy"), (rec.get("representation") or {}).get("accuracy"),
                  r)
     if isinstance(r, float) and r < CARRIES_WORD:
-        why = ("a latent of 2 cannot carry the word of these voices; a conditional model, given the digit, keeps more "
-               "(train --conditional; docs/intelligibility.md)") if s["metrics"].get("latent_dim") == 2 else (
+        why = ("a latent of 2 cannot carry the word of these voices, and a larger latent alone keeps no more (16 "
+               "did not); what keeps more of it is a latent of 16 with the label head (train's default) or the "
+               "digit given (train --conditional; docs/intelligibility.md)"
+               ) if s["metrics"].get("latent_dim") == 2 and "accuracy" not in (rec.get("generated") or {}) else (
                "the model loses words the representation keeps; voices unlike those it trained on lose most "
                "(docs/intelligibility.md)")
         cell += f'<br><span class="note">below {CARRIES_WORD}x: {why}</span>'
