@@ -38,6 +38,10 @@ Sections (also in the JSON, `--json`):
    speaker-l16, each heard over the same clips through the representation alone (paired; target >= 0.9x); and
    the train voices' recordings heard, the level that a model which renders every voice in its training voices'
    manner falls to (docs/intelligibility.md: why the figure follows the voices).
+4. every voice: each speaker of the corpus held out in turn (`preprocess --split-by speaker --test-speakers S
+   --val-by take`: every other voice trains, validation is their clips), `train mlp --conditional` on the rest
+   (runs voice-S), S's reconstructions heard over the same clips through the representation alone (paired), and all
+   held-out clips pooled (target >= 0.9x).
 
 `--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
 runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the runs
@@ -72,7 +76,7 @@ RUNS = {"take-cond": ("take", {"conditional": True}), "take-uncond": ("take", {}
         "speaker-cnn-cond": ("speaker", {"kind": "cnn", "conditional": True}),
         # the reference's unconditional model beside the unconditional defaults (sections 2 and 3)
         "take-ref": ("take", {"recipe": "reference"}), "speaker-ref": ("speaker", {"recipe": "reference"})}
-SECTIONS = ("phase", "defaults", "unseen")
+SECTIONS = ("phase", "defaults", "unseen", "voices")
 #: --quick: what a short check trains instead.
 QUICK = {"hidden": (256, 128), "batch_size": 16, "epochs": 15}
 #: Bootstrap resamples of a ratio's or an entropy's standard error.
@@ -119,6 +123,8 @@ def main() -> None:
               f"the representation alone\n\n| clips | latent | voice | heard | over the representation (target "
               f"{CARRIES_WORD}) |\n|---|---|---|---|---|")
         out.add("unseen_voice", bench.unseen(args.phases))
+    if "voices" in args.sections:
+        out.add("every_voice", every_voice(bench, args.work, source.root, args.seed, args.quick, args.train))
     out.add("recogniser", {"ms_per_clip": 1000 * bench.listener.seconds / max(bench.listener.clips, 1),
                            "clips": bench.listener.clips})
     out.finish()
@@ -134,17 +140,56 @@ def phase(bench, phases: list[str], out) -> None:
         out.add("phase", rows)  # after each method: a long run that stops keeps what it measured
 
 
-def prepared(work: Path, src: Path, split: str, test_speaker: str, seed: int):
-    """The recordings of `src` preprocessed into work/spec-SPLIT (reused when there) -> SpectrogramSet."""
+def prepared(work: Path, src: Path, split: str, test_speaker: str, seed: int, val_by: str = "speaker",
+             folder: Path | None = None):
+    """The recordings of `src` preprocessed into `folder` (default work/spec-SPLIT; reused when there) ->
+    SpectrogramSet."""
     from vaeaudio.corpus.preprocess import preprocess
     from vaeaudio.formats.spectrogram_set import MANIFEST, SpectrogramSet
     from vaeaudio.settings import PreprocessSettings
 
-    folder = work / f"spec-{split}"
+    folder = folder or work / f"spec-{split}"
     if not (folder / MANIFEST).is_file():
-        extra = {"test_speakers": (test_speaker,)} if split == "speaker" else {}
+        extra = {"test_speakers": (test_speaker,), "val_by": val_by} if split == "speaker" else {}
         preprocess(PreprocessSettings(src=src, out=folder, split_by=split, seed=seed, **extra))
     return SpectrogramSet(folder)
+
+
+def every_voice(bench, work: Path, src: Path, seed: int, quick: bool, train_missing: bool) -> dict:
+    """Section 4: each speaker held out in turn, every other voice trained (`--val-by take`), its reconstructions by
+    `train mlp --conditional` heard over the representation alone at the default phase (paired), and pooled."""
+    from vaeaudio.sound.render import render
+
+    speakers = sorted(set(bench.sets["take"].arrays("train", ("speaker",))["speaker"].tolist()))
+    print(f"\n## 4. every voice held out in turn (the other {len(speakers) - 1} train), `train mlp --conditional`, "
+          f"{PHASES[0]}\n\n| held out | clips | train voices heard | representation heard | reconstruction heard | "
+          f"over the representation (target {CARRIES_WORD}) |\n|---|---|---|---|---|---|", flush=True)
+    figures, pooled = {}, ([], [])
+    for voice in speakers:
+        data = prepared(work, src, "speaker", voice, seed, "take", work / f"spec-voice-{voice}")
+        run = trained(work / "runs" / f"voice-{voice}", data, {"conditional": True}, quick, train_missing)
+        if run is None:
+            continue
+        bench.sets[f"voice-{voice}"], bench.runs[f"voice-{voice}"] = data, run
+        heard, digits = bench.real_heard(f"voice-{voice}", "train")
+        clips, t, power = data.arrays("test"), data.transform, bench.model(f"voice-{voice}")[3]
+        db = clips["db_min"], clips["db_max"]
+        rep = bench.listener.hear(render(clips["spec"], *db, t, seed=seed), t.sample_rate) == clips["digit"]
+        rec = bench.listener.hear(render(bench.reconstructions(f"voice-{voice}", clips), *db, t, seed=seed,
+                                         sharpen=power), t.sample_rate) == clips["digit"]
+        f = figures[voice] = {"train_voices": share(heard == digits), "representation": share(rep),
+                              "reconstruction": share(rec), "over_representation": ratio(rec, rep, True, seed)}
+        pooled[0].append(rec), pooled[1].append(rep)
+        print(f"| {voice} | {len(rec)} | {show(f['train_voices'])} | {show(f['representation'])} "
+              f"| {show(f['reconstruction'])} | {show(f['over_representation'])} |", flush=True)
+    if pooled[0]:
+        rec, rep = np.concatenate(pooled[0]), np.concatenate(pooled[1])
+        figures["pooled"] = {"representation": share(rep), "reconstruction": share(rec),
+                             "over_representation": ratio(rec, rep, True, seed)}
+        print(f"| all {len(pooled[0])} voices | {len(rec)} | | {show(figures['pooled']['representation'])} "
+              f"| {show(figures['pooled']['reconstruction'])} | {show(figures['pooled']['over_representation'])} |",
+              flush=True)
+    return figures
 
 
 def trained(run: Path, data, flags: dict, quick: bool, train_missing: bool) -> Path | None:

@@ -80,6 +80,30 @@ def test_speaker_split_with_chosen_test_speakers_and_errors():
         split_by_speaker(speakers[:20], digits[:20], 0.1, 0.1, 0)
 
 
+def test_validation_by_take_trains_every_voice_but_the_test_ones():
+    """--val-by take: FSDD's five voices, yweweler held out, the other four all train; validation is ceil(0.1 x rest)
+    of their clips, every digit there; with 2 speakers it still splits, with 1 it refuses in one line."""
+    speakers = np.repeat(["george", "jackson", "nicolas", "theo", "yweweler"], 50)
+    digits = np.tile(np.arange(10), 25)
+    split, held = split_by_speaker(speakers, digits, 0.1, 0.1, 42, test_speakers=["yweweler"], val_by="take")
+    assert held == {"train": ["george", "jackson", "nicolas", "theo"], "val": ["george", "jackson", "nicolas", "theo"],
+                    "test": ["yweweler"]}
+    assert set(speakers[split == 2]) == {"yweweler"} and (split[speakers == "yweweler"] == 2).all()
+    assert (split == 1).sum() == 20 and set(digits[split == 1]) == set(range(10))
+    assert set(speakers[split == 0]) == {"george", "jackson", "nicolas", "theo"} and (split == 0).sum() == 180
+    drawn, held = split_by_speaker(speakers, digits, 0.1, 0.1, 42, val_by="take")  # the test voice drawn
+    assert len(held["test"]) == 1 and len(held["train"]) == 4 and set(speakers[drawn == 2]) == set(held["test"])
+    two = np.isin(speakers, ["george", "theo"])
+    split, held = split_by_speaker(speakers[two], digits[two], 0.1, 0.1, 0, test_speakers=["theo"], val_by="take")
+    assert held["train"] == ["george"] and sorted(set(split.tolist())) == [0, 1, 2]
+    with pytest.raises(UsageError, match="leave at least one speaker for training"):
+        split_by_speaker(speakers[two], digits[two], 0.1, 0.1, 0, test_speakers=["george", "theo"], val_by="take")
+    with pytest.raises(DataError, match="at least 2 speakers"):
+        split_by_speaker(speakers[:50], digits[:50], 0.1, 0.1, 0, val_by="take")
+    with pytest.raises(ValueError, match="--val-by needs --split-by speaker"):
+        PreprocessSettings(val_by="take")
+
+
 def test_naming_the_test_speaker_changes_which_voices_train():
     """FSDD's five voices, seed 42: the seeded draw holds out yweweler and validates on george; naming yweweler
     (`--test-speakers`, as benchmarks/intelligibility.py does) skips that draw, so theo validates instead and george
@@ -174,6 +198,11 @@ def test_split_by_speaker_end_to_end(fsdd_small, tmp_path):
     sets = [set(m.splits[k].speakers) for k in ("train", "val", "test")]
     assert len(sets[1]) == 1 and len(sets[0]) == 3 and not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
     assert all(len(m.splits[k].digits) == 10 for k in ("train", "val", "test"))
+    four = preprocess(PreprocessSettings(src=fsdd_small, out=tmp_path / "spec4", split_by="speaker",
+                                         test_speakers="theo", val_by="take", length_percentiles=(0, 100),
+                                         workers=1)).manifest
+    assert four.splits["train"].speakers == four.splits["val"].speakers == sorted(sets[0] | sets[1])
+    assert four.splits["test"].clips == m.splits["test"].clips and four.settings["val_by"] == "take"
 
 
 def test_audiomnist_layout_with_metadata(tmp_path):

@@ -225,7 +225,8 @@ def _split(labelled: Labelled, kept: list[Recording], settings: PreprocessSettin
                               every_class=labelled.kind not in DIGIT_LAYOUTS)
     else:
         split, held_out = split_by_speaker(np.array([r.speaker for r in kept]), labels, settings.test_fraction,
-                                           settings.val_fraction, settings.seed, settings.test_speakers)
+                                           settings.val_fraction, settings.seed, settings.test_speakers,
+                                           val_by=settings.val_by)
     if labelled.kind not in DIGIT_LAYOUTS:
         for k, cls in enumerate(labelled.classes):
             counts = np.bincount(split[labels == k], minlength=3)

@@ -3,7 +3,8 @@
 - `split_by_take`: stratified by digit over all clips, as the reference
   (sklearn-style counts: ceil(test_fraction x n) to test, then
   ceil(val_fraction x rest) to validation); every speaker is in every split.
-- `split_by_speaker`: whole speakers held out, so test loss measures unseen voices.
+- `split_by_speaker`: whole speakers held out, so test loss measures unseen voices; validation is whole speakers
+  too, or (`val_by="take"`) a stratified share of the training voices' clips.
 """
 
 from __future__ import annotations
@@ -78,22 +79,28 @@ def split_by_speaker(
     seed: int,
     test_speakers: list[str] | None = None,
     tries: int = 1000,
+    val_by: str = "speaker",
 ) -> tuple[np.ndarray, dict[str, list[str]]]:
     """Hold out whole speakers: returns the split index per clip and the speakers of each split.
 
     ceil(test_fraction * S) speakers go to test (or `test_speakers`), then
     ceil(val_fraction * rest) to val, at least one each and at least one left
-    for training. Draws (seeded) are repeated until every split holds every digit.
+    for training; with `val_by="take"` validation is ceil(val_fraction x rest)
+    of the other speakers' clips instead (`split_rest`), so every speaker but the
+    test ones trains. Draws (seeded) are repeated until every split holds every digit.
     """
     names = sorted(set(speakers.tolist()))
-    if len(names) < 3:
-        raise DataError(f"--split-by speaker needs at least 3 speakers, found {len(names)}", "use --split-by take")
+    keep = 1 if val_by == "take" else 2  # speakers left besides the test ones: train (and validation)
+    if len(names) < keep + 1:
+        raise DataError(f"--split-by speaker needs at least {keep + 1} speakers, found {len(names)}",
+                        "use --split-by take")
     if test_speakers:
         unknown = sorted(set(test_speakers) - set(names))
         if unknown:
             raise UsageError(f"--test-speakers: unknown speaker(s) {', '.join(unknown)} (known: {', '.join(names)})")
-        if len(set(test_speakers)) > len(names) - 2:
-            raise UsageError("--test-speakers: leave at least two speakers for training and validation")
+        if len(set(test_speakers)) > len(names) - keep:
+            raise UsageError("--test-speakers: leave at least " + ("one speaker for training" if keep == 1 else
+                                                                   "two speakers for training and validation"))
     all_digits = set(digits.tolist())
     rng = np.random.default_rng(seed)
     for _ in range(tries):
@@ -102,14 +109,18 @@ def split_by_speaker(
             pool = [s for s in names if s not in test]
         else:
             perm = [names[i] for i in rng.permutation(len(names))]
-            n_test = min(max(1, math.ceil(test_fraction * len(names))), len(names) - 2)
+            n_test = min(max(1, math.ceil(test_fraction * len(names))), len(names) - keep)
             test, pool = sorted(perm[:n_test]), perm[n_test:]
-        pool = [pool[i] for i in rng.permutation(len(pool))]
-        n_val = min(max(1, math.ceil(val_fraction * len(pool))), len(pool) - 1)
-        val, train = sorted(pool[:n_val]), sorted(pool[n_val:])
-        split = np.zeros(len(speakers), dtype=np.int8)
-        split[np.isin(speakers, val)] = 1
-        split[np.isin(speakers, test)] = 2
+        if val_by == "take":
+            val = train = sorted(pool)
+            split = split_rest(digits, np.isin(speakers, test), val_fraction, int(rng.integers(2**31)))
+        else:
+            pool = [pool[i] for i in rng.permutation(len(pool))]
+            n_val = min(max(1, math.ceil(val_fraction * len(pool))), len(pool) - 1)
+            val, train = sorted(pool[:n_val]), sorted(pool[n_val:])
+            split = np.zeros(len(speakers), dtype=np.int8)
+            split[np.isin(speakers, val)] = 1
+            split[np.isin(speakers, test)] = 2
         if all(set(digits[split == k].tolist()) == all_digits for k in range(3)):
             return split, {"train": train, "val": val, "test": test}
     raise DataError("could not hold out speakers so that every split has every digit",

@@ -81,11 +81,16 @@ class PreprocessSettings(Settings):
     silence_dbfs: float = Field(-80.0, le=0,
                                 description="Clips whose peak is below this level, in dBFS, are dropped as silent.")
     split_by: Literal["take", "speaker"] = Field("take", description="'take': stratified by digit over all clips (as "
-                                                 "the reference); 'speaker': whole speakers held out for validation "
-                                                 "and test.")
+                                                 "the reference); 'speaker': whole speakers held out for test (and "
+                                                 "validation: see --val-by).")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="Fraction of clips (or speakers) held out for test.")
     val_fraction: float = Field(0.1, gt=0, lt=1,
                                 description="Fraction of the remaining clips (or speakers) held out for validation.")
+    val_by: Literal["speaker", "take"] = Field(
+        "speaker", description="With --split-by speaker: 'speaker' holds out whole voices for validation too; 'take' "
+                               "draws validation from the training voices' clips (stratified by class), so that every "
+                               "voice but the test ones trains: for corpora of few speakers, where one voice more "
+                               "to learn from decides how well an unheard one is rendered.")
     test_speakers: Annotated[list[str] | None, Flag("ID,ID")] = Field(
         None, description="With --split-by speaker: comma-separated speaker ids for the test split "
                           "(default: drawn with --seed).")
@@ -128,6 +133,8 @@ class PreprocessSettings(Settings):
             raise ValueError("--hop-length must not exceed --n-fft")
         if self.test_speakers and self.split_by != "speaker":
             raise ValueError("--test-speakers needs --split-by speaker")
+        if self.val_by != "speaker" and self.split_by != "speaker":
+            raise ValueError("--val-by needs --split-by speaker")
         if self.labels is not None and self.layout not in ("auto", "csv"):
             raise ValueError(f"--labels FILE.csv is the csv layout, not --layout {self.layout}")
         if self.layout == "csv" and self.labels is None:
@@ -145,9 +152,9 @@ class PreprocessSettings(Settings):
 
     def content(self) -> dict:
         """The settings that determine the output bytes (not where, nor how fast; the labels CSV by its content, in
-        the source's fingerprint). The layout flags appear only when not at their defaults, so a set made before
-        they existed stays current."""
-        layout_flags = {"layout", "label_column", "fold", "classes", "long"}
+        the source's fingerprint). The layout flags and --val-by appear only when not at their defaults, so a set
+        made before they existed stays current."""
+        later_flags = {"layout", "label_column", "fold", "classes", "long", "val_by"}
         dump = self.model_dump(mode="json", exclude={"src", "out", "workers", "overwrite", "labels"})
         return {k: v for k, v in dump.items()
-                if k not in layout_flags or v != type(self).model_fields[k].default}
+                if k not in later_flags or v != type(self).model_fields[k].default}
