@@ -77,7 +77,7 @@ RUNS = {"take-cond": ("take", {"conditional": True}), "take-uncond": ("take", {}
         # the reference's unconditional model beside the unconditional defaults (sections 2 and 3)
         "take-ref": ("take", {"recipe": "reference"}), "speaker-ref": ("speaker", {"recipe": "reference"})}
 SECTIONS = ("phase", "defaults", "unseen", "voices")
-#: --quick: what a short check trains instead.
+#: --quick: what a short check trains instead (`hidden` for the MLP only).
 QUICK = {"hidden": (256, 128), "batch_size": 16, "epochs": 15}
 #: Bootstrap resamples of a ratio's or an entropy's standard error.
 RESAMPLES = 1000
@@ -203,7 +203,8 @@ def trained(run: Path, data, flags: dict, quick: bool, train_missing: bool) -> P
         return None
     if not (run / MODEL).is_file():
         t0 = time.perf_counter()
-        flags = {"kind": "mlp"} | flags | (QUICK if quick and flags.get("kind", "mlp") == "mlp" else {})
+        kind = flags.get("kind", "mlp")
+        flags = {"kind": kind} | flags | {k: v for k, v in QUICK.items() if quick and (k != "hidden" or kind == "mlp")}
         train(TrainSettings(data=data.root, run_dir=run, **flags))
         print(f"trained {run.name} in {time.perf_counter() - t0:.0f} s", flush=True)
     return run
