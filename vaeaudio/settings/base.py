@@ -49,10 +49,10 @@ PRIOR_HELP = ("Where random latent points come from: 'normal' = the prior N(0, T
 #: How phase is estimated to turn a spectrogram into sound (`vaeaudio.sound.render`), the default first.
 PHASES = ("pghi", "pghi+gl", "griffin-lim", "zero")
 Phase = Literal[PHASES]
-PHASE_HELP = ("How phase is estimated: 'pghi' = Phase Gradient Heap Integration (fastest, and the most intelligible "
-              "from a model's spectrograms); 'pghi+gl' = PGHI then a few fast Griffin-Lim iterations (closer for a "
-              "recording's own spectrogram); 'griffin-lim' = Griffin-Lim from a random phase; 'zero' = the reference "
-              "report's zero-phase inverse STFT (buzzy), for comparison.")
+PHASE_HELP = ("How phase is estimated: 'pghi' = Phase Gradient Heap Integration (no iterations; a model's digits "
+              "are heard best through it); 'pghi+gl' = PGHI then a few fast Griffin-Lim iterations (a little closer "
+              "for a recording's own spectrogram); 'griffin-lim' = Griffin-Lim from a random phase; 'zero' = the "
+              "reference report's zero-phase inverse STFT (buzzy), for comparison.")
 #: --griffin-lim-iters' help: its default depends on --phase.
 ITERS_HELP = ("Griffin-Lim iterations: of --phase griffin-lim (default 200), or after PGHI with --phase pghi+gl "
               "(default 2).")
