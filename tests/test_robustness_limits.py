@@ -128,7 +128,8 @@ def test_the_reference_models_are_counted_exactly():
 
     ref = {"recipe": "reference"}
     assert footprint.layers(TrainSettings(kind="mlp", **ref), (257, 69), 10)[0] == 37_650_761
-    assert footprint.layers(TrainSettings(kind="cnn", **ref), (257, 69), 10)[0] == 2_366_725
+    assert footprint.layers(TrainSettings(kind="cnn", **ref), (257, 69), 10)[0] == 4_993_797
+    assert footprint.layers(TrainSettings(kind="cnn", filters=(256, 256, 256), **ref), (257, 69), 10)[0] == 2_366_725
     assert footprint.layers(TrainSettings(kind="cnn", arch="reference", **ref), (257, 69), 10)[0] == 582_249_477
     # the defaults: latent 16 and the label head (16 x 10 + 10)
     assert footprint.layers(TrainSettings(kind="mlp"), (257, 69), 10)[0] == 37_650_761 + 14 * (3 * 256 + 2) + 170

@@ -23,7 +23,12 @@ def _convs(part) -> list:
 def test_every_convolution_runs_along_time_with_the_bins_as_channels():
     from vaeaudio.models.cnn import build_strided
 
-    model = build_strided((257, 69))
+    default = build_strided((257, 69))  # one stride-2 layer of 256 (STRIDED_FILTERS)
+    enc, dec = _convs(default.encoder), _convs(default.decoder)
+    assert [tuple(c.kernel.shape) for c in enc] == [(1, 3, 257, 256)] and [c.strides for c in enc + dec] == [(1, 2)] * 2
+    assert [tuple(c.kernel.shape) for c in dec] == [(1, 3, 257, 256)] and dec[0].output.shape == (None, 1, 69, 257)
+    assert default.encoder.get_layer("flatten").output.shape == (None, 35 * 256)
+    model = build_strided((257, 69), filters=(256, 256, 256))  # the default until 2026-12-02: mirrored in three
     enc, dec = _convs(model.encoder), _convs(model.decoder)
     assert [tuple(c.kernel.shape) for c in enc] == [(1, 3, 257, 256), (1, 3, 256, 256), (1, 3, 256, 256)]
     assert [tuple(c.output.shape) for c in enc] == [(None, 1, 35, 256), (None, 1, 18, 256), (None, 1, 9, 256)]
@@ -68,8 +73,9 @@ def test_one_training_step_of_the_default_layout_on_a_tiny_batch():
     assert out["total"] == pytest.approx(out["reconstruction"] + out["kl"])
     assert 33 * 9 * 0.3 < out["reconstruction"] < 33 * 9 * 1.5  # nats per clip of 297 bins near log 2 each at start
     changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
-    # 6 convolutions, 5 Dense layers and the label head (`--label-weight`): kernel and bias each
-    assert all(changed) and len(changed) == 2 * (6 + 5 + 1)
+    # 2 convolutions (one stride-2 layer each way), 5 Dense layers and the label head (`--label-weight`): kernel
+    # and bias each
+    assert all(changed) and len(changed) == 2 * (2 + 5 + 1)
     assert int(model.optimizer.iterations) == 1
     keras.utils.clear_session()
 

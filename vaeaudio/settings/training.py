@@ -14,7 +14,7 @@ KERNEL_PATHS = ("onednn", "xla", "openblas")
 
 #: Layer widths used when `--hidden` / `--filters` are not given.
 MLP_HIDDEN = (1024, 512, 256)
-STRIDED_FILTERS = (256, 256, 256)
+STRIDED_FILTERS = (256,)
 
 #: Training recipes: settings a `--recipe` fills in for the flags not given. 'intelligible' makes conditional
 #: digits that an independent recogniser hears as often as the real recordings (docs/intelligibility.md).
