@@ -45,7 +45,8 @@ Sections (also in the JSON, `--json`):
 
 `--quick` trains small (widths 256,128, 16 clips a step, 15 epochs) and draws 5 per digit: a check that the script
 runs (10 minutes on the sample on 2 busy cores), not figures. On FSDD (2,500 recordings, 5 speakers) the runs
-took 22-40 minutes each on 2 cores shared with other work (2026-12-02), and measuring about 10 minutes a section.
+took 1.5-5.5 minutes each on a quiet 2-core AMD EPYC (22-40 on 2 busy Intel Xeon cores), measuring 2-5 minutes a
+section, section 4 about 25 minutes with its five runs (2026-12-02).
 
 Usage: python benchmarks/intelligibility.py [--fsdd DIR] [--work DIR] [--quick] [--per-digit 50]
            [--test-speaker yweweler] [--phases pghi+gl pghi griffin-lim zero] [--seed 0] [--json OUT]
