@@ -159,8 +159,6 @@ def prepared(work: Path, src: Path, split: str, test_speaker: str, seed: int, va
 def every_voice(bench, work: Path, src: Path, seed: int, quick: bool, train_missing: bool) -> dict:
     """Section 4: each speaker held out in turn, every other voice trained (`--val-by take`), its reconstructions by
     `train mlp --conditional` heard over the representation alone at the default phase (paired), and pooled."""
-    from vaeaudio.sound.render import render
-
     speakers = sorted(set(bench.sets["take"].arrays("train", ("speaker",))["speaker"].tolist()))
     print(f"\n## 4. every voice held out in turn (the other {len(speakers) - 1} train), `train mlp --conditional`, "
           f"{PHASES[0]}\n\n| held out | clips | train voices heard | representation heard | reconstruction heard | "
@@ -174,10 +172,8 @@ def every_voice(bench, work: Path, src: Path, seed: int, quick: bool, train_miss
         bench.sets[f"voice-{voice}"], bench.runs[f"voice-{voice}"] = data, run
         heard, digits = bench.real_heard(f"voice-{voice}", "train")
         clips, t, power = data.arrays("test"), data.transform, bench.model(f"voice-{voice}")[3]
-        db = clips["db_min"], clips["db_max"]
-        rep = bench.listener.hear(render(clips["spec"], *db, t, seed=seed), t.sample_rate) == clips["digit"]
-        rec = bench.listener.hear(render(bench.reconstructions(f"voice-{voice}", clips), *db, t, seed=seed,
-                                         sharpen=power), t.sample_rate) == clips["digit"]
+        rep = bench.heard_as_digit(clips["spec"], clips, t)
+        rec = bench.heard_as_digit(bench.reconstructions(f"voice-{voice}", clips), clips, t, sharpen=power)
         f = figures[voice] = {"train_voices": share(heard == digits), "representation": share(rep),
                               "reconstruction": share(rec), "over_representation": ratio(rec, rep, True, seed)}
         pooled[0].append(rec), pooled[1].append(rep)
@@ -376,16 +372,24 @@ class Bench:
             print(f"| {split} | {what} | {f if isinstance(f, str) else show(f)} | {target} |", flush=True)
         return figures
 
+    def heard_as_digit(self, spec: np.ndarray, clips: dict, transform, phase: str = PHASES[0], sharpen: float = 1.0,
+                       key=None) -> np.ndarray:
+        """Whether each spectrogram of `spec` (n, bins, frames), rendered by `phase` with `clips`' dB ranges and
+        sharpened by `sharpen`, is heard as `clips`' digit: (n,) bool; cached under `key` when given."""
+        from vaeaudio.sound.render import render
+
+        waves = render(spec, clips["db_min"], clips["db_max"], transform, phase, seed=self.seed, sharpen=sharpen)
+        heard = self.listener.hear(waves, transform.sample_rate) if key is None else \
+            self.hear(key, waves, transform.sample_rate)
+        return heard == clips["digit"]
+
     def reconstruction_heard(self, split: str, name: str) -> dict:
         """`share` of the split's test clips whose reconstructions by run `name` (sharpened as synth would) are heard
         as their digit."""
-        from vaeaudio.sound.render import render
-
         data = self.sets[split]
         test = data.arrays("test")
-        waves = render(self.reconstructions(name, test), test["db_min"], test["db_max"], data.transform,
-                       seed=self.seed, sharpen=self.model(name)[3])
-        return share(self.listener.hear(waves, data.transform.sample_rate) == test["digit"])
+        return share(self.heard_as_digit(self.reconstructions(name, test), test, data.transform,
+                                         sharpen=self.model(name)[3]))
 
     def unseen(self, phases: list[str]) -> dict:
         """Each voice the speaker split never trains on (the test speaker, and the validation speaker: training only
@@ -393,8 +397,6 @@ class Bench:
         clips through the representation alone (paired); speaker-cond's test voice also at the other `phases`.
         Beside them the train voices' recordings: a model that renders every voice as its training voices is heard
         about as often as they are."""
-        from vaeaudio.sound.render import render
-
         data, t = self.sets["speaker"], self.sets["speaker"].transform
         heard, digits = self.real_heard("speaker", "train")
         names = sorted(set(data.arrays("train", ("speaker",))["speaker"].tolist()))
@@ -402,7 +404,7 @@ class Bench:
         print(f"| recordings of the train voices | - | {', '.join(names)} | {show(figures['train_voices'])} | |")
         for part in ("test", "val"):
             clips = data.arrays(part)
-            db, voice = (clips["db_min"], clips["db_max"]), ", ".join(sorted(set(clips["speaker"].tolist())))
+            voice = ", ".join(sorted(set(clips["speaker"].tolist())))
             real = self.real_heard("speaker", part)
             v = figures["voices"][part] = {"speakers": sorted(set(clips["speaker"].tolist())),
                                            "real": share(real[0] == real[1]), "representation": {}, "runs": {}}
@@ -414,13 +416,11 @@ class Bench:
                 spec = self.reconstructions(name, clips)
                 for p in phases if (name, part) == ("speaker-cond", "test") else phases[:1]:
                     if p not in v["representation"]:
-                        rep = render(clips["spec"], *db, t, p, seed=self.seed)
-                        v["representation"][p] = self.hear(("rep", part, p), rep, t.sample_rate) == clips["digit"]
+                        v["representation"][p] = self.heard_as_digit(clips["spec"], clips, t, p, key=("rep", part, p))
                         print(f"| representation alone, {p} | - | {voice} | {show(share(v['representation'][p]))} "
                               "| |", flush=True)
                     rep = v["representation"][p]
-                    waves = render(spec, *db, t, p, seed=self.seed, sharpen=power)
-                    hit = self.listener.hear(waves, t.sample_rate) == clips["digit"]
+                    hit = self.heard_as_digit(spec, clips, t, p, power)
                     f = {"latent": model.latent_dim, "beta": config.settings["beta"], "conditional": model.conditional,
                          "phase": p, "sharpen": power, "heard": share(hit),
                          "over_representation": ratio(hit, rep, True, self.seed)}
