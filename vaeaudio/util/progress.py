@@ -160,7 +160,7 @@ def bar(total: int | None, description: str, unit: str = "items") -> Iterator[Ba
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing) kept off stderr.
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing, float16 fallback) kept off stderr.
 
     Those lines are written by native code before any Python logging exists, so
     stderr's file descriptor is pointed at a temporary file during the import;
@@ -184,6 +184,7 @@ def import_tensorflow_quietly() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
+            tf.cast(tf.zeros((1,)), tf.float16)  # oneDNN says at the first float16 op that it falls back to Eigen
         except BaseException:
             os.dup2(saved, 2)
             tmp.seek(0)
