@@ -124,3 +124,17 @@ def test_a_missing_argument_is_named_by_its_placeholder(capsys):
     assert "Missing argument 'WAV'" in _one_line_error(capsys)
     assert main(["train", "rnn"]) == 2
     assert _one_line_error(capsys) == "error: KIND: Input should be 'mlp' or 'cnn' (got 'rnn')"
+
+
+def test_a_plain_progress_line_is_not_repeated_at_the_end(monkeypatch, capsys):
+    from vaeaudio.util import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 0.0)  # every advance prints a line (stderr is not a terminal)
+    with progress.bar(None, "judge", unit="clips") as b:
+        b.advance(3)
+        b.advance(2)
+    with progress.bar(4, "load", unit="clips") as b:
+        monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 3600.0)
+        b.advance(4)  # no line yet: the closing one says it
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["judge: 3", "judge: 5", "load: 4/4 clips (100%)"]

@@ -85,6 +85,7 @@ class Bar:
         self.fields: dict[str, object] = {}
         self._start = time.perf_counter()
         self._last_plain = self._start
+        self._logged = 0.0  # `done` as of the last plain line: the closing line is not printed twice
         self._rich: Progress | None = None
         self._task = None
 
@@ -131,13 +132,13 @@ class Bar:
         elif not quiet():
             now = time.perf_counter()
             if now - self._last_plain >= PLAIN_INTERVAL_S:
-                self._last_plain = now
+                self._last_plain, self._logged = now, self.done
                 log(self._plain_line())
 
     def _finish(self) -> None:
         if self._rich is not None:
             self._rich.stop()
-        elif not quiet() and self.done:
+        elif not quiet() and self.done != self._logged:
             log(self._plain_line())
 
 
