@@ -126,6 +126,17 @@ def test_a_missing_argument_is_named_by_its_placeholder(capsys):
     assert _one_line_error(capsys) == "error: KIND: Input should be 'mlp' or 'cnn' (got 'rnn')"
 
 
+@pytest.mark.parametrize("argv, named", [
+    (["preprocess", "my-digits", "spec"], "(my-digits spec); folders and files are given by their flags here: "
+                                         "--src DIR, --labels CSV, --out DIR (see 'vaeaudio preprocess --help')"),
+    (["train", "mlp", "spec"], "(spec); folders and files are given by their flags here: --data DIR, --run-dir DIR "
+                               "(see 'vaeaudio train --help')"),
+])
+def test_positional_paths_are_pointed_at_their_flags(argv, named, capsys):
+    assert main(argv) == 2
+    assert _one_line_error(capsys).endswith(named)
+
+
 def test_a_plain_progress_line_is_not_repeated_at_the_end(monkeypatch, capsys):
     from vaeaudio.util import progress
 

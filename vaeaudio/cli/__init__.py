@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors of the parser: an unknown flag, a missing argument
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        _error(f"{exc.format_message()}{where}")
+        _error(f"{exc.format_message()}{_path_flags(exc, ctx)}{where}")
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         _error("interrupted")
@@ -282,6 +282,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         return _unexpected(exc)
+
+
+def _path_flags(exc: Exception, ctx) -> str:
+    """For extra positional arguments (`vaeaudio preprocess my-digits spec`): '; folders and files are given by their
+    flags here: --src DIR, ...' naming the command's path options; else ''."""
+    if ctx is None or not exc.format_message().startswith("Got unexpected extra argument"):
+        return ""
+    flags = [f"{p.opts[0]} {p.metavar}" for p in ctx.command.params
+             if isinstance(p, typer.core.TyperOption) and p.metavar in ("DIR", "FILE", "CSV")]
+    return f"; folders and files are given by their flags here: {', '.join(flags)}" if flags else ""
 
 
 def _unexpected(exc: BaseException) -> int:
