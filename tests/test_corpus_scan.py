@@ -61,7 +61,8 @@ def test_unreadable_vanished_and_dangling_entries_are_dropped_with_reasons(tmp_p
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     out = tmp_path / "out"
     assert run(src, out) == 0
-    assert "dropped 6 file(s): length 2, unreadable 4" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "dropped 6 file(s): length 2, unreadable 4" in printed and "kept by --length-percentiles 0 100" in printed
     assert dropped(out) == {
         "3_theo_9.wav": ("unreadable", f"dangling symlink to {tmp_path / 'gone.wav'}"),
         "4_theo_9.wav": ("unreadable", "cannot be read: Permission denied"),

@@ -125,7 +125,8 @@ class PreprocessResult:
         kinds = Counter(d.kind for d in m.dropped)
         if kinds:
             parts = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-            lines.append(f"dropped {len(m.dropped):,} file(s): {parts} (reasons in {self.out / MANIFEST})")
+            lines.append(f"dropped {len(m.dropped):,} file(s): {parts} (reasons in {self.out / MANIFEST})"
+                         + ("; length outliers are kept by --length-percentiles 0 100" if "length" in kinds else ""))
         else:
             lines.append("dropped no files")
         return "\n".join(lines)
