@@ -31,7 +31,7 @@ from vaeaudio.util import progress
 from vaeaudio.util.errors import UsageError
 
 #: Generated clips per digit that evaluate judges (the figure the demo prints): 500 in all put its standard error
-#: near 0.02 (100 moved it 0.61-0.73 from run to run) for about 5 s more.
+#: near 0.02 (100 moved it 0.61-0.73 from run to run) for 1-2 s more.
 SAMPLES_PER_DIGIT = 50
 #: The recipe scaled to the sample: 16 clips a step (its 189 training clips make 12 steps an epoch), and a
 #: quarter of the reference MLP's widths (the weights' Adam update dominates a step this small).
