@@ -125,8 +125,9 @@ def train(given: dict, resume: Annotated[Optional[Path], typer.Option(
         f"settings, to --epochs in total (default: the run's own). Only {_RESUME_ONLY} may be given with it.")] = None):
     """Train a VAE on a spectrogram set, or continue a run.
 
-    Examples: `vaeaudio train mlp --dropout 0.3 --epochs 100`, `vaeaudio train cnn --arch reference`,
-    `vaeaudio train --resume runs/latest --epochs 60`.
+    Examples: `vaeaudio train mlp --conditional` (says the digit you ask for, heard as often as the
+    recordings), `vaeaudio train cnn --conditional` (the same in half the time an epoch), `vaeaudio train mlp
+    --recipe reference` (the report's model), `vaeaudio train --resume runs/latest --epochs 150`.
     """
     if resume is None:
         if "kind" not in given:
