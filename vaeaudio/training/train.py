@@ -100,6 +100,7 @@ def _train(settings: TrainSettings, spec_set: SpectrogramSet, stream: Stream | N
     `--init-from` names and its config."""
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
+        progress.hush_float16_notice()
         run = settings.run_dir or runs.new_run_dir(settings.run_name())
         if role.chief:
             runs.lock_new_run(run, held)
@@ -165,6 +166,7 @@ def _resume(run: Path, epochs: int | None, distribute_: str, connect_timeout: fl
     asked, settings = settings.batch_size, _fitted(settings, spec_set, stream)
     progress.import_tensorflow_quietly()
     with distribute.joining(settings.distribute, settings.connect_timeout) as (strategy, role):
+        progress.hush_float16_notice()
         if role.chief:
             held.enter_context(locks.hold(run, "run directory"))
         if stream:

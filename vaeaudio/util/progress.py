@@ -161,12 +161,7 @@ def bar(total: int | None, description: str, unit: str = "items") -> Iterator[Ba
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing, float16 fallback) kept off stderr.
-
-    Those lines are written by native code before any Python logging exists, so
-    stderr's file descriptor is pointed at a temporary file during the import;
-    if the import fails, what was captured is replayed before the error propagates.
-    """
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing) kept off stderr (`_native_hushed`)."""
     if "tensorflow" in sys.modules:
         return
     if _state.get("debug"):
@@ -174,18 +169,40 @@ def import_tensorflow_quietly() -> None:
 
         return
     import os
-    import tempfile
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_hushed():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
+
+
+def hush_float16_notice() -> None:
+    """Run one float16 op with native stderr hushed: at the first one, oneDNN says on a CPU without AVX512-FP16 that
+    it falls back to Eigen, in a line ('E0000 ... util.cc') that reads like an error. Call it after any device or
+    distribution setup: an op starts TensorFlow's runtime, which a multi-worker strategy must configure first."""
+    if _state.get("debug"):
+        return
+    import tensorflow as tf
+
+    with _native_hushed():
+        tf.cast(tf.zeros((1,)), tf.float16)
+
+
+@contextmanager
+def _native_hushed() -> Iterator[None]:
+    """Point stderr's file descriptor at a temporary file for the block: native code (TensorFlow's C++ logging)
+    writes there, before or beside any Python logging; if the block fails, what was captured is replayed before the
+    error propagates."""
+    import os
+    import tempfile
+
     sys.stderr.flush()
     with tempfile.TemporaryFile() as tmp:
         saved = os.dup(2)
         os.dup2(tmp.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
-            tf.cast(tf.zeros((1,)), tf.float16)  # oneDNN says at the first float16 op that it falls back to Eigen
+            yield
         except BaseException:
             os.dup2(saved, 2)
             tmp.seek(0)
