@@ -234,6 +234,11 @@ def test_no_recordings_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("error: no labels found under") and err.count("\n") == 1
     assert "0 audio file(s) of 1" in err
+    assert not (tmp_path / "out").exists()  # the refusal leaves no empty folder behind
+    (tmp_path / "mine").mkdir()  # a folder the user made is theirs: kept, empty as it was
+    assert main(["preprocess", "--src", str(tmp_path / "src"), "--out", str(tmp_path / "mine"), "--quiet"]) == 1
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+    capsys.readouterr()
     rc = main(["preprocess", "--src", str(tmp_path / "missing"), "--quiet"])
     assert rc == 1 and "does not exist" in capsys.readouterr().err
 
@@ -333,7 +338,7 @@ def test_ctrl_c_says_what_was_kept(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.strip() == (f"error: preprocess interrupted; {out} has no manifest yet (run the same command again: "
                            "it keeps the shards already written)")
-    assert sorted(p.name for p in out.iterdir()) == []  # no .tmp, no lock left
+    assert not out.exists()  # no shard was written: no .tmp, no lock, no empty folder left
 
 
 @pytest.mark.parametrize("errno,what,hint", [

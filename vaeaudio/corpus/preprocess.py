@@ -250,12 +250,18 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
     if not src.is_dir():
         raise DataError(f"source folder {src} does not exist", "pass --src DIR holding the recordings")
     _check_out(out)
-    with locks.hold(out, "spectrogram set"):
-        try:
-            return _build(settings, t0)
-        except KeyboardInterrupt:
-            raise Interrupted(f"preprocess interrupted; {out} has no manifest yet",
-                              "run the same command again: it keeps the shards already written") from None
+    created = not out.exists()
+    try:
+        with locks.hold(out, "spectrogram set"):
+            try:
+                return _build(settings, t0)
+            except KeyboardInterrupt:
+                raise Interrupted(f"preprocess interrupted; {out} has no manifest yet",
+                                  "run the same command again: it keeps the shards already written") from None
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a refusal (no labels, too few clips) leaves no empty folder behind; written shards stay
+        raise
 
 
 def _build(settings: PreprocessSettings, t0: float) -> PreprocessResult:
