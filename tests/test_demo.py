@@ -32,7 +32,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     m = json.loads((run / "eval" / "metrics.json").read_text())
     assert m["epochs"] == 2 and m["generation"] is None  # --no-judge: the recogniser alone hears the samples
     heard = m["recogniser"]
-    assert heard["generated"]["clips"] == 10 * SAMPLES_PER_DIGIT == 500 and heard["real_train"]["clips"] == manifest["splits"]["train"]["clips"]
+    assert heard["generated"]["clips"] == 10 * SAMPLES_PER_DIGIT == 500
+    assert heard["real_train"]["clips"] == manifest["splits"]["train"]["clips"]
     wavs = sorted((out / "synth").glob("*.wav"))
     assert [w.stem.split("_")[1] for w in wavs] == [f"digit{d}" for d in range(10)]
     assert sf.info(wavs[0]).samplerate == 22050
