@@ -18,6 +18,7 @@ byte-identical shards. `out` is locked (`vaeaudio.util.locks`) while it is writt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -260,7 +261,8 @@ def preprocess(settings: PreprocessSettings) -> PreprocessResult:
                                   "run the same command again: it keeps the shards already written") from None
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a refusal (no labels, too few clips) leaves no empty folder behind; written shards stay
+            with contextlib.suppress(OSError):  # never hide the refusal behind a failed clean-up
+                out.rmdir()  # a refusal (no labels, too few clips) leaves no empty folder behind; written shards stay
         raise
 
 
