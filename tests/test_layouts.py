@@ -149,6 +149,7 @@ def test_class_folders_any_depth_any_format(tmp_path, capsys):
     (src / "bell" / "notes.txt").write_text("not audio")
     line = _log(capsys, src, tmp_path / "set")
     assert line == "layout folders: 20 of 21 audio files in 2 class folders (bell, hum)"
+    assert _log(capsys, src, tmp_path / "set", "--layout", "folders") == "layout folders: as --layout folders says"
     spec = SpectrogramSet(tmp_path / "set")
     m = spec.manifest
     assert spec.classes == ["bell", "hum"] and (m.split_by, m.layout["downmixed"]) == ("take", 4)

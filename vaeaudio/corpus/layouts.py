@@ -124,7 +124,7 @@ def label(src: Path, files: list[str], settings) -> Labelled:
     elif settings.layout == "auto":
         kind, evidence = detect(src, files)
     else:
-        kind, evidence = settings.layout, "--layout"
+        kind, evidence = settings.layout, f"as --layout {settings.layout} says"
     if kind in ("audiomnist", "fsdd"):
         if settings.classes:
             raise UsageError(f"--classes: the {kind} layout's classes are the digits 0-9", "leave out --classes")
