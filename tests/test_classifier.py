@@ -77,6 +77,14 @@ def test_predict_errors_are_one_line(tone_classifier, tmp_path, capsys):
     assert "no classifier in" in capsys.readouterr().err
 
 
+def test_predict_without_model_says_where_evaluate_keeps_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no runs/classifier-* here
+    assert main(["classifier", "predict", "a.wav"]) == 1
+    assert capsys.readouterr().err == ("error: no classifier under runs/ (train one with `vaeaudio classifier train`, "
+                                       "or pass --model DIR; evaluate keeps one in each set it judges: "
+                                       "--model SET/classifier)\n")
+
+
 def test_evaluate_reports_generation_metrics(tiny_run, tone_classifier, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vaeaudio.formats import runs
+from vaeaudio.formats.spectrogram_set import CLASSIFIER_CACHE
 from vaeaudio.judging import judge
 from vaeaudio.judging.judge import MODEL, Judge
 from vaeaudio.settings import ClassifierSettings, PredictSettings
@@ -42,7 +43,8 @@ def newest(root: Path = runs.DEFAULT_ROOT) -> Path:
     """The newest `root/classifier-*` folder holding a classifier."""
     found = sorted(p for p in root.glob("classifier-*") if (p / MODEL).is_file())
     if not found:
-        raise ModelError(f"no classifier under {root}/", "train one with `vaeaudio classifier train` or pass --model")
+        raise ModelError(f"no classifier under {root}/", "train one with `vaeaudio classifier train`, or pass --model "
+                         f"DIR; evaluate keeps one in each set it judges: --model SET/{CLASSIFIER_CACHE}")
     return found[-1]
 
 
