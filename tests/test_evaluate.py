@@ -128,6 +128,19 @@ def test_two_runs_one_table(evaluated, tiny_run, tmp_path, capsys):
     assert first["losses"] == second["losses"]  # the same model and --seed: the same latent draws
 
 
+def test_the_terminal_table_has_a_column_per_run_and_fits_80_columns(evaluated):
+    from vaeaudio.judging import tables
+
+    metrics = json.loads((evaluated / "eval" / "metrics.json").read_text())
+    assert {"run", *tables.TERMINAL_ROWS} == set(tables.COLUMNS)  # the terminal shows what table.md has
+    lines = tables.terminal([metrics, metrics, metrics], width=80).splitlines()
+    assert max(map(len, lines)) <= 80
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line.startswith("│")]
+    assert [r[0] for r in rows if r[0]] == list(tables.TERMINAL_ROWS)  # in order, a folded model line aside
+    test_loss = next(r for r in rows if r[0] == "test loss")
+    assert test_loss[1:] == [f"{metrics['losses']['test']['total']:.2f}"] * 3
+
+
 def test_seed_chooses_the_latent_draws_of_the_losses(tiny_run, tmp_path):
     losses = {}
     for seed in (0, 1, 0):

@@ -270,7 +270,7 @@ class EvaluateResult:
     results: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
-        """A rich table (losses in nats per clip) and where the files are."""
+        """The terminal's table (`tables.terminal`) and where each run's files are."""
         lines = [tables.terminal(self.results)]
         for r in self.results:
             lines.append(f"{Path(r['run']).name}: {Path(r['run']) / 'eval'}/ (metrics.json, table.md, "

@@ -58,18 +58,32 @@ def write(out: Path, results: list[dict]) -> None:
     write_text(out / "table.md", "\n".join(md) + "\n")
 
 
-def terminal(results: list[dict]) -> str:
-    """The table as text for the terminal (a rich table, 210 columns wide)."""
+#: The terminal's rows (one column per run, so that a narrow terminal holds a few runs whole): what a listener
+#: hears first (the independent recogniser, then STOI), then the losses and the latent space, then the in-domain
+#: classifier's figures.
+TERMINAL_ROWS = ("model", "epochs", "heard gen / real train", "heard recon / repr", "STOI recon / repr",
+                 "train loss", "val loss", "test loss", "kNN digit acc", "silhouette (digit)", "generated acc",
+                 "IS gen / real", "training time (s)")
+
+
+def terminal(results: list[dict], width: int | None = None) -> str:
+    """The table as text for the terminal, runs as columns, `width` columns wide at most (default: the
+    terminal's, or 160 when stdout is not one); `table.md` keeps one row per run."""
+    import shutil
+
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="vaeaudio evaluate (losses: nats per clip)")
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col in ("run", "model") else "right")
-    for r in results:
-        table.add_row(*row(r))
+    table = Table(title="vaeaudio evaluate (losses: nats per clip; heard: an independent speech recogniser; "
+                        "generated acc and IS: this set's classifier)")
+    table.add_column("", justify="left", no_wrap=True)
+    rows = [dict(zip(COLUMNS, row(r))) for r in results]
+    for cells in rows:
+        table.add_column(cells["run"], justify="right", overflow="fold")
+    for name in TERMINAL_ROWS:  # the model in words reads from the left; figures line up on the right
+        table.add_row(name, *(Text(cells[name], justify="left") if name == "model" else cells[name]
+                              for cells in rows))
     buf = io.StringIO()
-    Console(file=buf, width=210, force_terminal=False).print(table)
+    Console(file=buf, width=width or shutil.get_terminal_size((160, 24)).columns, force_terminal=False).print(table)
     return buf.getvalue().rstrip()
-
-
