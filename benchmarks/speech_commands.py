@@ -43,9 +43,9 @@ import common  # noqa: E402
 from full_scale import epoch_seconds, stage  # noqa: E402
 
 from vaeaudio.corpus.layouts import sc_which_set  # noqa: E402
+from vaeaudio.formats.classes import DIGIT_WORDS as WORDS  # noqa: E402
 
 RATE = 16000
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def voice(seed: int, split: int) -> dict:

@@ -84,6 +84,9 @@ def test_synth_label_makes_the_class_its_own_classifier_hears(sounds_run, tmp_pa
                                       "digits (ask with --label, e.g. --label chirp)")
     rc = main(["synth", "--run", str(run), "--label", "bark", "--random", "1", str(tmp_path / "b"), "--quiet"])
     assert rc == 2 and capsys.readouterr().err == "error: --label 'bark': the run's classes are chirp, noise, tone\n"
+    rc = main(["synth", "--run", str(run), "--label", "Tone", "--random", "1", str(tmp_path / "t"), "--quiet"])
+    assert rc == 2 and capsys.readouterr().err == ("error: --label 'Tone': the run's classes are chirp, noise, tone "
+                                                   "(ask with --label tone)\n")
 
 
 def test_init_from_fine_tunes_on_other_classes_and_refuses_mismatches(sounds_run, tmp_path, capsys):

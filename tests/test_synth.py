@@ -169,6 +169,22 @@ def test_bad_digit_is_one_line_exit_2(tiny_run, tiny_cond_run, tmp_path, capsys,
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("mode", [["--random", "2"], ["--grid", "2"]])
+def test_a_folder_mode_refuses_a_wav_name(tiny_run, tmp_path, capsys, mode):
+    rc = main(["synth", "--run", str(tiny_run), *mode, str(tmp_path / "out.wav"), "--quiet"])
+    assert rc == 2 and capsys.readouterr().err == (f"error: {mode[0]} writes a folder of WAVs: the last argument is a "
+                                                   f"folder, not '{tmp_path / 'out.wav'}' (e.g. {tmp_path / 'out'}/)\n")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_digit_word_as_label_points_at_digit(tiny_cond_run, tmp_path, capsys):
+    rc = main(["synth", "--run", str(tiny_cond_run), "--label", "Seven", "--random", "1", str(tmp_path / "d"),
+               "--quiet"])
+    assert rc == 2 and capsys.readouterr().err == ("error: --label 'Seven': the run's classes are 0, 1, 2, 3, 4, 5, 6, "
+                                                   "7, 8, 9 (ask with --digit 7)\n")
+    assert not list(tmp_path.iterdir())
+
+
 def test_grid_of_a_conditional_run_shows_one_digit(tiny_cond_run, tmp_path, capsys):
     rc = main(["synth", "--run", str(tiny_cond_run), "--grid", "2", str(tmp_path / "g"), "--quiet"])
     err = capsys.readouterr().err

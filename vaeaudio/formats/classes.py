@@ -4,5 +4,7 @@ sets had named classes), and the most classes a set may have. Imports nothing, s
 
 #: The classes of a digit set, in label order: label k is the digit k.
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
+#: The digits as words, index = digit (what the recogniser's grammar says; Speech Commands' folder names).
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: The most classes a set may have: labels are stored as int8 (`vaeaudio.formats.shards`).
 MAX_CLASSES = 127

@@ -34,19 +34,18 @@ from pathlib import Path
 
 import numpy as np
 
-from vaeaudio.formats.classes import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES, DIGIT_WORDS
 from vaeaudio.sound import dsp
 from vaeaudio.util import progress
 
-#: The ten digit words, index = digit; "oh" is heard as 0 too.
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: Sample rate of the acoustic model, in Hz: every clip is resampled to it.
 RATE = 16000
 #: What `Recogniser.hear` returns for a clip in which no word of the grammar was heard.
 NOTHING = -1
 #: The garbage words of the grammar and the model's filler units they stand for.
 _GARBAGE = {"vaeaudio_noise": "+NSN+", "vaeaudio_silence": "SIL"}
-_HEARD = {WORDS[0]: 0, "oh": 0, **{w: d for d, w in enumerate(WORDS) if d}}  # the grammar's order
+#: Each word of the digit grammar and the digit it means, in the grammar's order: "oh" is heard as 0 too.
+_HEARD = {DIGIT_WORDS[0]: 0, "oh": 0, **{w: d for d, w in enumerate(DIGIT_WORDS) if d}}
 
 
 def _model_folder() -> Path:

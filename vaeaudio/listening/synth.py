@@ -28,7 +28,7 @@ from statistics import NormalDist
 import numpy as np
 
 from vaeaudio.formats import latents
-from vaeaudio.formats.classes import DIGIT_CLASSES
+from vaeaudio.formats.classes import DIGIT_CLASSES, DIGIT_WORDS
 from vaeaudio.listening.sources import open_source
 from vaeaudio.settings import SynthSettings
 from vaeaudio.sound import dsp
@@ -94,7 +94,12 @@ def asked_labels(settings: SynthSettings, n: int, classes=DIGIT_CLASSES) -> np.n
     classes = tuple(classes)
     if settings.label is not None:
         if settings.label not in classes:
-            raise UsageError(f"--label {settings.label!r}: the run's classes are {', '.join(classes)}")
+            asked = settings.label.lower()
+            same = [c for c in classes if c.lower() == asked]  # the class, spelt in another case
+            hint = f"--label {same[0]}" if same else f"--digit {DIGIT_WORDS.index(asked)}" \
+                if classes == DIGIT_CLASSES and asked in DIGIT_WORDS else None
+            raise UsageError(f"--label {settings.label!r}: the run's classes are {', '.join(classes)}",
+                             f"ask with {hint}" if hint else None)
         return np.full(n, classes.index(settings.label))
     if settings.digit is not None:
         if classes != DIGIT_CLASSES:

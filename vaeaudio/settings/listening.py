@@ -66,6 +66,10 @@ class SynthSettings(Settings):
                              + (f" (got {', '.join(modes)})" if modes else ""))
         if self.z is not None and self.out.suffix.lower() != ".wav":
             raise ValueError(f"--z writes one file: the last argument must end in .wav (got {str(self.out)!r})")
+        if self.z is None and self.out.suffix.lower() == ".wav":
+            mode = modes[0]
+            raise ValueError(f"{mode} writes a folder of WAVs: the last argument is a folder, not {str(self.out)!r} "
+                             f"(e.g. {self.out.with_suffix('')}/)")
         return self
 
 
